@@ -1,0 +1,52 @@
+# edgesdk developer entry points. Heavy installs live in $(CACHE), keyed by the hash of what
+# they are built from, so a fresh clone reuses them and a changed pin gets a new one.
+SHELL := /bin/bash
+CACHE ?= $(HOME)/.cache/edgesdk
+PYTHON ?= python3
+DEPS_HASH := $(shell cat pyproject.toml requirements/lock.txt | sha256sum | cut -c1-12)
+VENV ?= $(CACHE)/venv-$(DEPS_HASH)
+PY := $(VENV)/bin/python
+ORT_VERSION := 1.29.0
+export ONNXRUNTIME_ROOT ?= $(CACHE)/onnxruntime-$(ORT_VERSION)
+export KOTLINC ?= $(CACHE)/kotlinc-2.4.20/node_modules/kotlin-compiler/bin/kotlinc
+export EDGESDK_CACHE := $(CACHE)
+PYTEST_ARGS ?=
+
+.PHONY: setup venv system-deps native-deps demo test test-fast bench clean
+setup: venv system-deps native-deps
+
+# The venv holds the pinned dependencies; the project itself is installed editable from this
+# clone every time, which is quick and keeps a shared venv pointing at the clone in use.
+venv: $(VENV)/.deps-ok
+	@$(PY) -m pip install -q --no-deps --no-build-isolation -e . >/dev/null
+	@ln -sfn $(VENV) .venv
+
+$(VENV)/.deps-ok: pyproject.toml requirements/lock.txt
+	@echo "creating $(VENV)"
+	@rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade "setuptools==84.2.1" wheel
+	$(PY) -m pip install -q -r requirements/lock.txt
+	@touch $@
+
+system-deps:
+	@bash scripts/install_system_deps.sh
+
+native-deps:
+	@bash scripts/fetch_onnxruntime.sh $(ORT_VERSION) $(ONNXRUNTIME_ROOT)
+	@bash scripts/fetch_kotlinc.sh $(CACHE)/kotlinc-2.4.20
+
+demo: setup
+	@bash scripts/demo.sh
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PY) -m pytest -m "not slow and not cpp and not kotlin" $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) benchmarks/bench_sdk.py
+
+clean:
+	rm -rf dist build .pytest_cache .hypothesis .venv
