@@ -1,0 +1,49 @@
+"""Typed results per task: the same shapes every generated SDK returns and the CLI prints as JSON."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+TASKS = ("classification", "detection", "segmentation", "custom")
+IMPLEMENTED_TASKS = ("classification", "custom")
+
+
+@dataclass(frozen=True)
+class Classification:
+    label: str
+    index: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Detection:
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in original-image pixels
+    label: str
+    index: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Mask:
+    width: int
+    height: int
+    class_ids: bytes  # row-major, one byte per original-image pixel
+
+
+@dataclass
+class TaskResult:
+    """What a pipeline run returns; only the field of its task is filled."""
+
+    task: str
+    classifications: list[Classification] = field(default_factory=list)
+    detections: list[Detection] = field(default_factory=list)
+    mask: Mask | None = None
+
+    def to_json(self) -> dict:
+        if self.task == "classification":
+            return {"classifications": [asdict(c) for c in self.classifications]}
+        if self.task == "detection":
+            return {"detections": [asdict(d) for d in self.detections]}
+        if self.task == "segmentation":
+            assert self.mask is not None
+            return {"mask": {"width": self.mask.width, "height": self.mask.height}}
+        return {}
