@@ -1,0 +1,62 @@
+"""Backend registry: runtime name -> module. Modules import lazily, so a missing optional
+dependency only matters when its runtime is asked for, and then it is reported, never swallowed."""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+
+from edgesdk.backends.base import Artifact, Backend
+from edgesdk.errors import BackendUnavailable
+
+
+@dataclass(frozen=True)
+class PlannedRuntime:
+    """A runtime of the target matrix whose backend module is not written yet."""
+
+    name: str
+    extra: str
+    probe_module: str  # the Python package its backend will use
+
+
+IMPLEMENTED = {"onnxruntime": "edgesdk.backends.onnxruntime"}
+PLANNED = {
+    p.name: p
+    for p in (
+        PlannedRuntime("tflite", "tflite", "ai_edge_litert"),
+        PlannedRuntime("executorch", "executorch", "executorch"),
+        PlannedRuntime("openvino", "openvino", "openvino"),
+        PlannedRuntime("ncnn", "ncnn", "ncnn"),
+        PlannedRuntime("mnn", "mnn", "MNN"),
+        PlannedRuntime("coreml", "coreml", "coremltools"),
+        PlannedRuntime("tensorrt", "", "tensorrt"),
+    )
+}
+
+
+def get_backend(name: str) -> Backend:
+    if name in IMPLEMENTED:
+        return importlib.import_module(IMPLEMENTED[name]).BACKEND
+    if name in PLANNED:
+        raise BackendUnavailable(f"runtime '{name}' has no backend in this edgesdk version yet (implemented: {', '.join(IMPLEMENTED)})")
+    raise BackendUnavailable(f"unknown runtime '{name}' (known: {', '.join([*IMPLEMENTED, *PLANNED])})")
+
+
+def availability(name: str) -> tuple[bool, str]:
+    """Whether `name` can build and run parity here, and why not."""
+    if name in IMPLEMENTED:
+        try:
+            backend = get_backend(name)
+        except ImportError as exc:
+            return False, f"import failed: {exc}"
+        return backend.is_available()
+    planned = PLANNED[name]
+    try:
+        found = importlib.util.find_spec(planned.probe_module) is not None
+    except (ImportError, ValueError):
+        found = False
+    state = "its Python package is installed" if found else (f"pip install 'edgesdk[{planned.extra}]'" if planned.extra else "no TensorRT on any reachable registry; runs on the device")
+    return False, f"backend not implemented in this edgesdk version ({state})"
+
+
+__all__ = ["Artifact", "Backend", "availability", "get_backend", "IMPLEMENTED", "PLANNED"]

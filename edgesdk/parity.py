@@ -1,0 +1,134 @@
+"""Parity metrics and the gate. Tolerances are data, here and nowhere else.
+
+Two comparisons use them:
+- the build gate: the converted model in its runtime vs the reference (source model, float32),
+  on real images; a failure stops the build (exit 3);
+- the golden check (`edgesdk test`): the generated SDK vs the golden vectors in the bundle.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+# Build gate defaults per quantization mode; the manifest's `parity:` block overrides any key.
+GATE_TOLERANCES: dict[str, dict[str, float]] = {
+    "none": {"max_abs": 1e-4, "cosine_min": 0.99999, "top1_agreement_min": 1.0},
+    "fp16": {"cosine_min": 0.999, "top1_agreement_min": 0.98},
+    "int8-dynamic": {"cosine_min": 0.99, "top1_agreement_min": 0.99},
+    "int8": {"cosine_min": 0.99, "top1_agreement_min": 0.99},
+}
+
+# Generated SDK vs golden vectors: pre-processing is defined op by op, so it must agree tightly.
+GOLDEN_TOLERANCES: dict[str, float] = {
+    "preprocessed_float_max_abs": 1e-5,  # integer tensors must be equal
+    "output_max_abs": 1e-4,
+    "score_max_abs": 1e-4,
+}
+
+
+@dataclass
+class OutputMetrics:
+    max_abs: float
+    mean_abs: float
+    cosine: float
+    sqnr_db: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: _finite(v) for k, v in self.__dict__.items()}
+
+
+def _finite(v: float) -> float | str:
+    return v if math.isfinite(v) else ("inf" if v > 0 else "-inf" if v < 0 else "nan")
+
+
+def compare_arrays(reference: np.ndarray, candidate: np.ndarray) -> OutputMetrics:
+    if reference.shape != candidate.shape:
+        raise ValueError(f"shape {candidate.shape} differs from the reference {reference.shape}")
+    ref = reference.astype(np.float64).ravel()
+    got = candidate.astype(np.float64).ravel()
+    diff = got - ref
+    max_abs = float(np.max(np.abs(diff))) if diff.size else 0.0
+    mean_abs = float(np.mean(np.abs(diff))) if diff.size else 0.0
+    norms = float(np.linalg.norm(ref) * np.linalg.norm(got))
+    cosine = float(np.dot(ref, got) / norms) if norms > 0 else (1.0 if max_abs == 0 else 0.0)
+    noise = float(np.sum(diff * diff))
+    signal = float(np.sum(ref * ref))
+    sqnr = math.inf if noise == 0 else (10 * math.log10(signal / noise) if signal > 0 else -math.inf)
+    return OutputMetrics(max_abs, mean_abs, min(cosine, 1.0), sqnr)
+
+
+def topk_indices(scores: np.ndarray, k: int) -> list[int]:
+    """Stable descending order: ties keep the lower index first."""
+    flat = scores.reshape(-1)
+    order = np.argsort(-flat, kind="stable")
+    return [int(i) for i in order[:k]]
+
+
+@dataclass
+class ParityReport:
+    samples: int
+    outputs: dict[str, dict[str, Any]]
+    task_metrics: dict[str, float]
+    tolerances: dict[str, float]
+    failures: list[str]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "samples": self.samples,
+            "tolerances": self.tolerances,
+            "outputs": self.outputs,
+            "task": self.task_metrics,
+            "failures": self.failures,
+        }
+
+
+def tolerances_for(mode: str, overrides: dict[str, float | None]) -> dict[str, float]:
+    merged = dict(GATE_TOLERANCES[mode])
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    return merged
+
+
+def evaluate(
+    output_names: list[str],
+    reference: list[list[np.ndarray]],
+    candidate: list[list[np.ndarray]],
+    tolerances: dict[str, float],
+    score_output: int | None,
+) -> ParityReport:
+    """reference/candidate: one list of outputs per sample. score_output: the output whose
+    top-k agreement is measured (classification), or None."""
+    per_output: dict[str, dict[str, Any]] = {}
+    failures: list[str] = []
+    for j, name in enumerate(output_names):
+        ref = np.stack([sample[j] for sample in reference])
+        got = np.stack([sample[j] for sample in candidate])
+        metrics = compare_arrays(ref, got)
+        per_output[name] = metrics.as_dict()
+        if "max_abs" in tolerances and metrics.max_abs > tolerances["max_abs"]:
+            failures.append(f"{name}: max_abs {metrics.max_abs:.3g} > {tolerances['max_abs']:.3g}")
+        if "mean_abs" in tolerances and metrics.mean_abs > tolerances["mean_abs"]:
+            failures.append(f"{name}: mean_abs {metrics.mean_abs:.3g} > {tolerances['mean_abs']:.3g}")
+        if "cosine_min" in tolerances and metrics.cosine < tolerances["cosine_min"]:
+            failures.append(f"{name}: cosine {metrics.cosine:.6f} < {tolerances['cosine_min']}")
+        if "sqnr_db_min" in tolerances and metrics.sqnr_db < tolerances["sqnr_db_min"]:
+            failures.append(f"{name}: SQNR {metrics.sqnr_db:.1f} dB < {tolerances['sqnr_db_min']} dB")
+    task: dict[str, float] = {}
+    if score_output is not None:
+        top1 = top5 = 0
+        for ref, got in zip(reference, candidate):
+            r, g = ref[score_output], got[score_output]
+            top1 += topk_indices(r, 1) == topk_indices(g, 1)
+            top5 += set(topk_indices(r, 5)) == set(topk_indices(g, 5))
+        n = max(len(reference), 1)
+        task = {"top1_agreement": top1 / n, "top5_agreement": top5 / n}
+        if "top1_agreement_min" in tolerances and task["top1_agreement"] < tolerances["top1_agreement_min"]:
+            failures.append(f"top-1 agreement {task['top1_agreement']:.3f} < {tolerances['top1_agreement_min']}")
+    return ParityReport(len(reference), per_output, task, tolerances, failures)
