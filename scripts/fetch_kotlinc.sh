@@ -19,6 +19,7 @@ command -v npm >/dev/null 2>&1 || { echo "error: npm not found (run make system-
 parent=$(dirname "$DEST")
 mkdir -p "$parent"
 tmp=$(mktemp -d "$parent/.kotlinc-tmp.XXXXXX")
+chmod 755 "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 
 echo "installing kotlin-compiler@$VERSION into $DEST"
