@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 TASKS = ("classification", "detection", "segmentation", "custom")
 IMPLEMENTED_TASKS = ("classification", "custom")
@@ -37,6 +41,7 @@ class TaskResult:
     classifications: list[Classification] = field(default_factory=list)
     detections: list[Detection] = field(default_factory=list)
     mask: Mask | None = None
+    tensors: list[np.ndarray] = field(default_factory=list)  # custom: every model output, batch kept
 
     def to_json(self) -> dict:
         if self.task == "classification":

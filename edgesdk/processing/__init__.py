@@ -1,0 +1,25 @@
+"""The numpy reference of docs/processing.md: the executable definition every generated SDK is checked against."""
+from .errors import ImageDecodeError, ProcessingError
+from .geometry import Geometry
+from .image import decode_image
+from .postprocess import argmax, run_postprocess, sigmoid, softmax, topk
+from .preprocess import Preprocessed, output_shape, run_preprocess
+from .resample import bilinear_taps, nearest_indices, resize_image
+
+__all__ = [
+    "Geometry",
+    "ImageDecodeError",
+    "Preprocessed",
+    "ProcessingError",
+    "argmax",
+    "bilinear_taps",
+    "decode_image",
+    "nearest_indices",
+    "output_shape",
+    "resize_image",
+    "run_postprocess",
+    "run_preprocess",
+    "sigmoid",
+    "softmax",
+    "topk",
+]

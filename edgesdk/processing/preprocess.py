@@ -1,0 +1,244 @@
+"""Pre-processing steps of docs/processing.md and the pipeline that runs them in manifest order.
+
+Pixels stay in their source dtype through pure copies (crop, color swap) and become float32 at
+the first arithmetic step; uint8 -> float32 is exact, so this equals converting up front.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import ProcessingError
+from .geometry import Geometry
+from .resample import INTERPOLATIONS, resize_image
+
+COLORS = ("rgb", "bgr")
+LAYOUTS = ("nchw", "nhwc")
+ALIGNS = ("center", "top_left")
+DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8, "int8": np.int8}
+IMAGE_OPS = ("resize", "center_crop", "letterbox", "color", "normalize")
+OPS = IMAGE_OPS + ("layout", "cast")
+CHANNELS = 3
+
+
+def round_half_up(v: float) -> int:
+    """The contract's round(): floor(v + 0.5)."""
+    return math.floor(v + 0.5)
+
+
+def _size(step: dict) -> tuple[int, int]:
+    size = step.get("size")
+    if (
+        not isinstance(size, (list, tuple))
+        or len(size) != 2
+        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in size)
+    ):
+        raise ProcessingError(f"{step.get('op')}: size must be [H, W] with positive integers, got {size!r}")
+    return int(size[0]), int(size[1])
+
+
+def _choice(step: dict, key: str, allowed: Sequence[str], default: str | None = None) -> str:
+    value = step.get(key, default)
+    if value not in allowed:
+        raise ProcessingError(f"{step.get('op')}: {key} must be one of {tuple(allowed)}, got {value!r}")
+    return value
+
+
+def _per_channel(step: dict, key: str, default: float) -> np.ndarray:
+    value = step.get(key, default)
+    values = np.atleast_1d(np.asarray(value, dtype=np.float64))
+    if values.ndim != 1 or values.size not in (1, CHANNELS) or not np.all(np.isfinite(values)):
+        raise ProcessingError(f"{step.get('op')}: {key} must be a number or {CHANNELS} numbers, got {value!r}")
+    return np.broadcast_to(values, (CHANNELS,)).astype(np.float32)
+
+
+def keep_ratio_size(h: int, w: int, out_h: int, out_w: int) -> tuple[int, int]:
+    """resize with keep_ratio: s = max(H/h, W/w); the image covers out_h x out_w."""
+    s = max(out_h / h, out_w / w)
+    return round_half_up(h * s), round_half_up(w * s)
+
+
+def letterbox_placement(h: int, w: int, out_h: int, out_w: int, align: str) -> tuple[int, int, int, int]:
+    """(nh, nw, top, left) of the resized image inside the out_h x out_w canvas."""
+    s = min(out_h / h, out_w / w)
+    nh = min(max(round_half_up(h * s), 1), out_h)
+    nw = min(max(round_half_up(w * s), 1), out_w)
+    if align == "center":
+        return nh, nw, (out_h - nh) // 2, (out_w - nw) // 2
+    return nh, nw, 0, 0
+
+
+def crop_offsets(h: int, w: int, out_h: int, out_w: int) -> tuple[int, int]:
+    """(top, left) of a center crop; an image smaller than the crop is an error."""
+    if h < out_h or w < out_w:
+        raise ProcessingError(f"center_crop: image {h}x{w} is smaller than the crop {out_h}x{out_w}")
+    return (h - out_h) // 2, (w - out_w) // 2
+
+
+def resize(image: np.ndarray, step: dict) -> np.ndarray:
+    """The `resize` step on an HWC image (float32 result)."""
+    out_h, out_w = _size(step)
+    interpolation = _choice(step, "interpolation", INTERPOLATIONS, "bilinear")
+    if step.get("antialias", False):
+        raise ProcessingError("resize: antialias is not implemented in schema_version 1")
+    if step.get("keep_ratio", False):
+        out_h, out_w = keep_ratio_size(image.shape[0], image.shape[1], out_h, out_w)
+    return resize_image(image, out_h, out_w, interpolation)
+
+
+def center_crop(image: np.ndarray, step: dict) -> np.ndarray:
+    """The `center_crop` step on an HWC image (a view, dtype unchanged)."""
+    out_h, out_w = _size(step)
+    top, left = crop_offsets(image.shape[0], image.shape[1], out_h, out_w)
+    return image[top : top + out_h, left : left + out_w]
+
+
+def letterbox(image: np.ndarray, step: dict) -> np.ndarray:
+    """The `letterbox` step on an HWC image (float32 result)."""
+    out_h, out_w = _size(step)
+    pad = _per_channel(step, "pad_value", 114.0)
+    interpolation = _choice(step, "interpolation", INTERPOLATIONS, "bilinear")
+    align = _choice(step, "align", ALIGNS, "center")
+    nh, nw, top, left = letterbox_placement(image.shape[0], image.shape[1], out_h, out_w, align)
+    canvas = np.empty((out_h, out_w, CHANNELS), dtype=np.float32)
+    canvas[...] = pad
+    canvas[top : top + nh, left : left + nw] = resize_image(image, nh, nw, interpolation)
+    return canvas
+
+
+def swap_color(image: np.ndarray, current: str, order: str) -> np.ndarray:
+    """Reverse the channels when the wanted order differs from the current one."""
+    return image[..., ::-1] if order != current else image
+
+
+def normalize(image: np.ndarray, step: dict) -> np.ndarray:
+    """y = (x * scale - mean[c]) / std[c], three float32 operations in that order."""
+    mean = _per_channel(step, "mean", 0.0)
+    std = _per_channel(step, "std", 1.0)
+    if np.any(std == 0):
+        raise ProcessingError(f"normalize: std must not be 0, got {step.get('std')!r}")
+    scale = np.float32(step.get("scale", 1.0))
+    return (image.astype(np.float32) * scale - mean) / std
+
+
+def to_layout(image: np.ndarray, layout: str) -> np.ndarray:
+    """HWC -> [1, C, H, W] (nchw) or [1, H, W, C] (nhwc)."""
+    if layout == "nchw":
+        return image.transpose(2, 0, 1)[None]
+    return image[None]
+
+
+def cast(tensor: np.ndarray, dtype: str) -> np.ndarray:
+    """float16: IEEE nearest-even; integer types: round half to even, then clamp to the range."""
+    target = DTYPES[dtype]
+    values = tensor.astype(np.float32)
+    if np.issubdtype(target, np.integer):
+        info = np.iinfo(target)
+        return np.clip(np.rint(values), info.min, info.max).astype(target)
+    return values.astype(target)
+
+
+def check_steps(steps: Sequence[dict]) -> None:
+    """Reject unknown ops and an order the contract does not allow."""
+    seen_layout = seen_cast = False
+    for n, step in enumerate(steps):
+        op = step.get("op") if isinstance(step, dict) else None
+        if op not in OPS:
+            raise ProcessingError(f"preprocess step {n}: unknown op {op!r} (expected one of {OPS})")
+        if seen_cast:
+            raise ProcessingError(f"preprocess step {n} ({op}): cast must be the last step")
+        if op in IMAGE_OPS and seen_layout:
+            raise ProcessingError(f"preprocess step {n} ({op}): layout must come after every image step")
+        if op == "layout":
+            if seen_layout:
+                raise ProcessingError(f"preprocess step {n}: layout appears twice")
+            _choice(step, "layout", LAYOUTS)
+            seen_layout = True
+        elif op == "cast":
+            _choice(step, "dtype", tuple(DTYPES))
+            seen_cast = True
+        elif op == "color":
+            _choice(step, "order", COLORS)
+
+
+def output_shape(input_hw: tuple[int | None, int | None] | None, steps: Sequence[dict]) -> tuple[int | None, ...]:
+    """The tensor shape `steps` produce for an input of input_hw, without pixels.
+
+    An axis that depends on an unknown input size (None) is None.
+    """
+    check_steps(steps)
+    h, w = input_hw if input_hw is not None else (None, None)
+    layout = None
+    for step in steps:
+        op = step["op"]
+        if op == "resize":
+            out_h, out_w = _size(step)
+            if step.get("keep_ratio", False):
+                h, w = keep_ratio_size(h, w, out_h, out_w) if h and w else (None, None)
+            else:
+                h, w = out_h, out_w
+        elif op == "center_crop":
+            out_h, out_w = _size(step)
+            crop_offsets(h or out_h, w or out_w, out_h, out_w)
+            h, w = out_h, out_w
+        elif op == "letterbox":
+            h, w = _size(step)
+        elif op == "layout":
+            layout = step["layout"]
+    if layout == "nchw":
+        return (1, CHANNELS, h, w)
+    if layout == "nhwc":
+        return (1, h, w, CHANNELS)
+    return (h, w, CHANNELS)
+
+
+@dataclass
+class Preprocessed:
+    tensor: np.ndarray
+    geometry: Geometry
+
+    output_shape = staticmethod(output_shape)
+
+
+def run_preprocess(image_hwc_uint8: np.ndarray, input_color: str, steps: Sequence[dict[str, Any]]) -> Preprocessed:
+    """Run the normalized pre-processing steps on an HWC uint8 image in `input_color` order."""
+    image = np.asarray(image_hwc_uint8)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != CHANNELS or 0 in image.shape:
+        raise ProcessingError(
+            f"the input image must be a non-empty HWC uint8 array with {CHANNELS} channels, "
+            f"got shape {image.shape} dtype {image.dtype}"
+        )
+    if input_color not in COLORS:
+        raise ProcessingError(f"input_color must be one of {COLORS}, got {input_color!r}")
+    check_steps(steps)
+    geometry = Geometry.identity(image.shape[1], image.shape[0])
+    color = input_color
+    x = image
+    dtype = "float32"
+    for step in steps:
+        op = step["op"]
+        h, w = x.shape[0], x.shape[1]
+        if op == "resize":
+            x = resize(x, step)
+            geometry = geometry.then(x.shape[1] / w, x.shape[0] / h, 0.0, 0.0)
+        elif op == "center_crop":
+            x = center_crop(x, step)
+            top, left = crop_offsets(h, w, x.shape[0], x.shape[1])
+            geometry = geometry.then(1.0, 1.0, -left, -top)
+        elif op == "letterbox":
+            x = letterbox(x, step)
+            nh, nw, top, left = letterbox_placement(h, w, x.shape[0], x.shape[1], step.get("align", "center"))
+            geometry = geometry.then(nw / w, nh / h, left, top)
+        elif op == "color":
+            x = swap_color(x, color, step["order"])
+            color = step["order"]
+        elif op == "normalize":
+            x = normalize(x, step)
+        elif op == "layout":
+            x = to_layout(x, step["layout"])
+        else:
+            dtype = step["dtype"]
+    return Preprocessed(tensor=np.ascontiguousarray(cast(x, dtype)), geometry=geometry)
