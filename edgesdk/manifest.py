@@ -280,6 +280,7 @@ class Manifest(_Strict):
     parity: ParitySpec = ParitySpec()
     golden: GoldenSpec = GoldenSpec()
 
+    _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
     _base_dir: Path = PrivateAttr(default=Path("."))
     _path: Path | None = PrivateAttr(default=None)
 
@@ -314,7 +315,7 @@ class Manifest(_Strict):
         return read_labels(self.resolve(self.postprocess.labels), "postprocess.labels")
 
     def with_overrides(self, target: str | None = None, runtime: str | None = None) -> "Manifest":
-        data = self.model_dump(mode="python")
+        data = dict(self._raw)
         if target is not None:
             data["target"] = target
             if runtime is None and self.runtime is not None and self.runtime not in targets.runtimes_for(target):
@@ -428,6 +429,7 @@ def _validate(data: dict[str, Any], base_dir: Path, path: Path | None, cli: bool
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:
         raise _to_manifest_error(exc) from None
+    manifest._raw = data
     manifest._base_dir = base_dir
     manifest._path = path
     _check_semantics(manifest, cli=cli)

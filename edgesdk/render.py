@@ -70,3 +70,49 @@ def render_tree(src: Path, dst: Path, context: dict[str, Any], env: SandboxedEnv
             shutil.copyfile(path, target)
         written.append(target)
     return sorted(written)
+
+
+# ---- the bundle's generated code ------------------------------------------------------------
+# Languages with templates today; a target's other languages come with their own issues.
+RENDERED_LANGUAGES = ("cpp",)
+RUNTIME_ADAPTER_DIR = {"cpp": "src/runtime"}
+
+
+def languages_for(target: str, runtime: str) -> tuple[str, ...]:
+    from edgesdk.targets import TARGETS
+
+    return tuple(lang for lang in TARGETS[target].languages if lang in RENDERED_LANGUAGES and (RUNTIMES_DIR / runtime / lang).is_dir())
+
+
+def glue_context(manifest, target: str, runtime: str, artifact, model_sha256: str, labels: list[str]) -> dict[str, Any]:
+    """The context of docs/glue-context.md, built from the validated manifest."""
+    import edgesdk
+
+    return {
+        "name": manifest.name,
+        "ident": {"snake": naming.snake(manifest.name), "pascal": naming.pascal(manifest.name), "camel": naming.camel(manifest.name)},
+        "version": manifest.version,
+        "task": manifest.task,
+        "target": target,
+        "runtime": runtime,
+        "runtime_version": artifact.runtime_versions.get("cpp", ""),
+        "edgesdk_version": edgesdk.__version__,
+        "model": {"file": artifact.main, "sha256": model_sha256, "encrypted": False},
+        "inputs": [i.model_dump() for i in manifest.model.inputs],
+        "outputs": [o.model_dump() for o in manifest.model.outputs],
+        "preprocess": {"input_color": manifest.preprocess.input_color, "steps": manifest.pre_steps()},
+        "postprocess": {"output_index": manifest.post_output_index(), "steps": manifest.post_steps(), "labels": labels},
+    }
+
+
+def render_bundle(stage: Path, context: dict[str, Any], target: str, runtime: str) -> None:
+    from edgesdk.targets import TARGETS
+
+    env = make_environment()
+    for lang in languages_for(target, runtime):
+        sdk_dir = stage / "sdk" / lang
+        render_tree(TEMPLATES_DIR / lang, sdk_dir, context, env)
+        render_tree(RUNTIMES_DIR / runtime / lang, sdk_dir / RUNTIME_ADAPTER_DIR[lang], context, env)
+    app = SAMPLE_APPS_DIR / TARGETS[target].sample_app
+    if app.is_dir():
+        render_tree(app, stage / "sample_app", context, env)

@@ -1,0 +1,317 @@
+"""What the CLI and the tests call: build, verify, test, inspect, init, targets.
+
+`build` runs the one-directional flow of DESIGN.md: load -> convert -> verify (parity gate) ->
+render -> package. Everything is checked before anything is written; the bundle is assembled in
+a staging folder and appears only when complete.
+"""
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+import edgesdk
+from edgesdk import bundle as bundle_mod
+from edgesdk import golden, parity, render
+from edgesdk.backends import get_backend
+from edgesdk.errors import BackendUnavailable, ManifestError, ParityError
+from edgesdk.manifest import Manifest, load_manifest
+from edgesdk.processing.postprocess import run_postprocess
+from edgesdk.processing.preprocess import run_preprocess
+from edgesdk.sources import SourceModel, load_source
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class BuildResult:
+    bundle: Path
+    zip: Path
+    zip_sha256: str
+    target: str
+    runtime: str
+    parity: dict[str, Any]
+    seconds: float
+    stages: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "bundle": str(self.bundle),
+            "zip": str(self.zip),
+            "zip_sha256": self.zip_sha256,
+            "target": self.target,
+            "runtime": self.runtime,
+            "parity": self.parity,
+            "seconds": round(self.seconds, 3),
+            "stages": {k: round(v, 3) for k, v in self.stages.items()},
+        }
+
+
+class _Stages:
+    def __init__(self, progress: Progress | None):
+        self.progress = progress or (lambda _msg: None)
+        self.times: dict[str, float] = {}
+        self.log: list[str] = []
+
+    def run(self, name: str, fn: Callable[[], Any]) -> Any:
+        self.progress(name)
+        start = time.perf_counter()
+        value = fn()
+        self.times[name] = time.perf_counter() - start
+        return value
+
+    def note(self, line: str) -> None:
+        self.log.append(line)
+
+
+def build(
+    manifest_path: str | Path,
+    target: str | None = None,
+    runtime: str | None = None,
+    out: str | Path = "dist",
+    force: bool = False,
+    progress: Progress | None = None,
+) -> BuildResult:
+    started = time.perf_counter()
+    stages = _Stages(progress)
+    manifest = load_manifest(manifest_path).with_overrides(target=target, runtime=runtime)
+    target_name = manifest.resolved_target()
+    runtime_name = manifest.resolved_runtime()
+    backend = get_backend(runtime_name)
+    ok, why = backend.is_available()
+    if not ok:
+        raise BackendUnavailable(f"runtime '{runtime_name}' is not available here: {why}")
+    out_dir = Path(out)
+    dirname = bundle_mod.bundle_dirname(manifest.name, manifest.version, target_name, runtime_name)
+    bundle_mod.check_free(out_dir, dirname, force)
+    labels = manifest.labels()
+    images = golden.collect_images(manifest.resolve(manifest.golden.images) if manifest.golden.images else None, manifest.golden.count)
+
+    source = stages.run("load model", lambda: load_source(manifest))
+    reference = source.reference_runner()
+    _check_model_against_manifest(manifest, source, reference, labels)
+    stages.note(f"source {manifest.model.source} ({source.kind}) sha256 {source.sha256}")
+
+    with bundle_mod.staging(out_dir, dirname, force) as stage:
+        artifact = stages.run(f"convert ({runtime_name})", lambda: backend.convert(source, manifest, stage / "model"))
+        stages.note(f"converted to {artifact.main} with {runtime_name} {artifact.runtime_versions}")
+        candidate = backend.runner(artifact)
+        report = stages.run("parity gate", lambda: _parity(manifest, images, reference, candidate))
+        report_path = stage / "reports" / "parity.json"
+        bundle_mod.write_json(report_path, report.as_dict())
+        if not report.passed:
+            kept = out_dir / f"{dirname}.parity-failed.json"
+            bundle_mod.write_json(kept, report.as_dict())
+            raise ParityError("parity gate failed: " + "; ".join(report.failures), str(kept))
+        stages.note(f"parity passed on {report.samples} samples: {report.outputs}")
+        golden_cases = stages.run("golden vectors", lambda: _write_golden(stage, manifest, images, candidate, labels))
+        model_sha = bundle_mod.sha256_bytes(artifact.main_path.read_bytes())
+        context = render.glue_context(manifest, target_name, runtime_name, artifact, model_sha, labels)
+        stages.run("render SDK", lambda: render.render_bundle(stage, context, target_name, runtime_name))
+        sdk = _sdk_json(manifest, target_name, runtime_name, artifact, model_sha, source, report, labels, golden_cases)
+        bundle_mod.write_json(stage / bundle_mod.SDK_JSON, sdk)
+        (stage / "reports" / "build.log").write_text("\n".join(stages.log) + "\n", encoding="utf-8")
+    final = out_dir / dirname
+    zip_path = bundle_mod.zip_path(final)
+    return BuildResult(
+        bundle=final,
+        zip=zip_path,
+        zip_sha256=bundle_mod.sha256_bytes(zip_path.read_bytes()),
+        target=target_name,
+        runtime=runtime_name,
+        parity=report.as_dict(),
+        seconds=time.perf_counter() - started,
+        stages=stages.times,
+    )
+
+
+def _check_model_against_manifest(manifest: Manifest, source: SourceModel, reference, labels: list[str]) -> None:
+    """Run the reference once on the declared input: shapes, output count and labels must agree."""
+    spec = manifest.model.inputs[0]
+    if source.kind == "onnx" and source.input_names != [spec.name]:
+        raise ManifestError("model.inputs[0].name", f"'{spec.name}' is not the model's input (inputs: {', '.join(source.input_names)})")
+    try:
+        outs = reference({spec.name: np.zeros(spec.shape, dtype=spec.dtype)})
+    except Exception as exc:  # the model's own error says why the shape is wrong
+        text = str(exc).strip().splitlines()
+        raise ManifestError("model.inputs[0].shape", f"the model rejects an input of shape {spec.shape} {spec.dtype}: {text[0] if text else type(exc).__name__}") from None
+    declared = manifest.model.outputs
+    if len(outs) != len(declared):
+        raise ManifestError("model.outputs", f"declares {len(declared)} output(s); the model returns {len(outs)}")
+    for i, (o, value) in enumerate(zip(declared, outs)):
+        if o.shape is not None and list(value.shape) != list(o.shape):
+            raise ManifestError(f"model.outputs[{i}].shape", f"{o.shape} does not match the model's {list(value.shape)}")
+    if manifest.task == "classification":
+        scores = outs[manifest.post_output_index()]
+        if scores.ndim != 2 or scores.shape[0] != 1:
+            raise ManifestError("model.outputs", f"classification needs a [1, classes] score output; the model gives {list(scores.shape)}")
+        if labels and len(labels) != scores.shape[1]:
+            raise ManifestError("postprocess.labels", f"{manifest.postprocess.labels} has {len(labels)} labels; the model has {scores.shape[1]} classes")
+
+
+def _pre(manifest: Manifest, rgb: np.ndarray) -> np.ndarray:
+    color = manifest.preprocess.input_color
+    return run_preprocess(golden.to_app_order(rgb, color), color, manifest.pre_steps()).tensor
+
+
+def _post_spec(manifest: Manifest, labels: list[str]) -> dict[str, Any]:
+    return {"output_index": manifest.post_output_index(), "steps": manifest.post_steps(), "labels": labels}
+
+
+def _parity(manifest: Manifest, images: list[golden.GoldenImage], reference, candidate) -> parity.ParityReport:
+    name = manifest.model.inputs[0].name
+    refs, cands = [], []
+    for pixels in golden.parity_variants(images):
+        feeds = {name: _pre(manifest, pixels)}
+        refs.append(reference(feeds))
+        cands.append(candidate(feeds))
+    tolerances = parity.tolerances_for(manifest.quantization.mode, manifest.parity.model_dump())
+    score_output = manifest.post_output_index() if manifest.task == "classification" else None
+    return parity.evaluate([o.name for o in manifest.model.outputs], refs, cands, tolerances, score_output)
+
+
+def _write_golden(stage: Path, manifest: Manifest, images: list[golden.GoldenImage], candidate, labels: list[str]) -> list[dict[str, Any]]:
+    folder = stage / golden.GOLDEN_DIR
+    names = [o.name for o in manifest.model.outputs]
+    cases = []
+    for image in images:
+        tensor = _pre(manifest, image.pixels)
+        outputs = candidate({manifest.model.inputs[0].name: tensor})
+        result = run_postprocess(outputs, manifest.task, _post_spec(manifest, labels)).to_json()
+        cases.append(golden.write_case(folder, image, manifest.preprocess.input_color, tensor, names, outputs, result))
+    bundle_mod.write_json(folder / golden.INDEX_FILE, {
+        "input_color": manifest.preprocess.input_color,
+        "task": manifest.task,
+        "tolerances": parity.GOLDEN_TOLERANCES,
+        "cases": cases,
+    })
+    return cases
+
+
+def _sdk_json(manifest: Manifest, target: str, runtime: str, artifact, model_sha: str, source: SourceModel,
+              report: parity.ParityReport, labels: list[str], cases: list[dict[str, Any]]) -> dict[str, Any]:
+    import onnx
+    import torch
+
+    epoch = bundle_mod.source_date_epoch()
+    return {
+        "schema_version": 1,
+        "name": manifest.name,
+        "version": manifest.version,
+        "target": target,
+        "runtime": runtime,
+        "task": manifest.task,
+        "model": {
+            "file": f"model/{artifact.main}",
+            "sha256": model_sha,
+            "size_bytes": artifact.main_path.stat().st_size,
+            "encrypted": False,
+            "key_id": None,
+        },
+        "io": {
+            "inputs": [i.model_dump() for i in manifest.model.inputs],
+            "outputs": [o.model_dump(exclude_none=True) for o in manifest.model.outputs],
+        },
+        "preprocess": {"input_color": manifest.preprocess.input_color, "steps": manifest.pre_steps()},
+        "postprocess": {**_post_spec(manifest, labels), "output": manifest.model.outputs[manifest.post_output_index()].name},
+        "quantization": {"mode": manifest.quantization.mode, "calibration": None, "kept_float_layers": []},
+        "parity": report.as_dict(),
+        "golden": {"dir": golden.GOLDEN_DIR, "cases": [c["id"] for c in cases]},
+        "runtime_versions": artifact.runtime_versions,
+        "tool": {
+            "edgesdk": edgesdk.__version__,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "onnx": onnx.__version__,
+            "numpy": np.__version__,
+        },
+        "source": {"model": manifest.model.source, "kind": source.kind, "sha256": source.sha256},
+        "languages": list(render.languages_for(target, runtime)),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)),
+    }
+
+
+# ---- verify -----------------------------------------------------------------------------------
+REQUIRED_SDK_KEYS = {"schema_version": int, "name": str, "version": str, "target": str, "runtime": str, "task": str,
+                     "model": dict, "io": dict, "preprocess": dict, "postprocess": dict, "parity": dict, "runtime_versions": dict}
+
+
+def verify(bundle_path: str | Path) -> dict[str, Any]:
+    """Checksums, sdk.json shape, and the model file's sha256 against sdk.json."""
+    from edgesdk.errors import IntegrityError
+
+    bundle = Path(bundle_path)
+    sdk = bundle_mod.load_sdk_json(bundle)
+    problems = []
+    for key, kind in REQUIRED_SDK_KEYS.items():
+        if not isinstance(sdk.get(key), kind):
+            problems.append(f"sdk.json: '{key}' is missing or not a {kind.__name__}")
+    if sdk.get("schema_version") != 1:
+        problems.append(f"sdk.json: schema_version {sdk.get('schema_version')!r} is not supported (1)")
+    problems += bundle_mod.verify_checksums(bundle)
+    model = sdk.get("model") or {}
+    model_file = bundle / str(model.get("file", ""))
+    if model.get("file") and model_file.is_file() and bundle_mod.sha256_bytes(model_file.read_bytes()) != model.get("sha256"):
+        problems.append(f"{model['file']}: sha256 differs from sdk.json")
+    if problems:
+        raise IntegrityError(f"{bundle} failed verification: " + "; ".join(problems))
+    return {"bundle": str(bundle), "ok": True, "name": sdk["name"], "version": sdk["version"], "files_checked": len((bundle / bundle_mod.SUMS_FILE).read_text().splitlines())}
+
+
+# ---- test -------------------------------------------------------------------------------------
+def test(bundle_path: str | Path, device: str = "host", build_dir: str | Path | None = None) -> dict[str, Any]:
+    from edgesdk import hosttest
+
+    if device != "host":
+        raise BackendUnavailable(f"device '{device}': only 'host' is supported for the C++ SDK in this version (adb:/ssh: come with the Android and ARM targets)")
+    report = hosttest.test_bundle(Path(bundle_path), Path(build_dir) if build_dir else None)
+    data = report.as_dict()
+    if not report.passed:
+        problems = [f"{c.id}: {p}" for c in report.cases for p in c.problems]
+        raise ParityError("generated SDK disagrees with the golden vectors: " + "; ".join(problems[:8]))
+    return data
+
+
+# ---- targets ----------------------------------------------------------------------------------
+def targets_table() -> list[dict[str, Any]]:
+    from edgesdk import hosttest
+    from edgesdk.backends import availability
+    from edgesdk.targets import TARGETS
+
+    toolchain = hosttest.toolchain_problem()
+    try:
+        hosttest.onnxruntime_root()
+        ort_cpp = None
+    except BackendUnavailable as exc:
+        ort_cpp = str(exc)
+    rows = []
+    for target in TARGETS.values():
+        for runtime in target.runtimes:
+            ok, why = availability(runtime)
+            rendered = render.languages_for(target.name, runtime) if ok else ()
+            languages = {}
+            for lang in target.languages:
+                if lang not in rendered:
+                    languages[lang] = "not generated for this runtime yet"
+                elif lang == "cpp":
+                    languages[lang] = "generated; compiled and tested here" if not (toolchain or ort_cpp) else f"generated; not testable here: {toolchain or ort_cpp}"
+            rows.append({
+                "target": target.name,
+                "runtime": runtime,
+                "default": runtime == target.default_runtime,
+                "available": ok,
+                "detail": why,
+                "languages": languages,
+            })
+    return rows
+
+
+# ---- inspect ----------------------------------------------------------------------------------
+def inspect(path: str | Path) -> dict[str, Any]:
+    from edgesdk import inspection
+
+    return inspection.inspect_path(Path(path))

@@ -1,0 +1,159 @@
+"""Bundle assembly: a staging folder renamed into place at the end, checksums, deterministic zip.
+
+A failed build removes its staging folder, so `dist/` never holds a half-written bundle; an
+existing bundle is only replaced with `force`, and then only once the new one is complete.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import stat
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any, Iterator
+
+from edgesdk.errors import InputError, IntegrityError
+
+SUMS_FILE = "SHA256SUMS"
+SDK_JSON = "sdk.json"
+# Zip timestamps cannot precede 1980; this is also `created` when SOURCE_DATE_EPOCH is unset,
+# so two builds of the same inputs are byte-identical.
+DEFAULT_EPOCH = 315532800
+
+
+def bundle_dirname(name: str, version: str, target: str, runtime: str) -> str:
+    return f"{name}-{version}-{target}-{runtime}"
+
+
+def source_date_epoch() -> int:
+    value = os.environ.get("SOURCE_DATE_EPOCH")
+    if value is None:
+        return DEFAULT_EPOCH
+    try:
+        return max(int(value), DEFAULT_EPOCH)
+    except ValueError:
+        raise InputError(f"SOURCE_DATE_EPOCH={value!r} is not an integer number of seconds") from None
+
+
+def zip_path(bundle_dir: Path) -> Path:
+    return bundle_dir.parent / f"{bundle_dir.name}.zip"
+
+
+def check_free(out_dir: Path, dirname: str, force: bool) -> None:
+    final = out_dir / dirname
+    if (final.exists() or zip_path(final).exists()) and not force:
+        raise InputError(f"bundle {final} already exists (the same name and version is never overwritten; bump `version` or pass --force)")
+
+
+@contextlib.contextmanager
+def staging(out_dir: Path, dirname: str, force: bool) -> Iterator[Path]:
+    """Yield an empty staging folder; on success it becomes out_dir/dirname (+ .zip)."""
+    check_free(out_dir, dirname, force)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".staging-{dirname}-", dir=out_dir))
+    try:
+        yield stage
+        write_checksums(stage)
+        _publish(stage, out_dir / dirname)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _publish(stage: Path, final: Path) -> None:
+    zip_tmp = final.parent / f".{final.name}.zip.tmp"
+    write_deterministic_zip(stage, zip_tmp, root=final.name)
+    old = None
+    if final.exists():
+        old = final.parent / f".{final.name}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        final.rename(old)
+    stage.rename(final)
+    zip_tmp.replace(zip_path(final))
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted((p for p in root.rglob("*") if p.is_file()), key=lambda p: p.relative_to(root).as_posix())
+
+
+def write_checksums(root: Path) -> None:
+    lines = []
+    for path in _files(root):
+        rel = path.relative_to(root).as_posix()
+        if rel in (SUMS_FILE, SUMS_FILE + ".sig"):
+            continue
+        lines.append(f"{sha256_bytes(path.read_bytes())}  {rel}\n")
+    (root / SUMS_FILE).write_text("".join(lines), encoding="utf-8")
+
+
+def verify_checksums(root: Path) -> list[str]:
+    """Problems found (empty when the bundle is intact): changed, missing or unlisted files."""
+    sums = root / SUMS_FILE
+    if not sums.is_file():
+        return [f"{SUMS_FILE} is missing"]
+    listed: dict[str, str] = {}
+    for n, line in enumerate(sums.read_text(encoding="utf-8").splitlines(), 1):
+        digest, sep, rel = line.partition("  ")
+        if not sep or len(digest) != 64:
+            return [f"{SUMS_FILE} line {n} is malformed"]
+        listed[rel] = digest
+    problems = []
+    for rel, digest in listed.items():
+        path = root / rel
+        if not path.is_file():
+            problems.append(f"{rel}: missing")
+        elif sha256_bytes(path.read_bytes()) != digest:
+            problems.append(f"{rel}: sha256 mismatch")
+    for path in _files(root):
+        rel = path.relative_to(root).as_posix()
+        if rel not in listed and rel not in (SUMS_FILE, SUMS_FILE + ".sig"):
+            problems.append(f"{rel}: not listed in {SUMS_FILE}")
+    return problems
+
+
+def write_deterministic_zip(src: Path, dest: Path, root: str) -> None:
+    """Sorted entries, fixed timestamps and modes: the same tree always gives the same bytes."""
+    stamp = _zip_time(source_date_epoch())
+    with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        for path in _files(src):
+            rel = path.relative_to(src).as_posix()
+            info = zipfile.ZipInfo(f"{root}/{rel}", date_time=stamp)
+            executable = path.stat().st_mode & stat.S_IXUSR
+            info.external_attr = ((0o755 if executable else 0o644) | stat.S_IFREG) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # unix, whatever the host
+            zf.writestr(info, path.read_bytes(), compresslevel=9)
+
+
+def _zip_time(epoch: int) -> tuple[int, int, int, int, int, int]:
+    import time
+
+    t = time.gmtime(epoch)
+    return (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec - t.tm_sec % 2)
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Stable JSON: sorted keys, fixed float formatting, trailing newline."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def load_sdk_json(bundle: Path) -> dict[str, Any]:
+    path = bundle / SDK_JSON
+    if not bundle.is_dir():
+        raise InputError(f"bundle not found: {bundle}")
+    if not path.is_file():
+        raise InputError(f"{bundle} is not an edgesdk bundle ({SDK_JSON} is missing)")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise IntegrityError(f"{path} is not valid JSON: {exc}") from None

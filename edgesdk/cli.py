@@ -1,0 +1,183 @@
+"""Command line: parse arguments, call edgesdk.api, map errors to exit codes (errors.py)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from edgesdk import __version__
+from edgesdk.errors import EdgeSdkError, ManifestError
+from edgesdk.targets import TARGETS
+
+EPILOG = "exit codes: 0 ok, 1 internal error, 2 bad input, 3 parity gate failed, 4 integrity/crypto failure, 5 backend unavailable"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edgesdk", description="Trained model + manifest -> versioned, parity-checked SDK bundle.", epilog=EPILOG)
+    p.add_argument("--version", action="version", version=f"edgesdk {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("init", help="write a commented edgesdk.yaml next to a model")
+    s.add_argument("model", type=Path)
+    s.add_argument("--task", default="classification", choices=["classification", "custom"])
+    s.add_argument("--force", action="store_true", help="overwrite an existing edgesdk.yaml")
+
+    s = sub.add_parser("build", help="build an SDK bundle from a manifest", epilog=EPILOG)
+    s.add_argument("-c", "--config", type=Path, default=Path("edgesdk.yaml"), help="manifest (default: edgesdk.yaml)")
+    s.add_argument("--target", choices=list(TARGETS))
+    s.add_argument("--runtime")
+    s.add_argument("--out", type=Path, default=Path("dist"))
+    s.add_argument("--force", action="store_true", help="replace an existing bundle of the same name and version")
+    s.add_argument("--json", action="store_true", help="print a machine-readable summary")
+
+    s = sub.add_parser("verify", help="check a bundle's checksums and sdk.json")
+    s.add_argument("bundle", type=Path)
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("test", help="build the bundle's SDK and run its golden tests through the generated glue")
+    s.add_argument("bundle", type=Path)
+    s.add_argument("--device", default="host", help="host (default); adb:SERIAL and ssh:HOST come with the Android and ARM targets")
+    s.add_argument("--build-dir", type=Path, help="keep the C++ build here (default: a temporary folder)")
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("inspect", help="I/O spec, operators, size and FLOPs of a bundle or a model file")
+    s.add_argument("path", type=Path)
+
+    s = sub.add_parser("bench", help="latency of the bundle's C++ SDK vs a bare runtime session and the Python reference")
+    s.add_argument("bundle", type=Path)
+    s.add_argument("--runs", type=int, default=50)
+    s.add_argument("--threads", type=int, default=1)
+
+    s = sub.add_parser("targets", help="targets, runtimes and languages, and which are available here")
+    s.add_argument("--json", action="store_true")
+
+    sub.add_parser("schema", help="print the manifest's JSON Schema")
+    return p
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def _progress(enabled: bool):
+    if not enabled:
+        return None
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False)
+    return lambda stage: console.print(f"[dim]•[/dim] {stage}")
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from edgesdk import api
+
+    result = api.build(args.config, target=args.target, runtime=args.runtime, out=args.out, force=args.force, progress=_progress(not args.json))
+    if args.json:
+        _print_json(result.as_dict())
+        return 0
+    outputs = result.parity["outputs"]
+    figures = ", ".join(f"{name}: max_abs {m['max_abs']:.2e}, cosine {m['cosine']:.6f}" for name, m in outputs.items())
+    task = ", ".join(f"{k} {v:.3f}" for k, v in result.parity.get("task", {}).items())
+    print(f"bundle   {result.bundle}")
+    print(f"zip      {result.zip} (sha256 {result.zip_sha256[:16]}...)")
+    print(f"parity   passed on {result.parity['samples']} images: {figures}" + (f"; {task}" if task else ""))
+    print(f"built in {result.seconds:.1f} s")
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from edgesdk import api
+
+    result = api.verify(args.bundle)
+    _print_json(result) if args.json else print(f"ok: {result['name']} {result['version']}, {result['files_checked']} files match SHA256SUMS")
+    return 0
+
+
+def _cmd_test(args: argparse.Namespace) -> int:
+    from edgesdk import api
+
+    result = api.test(args.bundle, device=args.device, build_dir=args.build_dir)
+    if args.json:
+        _print_json(result)
+        return 0
+    for case in result["cases"]:
+        outs = ", ".join(f"{k} {v:.2e}" for k, v in case["outputs_max_abs"].items())
+        print(f"ok  {case['id']:<16} preprocessed max_abs {case['preprocessed_max_abs']:.2e}; outputs max_abs {outs}; result matches")
+    print(f"{len(result['cases'])} golden cases passed through the C++ SDK")
+    return 0
+
+
+def _cmd_targets(args: argparse.Namespace) -> int:
+    from edgesdk import api
+
+    rows = api.targets_table()
+    if args.json:
+        _print_json(rows)
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="edgesdk targets")
+    for col in ("target", "runtime", "available here", "languages"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        mark = "yes" if r["available"] else "no"
+        name = r["runtime"] + (" (default)" if r["default"] else "")
+        langs = "\n".join(f"{k}: {v}" for k, v in r["languages"].items())
+        table.add_row(r["target"], name, f"{mark}: {r['detail']}", langs)
+    Console(width=160).print(table)
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from edgesdk import benchmark
+
+    _print_json(benchmark.bench_bundle(args.bundle, runs=args.runs, threads=args.threads))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "build":
+            return _cmd_build(args)
+        if args.command == "verify":
+            return _cmd_verify(args)
+        if args.command == "test":
+            return _cmd_test(args)
+        if args.command == "targets":
+            return _cmd_targets(args)
+        if args.command == "bench":
+            return _cmd_bench(args)
+        if args.command == "inspect":
+            from edgesdk import api
+
+            _print_json(api.inspect(args.path))
+            return 0
+        if args.command == "init":
+            from edgesdk.scaffold import init_manifest
+
+            print(f"wrote {init_manifest(args.model, task=args.task, force=args.force)}")
+            return 0
+        if args.command == "schema":
+            from edgesdk.manifest import json_schema
+
+            _print_json(json_schema())
+            return 0
+    except ManifestError as exc:
+        where = f"{args.config}: " if getattr(args, "config", None) and args.command == "build" else ""
+        print(f"error: {where}{exc}", file=sys.stderr)
+        return exc.exit_code
+    except EdgeSdkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

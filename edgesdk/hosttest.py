@@ -1,0 +1,193 @@
+"""Build a bundle's C++ sample app on this machine and hold it to the bundle's golden vectors.
+
+The build happens outside the bundle (it stays exactly as its SHA256SUMS say). Each golden image
+goes through `edgesdk-run --dump-dir`, and the dumped pre-processed tensor, raw outputs and the
+printed result are compared with the golden files using parity.GOLDEN_TOLERANCES.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgesdk import bundle as bundle_mod
+from edgesdk import golden
+from edgesdk.errors import BackendUnavailable, InputError, IntegrityError, ToolchainError
+
+ORT_VERSION = "1.29.0"
+SAMPLE_BINARY = "edgesdk-run"
+_DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8, "int8": np.int8, "int32": np.int32, "int64": np.int64}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("EDGESDK_CACHE", Path.home() / ".cache" / "edgesdk"))
+
+
+def onnxruntime_root() -> Path:
+    root = Path(os.environ.get("ONNXRUNTIME_ROOT", cache_dir() / f"onnxruntime-{ORT_VERSION}"))
+    if not (root / "include").is_dir() or not (root / "lib").is_dir():
+        raise BackendUnavailable(f"the ONNX Runtime C++ package is not at {root} (run `make native-deps`, or set ONNXRUNTIME_ROOT to a folder with include/ and lib/)")
+    return root
+
+
+def toolchain_problem() -> str | None:
+    for tool in ("cmake", "c++"):
+        if shutil.which(tool) is None:
+            return f"'{tool}' is not on PATH (run `make system-deps`)"
+    return None
+
+
+def run_env(ort_root: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(ort_root / "lib"), env.get("LD_LIBRARY_PATH")]))
+    return env
+
+
+def build_sample(bundle: Path, build_dir: Path, jobs: int = 2) -> Path:
+    """Configure and build the bundle's sample app (and with it the SDK); returns the binary."""
+    problem = toolchain_problem()
+    if problem:
+        raise BackendUnavailable(problem)
+    ort = onnxruntime_root()
+    app = bundle / "sample_app"
+    if not (app / "CMakeLists.txt").is_file():
+        raise InputError(f"{bundle} has no C++ sample app (sample_app/CMakeLists.txt)")
+    build_dir.mkdir(parents=True, exist_ok=True)
+    configure = ["cmake", "-S", str(app), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release", f"-DONNXRUNTIME_ROOT={ort}"]
+    _checked(configure, "configure")
+    _checked(["cmake", "--build", str(build_dir), "-j", str(jobs)], "build")
+    binary = build_dir / SAMPLE_BINARY
+    if not binary.is_file():
+        raise ToolchainError(f"the build produced no {SAMPLE_BINARY} in {build_dir}")
+    return binary
+
+
+def _checked(cmd: list[str], what: str) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
+        raise ToolchainError(f"C++ {what} failed ({' '.join(cmd[:2])}):\n{tail}")
+
+
+@dataclass
+class CaseReport:
+    id: str
+    preprocessed_max_abs: float
+    outputs_max_abs: dict[str, float]
+    result_match: bool
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class HostTestReport:
+    bundle: str
+    cases: list[CaseReport]
+
+    @property
+    def passed(self) -> bool:
+        return all(not c.problems for c in self.cases)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"bundle": self.bundle, "passed": self.passed, "cases": [c.__dict__ for c in self.cases]}
+
+
+def run_sample(binary: Path, bundle: Path, image: Path, dump_dir: Path | None = None, extra: list[str] | None = None) -> dict[str, Any]:
+    cmd = [str(binary), "--bundle", str(bundle), "--input", str(image), "--json"]
+    if dump_dir is not None:
+        cmd += ["--dump-dir", str(dump_dir)]
+    cmd += extra or []
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=run_env(onnxruntime_root()))
+    if proc.returncode != 0:
+        raise ToolchainError(f"{SAMPLE_BINARY} failed on {image.name} (exit {proc.returncode}): {proc.stderr.strip()}")
+    try:
+        return json.loads(proc.stdout)
+    except json.JSONDecodeError as exc:
+        raise ToolchainError(f"{SAMPLE_BINARY} printed invalid JSON for {image.name}: {exc}") from None
+
+
+def read_dump(dump_dir: Path, entry: dict[str, Any]) -> np.ndarray:
+    return np.fromfile(dump_dir / entry["file"], dtype=np.dtype(_DTYPES[entry["dtype"]]).newbyteorder("<")).reshape(entry["shape"])
+
+
+def test_bundle(bundle: Path, build_dir: Path | None = None) -> HostTestReport:
+    bundle = Path(bundle)
+    bundle_mod.load_sdk_json(bundle)
+    problems = bundle_mod.verify_checksums(bundle)
+    if problems:
+        raise IntegrityError(f"{bundle} failed its checksums: " + "; ".join(problems[:5]))
+    index = golden.load_index(bundle)
+    tol = index["tolerances"]
+    with tempfile.TemporaryDirectory(prefix="edgesdk-test-") as tmp:
+        binary = build_sample(bundle, Path(build_dir) if build_dir else Path(tmp) / "build")
+        gdir = bundle / golden.GOLDEN_DIR
+        cases = []
+        for case in index["cases"]:
+            dump = Path(tmp) / "dump" / case["id"]
+            dump.mkdir(parents=True)
+            printed = run_sample(binary, bundle, gdir / case["image"], dump)
+            cases.append(_compare_case(case, gdir, dump, printed, tol))
+    return HostTestReport(str(bundle), cases)
+
+
+def _compare_case(case: dict[str, Any], gdir: Path, dump: Path, printed: dict[str, Any], tol: dict[str, float]) -> CaseReport:
+    problems: list[str] = []
+    meta = json.loads((dump / "dump.json").read_text(encoding="utf-8"))
+    want_pre = np.load(gdir / case["preprocessed"])
+    got_pre = read_dump(dump, meta["preprocessed"])
+    pre_err = _max_abs(want_pre, got_pre, problems, "preprocessed")
+    if np.issubdtype(want_pre.dtype, np.integer) and pre_err > 0:
+        problems.append(f"preprocessed: integer tensor differs (max {pre_err})")
+    elif pre_err > tol["preprocessed_float_max_abs"]:
+        problems.append(f"preprocessed: max_abs {pre_err:.3g} > {tol['preprocessed_float_max_abs']}")
+    out_errs = {}
+    dumped = {o["name"]: o for o in meta["outputs"]}
+    for name, file in case["outputs"].items():
+        if name not in dumped:
+            problems.append(f"output {name}: not produced")
+            continue
+        err = _max_abs(np.load(gdir / file), read_dump(dump, dumped[name]), problems, f"output {name}")
+        out_errs[name] = err
+        if err > tol["output_max_abs"]:
+            problems.append(f"output {name}: max_abs {err:.3g} > {tol['output_max_abs']}")
+    result_ok = _results_match(case["result"], printed.get("result", {}), tol["score_max_abs"], problems)
+    return CaseReport(case["id"], pre_err, out_errs, result_ok, problems)
+
+
+def _max_abs(want: np.ndarray, got: np.ndarray, problems: list[str], what: str) -> float:
+    if want.shape != got.shape:
+        problems.append(f"{what}: shape {list(got.shape)} != golden {list(want.shape)}")
+        return float("inf")
+    if want.size == 0:
+        return 0.0
+    return float(np.max(np.abs(want.astype(np.float64) - got.astype(np.float64))))
+
+
+def _results_match(want: dict[str, Any], got: dict[str, Any], score_tol: float, problems: list[str]) -> bool:
+    """Same labels and indices in the same order; scores within tolerance. Two entries whose
+    golden scores are closer than the tolerance may come out swapped."""
+    if "classifications" not in want:
+        return True
+    w, g = want["classifications"], got.get("classifications", [])
+    if len(w) != len(g):
+        problems.append(f"result: {len(g)} classifications, golden has {len(w)}")
+        return False
+    ok = True
+    for i, (a, b) in enumerate(zip(w, g)):
+        if abs(a["score"] - b["score"]) > score_tol and not _near_tie(w, i, b, score_tol):
+            problems.append(f"result[{i}]: score {b['score']} vs golden {a['score']}")
+            ok = False
+        if (a["index"], a["label"]) != (b["index"], b["label"]) and not _near_tie(w, i, b, score_tol):
+            problems.append(f"result[{i}]: {b['label']!r} (#{b['index']}) vs golden {a['label']!r} (#{a['index']})")
+            ok = False
+    return ok
+
+
+def _near_tie(want: list[dict[str, Any]], i: int, got: dict[str, Any], tol: float) -> bool:
+    return any(w["index"] == got["index"] and w["label"] == got["label"] and abs(w["score"] - want[i]["score"]) <= tol and abs(w["score"] - got["score"]) <= tol for w in want)

@@ -1,0 +1,125 @@
+"""`edgesdk inspect`: I/O spec, operators, size and FLOPs of a model file or a bundle."""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgesdk import bundle as bundle_mod
+from edgesdk.errors import InputError
+
+_ONNX_DTYPES = {1: "float32", 10: "float16", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 9: "bool"}
+
+
+def inspect_path(path: Path) -> dict[str, Any]:
+    if path.is_dir():
+        return _inspect_bundle(path)
+    if not path.is_file():
+        raise InputError(f"not found: {path}")
+    if path.suffix == ".onnx":
+        return inspect_onnx(path)
+    if path.suffix in (".pt", ".pt2"):
+        return _inspect_torch(path)
+    raise InputError(f"{path}: cannot inspect '{path.suffix}' files (a bundle folder, .onnx, .pt or .pt2)")
+
+
+def _inspect_bundle(path: Path) -> dict[str, Any]:
+    sdk = bundle_mod.load_sdk_json(path)
+    model_file = path / sdk["model"]["file"]
+    info = {
+        "bundle": str(path),
+        "name": sdk["name"],
+        "version": sdk["version"],
+        "target": sdk["target"],
+        "runtime": sdk["runtime"],
+        "task": sdk["task"],
+        "io": sdk["io"],
+        "parity": {"passed": sdk["parity"]["passed"], "outputs": sdk["parity"]["outputs"], "task": sdk["parity"].get("task", {})},
+        "runtime_versions": sdk["runtime_versions"],
+    }
+    if model_file.suffix == ".onnx" and model_file.is_file():
+        info["model"] = inspect_onnx(model_file)
+    return info
+
+
+def _shape_of(value) -> list[int | str]:
+    dims = value.type.tensor_type.shape.dim
+    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in dims]
+
+
+def inspect_onnx(path: Path) -> dict[str, Any]:
+    import onnx
+
+    try:
+        model = onnx.load(str(path))
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception as exc:  # onnx raises several unrelated types for a bad file
+        raise InputError(f"{path} is not a readable ONNX model: {exc}") from None
+    graph = inferred.graph
+    inits = {i.name: i for i in graph.initializer}
+    shapes = {v.name: _shape_of(v) for v in list(graph.value_info) + list(graph.input) + list(graph.output)}
+    params = int(sum(int(np.prod(i.dims)) for i in graph.initializer))
+    return {
+        "file": str(path),
+        "size_bytes": path.stat().st_size,
+        "opset": {o.domain or "ai.onnx": o.version for o in model.opset_import},
+        "inputs": [{"name": v.name, "shape": _shape_of(v), "dtype": _ONNX_DTYPES.get(v.type.tensor_type.elem_type, "other")} for v in graph.input if v.name not in inits],
+        "outputs": [{"name": v.name, "shape": _shape_of(v), "dtype": _ONNX_DTYPES.get(v.type.tensor_type.elem_type, "other")} for v in graph.output],
+        "parameters": params,
+        "operators": dict(sorted(Counter(n.op_type for n in graph.node).items())),
+        "flops": _flops(graph, shapes, inits),
+    }
+
+
+def _static(shape: list[int | str] | None) -> list[int] | None:
+    if not shape or any(not isinstance(d, int) or d <= 0 for d in shape):
+        return None
+    return [int(d) for d in shape]
+
+
+def _flops(graph, shapes: dict[str, list], inits: dict) -> int | None:
+    """Multiply-adds x 2 of Conv, Gemm and MatMul (the layers that dominate CNN cost); None when a
+    shape is not static."""
+    total = 0
+    for node in graph.node:
+        if node.op_type == "Conv":
+            out = _static(shapes.get(node.output[0]))
+            w = inits.get(node.input[1])
+            if out is None or w is None:
+                return None
+            cout, cin_per_group, *kernel = list(w.dims)
+            total += 2 * int(np.prod(out)) * cin_per_group * int(np.prod(kernel))
+        elif node.op_type in ("Gemm", "MatMul"):
+            out = _static(shapes.get(node.output[0]))
+            a = _static(shapes.get(node.input[0])) or (list(inits[node.input[0]].dims) if node.input[0] in inits else None)
+            if out is None or a is None:
+                return None
+            transposed = node.op_type == "Gemm" and any(att.name == "transA" and att.i for att in node.attribute)
+            k = a[-2] if transposed else a[-1]
+            total += 2 * int(np.prod(out)) * k
+    return total
+
+
+def _inspect_torch(path: Path) -> dict[str, Any]:
+    import torch
+
+    try:
+        if path.suffix == ".pt":
+            module = torch.jit.load(str(path), map_location="cpu")
+            state = module.state_dict()
+            inputs = None
+        else:
+            program = torch.export.load(str(path))
+            state = program.state_dict
+            inputs = [{"shape": list(a.shape), "dtype": str(a.dtype).replace("torch.", "")} for a in program.example_inputs[0]] if program.example_inputs else None
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise InputError(f"{path} is not a readable {'TorchScript' if path.suffix == '.pt' else 'torch.export'} file: {exc}") from None
+    return {
+        "file": str(path),
+        "size_bytes": path.stat().st_size,
+        "format": "torchscript" if path.suffix == ".pt" else "torch.export",
+        "parameters": int(sum(t.numel() for t in state.values())),
+        "example_inputs": inputs,
+    }
