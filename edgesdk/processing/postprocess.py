@@ -23,7 +23,7 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 def sigmoid(x: np.ndarray) -> np.ndarray:
     """y = 1 / (1 + exp(-x)), float32; exp overflowing to inf correctly gives 0."""
     x = np.asarray(x, dtype=np.float32)
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", under="ignore"):
         return np.float32(1) / (np.float32(1) + np.exp(-x))
 
 

@@ -138,7 +138,8 @@ def cast(tensor: np.ndarray, dtype: str) -> np.ndarray:
     if np.issubdtype(target, np.integer):
         info = np.iinfo(target)
         return np.clip(np.rint(values), info.min, info.max).astype(target)
-    return values.astype(target)
+    with np.errstate(over="ignore"):  # beyond float16's range is +-inf, as IEEE rounding says
+        return values.astype(target)
 
 
 def check_steps(steps: Sequence[dict]) -> None:
