@@ -62,7 +62,7 @@ def _print_json(data: Any) -> None:
 
 
 def _progress(enabled: bool):
-    if not enabled:
+    if not enabled or not sys.stderr.isatty():
         return None
     from rich.console import Console
 

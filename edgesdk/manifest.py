@@ -187,11 +187,7 @@ def _step_union(steps: dict[str, type[_Strict]]) -> Any:
     options = tuple(Annotated[model, Tag(tag)] for tag, model in steps.items())
     return Annotated[
         Union[options],  # type: ignore[valid-type]
-        Discriminator(
-            _step_tag,
-            custom_error_type="step_shape",
-            custom_error_message="each step is a mapping with exactly one key, one of: " + ", ".join(steps),
-        ),
+        Discriminator(_step_tag),
     ]
 
 
@@ -540,19 +536,26 @@ def _loc_to_path(loc: tuple[Any, ...]) -> str:
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     """Field names of the model that holds the key at `loc` (for 'unknown key' messages)."""
     model: Any = Manifest
-    for item in loc[:-1]:
-        if isinstance(item, int) or model is None:
+    items = list(loc[:-1])
+    i = 0
+    while i < len(items) and model is not None:
+        item = items[i]
+        if isinstance(item, int):
+            i += 1
             continue
-        if item in PRE_STEPS and model in (PreprocessSpec,):
-            model = PRE_STEPS[item]
-            continue
-        if item in POST_STEPS and model in (PostprocessSpec,):
-            model = POST_STEPS[item]
+        if item == "steps" and model in (PreprocessSpec, PostprocessSpec):
+            table = PRE_STEPS if model is PreprocessSpec else POST_STEPS
+            tag = next((x for x in items[i + 1 :] if not isinstance(x, int)), None)
+            if tag not in table:
+                return []
+            model = table[tag]
+            i = items.index(tag, i + 1) + 1
             continue
         field = getattr(model, "model_fields", {}).get(item)
         if field is None:
             return []
         model = _model_in(field.annotation)
+        i += 1
     return list(getattr(model, "model_fields", {}))
 
 
@@ -581,6 +584,9 @@ def _to_manifest_error(exc: ValidationError) -> ManifestError:
         return ManifestError(parent or str(loc[-1]), f"unknown key '{loc[-1]}'" + (f" (allowed: {', '.join(allowed)})" if allowed else ""))
     if kind == "missing":
         return ManifestError(path, "required field is missing")
+    if kind == "union_tag_not_found":
+        table = PRE_STEPS if loc and loc[0] == "preprocess" else POST_STEPS
+        return ManifestError(path, "each step is a mapping with exactly one key, one of: " + ", ".join(table))
     if kind == "union_tag_invalid":
         ctx = err.get("ctx", {})
         return ManifestError(path, f"unknown step '{ctx.get('tag')}' (allowed: {ctx.get('expected_tags', '').replace(chr(39), '')})")

@@ -1,0 +1,53 @@
+"""Shared fixtures: the example classifier's model files, made once per session (no downloads)."""
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "classifier"
+sys.path.insert(0, str(EXAMPLE))
+
+
+@pytest.fixture(scope="session")
+def example_models(tmp_path_factory) -> Path:
+    """A folder with model.pt (TorchScript), model.pt2 (torch.export), model.onnx, labels.txt and
+    classifier_model.py, as written by the example's own code."""
+    import torch
+    from classifier_model import INPUT_SHAPE, trained_classifier
+
+    folder = tmp_path_factory.mktemp("example")
+    model = trained_classifier()
+    torch.jit.script(model).save(str(folder / "model.pt"))
+    example = (torch.zeros(INPUT_SHAPE),)
+    torch.export.save(torch.export.export(model, example), str(folder / "model.pt2"))
+    torch.onnx.export(model, example, str(folder / "model.onnx"), dynamo=True, external_data=False, opset_version=18,
+                      input_names=["image"], output_names=["logits"], verbose=False)
+    shutil.copy(EXAMPLE / "labels.txt", folder / "labels.txt")
+    shutil.copy(EXAMPLE / "classifier_model.py", folder / "classifier_model.py")
+    return folder
+
+
+def example_manifest_dict(source: str = "model.pt") -> dict:
+    data = yaml.safe_load((EXAMPLE / "edgesdk.yaml").read_text(encoding="utf-8"))
+    data["model"]["source"] = source
+    return data
+
+
+@pytest.fixture
+def project(example_models, tmp_path):
+    """A writable copy of the example project; returns a function writing a manifest into it."""
+    folder = tmp_path / "project"
+    shutil.copytree(example_models, folder)
+
+    def write(data: dict | None = None, text: str | None = None) -> Path:
+        path = folder / "edgesdk.yaml"
+        path.write_text(text if text is not None else yaml.safe_dump(data if data is not None else example_manifest_dict(), sort_keys=False), encoding="utf-8")
+        return path
+
+    write.folder = folder  # type: ignore[attr-defined]
+    return write
