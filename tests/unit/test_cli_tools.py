@@ -1,0 +1,68 @@
+"""init, inspect and targets."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import yaml
+
+from edgesdk import api
+from edgesdk.cli import main
+
+
+def test_init_writes_a_manifest_that_builds(example_models, tmp_path, capsys):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    shutil.copy(example_models / "model.onnx", folder / "model.onnx")
+    assert main(["init", str(folder / "model.onnx")]) == 0
+    manifest = folder / "edgesdk.yaml"
+    text = manifest.read_text()
+    assert text.count("#") > 10, "the manifest is commented"
+    data = yaml.safe_load(text)
+    assert data["model"]["inputs"] == [{"name": "image", "shape": [1, 3, 224, 224], "dtype": "float32"}]
+    assert data["model"]["outputs"] == [{"name": "logits", "shape": [1, 6]}]
+    result = api.build(manifest, out=tmp_path / "dist")
+    assert result.parity["passed"]
+    capsys.readouterr()
+    assert main(["init", str(folder / "model.onnx")]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_init_for_torchscript_names_what_to_check(example_models, tmp_path):
+    folder = tmp_path / "t"
+    folder.mkdir()
+    shutil.copy(example_models / "model.pt", folder / "my_model.pt")
+    assert main(["init", str(folder / "my_model.pt"), "--task", "custom"]) == 0
+    text = (folder / "edgesdk.yaml").read_text()
+    assert "does not record its input shape" in text
+    assert yaml.safe_load(text)["name"] == "my-model"
+
+
+def test_inspect_onnx_reports_io_ops_and_flops(example_models, capsys):
+    assert main(["inspect", str(example_models / "model.onnx")]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["inputs"][0]["shape"] == [1, 3, 224, 224]
+    assert info["operators"]["Conv"] == 3
+    # conv1 3->16 @112x112, conv2 16->32 @56x56, conv3 32->64 @28x28 (3x3 kernels), fc 64->6
+    expected = 2 * (16 * 112 * 112 * 3 * 9 + 32 * 56 * 56 * 16 * 9 + 64 * 28 * 28 * 32 * 9 + 6 * 64)
+    assert info["flops"] == expected
+    assert info["parameters"] > 20000
+
+
+def test_inspect_rejects_unknown_files(tmp_path, capsys):
+    f = tmp_path / "x.bin"
+    f.write_bytes(b"\0")
+    assert main(["inspect", str(f)]) == 2
+    assert "cannot inspect" in capsys.readouterr().err
+
+
+def test_targets_lists_every_target_and_says_why_not(capsys):
+    assert main(["targets", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["target"] for r in rows} == {"android", "ios", "jetson", "arm", "x86"}
+    x86 = {r["runtime"]: r for r in rows if r["target"] == "x86"}
+    assert x86["onnxruntime"]["available"] and x86["onnxruntime"]["default"]
+    trt = next(r for r in rows if r["runtime"] == "tensorrt")
+    assert not trt["available"] and trt["detail"]
+    assert main(["targets"]) == 0
+    assert "jetson" in capsys.readouterr().out
