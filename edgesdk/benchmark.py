@@ -1,0 +1,71 @@
+"""`edgesdk bench`: the bundle's C++ SDK against a bare runtime session and the Python pipeline.
+
+Every figure comes from one run on one machine and is reported as a ratio to a baseline measured
+in the same run, since absolute timings on shared CPUs swing run to run.
+"""
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from edgesdk import bundle as bundle_mod
+from edgesdk import golden, hosttest
+from edgesdk.processing import decode_image, run_postprocess, run_preprocess
+from edgesdk.sources import onnx_file_runner
+
+
+def _median_ms(fn: Callable[[], Any], runs: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def python_pipeline_ms(bundle: Path, image: Path, runs: int, threads: int) -> dict[str, float]:
+    """The numpy reference pre/post around the bundle's model in the Python runtime."""
+    sdk = bundle_mod.load_sdk_json(bundle)
+    run_model = onnx_file_runner(bundle / sdk["model"]["file"], threads=threads)
+    pre, post = sdk["preprocess"], sdk["postprocess"]
+    pixels = golden.to_app_order(decode_image(image), pre["input_color"])
+    name = sdk["io"]["inputs"][0]["name"]
+    tensor = run_preprocess(pixels, pre["input_color"], pre["steps"]).tensor
+    outputs = run_model({name: tensor})
+    return {
+        "preprocess": _median_ms(lambda: run_preprocess(pixels, pre["input_color"], pre["steps"]), runs),
+        "infer": _median_ms(lambda: run_model({name: tensor}), runs),
+        "postprocess": _median_ms(lambda: run_postprocess(outputs, sdk["task"], post), runs),
+        "e2e": _median_ms(lambda: run_postprocess(run_model({name: run_preprocess(pixels, pre["input_color"], pre["steps"]).tensor}), sdk["task"], post), runs),
+    }
+
+
+def bench_bundle(bundle_path: str | Path, runs: int = 50, threads: int = 1, build_dir: Path | None = None) -> dict[str, Any]:
+    bundle = Path(bundle_path)
+    index = golden.load_index(bundle)
+    image = bundle / golden.GOLDEN_DIR / index["cases"][0]["image"]
+    with tempfile.TemporaryDirectory(prefix="edgesdk-bench-") as tmp:
+        binary = hosttest.build_sample(bundle, build_dir or Path(tmp) / "build")
+        cpp = hosttest.run_sample(binary, bundle, image, extra=["--bench", str(runs), "--threads", str(threads)])["bench"]
+    py = python_pipeline_ms(bundle, image, runs, threads)
+    cpp_e2e = cpp["e2e_ms"]["median"]
+    return {
+        "bundle": str(bundle),
+        "image": image.name,
+        "runs": runs,
+        "threads": threads,
+        "cpp_sdk_ms": {"e2e": cpp_e2e, "preprocess": cpp["preprocess_ms"], "infer": cpp["infer_ms"], "postprocess": cpp["postprocess_ms"]},
+        "bare_session_ms": cpp["bare_session_ms"],
+        "python_pipeline_ms": py,
+        "ratios": {
+            "sdk_infer_vs_bare_session": cpp["infer_ms"] / cpp["bare_session_ms"],
+            "sdk_e2e_vs_bare_session": cpp_e2e / cpp["bare_session_ms"],
+            "python_e2e_vs_sdk_e2e": py["e2e"] / cpp_e2e,
+            "python_preprocess_vs_sdk_preprocess": py["preprocess"] / max(cpp["preprocess_ms"], 1e-9),
+        },
+    }
