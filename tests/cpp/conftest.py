@@ -1,0 +1,97 @@
+"""Build generated C++ SDK bundles once per render context and share them across a test module."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from edgesdk.render import REPO_ROOT, render_tree
+
+ORT_ROOT = Path(os.environ.get("ONNXRUNTIME_ROOT", Path.home() / ".cache/edgesdk/onnxruntime-1.29.0"))
+
+
+def cpp_toolchain_missing() -> str | None:
+    for tool in ("cmake", "g++"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (make system-deps)"
+    if not (ORT_ROOT / ".ok").exists():
+        return f"ONNX Runtime C++ package missing at {ORT_ROOT} (make native-deps)"
+    return None
+
+
+def context(name: str, model_bytes: bytes, *, task: str, inputs: list, outputs: list, input_color: str,
+            pre: list, post: list, labels: list[str], output_index: int = 0) -> dict:
+    """A render context as docs/glue-context.md describes it."""
+    from edgesdk.naming import camel, pascal, snake
+
+    return {
+        "name": name,
+        "ident": {"snake": snake(name), "pascal": pascal(name), "camel": camel(name)},
+        "version": "1.0.0",
+        "task": task,
+        "target": "x86",
+        "runtime": "onnxruntime",
+        "runtime_version": "1.29.0",
+        "edgesdk_version": "0.1.0",
+        "model": {"file": "model.onnx", "sha256": hashlib.sha256(model_bytes).hexdigest(), "encrypted": False},
+        "inputs": inputs,
+        "outputs": outputs,
+        "preprocess": {"input_color": input_color, "steps": pre},
+        "postprocess": {"output_index": output_index, "steps": post, "labels": labels},
+    }
+
+
+class Bundle:
+    """A rendered bundle (model/, sdk/cpp/, sample_app/) and its built edgesdk-run."""
+
+    def __init__(self, root: Path, ctx: dict, model_bytes: bytes):
+        self.root, self.ctx, self.model_bytes = root, ctx, model_bytes
+        self.exe = root / "build" / "edgesdk-run"
+        self.build_seconds = 0.0
+
+    def render(self) -> None:
+        render_tree(REPO_ROOT / "templates" / "cpp", self.root / "sdk" / "cpp", self.ctx)
+        render_tree(REPO_ROOT / "runtimes" / "onnxruntime" / "cpp", self.root / "sdk" / "cpp" / "src" / "runtime", self.ctx)
+        render_tree(REPO_ROOT / "sample_apps" / "cpp-cli", self.root / "sample_app", self.ctx)
+        (self.root / "model").mkdir(parents=True, exist_ok=True)
+        (self.root / "model" / self.ctx["model"]["file"]).write_bytes(self.model_bytes)
+
+    def build(self) -> None:
+        env = dict(os.environ, ONNXRUNTIME_ROOT=str(ORT_ROOT))
+        start = time.monotonic()
+        for cmd in (
+            ["cmake", "-S", "sample_app", "-B", "build", "-DCMAKE_BUILD_TYPE=Release",
+             "-DCMAKE_CXX_FLAGS=-Werror"],
+            ["cmake", "--build", "build", "-j2"],
+        ):
+            proc = subprocess.run(cmd, cwd=self.root, env=env, capture_output=True, text=True)
+            assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        self.build_seconds = time.monotonic() - start
+
+    def run(self, *args: str, bundle: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([str(self.exe), "--bundle", str(bundle or self.root), *args],
+                              capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def build_bundle(tmp_path_factory):
+    """build_bundle(key, ctx, model_bytes) -> Bundle, rendered and built once per module and key."""
+    reason = cpp_toolchain_missing()
+    if reason:
+        pytest.skip(reason)
+    built: dict[str, Bundle] = {}
+
+    def build(key: str, ctx: dict, model_bytes: bytes) -> Bundle:
+        if key not in built:
+            bundle = Bundle(tmp_path_factory.mktemp(key), ctx, model_bytes)
+            bundle.render()
+            bundle.build()
+            built[key] = bundle
+        return built[key]
+
+    return build
