@@ -4,6 +4,7 @@ Pillow."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from PIL import Image
 
 from . import reference
-from .conftest import context
+from .conftest import ORT_ROOT, context
 from .models import tiny_net
 
 pytestmark = pytest.mark.cpp
@@ -305,3 +306,24 @@ def test_generated_code_is_warning_free_and_namespaced(bundles):
                              capture_output=True, text=True).stdout
     defined = [line for line in symbols.splitlines() if " T " in line]
     assert defined and all("flower_classifier::" in line for line in defined)
+
+
+def test_public_api_pixel_formats_and_errors(bundles, tmp_path):
+    """A second program links the SDK through its CMake target and uses the API directly."""
+    bundle = bundles("bilinear_crop")
+    app = tmp_path / "app"
+    app.mkdir()
+    shutil.copy(Path(__file__).with_name("api_check.cpp"), app / "main.cpp")
+    (app / "CMakeLists.txt").write_text(
+        "cmake_minimum_required(VERSION 3.18)\nproject(api_check LANGUAGES CXX)\n"
+        f'add_subdirectory("{bundle.root / "sdk/cpp"}" sdk)\n'
+        "add_executable(api_check main.cpp)\ntarget_link_libraries(api_check PRIVATE flower_classifier_sdk)\n")
+    env = dict(os.environ, ONNXRUNTIME_ROOT=str(ORT_ROOT))
+    for cmd in (["cmake", "-S", str(app), "-B", str(tmp_path / "build"), "-DCMAKE_BUILD_TYPE=Release",
+                 "-DCMAKE_CXX_FLAGS=-Wall -Wextra -Werror"], ["cmake", "--build", str(tmp_path / "build"), "-j2"]):
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = subprocess.run([str(tmp_path / "build" / "api_check"), str(bundle.root / "model" / "model.onnx")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "does not fit model input 'image' float32[1, 3, 32, 32]" in proc.stdout
