@@ -181,6 +181,13 @@ def cpp_ident(ident: str) -> str:
     return ident
 
 
+def cpp_namespace(name: str) -> str:
+    """The generated C++ SDK's namespace: `edgesdk::<snake>`. Nesting keeps any model name clear
+    of the C library's global names (a model called `time`, `index` or `log` would otherwise
+    collide with a libc function at global scope)."""
+    return "edgesdk::" + cpp_ident(snake(name))
+
+
 def kotlin_ident(ident: str) -> str:
     if not (_ASCII_IDENT.match(ident) and ident.strip("_") and len(ident) <= MAX_IDENT + 12):
         ident = _rebuild(ident)  # `_`, `__`... are reserved in Kotlin

@@ -91,6 +91,7 @@ def glue_context(manifest, target: str, runtime: str, artifact, model_sha256: st
     return {
         "name": manifest.name,
         "ident": {"snake": naming.snake(manifest.name), "pascal": naming.pascal(manifest.name), "camel": naming.camel(manifest.name)},
+        "cpp_namespace": naming.cpp_namespace(manifest.name),
         "version": manifest.version,
         "task": manifest.task,
         "target": target,

@@ -5,7 +5,7 @@
 
 #include "flower_classifier/flower_classifier.hpp"
 
-namespace sdk = flower_classifier;
+namespace sdk = edgesdk::flower_classifier;
 
 int main(int argc, char** argv) {
   if (argc != 2) return 2;

@@ -27,11 +27,12 @@ def cpp_toolchain_missing() -> str | None:
 def context(name: str, model_bytes: bytes, *, task: str, inputs: list, outputs: list, input_color: str,
             pre: list, post: list, labels: list[str], output_index: int = 0) -> dict:
     """A render context as docs/glue-context.md describes it."""
-    from edgesdk.naming import camel, pascal, snake
+    from edgesdk.naming import camel, cpp_namespace, pascal, snake
 
     return {
         "name": name,
         "ident": {"snake": snake(name), "pascal": pascal(name), "camel": camel(name)},
+        "cpp_namespace": cpp_namespace(name),
         "version": "1.0.0",
         "task": task,
         "target": "x86",

@@ -215,7 +215,7 @@ def test_classification_scores_match_reference_postprocess(bundles, images, tmp_
 
 def test_keyword_name_and_odd_labels_print_valid_json(bundles, images, tmp_path):
     bundle = bundles("keep_ratio_keyword")
-    assert "namespace class_ {" in (bundle.root / "sdk/cpp/include/class/class.hpp").read_text()
+    assert "namespace edgesdk::class_ {" in (bundle.root / "sdk/cpp/include/class/class.hpp").read_text()
     proc = bundle.run("--input", str(images["rgb.jpg"]), "--json")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
@@ -299,8 +299,8 @@ def test_bench_reports_glue_overhead(bundles, images):
 def test_generated_code_is_warning_free_and_namespaced(bundles):
     """Builds run with -Werror; two SDKs keep their ops apart through their namespaces."""
     a, b = bundles("bilinear_crop"), bundles("custom_f16")
-    assert "namespace flower_classifier::detail" in (a.root / "sdk/cpp/src/preprocess.hpp").read_text()
-    assert "namespace seg_map::detail" in (b.root / "sdk/cpp/src/preprocess.hpp").read_text()
+    assert "namespace edgesdk::flower_classifier::detail" in (a.root / "sdk/cpp/src/preprocess.hpp").read_text()
+    assert "namespace edgesdk::seg_map::detail" in (b.root / "sdk/cpp/src/preprocess.hpp").read_text()
     assert shutil.which("nm")
     symbols = subprocess.run(["nm", "-C", str(a.root / "build/sdk/libflower_classifier_sdk.a")],
                              capture_output=True, text=True).stdout
