@@ -1,0 +1,191 @@
+"""Bundle -> generated C++ SDK compiled from the bundle alone -> run on unseen photos, checked
+against an independent Python reference (OpenCV + eager PyTorch), and `edgesdk test`."""
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+from torch import nn
+
+from edgesdk import api, hosttest
+from edgesdk.cli import main
+from edgesdk.golden import SAMPLE_IMAGES_DIR
+
+pytestmark = pytest.mark.cpp
+
+
+def _need_toolchain():
+    problem = hosttest.toolchain_problem()
+    if problem:
+        pytest.skip(problem)
+    try:
+        hosttest.onnxruntime_root()
+    except Exception as exc:  # BackendUnavailable: the C++ package is not fetched
+        pytest.skip(str(exc))
+
+
+class OtherNet(nn.Module):
+    """Not the example: other widths, a depthwise conv, hardswish, dropout, 11 classes."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(3, 24, 5, stride=2, padding=2), nn.BatchNorm2d(24), nn.Hardswish(),
+            nn.Conv2d(24, 24, 3, stride=2, padding=1, groups=24), nn.BatchNorm2d(24), nn.ReLU6(),
+            nn.Conv2d(24, 48, 1), nn.BatchNorm2d(48), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(48, 11),
+        )
+
+    def forward(self, x):
+        return self.body(x)
+
+
+MEAN = np.array([123.675, 116.28, 103.53], dtype=np.float32)
+STD = np.array([58.395, 57.12, 57.375], dtype=np.float32)
+
+
+def _independent_reference(model: nn.Module, rgb: np.ndarray) -> np.ndarray:
+    """Resize the shorter side to 160 (OpenCV INTER_LINEAR on float32), centre crop 144,
+    normalize, eager PyTorch: written from docs/processing.md, not from edgesdk's code."""
+    h, w = rgb.shape[:2]
+    s = max(160 / h, 160 / w)
+    nh, nw = int(np.floor(h * s + 0.5)), int(np.floor(w * s + 0.5))
+    resized = cv2.resize(rgb.astype(np.float32), (nw, nh), interpolation=cv2.INTER_LINEAR)
+    top, left = (nh - 144) // 2, (nw - 144) // 2
+    crop = resized[top : top + 144, left : left + 144]
+    x = ((crop - MEAN) / STD).transpose(2, 0, 1)[None]
+    with torch.no_grad():
+        return model(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+
+
+def _unseen_photos(folder):
+    """JPEGs the bundle never saw: re-cropped, rescaled, re-encoded sample photos."""
+    folder.mkdir()
+    paths = []
+    for i, src in enumerate(sorted(SAMPLE_IMAGES_DIR.glob("*.png"))):
+        img = Image.open(src).convert("RGB")
+        w, h = img.size
+        img = img.crop((w // 7, h // 9, w - w // 11, h)).resize((int(w * 1.7) + i, int(h * 1.3)), Image.BICUBIC)
+        path = folder / f"photo{i}.jpg"
+        img.save(path, quality=70 + 7 * i)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def unseen_model_bundles(tmp_path_factory):
+    _need_toolchain()
+    root = tmp_path_factory.mktemp("unseen")
+    torch.manual_seed(7)
+    model = OtherNet().eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 2.0)
+    example = torch.zeros(1, 3, 144, 144)
+    torch.jit.script(model).save(str(root / "net.pt"))
+    torch.onnx.export(model, (example,), str(root / "net.onnx"), dynamo=True, external_data=False, opset_version=18,
+                      input_names=["pixels"], output_names=["scores"], verbose=False)
+    labels = [f"class \"{i}\" ✓" for i in range(11)]
+    (root / "labels.txt").write_text("\n".join(labels) + "\n", encoding="utf-8")
+    bundles = {}
+    for source in ("net.pt", "net.onnx"):
+        manifest = {
+            "schema_version": 1, "name": "unseen-net", "version": f"2.0.{len(bundles)}",
+            "model": {"source": source, "inputs": [{"name": "pixels", "shape": [1, 3, 144, 144]}], "outputs": [{"name": "scores", "shape": [1, 11]}]},
+            "task": "classification",
+            "preprocess": {"input_color": "rgb", "steps": [
+                {"resize": {"size": [160, 160], "interpolation": "bilinear", "keep_ratio": True}},
+                {"center_crop": {"size": [144, 144]}},
+                {"normalize": {"mean": MEAN.tolist(), "std": STD.tolist()}},
+                {"layout": "nchw"}]},
+            "postprocess": {"steps": [{"softmax": {"axis": -1}}, {"topk": {"k": 5}}], "labels": "labels.txt"},
+        }
+        path = root / f"{source}.yaml"
+        path.write_text(yaml.safe_dump(manifest, allow_unicode=True), encoding="utf-8")
+        result = api.build(path, target="x86", out=root / "dist")
+        # Only the bundle travels: copy it away from everything else before building its app.
+        shipped = root / "shipped" / result.bundle.name
+        shutil.copytree(result.bundle, shipped)
+        binary = hosttest.build_sample(shipped, root / "build" / source)
+        bundles[source] = (shipped, binary)
+    return model, labels, bundles, _unseen_photos(root / "photos")
+
+
+@pytest.mark.parametrize("source", ["net.pt", "net.onnx"])
+def test_cpp_sample_matches_independent_reference_on_unseen_photos(unseen_model_bundles, source, tmp_path):
+    model, labels, bundles, photos = unseen_model_bundles
+    bundle, binary = bundles[source]
+    for photo in photos:
+        dump = tmp_path / photo.stem
+        dump.mkdir()
+        printed = hosttest.run_sample(binary, bundle, photo, dump)
+        meta = json.loads((dump / "dump.json").read_text())
+        logits = hosttest.read_dump(dump, meta["outputs"][0])
+        rgb = np.asarray(Image.open(photo).convert("RGB"))
+        want = _independent_reference(model, rgb)
+        assert np.max(np.abs(logits - want)) <= 1e-4, photo.name
+        probs = torch.softmax(torch.from_numpy(want), -1)[0].numpy()
+        want_top5 = [int(i) for i in np.argsort(-probs, kind="stable")[:5]]
+        got = printed["result"]["classifications"]
+        assert [c["index"] for c in got] == want_top5, photo.name
+        assert [c["label"] for c in got] == [labels[i] for i in want_top5]
+        assert np.allclose([c["score"] for c in got], probs[want_top5], atol=1e-5)
+
+
+def test_edgesdk_test_passes_and_catches_a_wrong_golden_file(unseen_model_bundles, tmp_path, capsys):
+    _, _, bundles, _ = unseen_model_bundles
+    bundle = tmp_path / "b"
+    shutil.copytree(bundles["net.pt"][0], bundle)
+    assert main(["test", str(bundle), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["passed"] and len(report["cases"]) >= 3
+    assert all(c["outputs_max_abs"]["scores"] <= 1e-4 for c in report["cases"])
+
+    # Change a golden tensor (and re-sign SHA256SUMS so only the comparison can catch it).
+    case = json.loads((bundle / "tests/golden/index.json").read_text())["cases"][0]
+    pre = bundle / "tests/golden" / case["preprocessed"]
+    tensor = np.load(pre)
+    tensor[0, 0, 10, 10] += 0.01
+    np.save(pre, tensor)
+    from edgesdk.bundle import write_checksums
+
+    write_checksums(bundle)
+    assert main(["test", str(bundle)]) == 3
+    err = capsys.readouterr().err
+    assert "preprocessed" in err and case["id"] in err
+
+
+def test_edgesdk_test_refuses_a_tampered_bundle(unseen_model_bundles, tmp_path, capsys):
+    _, _, bundles, _ = unseen_model_bundles
+    bundle = tmp_path / "b"
+    shutil.copytree(bundles["net.onnx"][0], bundle)
+    with open(bundle / "model" / "model.onnx", "ab") as f:
+        f.write(b"\0")
+    assert main(["test", str(bundle)]) == 4
+    assert "model/model.onnx" in capsys.readouterr().err
+
+
+def test_sample_refuses_a_model_that_does_not_match_sdk_json(unseen_model_bundles, tmp_path):
+    """The generated glue checks the model's sha256 itself, not only `edgesdk verify`."""
+    _, _, bundles, photos = unseen_model_bundles
+    bundle, binary = bundles["net.onnx"]
+    copy = tmp_path / "b"
+    shutil.copytree(bundle, copy)
+    shutil.copy(bundles["net.pt"][0] / "model" / "model.onnx", copy / "model" / "model.onnx")
+    proc = subprocess.run([str(binary), "--bundle", str(copy), "--input", str(photos[0]), "--json"],
+                          capture_output=True, text=True, env=hosttest.run_env(hosttest.onnxruntime_root()))
+    same = (bundle / "model/model.onnx").read_bytes() == (copy / "model/model.onnx").read_bytes()
+    if same:
+        pytest.skip("both exports are byte-identical")
+    assert proc.returncode == 4
+    assert "sha256" in proc.stderr.lower() or "integrity" in proc.stderr.lower()
