@@ -235,34 +235,33 @@ def cpp_string(text: str) -> str:
     return " ".join(pieces)
 
 
-def kotlin_string(text: str) -> str:
-    """A Kotlin literal: `$` is escaped (string templates), non-ASCII as UTF-16 `\\uXXXX` units."""
+def _escaped_literal(text: str, escaped: str, other) -> str:
+    """A double-quoted literal: printable ASCII as is, `escaped` characters after a backslash,
+    everything else through `other`."""
     out = []
     for ch in _checked(text):
-        code = ord(ch)
-        if ch in '\\"$':
+        if ch in escaped:
             out.append("\\" + ch)
-        elif 0x20 <= code < 0x7F:
+        elif 0x20 <= ord(ch) < 0x7F:
             out.append(ch)
         else:
-            encoded = ch.encode("utf-16-be")
-            for i in range(0, len(encoded), 2):
-                out.append("\\u%02X%02X" % (encoded[i], encoded[i + 1]))
+            out.append(other(ch))
     return '"' + "".join(out) + '"'
+
+
+def _utf16_units(ch: str) -> str:
+    encoded = ch.encode("utf-16-be")
+    return "".join("\\u%02X%02X" % (encoded[i], encoded[i + 1]) for i in range(0, len(encoded), 2))
+
+
+def kotlin_string(text: str) -> str:
+    """A Kotlin literal: `$` is escaped (string templates), non-ASCII as UTF-16 `\\uXXXX` units."""
+    return _escaped_literal(text, '\\"$', _utf16_units)
 
 
 def swift_string(text: str) -> str:
     """A Swift literal: `\\` also guards `\\(` interpolation; non-ASCII as `\\u{X}` scalars."""
-    out = []
-    for ch in _checked(text):
-        code = ord(ch)
-        if ch in '\\"':
-            out.append("\\" + ch)
-        elif 0x20 <= code < 0x7F:
-            out.append(ch)
-        else:
-            out.append("\\u{%X}" % code)
-    return '"' + "".join(out) + '"'
+    return _escaped_literal(text, '\\"', lambda ch: "\\u{%X}" % ord(ch))
 
 
 def json_string(text: str) -> str:

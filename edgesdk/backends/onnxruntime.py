@@ -97,23 +97,18 @@ def _check_io(path: Path, manifest: Manifest) -> None:
 
     graph = onnx.load(str(path), load_external_data=False).graph
     initializers = {i.name for i in graph.initializer}
-    inputs = [i for i in graph.input if i.name not in initializers]
-    declared_in = manifest.model.inputs
-    if len(inputs) != len(declared_in):
-        raise ManifestError("model.inputs", f"declares {len(declared_in)} input(s); the model has {len(inputs)}: {', '.join(i.name for i in inputs)}")
-    for i, (spec, value) in enumerate(zip(declared_in, inputs)):
+    _check_values("inputs", manifest.model.inputs, [i for i in graph.input if i.name not in initializers])
+    _check_values("outputs", manifest.model.outputs, list(graph.output))
+
+
+def _check_values(kind: str, declared: list, values: list) -> None:
+    if len(values) != len(declared):
+        raise ManifestError(f"model.{kind}", f"declares {len(declared)} {kind[:-1]}(s); the model has {len(values)}: {', '.join(v.name for v in values)}")
+    for i, (spec, value) in enumerate(zip(declared, values)):
         if spec.name != value.name:
-            raise ManifestError(f"model.inputs[{i}].name", f"'{spec.name}' is not the model's input name '{value.name}'")
-        _check_shape(f"model.inputs[{i}]", spec.shape, spec.dtype, value)
-    outputs = list(graph.output)
-    declared_out = manifest.model.outputs
-    if len(outputs) != len(declared_out):
-        raise ManifestError("model.outputs", f"declares {len(declared_out)} output(s); the model has {len(outputs)}: {', '.join(o.name for o in outputs)}")
-    for i, (spec, value) in enumerate(zip(declared_out, outputs)):
-        if spec.name != value.name:
-            raise ManifestError(f"model.outputs[{i}].name", f"'{spec.name}' is not the model's output name '{value.name}'")
+            raise ManifestError(f"model.{kind}[{i}].name", f"'{spec.name}' is not the model's {kind[:-1]} name '{value.name}'")
         if spec.shape is not None:
-            _check_shape(f"model.outputs[{i}]", spec.shape, spec.dtype, value)
+            _check_shape(f"model.{kind}[{i}]", spec.shape, spec.dtype, value)
 
 
 _ONNX_DTYPES = {1: "float32", 10: "float16", 2: "uint8", 3: "int8", 6: "int32", 7: "int64"}
