@@ -189,3 +189,12 @@ def test_sample_refuses_a_model_that_does_not_match_sdk_json(unseen_model_bundle
         pytest.skip("both exports are byte-identical")
     assert proc.returncode == 4
     assert "sha256" in proc.stderr.lower() or "integrity" in proc.stderr.lower()
+
+
+def test_bench_reports_ratios_against_a_bare_session(unseen_model_bundles, capsys):
+    _, _, bundles, _ = unseen_model_bundles
+    assert main(["bench", str(bundles["net.onnx"][0]), "--runs", "5"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    ratios = report["ratios"]
+    assert report["bare_session_ms"] > 0 and report["cpp_sdk_ms"]["e2e"] >= report["cpp_sdk_ms"]["infer"]
+    assert all(np.isfinite(v) and v > 0 for v in ratios.values())
