@@ -37,6 +37,7 @@ system-deps:
 native-deps:
 	@bash scripts/fetch_onnxruntime.sh $(ORT_VERSION) $(ONNXRUNTIME_ROOT)
 	@bash scripts/fetch_kotlinc.sh $(CACHE)/kotlinc-2.4.20
+	@bash scripts/fetch_android_jar.sh $(CACHE)/android-23
 
 demo: setup
 	@bash scripts/demo.sh

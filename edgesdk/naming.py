@@ -194,6 +194,22 @@ def kotlin_ident(ident: str) -> str:
     return ident + "_" if ident in KOTLIN_RESERVED else ident
 
 
+# Java keywords and literals: Android's namespace and R class need a package javac accepts.
+JAVA_RESERVED = frozenset(
+    """abstract assert boolean break byte case catch char class const continue default do double
+    else enum extends final finally float for goto if implements import instanceof int interface
+    long native new package private protected public return short static strictfp super switch
+    synchronized this throw throws transient try void volatile while true false null var yield
+    record sealed permits""".split()
+)
+
+
+def kotlin_package(name: str) -> str:
+    """The SDK's package segment under `ai.edgesdk`: snake case, valid in Kotlin and Java."""
+    ident = kotlin_ident(snake(name))
+    return ident + "_" if ident in JAVA_RESERVED else ident
+
+
 def swift_ident(ident: str) -> str:
     if not (_ASCII_IDENT.match(ident) and ident.strip("_") and len(ident) <= MAX_IDENT + 12):
         ident = _rebuild(ident)

@@ -26,6 +26,7 @@ FILTERS = {
     "camel": naming.camel,
     "cpp_ident": naming.cpp_ident,
     "kotlin_ident": naming.kotlin_ident,
+    "kotlin_package": naming.kotlin_package,
     "swift_ident": naming.swift_ident,
     "cpp_string": naming.cpp_string,
     "kotlin_string": naming.kotlin_string,
@@ -74,8 +75,9 @@ def render_tree(src: Path, dst: Path, context: dict[str, Any], env: SandboxedEnv
 
 # ---- the bundle's generated code ------------------------------------------------------------
 # Languages with templates today; a target's other languages come with their own issues.
-RENDERED_LANGUAGES = ("cpp",)
-RUNTIME_ADAPTER_DIR = {"cpp": "src/runtime"}
+RENDERED_LANGUAGES = ("cpp", "kotlin")
+# Kotlin adapters name their own package folder (ai/edgesdk/<package>/runtime/) inside this one.
+RUNTIME_ADAPTER_DIR = {"cpp": "src/runtime", "kotlin": "src/main/kotlin/ai/edgesdk"}
 
 
 def languages_for(target: str, runtime: str) -> tuple[str, ...]:
