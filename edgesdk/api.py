@@ -264,12 +264,23 @@ def verify(bundle_path: str | Path) -> dict[str, Any]:
 
 # ---- test -------------------------------------------------------------------------------------
 def test(bundle_path: str | Path, device: str = "host", build_dir: str | Path | None = None) -> dict[str, Any]:
-    from edgesdk import hosttest
+    from edgesdk import hosttest, hosttest_kotlin
 
+    if not bundle_mod.load_sdk_json(Path(bundle_path)).get("languages"):
+        # Passing with nothing compiled would claim a tested SDK that does not exist.
+        raise BackendUnavailable("no generated SDK to test in this bundle (sdk.json languages: []): its runtime has no glue for "
+                                 "its target yet; the model itself passed the build's parity gate")
+    kotlin = "kotlin" in bundle_mod.load_sdk_json(Path(bundle_path)).get("languages", [])
+    if device.startswith("adb:") and kotlin:
+        return hosttest_kotlin.test_on_device(Path(bundle_path), device[len("adb:"):])
     if device != "host":
-        raise BackendUnavailable(f"device '{device}': only 'host' is supported for the C++ SDK in this version (adb:/ssh: come with the Android and ARM targets)")
-    report = hosttest.test_bundle(Path(bundle_path), Path(build_dir) if build_dir else None)
-    data = report.as_dict()
+        raise BackendUnavailable(f"device '{device}': 'host' tests every bundle; 'adb:SERIAL' tests a Kotlin (Android) SDK on a device (ssh: comes with the ARM target)")
+    if kotlin:
+        report, timings = hosttest_kotlin.test_bundle(Path(bundle_path), Path(build_dir) if build_dir else None)
+        data = {**report.as_dict(), "language": "kotlin", **timings}
+    else:
+        report = hosttest.test_bundle(Path(bundle_path), Path(build_dir) if build_dir else None)
+        data = report.as_dict()
     if not report.passed:
         problems = [f"{c.id}: {p}" for c in report.cases for p in c.problems]
         raise ParityError("generated SDK disagrees with the golden vectors: " + "; ".join(problems[:8]))

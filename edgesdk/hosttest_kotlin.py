@@ -1,0 +1,217 @@
+"""Check a bundle's Kotlin SDK on this machine.
+
+Two compiles with kotlinc:
+- the pure-Kotlin core (pre/post-processing, no android.*) + the golden .npy reader + a JVM golden
+  runner, run on the host JVM: each golden case's decoded input goes through the core's
+  pre-processing (byte and ARGB paths) and the golden raw outputs through its post-processing;
+  the dumped tensor and printed result are held to the golden files by hosttest.compare_case.
+  Inference itself is not run: the ONNX Runtime Android library only loads on Android.
+- the Android layer + the runtime adapter against android.jar (API 23) and the runtime's
+  classes.jar, `-no-jdk -jvm-target 1.8`: every Bitmap/Context/ORT call must resolve.
+
+`--device adb:SERIAL` runs the module's instrumented GoldenTest on a phone or emulator instead.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from edgesdk import bundle as bundle_mod
+from edgesdk import golden, naming
+from edgesdk.errors import BackendUnavailable, IntegrityError, ParityError, ToolchainError
+from edgesdk.hosttest import HostTestReport, cache_dir, compare_case
+
+KOTLINC_VERSION = "2.4.20"
+ANDROID_API = 23
+RUNNER_SOURCE = Path(__file__).resolve().parent / "kotlin_host" / "GoldenRunner.kt"
+SDK_DIR = "sdk/kotlin"
+JVM_COMPILE_TIMEOUT_S = 300
+
+
+def kotlinc() -> Path:
+    path = Path(os.environ.get("KOTLINC", cache_dir() / f"kotlinc-{KOTLINC_VERSION}" / "node_modules" / "kotlin-compiler" / "bin" / "kotlinc"))
+    if not path.is_file():
+        raise BackendUnavailable(f"kotlinc is not at {path} (run `make native-deps`, or set KOTLINC)")
+    if shutil.which("java") is None:
+        raise BackendUnavailable("'java' is not on PATH: kotlinc and the golden runner need a JDK (run `make system-deps`)")
+    return path
+
+
+def android_jar() -> Path:
+    path = Path(os.environ.get("ANDROID_JAR", cache_dir() / f"android-{ANDROID_API}" / "android.jar"))
+    if not path.is_file():
+        raise BackendUnavailable(f"android.jar is not at {path} (run `make native-deps`, or set ANDROID_JAR)")
+    return path
+
+
+def ort_classes_jar(work: Path) -> Path:
+    """classes.jar (the ai.onnxruntime Java API) extracted from the ONNX Runtime Android aar."""
+    from edgesdk.hosttest import ORT_VERSION
+
+    root = Path(os.environ.get("ONNXRUNTIME_ROOT", cache_dir() / f"onnxruntime-{ORT_VERSION}"))
+    aar = root / "android" / "onnxruntime.aar"
+    if not aar.is_file():
+        raise BackendUnavailable(f"the ONNX Runtime Android aar is not at {aar} (run `make native-deps`)")
+    out = work / "onnxruntime-classes.jar"
+    with zipfile.ZipFile(aar) as z:
+        out.write_bytes(z.read("classes.jar"))
+    return out
+
+
+def toolchain_problem() -> str | None:
+    try:
+        kotlinc()
+        android_jar()
+    except BackendUnavailable as exc:
+        return str(exc)
+    return None
+
+
+def package_of(name: str) -> str:
+    return "ai.edgesdk." + naming.kotlin_package(name)
+
+
+def core_sources(sdk_dir: Path) -> list[Path]:
+    """The pure-Kotlin files: core/ and the golden .npy reader."""
+    core = sorted(sdk_dir.glob("src/main/kotlin/**/core/*.kt"))
+    npy = sorted(sdk_dir.glob("src/androidTest/kotlin/**/golden/Npy.kt"))
+    if not core or len(npy) != 1:
+        raise ToolchainError(f"{sdk_dir} is not a generated Kotlin SDK (no core/*.kt or golden/Npy.kt)")
+    return core + npy
+
+
+def write_runner(package: str, folder: Path) -> Path:
+    path = folder / package.replace(".", "_") / "GoldenRunner.kt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"package {package}.golden\n\nimport {package}.core.*\n\n" + RUNNER_SOURCE.read_text(encoding="utf-8"), encoding="utf-8")
+    return path
+
+
+def runner_class(package: str) -> str:
+    return f"{package}.golden.GoldenRunnerKt"
+
+
+def compile_kotlin(sources: list[Path], out_jar: Path, classpath: list[Path] | None = None, android: bool = False) -> float:
+    """kotlinc `sources` into `out_jar`; returns the seconds it took. android=True compiles
+    against android.jar only (no JDK classes), as on a device."""
+    cmd = [str(kotlinc()), "-nowarn"]
+    if android:
+        cmd += ["-no-jdk", "-jvm-target", "1.8"]
+    else:
+        cmd += ["-include-runtime"]
+    if classpath:
+        cmd += ["-cp", os.pathsep.join(str(p) for p in classpath)]
+    cmd += [str(s) for s in sources] + ["-d", str(out_jar)]
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=JVM_COMPILE_TIMEOUT_S)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
+        raise ToolchainError(f"kotlinc failed{' (Android layer)' if android else ''}:\n{tail}")
+    return time.perf_counter() - started
+
+
+def run_runner(jar: Path, package: str, lines: list[str], work: Path) -> tuple[Path, dict[str, dict[str, Any]]]:
+    """Run the golden runner on `lines` (see GoldenRunner.kt); returns the dump root and the
+    printed record of each case id."""
+    cases = work / "cases.tsv"
+    cases.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    dump = work / "dump"
+    proc = subprocess.run(["java", "-cp", str(jar), runner_class(package), str(cases), str(dump)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ToolchainError(f"the Kotlin golden runner failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    printed = {}
+    for line in proc.stdout.splitlines():
+        record = json.loads(line)
+        printed[record["id"]] = record
+    return dump, printed
+
+
+def case_line(case_id: str, input_npy: Path, width: int, height: int, outputs: list[Path]) -> str:
+    return "\t".join([case_id, str(input_npy), str(width), str(height)] + [str(p) for p in outputs])
+
+
+def test_bundle(bundle: Path, build_dir: Path | None = None) -> tuple[HostTestReport, dict[str, float]]:
+    """Compile and run the bundle's Kotlin core on the golden vectors, compile-check its Android
+    layer; returns the report and the compile seconds."""
+    bundle = Path(bundle)
+    sdk = bundle_mod.load_sdk_json(bundle)
+    problems = bundle_mod.verify_checksums(bundle)
+    if problems:
+        raise IntegrityError(f"{bundle} failed its checksums: " + "; ".join(problems[:5]))
+    index = golden.load_index(bundle)
+    package = package_of(sdk["name"])
+    sdk_dir = bundle / SDK_DIR
+    gdir = bundle / golden.GOLDEN_DIR
+    with tempfile.TemporaryDirectory(prefix="edgesdk-ktest-") as tmp:
+        work = Path(build_dir) if build_dir else Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        timings = {"jvm_compile_s": compile_kotlin(core_sources(sdk_dir) + [write_runner(package, work / "src")], work / "core.jar")}
+        android_sources = sorted(sdk_dir.glob("src/main/kotlin/**/*.kt"))
+        timings["android_compile_s"] = compile_kotlin(android_sources, work / "android.jar", [android_jar(), ort_classes_jar(work)], android=True)
+        lines = [
+            case_line(c["id"], gdir / c["input"], c["width"], c["height"], [gdir / f for f in c["outputs"].values()])
+            for c in index["cases"]
+        ]
+        dump, printed = run_runner(work / "core.jar", package, lines, work)
+        cases = [
+            compare_case(c, gdir, dump / c["id"], printed.get(c["id"], {}), index["tolerances"], check_outputs=False)
+            for c in index["cases"]
+        ]
+    return HostTestReport(str(bundle), cases), timings
+
+
+# ---- on a device ----------------------------------------------------------------------------
+def adb_commands(bundle: Path, serial: str, work: Path, gradle: str = "gradle") -> list[list[str]]:
+    """What `edgesdk test --device adb:SERIAL` runs, in order: check the device, build the SDK
+    module's instrumented test APK from a copy of the bundle (`work`) through the sample app's
+    Gradle build, install it and run GoldenTest with `am instrument`."""
+    sdk = bundle_mod.load_sdk_json(bundle)
+    package = package_of(sdk["name"])
+    apk = work / SDK_DIR / "build" / "outputs" / "apk" / "androidTest" / "debug" / "sdk-debug-androidTest.apk"
+    adb = ["adb", "-s", serial]
+    return [
+        adb + ["wait-for-device"],
+        [gradle, "-p", str(work / "sample_app"), ":sdk:assembleDebugAndroidTest"],
+        adb + ["install", "-r", "-t", str(apk)],
+        adb + ["shell", "am", "instrument", "-w", "-r", f"{package}.test/androidx.test.runner.AndroidJUnitRunner"],
+    ]
+
+
+def adb_problem(serial: str) -> str | None:
+    if shutil.which("adb") is None:
+        return "'adb' is not on PATH (Android platform-tools)"
+    proc = subprocess.run(["adb", "-s", serial, "get-state"], capture_output=True, text=True, timeout=30)
+    if proc.returncode != 0 or proc.stdout.strip() != "device":
+        return f"no adb device '{serial}' is reachable ({(proc.stderr or proc.stdout).strip() or 'not in device state'})"
+    return None
+
+
+def test_on_device(bundle: Path, serial: str) -> dict[str, Any]:
+    bundle = Path(bundle)
+    problem = adb_problem(serial)
+    if problem:
+        raise BackendUnavailable(problem)
+    gradle = os.environ.get("GRADLE", "gradle")
+    if shutil.which(gradle) is None:
+        raise BackendUnavailable(f"'{gradle}' is not on PATH: building the test APK needs Gradle 8.9+ with the Android SDK (set GRADLE)")
+    with tempfile.TemporaryDirectory(prefix="edgesdk-adb-") as tmp:
+        work = Path(tmp) / "bundle"
+        shutil.copytree(bundle, work)  # Gradle writes build/ folders; the bundle stays as its checksums say
+        log = []
+        for cmd in adb_commands(bundle, serial, work, gradle):
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            log.append(proc.stdout + proc.stderr)
+            if proc.returncode != 0:
+                raise ToolchainError(f"{' '.join(cmd[:4])} failed (exit {proc.returncode}):\n{log[-1].strip()[-3000:]}")
+    instrument = log[-1]
+    # am instrument exits 0 even when tests fail; its summary line says which.
+    if "OK (" not in instrument or "FAILURES!!!" in instrument:
+        raise ParityError(f"GoldenTest failed on {serial}:\n{instrument.strip()[-3000:]}")
+    return {"bundle": str(bundle), "device": f"adb:{serial}", "passed": True, "instrument": instrument.strip().splitlines()[-1]}
