@@ -16,7 +16,7 @@ import numpy as np
 
 import edgesdk
 from edgesdk import bundle as bundle_mod
-from edgesdk import golden, parity, render
+from edgesdk import golden, parity, quantize, render
 from edgesdk.backends import get_backend
 from edgesdk.errors import BackendUnavailable, ManifestError, ParityError
 from edgesdk.manifest import Manifest, load_manifest
@@ -90,6 +90,7 @@ def build(
     bundle_mod.check_free(out_dir, dirname, force)
     labels = manifest.labels()
     images = golden.collect_images(manifest.resolve(manifest.golden.images) if manifest.golden.images else None, manifest.golden.count)
+    calibration = quantize.prepare(manifest, runtime_name)
 
     source = stages.run("load model", lambda: load_source(manifest))
     reference = source.reference_runner()
@@ -99,6 +100,14 @@ def build(
     with bundle_mod.staging(out_dir, dirname, force) as stage:
         artifact = stages.run(f"convert ({runtime_name})", lambda: backend.convert(source, manifest, stage / "model"))
         stages.note(f"converted to {artifact.main} with {runtime_name} {artifact.runtime_versions}")
+        quantized = None
+        if manifest.quantization.mode != "none":
+            quantized = stages.run(f"quantize ({manifest.quantization.mode})", lambda: _quantize(manifest, runtime_name, backend, artifact, calibration, stage))
+            if not quantized.passed:
+                kept = out_dir / f"{dirname}.quantization-failed.json"
+                bundle_mod.write_json(kept, quantize.report.json_safe(quantized.report))
+                raise ParityError("quantization failed: " + "; ".join(quantized.failures), str(kept))
+            stages.note(f"quantized ({manifest.quantization.mode}): {quantized.summary}")
         candidate = backend.runner(artifact)
         report = stages.run("parity gate", lambda: _parity(manifest, images, reference, candidate))
         report_path = stage / "reports" / "parity.json"
@@ -113,6 +122,8 @@ def build(
         context = render.glue_context(manifest, target_name, runtime_name, artifact, model_sha, labels)
         stages.run("render SDK", lambda: render.render_bundle(stage, context, target_name, runtime_name))
         sdk = _sdk_json(manifest, target_name, runtime_name, artifact, model_sha, source, report, labels, golden_cases)
+        if quantized is not None:
+            sdk["quantization"] = quantized.summary
         bundle_mod.write_json(stage / bundle_mod.SDK_JSON, sdk)
         (stage / "reports" / "build.log").write_text("\n".join(stages.log) + "\n", encoding="utf-8")
     final = out_dir / dirname
@@ -151,6 +162,18 @@ def _check_model_against_manifest(manifest: Manifest, source: SourceModel, refer
             raise ManifestError("model.outputs", f"classification needs a [1, classes] score output; the model gives {list(scores.shape)}")
         if labels and len(labels) != scores.shape[1]:
             raise ManifestError("postprocess.labels", f"{manifest.postprocess.labels} has {len(labels)} labels; the model has {scores.shape[1]} classes")
+
+
+def _quantize(manifest: Manifest, runtime: str, backend, artifact, calibration, stage: Path) -> quantize.Outcome:
+    from dataclasses import replace
+
+    def runner_for(path: Path):
+        return backend.runner(replace(artifact, folder=path.parent, main=path.name))
+
+    score_output = manifest.post_output_index() if manifest.task == "classification" else None
+    outcome = quantize.run(manifest, runtime, artifact.main_path, runner_for, calibration, score_output)
+    quantize.report.write(outcome.report, stage / "reports")
+    return outcome
 
 
 def _pre(manifest: Manifest, rgb: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -153,7 +154,7 @@ def test_bundle(bundle: Path, build_dir: Path | None = None) -> tuple[HostTestRe
         work = Path(build_dir) if build_dir else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         timings = {"jvm_compile_s": compile_kotlin(core_sources(sdk_dir) + [write_runner(package, work / "src")], work / "core.jar")}
-        android_sources = sorted(sdk_dir.glob("src/main/kotlin/**/*.kt"))
+        android_sources = sorted(sdk_dir.glob("src/main/kotlin/**/*.kt")) + sample_app_sources(bundle, work / "src")
         timings["android_compile_s"] = compile_kotlin(android_sources, work / "android.jar", [android_jar(), ort_classes_jar(work)], android=True)
         lines = [
             case_line(c["id"], gdir / c["input"], c["width"], c["height"], [gdir / f for f in c["outputs"].values()])
@@ -165,6 +166,23 @@ def test_bundle(bundle: Path, build_dir: Path | None = None) -> tuple[HostTestRe
             for c in index["cases"]
         ]
     return HostTestReport(str(bundle), cases), timings
+
+
+def sample_app_sources(bundle: Path, folder: Path) -> list[Path]:
+    """The sample app's Kotlin files plus the R class aapt would generate for its layouts (ids
+    and layout names only), so the Activity is compile-checked with the SDK."""
+    app = bundle / "sample_app" / "app" / "src" / "main"
+    sources = sorted(app.glob("kotlin/**/*.kt"))
+    if not sources:
+        return []
+    layouts = sorted(p.stem for p in app.glob("res/layout/*.xml"))
+    ids = sorted({m for p in app.glob("res/layout/*.xml") for m in re.findall(r'@\+id/(\w+)', p.read_text(encoding="utf-8"))})
+    package = re.search(r"^package\s+([\w.]+)", sources[0].read_text(encoding="utf-8"), re.M).group(1)
+    r = folder / "sample_R.kt"
+    r.parent.mkdir(parents=True, exist_ok=True)
+    fields = lambda names: "; ".join(f"const val {n} = {i + 1}" for i, n in enumerate(names))
+    r.write_text(f"package {package}\n\nobject R {{\n    object layout {{ {fields(layouts)} }}\n    object id {{ {fields(ids)} }}\n}}\n", encoding="utf-8")
+    return sources + [r]
 
 
 # ---- on a device ----------------------------------------------------------------------------

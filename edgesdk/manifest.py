@@ -474,10 +474,30 @@ def _check_semantics(m: Manifest, cli: bool) -> None:
         raise ManifestError("golden.images", f"folder not found: {m.resolve(m.golden.images)}")
     _check_static_shapes(m)
     _check_target_runtime(m, cli)
-    if m.quantization.mode != "none":
-        raise ManifestError("quantization.mode", f"'{m.quantization.mode}' is not implemented in this edgesdk yet (implemented: none)")
+    _check_quantization(m)
     if m.encryption.enabled:
         raise ManifestError("encryption.enabled", "model encryption is not implemented in this edgesdk yet (allowed: false)")
+
+
+def _check_quantization(m: Manifest) -> None:
+    from edgesdk.quantize.calibration import calibration_files
+
+    q = m.quantization
+    if q.mode == "none":
+        if q.calibration is not None or q.keep_float or q.accuracy_budget is not None:
+            raise ManifestError("quantization.mode", "calibration, keep_float and accuracy_budget need a quantization mode (allowed: fp16, int8-dynamic, int8)")
+        return
+    if q.calibration is None:
+        if q.mode == "int8":
+            raise ManifestError("quantization.calibration", "required for mode int8: a folder of images or .npy tensors that sets the activation ranges, e.g. {data: calib/, samples: 64}")
+        if q.keep_float == "auto" or q.accuracy_budget is not None:
+            raise ManifestError("quantization.calibration", "required for keep_float: auto and accuracy_budget: they are measured on the calibration data")
+    if q.keep_float == "auto" and q.accuracy_budget is None:
+        raise ManifestError("quantization.accuracy_budget", "required with keep_float: auto (e.g. {metric: top1_agreement, min: 0.99})")
+    if q.accuracy_budget is not None and q.accuracy_budget.metric == "top1_agreement" and m.task != "classification":
+        raise ManifestError("quantization.accuracy_budget.metric", f"top1_agreement needs task classification (allowed for '{m.task}': cosine, sqnr_db)")
+    if q.calibration is not None:
+        calibration_files(m, q.calibration)
 
 
 def _check_static_shapes(m: Manifest) -> None:

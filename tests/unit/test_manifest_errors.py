@@ -66,7 +66,7 @@ BAD_MANIFESTS = {
     "topk not last": (lambda d: d["postprocess"]["steps"].reverse(), ["postprocess.steps", "topk"]),
     "unknown post output": (_set("postprocess.output", "scores"), ["postprocess.output", "logits"]),
     "literal key": (_set("encryption", {"enabled": False, "key": "00112233"}), ["encryption.key", "env:NAME"]),
-    "quantization not implemented": (_set("quantization", {"mode": "int8"}), ["quantization.mode", "not implemented"]),
+    "int8 without calibration": (_set("quantization", {"mode": "int8"}), ["quantization.calibration", "required"]),
     "labels count": (lambda d: None, ["postprocess.labels", "6 classes"]),  # labels file edited below
 }
 

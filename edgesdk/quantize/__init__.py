@@ -1,0 +1,135 @@
+"""The quantize stage: between convert and the parity gate (DESIGN.md flow).
+
+One translator per runtime turns the manifest's `quantization:` block into that runtime's tools;
+this module holds what is common to all of them: the registry, calibration, sensitivity analysis,
+the keep_float choice, the accuracy budget and the report. A runtime without a translator, or a
+mode its translator lacks, is an error naming what exists, never a silent float build.
+"""
+from __future__ import annotations
+
+import importlib
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from edgesdk.errors import BackendUnavailable, ManifestError
+from edgesdk.manifest import Manifest
+from edgesdk.quantize import report, sensitivity
+from edgesdk.quantize.calibration import CalibrationSet, load_calibration
+
+# runtime -> module exposing TRANSLATOR (with `modes` and `plan(...)`); OpenVINO, LiteRT and
+# ExecuTorch translators join here with their backends.
+TRANSLATORS: dict[str, str] = {"onnxruntime": "edgesdk.quantize.onnxruntime"}
+FIELD = "quantization"
+
+
+def get_translator(runtime: str, mode: str):
+    if runtime not in TRANSLATORS:
+        raise BackendUnavailable(f"quantization mode '{mode}' is not available for runtime '{runtime}' yet (runtimes with quantization: {', '.join(TRANSLATORS)})")
+    translator = importlib.import_module(TRANSLATORS[runtime]).TRANSLATOR
+    if mode not in translator.modes:
+        raise ManifestError(f"{FIELD}.mode", f"'{mode}' is not supported for runtime '{runtime}' (supported: {', '.join(translator.modes)})")
+    return translator
+
+
+def prepare(manifest: Manifest, runtime: str) -> CalibrationSet | None:
+    """Everything that can fail on bad input, before anything is written: translator and data."""
+    q = manifest.quantization
+    if q.mode == "none":
+        return None
+    get_translator(runtime, q.mode)
+    return load_calibration(manifest, q.calibration) if q.calibration is not None else None
+
+
+@dataclass
+class Outcome:
+    report: dict[str, Any]
+    summary: dict[str, Any]  # the sdk.json `quantization` block
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def run(manifest: Manifest, runtime: str, model_path: Path, runner_for: Callable[[Path], Callable], calibration: CalibrationSet | None,
+        score_output: int | None) -> Outcome:
+    """Quantize the float model at `model_path` in place; measure it against the float model."""
+    q = manifest.quantization
+    translator = get_translator(runtime, q.mode)
+    budget = q.accuracy_budget
+    with tempfile.TemporaryDirectory(prefix="edgesdk-quantize-") as tmp:
+        work = Path(tmp)
+        float_model = work / ("float" + model_path.suffix)
+        shutil.copyfile(model_path, float_model)
+        plan = translator.plan(float_model, q.mode, q.per_channel, calibration, work)
+        if isinstance(q.keep_float, list):
+            unknown = [name for name in q.keep_float if name not in plan.layers]
+            if unknown:
+                raise ManifestError(f"{FIELD}.keep_float", f"unknown layer '{unknown[0]}' (layers: {', '.join(plan.layers)})")
+
+        feeds = [{plan.input_name: t} for t in calibration.tensors] if calibration is not None else []
+        float_run = runner_for(float_model)
+        reference = [float_run(f) for f in feeds]
+        counter = iter(range(1 << 30))
+
+        def outputs_of(**selection) -> sensitivity.Outputs:
+            path = plan.quantize(work / f"probe-{next(counter)}{model_path.suffix}", **selection)
+            run_model = runner_for(path)
+            outs = [run_model(f) for f in feeds]
+            path.unlink()
+            return outs
+
+        table: list[sensitivity.LayerSensitivity] = []
+        if feeds:
+            table = sensitivity.analyze(plan.layers, lambda layer: outputs_of(only=[layer]), reference, score_output)
+        selection = None
+        if q.keep_float == "auto":
+            order = sensitivity.ranked(table, budget.metric)
+            selection = sensitivity.select_float_layers(
+                order, budget.metric, budget.min, lambda kept: sensitivity.measure(reference, outputs_of(exclude=kept), score_output))
+            kept = selection.kept_float
+        else:
+            kept = list(q.keep_float)
+        size_before = model_path.stat().st_size
+        plan.quantize(model_path, exclude=kept)
+        final = sensitivity.measure(reference, [runner_for(model_path)(f) for f in feeds], score_output) if feeds else {}
+        ranges = plan.ranges() if q.mode == "int8" else {}
+
+    failures = []
+    if budget is not None and (selection is not None and not selection.met or not sensitivity.meets(final, budget.metric, budget.min)):
+        failures.append(f"accuracy_budget {budget.metric} >= {budget.min} cannot be met with any layer quantized"
+                        if selection is not None and not selection.met else
+                        f"accuracy_budget {budget.metric} >= {budget.min} not met: {final[budget.metric]:.6g}")
+    why = {}
+    for name in kept:
+        if q.keep_float == "auto":
+            alone = next(s for s in table if s.layer == name).metrics[budget.metric]
+            why[name] = f"auto: {budget.metric} {alone:.6g} with only this layer quantized; the budget needed it float"
+        else:
+            why[name] = "listed in quantization.keep_float"
+    summary = {
+        "mode": q.mode,
+        "calibration": calibration.summary() if calibration is not None else None,
+        "kept_float_layers": kept,
+    }
+    report = {
+        **summary,
+        "runtime": runtime,
+        "per_channel": q.per_channel,
+        "size_bytes": {"before": size_before, "after": model_path.stat().st_size},
+        "size_ratio": round(model_path.stat().st_size / size_before, 6),
+        "accuracy_budget": budget.model_dump() if budget is not None else None,
+        "metrics": final,
+        "layers": plan.layers,
+        "sensitivity": [{"layer": s.layer, **s.metrics} for s in table],
+        "kept_float": [{"layer": name, "reason": why[name]} for name in kept],
+        "selection_steps": selection.steps if selection is not None else [],
+        "activation_ranges": ranges,
+        "samples": len(feeds),
+        "passed": not failures,
+        "failures": failures,
+    }
+    return Outcome(report, summary, failures)

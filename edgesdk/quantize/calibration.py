@@ -1,0 +1,111 @@
+"""Calibration data and calibration methods, independent of any runtime.
+
+The data is a folder of images, run through the manifest's own pre-processing (so int8 ranges are
+measured on exactly what the SDK will feed the model), or of `.npy` tensors already in the model
+input's shape. Files are taken in name order and the first `samples` are used: the same folder
+always gives the same calibration, which keeps builds reproducible.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgesdk.errors import ManifestError
+from edgesdk.manifest import CalibrationSpec, Manifest
+from edgesdk.processing import ImageDecodeError, decode_image, run_preprocess
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+TENSOR_SUFFIXES = (".npy",)
+FIELD = "quantization.calibration"
+
+
+@dataclass(frozen=True)
+class MethodSettings:
+    """How activation ranges are chosen from the observed values.
+
+    num_bins > num_quantized_bins is what makes entropy search thresholds at all: with the two
+    equal (ONNX Runtime's default inside quantize_static) the only candidate is the full range,
+    and entropy silently degenerates to min/max.
+    """
+
+    name: str
+    num_bins: int | None = None
+    num_quantized_bins: int | None = None
+    percentile: float | None = None
+    symmetric: bool = False
+
+
+METHODS: dict[str, MethodSettings] = {
+    "minmax": MethodSettings("minmax"),
+    "entropy": MethodSettings("entropy", num_bins=2048, num_quantized_bins=128),
+    "percentile": MethodSettings("percentile", num_bins=2048, percentile=99.99, symmetric=True),
+}
+
+
+@dataclass
+class CalibrationSet:
+    tensors: list[np.ndarray]  # each one model input, in file-name order
+    files: list[str]
+    sha256: str  # over the names and bytes of the files used
+    method: MethodSettings
+
+    def summary(self) -> dict[str, object]:
+        return {"method": self.method.name, "samples": len(self.tensors), "data_sha256": self.sha256}
+
+
+def calibration_files(manifest: Manifest, spec: CalibrationSpec) -> list[Path]:
+    """The files that will be used, checked for presence and count (no decoding): cheap enough for manifest validation."""
+    folder = manifest.resolve(spec.data)
+    if not folder.is_dir():
+        raise ManifestError(f"{FIELD}.data", f"folder not found: {folder}")
+    found = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES + TENSOR_SUFFIXES)
+    if not found:
+        raise ManifestError(f"{FIELD}.data", f"{folder} holds no calibration files (PNG/JPEG images or .npy tensors)")
+    if len(found) < spec.samples:
+        raise ManifestError(f"{FIELD}.samples", f"asks for {spec.samples} samples but {folder} holds {len(found)} calibration files")
+    return found[: spec.samples]
+
+
+def samples_needed(manifest: Manifest) -> int:
+    """A top-1 budget below 1 must be resolvable: one disagreement may not already cost more than it allows."""
+    budget = manifest.quantization.accuracy_budget
+    if budget is not None and budget.metric == "top1_agreement" and budget.min < 1:
+        return math.ceil(round(1 / (1 - budget.min), 9))
+    return 1
+
+
+def load_calibration(manifest: Manifest, spec: CalibrationSpec) -> CalibrationSet:
+    files = calibration_files(manifest, spec)
+    needed = samples_needed(manifest)
+    if len(files) < needed:
+        raise ManifestError(f"{FIELD}.samples", f"{len(files)} samples cannot measure accuracy_budget top1_agreement >= {manifest.quantization.accuracy_budget.min}: at least {needed} are needed")
+    digest = hashlib.sha256()
+    tensors = []
+    for path in files:
+        data = path.read_bytes()
+        digest.update(path.name.encode() + b"\0" + hashlib.sha256(data).digest())
+        tensors.append(_load_one(manifest, path))
+    return CalibrationSet(tensors, [p.name for p in files], digest.hexdigest(), METHODS[spec.method])
+
+
+def _load_one(manifest: Manifest, path: Path) -> np.ndarray:
+    spec = manifest.model.inputs[0]
+    if path.suffix.lower() in TENSOR_SUFFIXES:
+        try:
+            tensor = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise ManifestError(f"{FIELD}.data", f"cannot read {path}: {exc}") from None
+        if list(tensor.shape) != list(spec.shape):
+            raise ManifestError(f"{FIELD}.data", f"{path.name} has shape {list(tensor.shape)}; the model input is {spec.shape}")
+        return np.ascontiguousarray(tensor.astype(spec.dtype, copy=False))
+    try:
+        rgb = decode_image(path)
+    except (ImageDecodeError, OSError, ValueError) as exc:
+        raise ManifestError(f"{FIELD}.data", f"cannot read image {path}: {exc}") from None
+    color = manifest.preprocess.input_color
+    pixels = np.ascontiguousarray(rgb[..., ::-1]) if color == "bgr" else rgb
+    return run_preprocess(pixels, color, manifest.pre_steps()).tensor

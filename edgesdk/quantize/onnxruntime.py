@@ -1,0 +1,140 @@
+"""ONNX Runtime translator: fp16 (onnxconverter-common), int8-dynamic (quantize_dynamic) and
+int8 static QDQ (quantize_static, calibrated).
+
+Static int8 uses activation QUInt8 / weight QInt8 (U8S8): on x86 that is the fully fused fast
+path; S8S8 is only half fused there. Activation ranges are computed once per build (our own
+calibrator call, so the histogram options of each method really apply) and stored as an ONNX
+Runtime calibration cache; every later quantization of the same model (one per sensitivity probe)
+reuses the cache instead of recalibrating.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
+from onnxruntime.quantization.calibrate import create_calibrator, load_tensors_data, save_tensors_data
+from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
+
+from edgesdk.quantize.calibration import CalibrationSet
+
+# Operators whose weights are quantized; they are the "layers" of sensitivity analysis and keep_float.
+QUANTIZABLE_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+MODES = ("fp16", "int8-dynamic", "int8")
+METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}
+
+
+@contextlib.contextmanager
+def _quiet():
+    """ORT quantization logs a pre-processing hint at WARNING on every call; it is noise here."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        root.setLevel(level)
+
+
+class OnnxRuntimePlan:
+    """One float model, prepared for one mode: quantize(exclude=...) may be called many times."""
+
+    def __init__(self, float_model: Path, mode: str, per_channel: bool, calibration: CalibrationSet | None, workdir: Path):
+        import onnx
+
+        self.float_model = float_model
+        self.mode = mode
+        self.per_channel = per_channel
+        self.workdir = workdir
+        graph = onnx.load(str(float_model), load_external_data=False).graph
+        self.layers = [n.name for n in graph.node if n.op_type in QUANTIZABLE_OPS]
+        self.input_name = graph.input[0].name
+        self._method = METHODS[calibration.method.name] if calibration is not None else None
+        self._cache = self._calibrate(calibration) if mode == "int8" and calibration is not None else None
+
+    def _calibrate(self, calibration: CalibrationSet) -> Path:
+        settings = calibration.method
+        options: dict[str, object] = {"symmetric": settings.symmetric}
+        if settings.num_bins is not None:
+            options["num_bins"] = settings.num_bins
+        if settings.num_quantized_bins is not None:
+            options["num_quantized_bins"] = settings.num_quantized_bins
+        if settings.percentile is not None:
+            options["percentile"] = settings.percentile
+        with _quiet():
+            calibrator = create_calibrator(
+                self.float_model,
+                sorted(set(QLinearOpsRegistry) | set(QDQRegistry)),  # what quantize_static calibrates
+                augmented_model_path=str(self.workdir / "augmented.onnx"),
+                calibrate_method=self._method,
+                extra_options=options,
+            )
+            calibrator.execution_providers = ["CPUExecutionProvider"]
+            calibrator.collect_data(_Reader(self.input_name, calibration.tensors))
+            ranges = calibrator.compute_data()
+        cache = self.workdir / f"calibration-{settings.name}.json"
+        save_tensors_data(ranges, cache)
+        return cache
+
+    def ranges(self) -> dict[str, tuple[float, float]]:
+        """Calibrated activation ranges per tensor (int8 only)."""
+        data = load_tensors_data(self._cache)
+        return {name: (float(np.min(r.range_value[0])), float(np.max(r.range_value[1]))) for name, r in sorted(data.data.items())}
+
+    def quantize(self, dest: Path, exclude: Sequence[str] = (), only: Sequence[str] | None = None) -> Path:
+        """Write the model with every quantizable layer converted except `exclude` (or only `only`)."""
+        if self.mode == "fp16":
+            return self._fp16(dest, exclude, only)
+        selected = list(only) if only is not None else [n for n in self.layers if n not in set(exclude)]
+        if not selected:  # an empty nodes_to_quantize means "all" to ORT: copy the float model instead
+            dest.write_bytes(self.float_model.read_bytes())
+            return dest
+        with _quiet():
+            if self.mode == "int8-dynamic":
+                quantize_dynamic(self.float_model, dest, per_channel=self.per_channel, weight_type=QuantType.QInt8, nodes_to_quantize=selected)
+            else:
+                quantize_static(
+                    self.float_model, dest, calibration_data_reader=None, quant_format=QuantFormat.QDQ,
+                    per_channel=self.per_channel, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    nodes_to_quantize=selected, calibrate_method=self._method,
+                    calibration_cache_path=self._cache,
+                )
+        return dest
+
+    def _fp16(self, dest: Path, exclude: Sequence[str], only: Sequence[str] | None) -> Path:
+        import onnx
+        from onnxconverter_common import float16
+
+        model = onnx.load(str(self.float_model))
+        graph_nodes = [n.name for n in model.graph.node]
+        blocked = [n for n in graph_nodes if n not in set(only)] if only is not None else list(exclude)
+        # keep_io_types: inputs and outputs stay float32, so the generated glue does not change.
+        converted = float16.convert_float_to_float16(model, keep_io_types=True, node_block_list=blocked or None, disable_shape_infer=False)
+        onnx.save(converted, str(dest))
+        return dest
+
+
+class _Reader(CalibrationDataReader):
+    """Calibration tensors in their given (file-name) order."""
+
+    def __init__(self, input_name: str, tensors: list[np.ndarray]):
+        self._feeds = iter([{input_name: t} for t in tensors])
+
+    def get_next(self):
+        return next(self._feeds, None)
+
+
+class OnnxRuntimeTranslator:
+    runtime = "onnxruntime"
+    modes = MODES
+
+    def plan(self, float_model: Path, mode: str, per_channel: bool, calibration: CalibrationSet | None, workdir: Path) -> OnnxRuntimePlan:
+        return OnnxRuntimePlan(float_model, mode, per_channel, calibration, workdir)
+
+
+TRANSLATOR = OnnxRuntimeTranslator()
