@@ -121,6 +121,9 @@ def build(
         model_sha = bundle_mod.sha256_bytes(artifact.main_path.read_bytes())
         context = render.glue_context(manifest, target_name, runtime_name, artifact, model_sha, labels)
         stages.run("render SDK", lambda: render.render_bundle(stage, context, target_name, runtime_name))
+        if not render.languages_for(target_name, runtime_name):
+            stages.note(f"no SDK generated: no {target_name} language has a {runtime_name} adapter (runtimes/{runtime_name}/<language>/) yet; "
+                        "this bundle holds the converted model, golden vectors and reports only")
         sdk = _sdk_json(manifest, target_name, runtime_name, artifact, model_sha, source, report, labels, golden_cases)
         if quantized is not None:
             sdk["quantization"] = quantized.summary

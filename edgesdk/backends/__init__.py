@@ -19,12 +19,14 @@ class PlannedRuntime:
     probe_module: str  # the Python package its backend will use
 
 
-IMPLEMENTED = {"onnxruntime": "edgesdk.backends.onnxruntime"}
+IMPLEMENTED = {
+    "onnxruntime": "edgesdk.backends.onnxruntime",
+    "tflite": "edgesdk.backends.tflite",
+    "executorch": "edgesdk.backends.executorch",
+}
 PLANNED = {
     p.name: p
     for p in (
-        PlannedRuntime("tflite", "tflite", "ai_edge_litert"),
-        PlannedRuntime("executorch", "executorch", "executorch"),
         PlannedRuntime("openvino", "openvino", "openvino"),
         PlannedRuntime("ncnn", "ncnn", "ncnn"),
         PlannedRuntime("mnn", "mnn", "MNN"),

@@ -1,0 +1,118 @@
+"""TFLite / LiteRT backend (Android's default): torch sources -> torch.export -> litert-torch -> `.tflite`.
+
+The `.tflite` keeps the manifest's input layout: litert-torch converts the NCHW graph as is and
+puts the layout transposes inside the model, so the bundle's golden tensors (NCHW, as the manifest
+declares) are exactly what the interpreter consumes. ONNX sources are refused: litert-torch reads
+PyTorch programs only, and the ONNX -> TensorFlow -> TFLite route (onnx2tf) rewrites layouts and
+is not a converter this project can hold to the float32 gate.
+
+Host parity runs the file in the `ai-edge-litert` interpreter (never `tflite-runtime`, which
+needs numpy<2 and gave wrong int8 results here). The model has one signature, `serving_default`,
+with inputs `args_<i>` and outputs `output_<i>` in the manifest's order.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import warnings
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from edgesdk.backends.base import Artifact, Runner
+from edgesdk.backends.torch_export import example_inputs, exported_program
+from edgesdk.errors import BackendUnavailable, ManifestError, UnsupportedOpError
+from edgesdk.manifest import Manifest
+from edgesdk.sources import SourceModel
+
+MODEL_FILE = "model.tflite"
+SIGNATURE = "serving_default"
+
+
+class TfliteBackend:
+    name = "tflite"
+    extra = "tflite"
+    languages = ("kotlin",)
+
+    def is_available(self) -> tuple[bool, str]:
+        try:
+            versions = _versions()
+        except metadata.PackageNotFoundError:
+            return False, "pip install 'edgesdk[tflite]'"
+        return True, f"litert-torch {versions['litert-torch']} (convert), ai-edge-litert {versions['ai-edge-litert']} (host parity)"
+
+    def convert(self, source: SourceModel, manifest: Manifest, out_dir: Path) -> Artifact:
+        ok, why = self.is_available()
+        if not ok:
+            raise BackendUnavailable(f"runtime 'tflite' is not installed: {why}")
+        program = exported_program(source, manifest, self.name)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        target = out_dir / MODEL_FILE
+        _convert(program, example_inputs(manifest), target, source.origin)
+        _check_io(target, manifest)
+        return Artifact(folder=out_dir, main=MODEL_FILE, files=[MODEL_FILE], runtime=self.name, runtime_versions=_versions(),
+                        notes=[f"signature '{SIGNATURE}': inputs args_<i>, outputs output_<i>, in the manifest's order; NCHW input as declared"])
+
+    def runner(self, artifact: Artifact, threads: int = 1) -> Runner:
+        signature = _interpreter(artifact.main_path, threads).get_signature_runner(SIGNATURE)
+
+        def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+            outs = signature(**{f"args_{i}": np.ascontiguousarray(v) for i, v in enumerate(feeds.values())})
+            return [outs[k] for k in sorted(outs, key=_output_position)]
+
+        return run
+
+
+def _versions() -> dict[str, str]:
+    return {"litert-torch": metadata.version("litert-torch"), "ai-edge-litert": metadata.version("ai-edge-litert")}
+
+
+def _output_position(name: str) -> int:
+    return int(name.rsplit("_", 1)[1])
+
+
+def _interpreter(path: Path, threads: int):
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Interpreter(model_path=str(path), num_threads=threads)
+
+
+def _convert(program, example: tuple, target: Path, origin: str) -> None:
+    # litert-torch imports TensorFlow/JAX pieces that log at import; keep the build's output clean.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    import litert_torch
+
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            # litert-torch re-exports what it is given, so it gets the program's module.
+            litert_torch.convert(program.module(), example).export(str(target))
+    except Exception as exc:  # the converter raises many types; the first line says which op failed
+        text = str(exc).strip().splitlines()
+        raise UnsupportedOpError(f"TFLite conversion of {origin} failed: {text[0] if text else type(exc).__name__}") from None
+
+
+_TFLITE_DTYPES = {np.float32: "float32", np.float16: "float16", np.uint8: "uint8", np.int8: "int8", np.int32: "int32", np.int64: "int64"}
+
+
+def _check_io(path: Path, manifest: Manifest) -> None:
+    """The converted signature must take the manifest's inputs (shape, dtype) and give its outputs."""
+    interpreter = _interpreter(path, 1)
+    details = interpreter.get_signature_runner(SIGNATURE)
+    inputs, outputs = details.get_input_details(), details.get_output_details()
+    if len(inputs) != len(manifest.model.inputs):
+        raise ManifestError("model.inputs", f"declares {len(manifest.model.inputs)} input(s); the .tflite has {len(inputs)}")
+    for i, spec in enumerate(manifest.model.inputs):
+        got = inputs[f"args_{i}"]
+        dtype = _TFLITE_DTYPES.get(got["dtype"], str(got["dtype"]))
+        if list(got["shape"]) != list(spec.shape) or dtype != spec.dtype:
+            raise ManifestError(f"model.inputs[{i}]", f"{spec.shape} {spec.dtype} is not what the .tflite takes: {list(got['shape'])} {dtype}")
+    if len(outputs) != len(manifest.model.outputs):
+        raise ManifestError("model.outputs", f"declares {len(manifest.model.outputs)} output(s); the .tflite gives {len(outputs)}")
+
+
+BACKEND = TfliteBackend()
