@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("test", help="build the bundle's SDK and run its golden tests through the generated glue")
     s.add_argument("bundle", type=Path)
-    s.add_argument("--device", default="host", help="host (default); adb:SERIAL and ssh:HOST come with the Android and ARM targets")
+    s.add_argument("--device", default="host", help="host (default); adb:SERIAL runs an Android bundle's instrumented GoldenTest on that device; ssh:HOST comes with the ARM target")
     s.add_argument("--build-dir", type=Path, help="keep the C++ build here (default: a temporary folder)")
     s.add_argument("--json", action="store_true")
 

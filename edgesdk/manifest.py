@@ -241,6 +241,18 @@ class QuantizationSpec(_Strict):
     accuracy_budget: AccuracyBudget | None = None
 
 
+class PruneSpec(_Strict):
+    method: Literal["l1_unstructured", "channels"]
+    amount: float = Field(gt=0, lt=1, description="fraction of weights (l1_unstructured) or of output channels (channels) removed")
+
+
+class OptimizeSpec(_Strict):
+    """Changes to the torch model before conversion; off by default."""
+
+    fold_bn: bool = False
+    prune: PruneSpec | None = None
+
+
 class EncryptionSpec(_Strict):
     enabled: bool = False
     key: str | None = Field(None, pattern=r"^(env|file):.+$", description="env:NAME | file:path; never a literal key")
@@ -272,6 +284,7 @@ class Manifest(_Strict):
     target: Literal["android", "ios", "jetson", "arm", "x86"] | None = None
     runtime: str | None = None
     quantization: QuantizationSpec = QuantizationSpec()
+    optimize: OptimizeSpec = OptimizeSpec()
     encryption: EncryptionSpec = EncryptionSpec()
     parity: ParitySpec = ParitySpec()
     golden: GoldenSpec = GoldenSpec()
@@ -475,6 +488,8 @@ def _check_semantics(m: Manifest, cli: bool) -> None:
     _check_static_shapes(m)
     _check_target_runtime(m, cli)
     _check_quantization(m)
+    if (m.optimize.fold_bn or m.optimize.prune is not None) and not source.startswith("python:"):
+        raise ManifestError("optimize", f"needs a torch module source (model.source: python:module:factory) to rewrite; '{source}' cannot be changed in place")
     if m.encryption.enabled:
         raise ManifestError("encryption.enabled", "model encryption is not implemented in this edgesdk yet (allowed: false)")
 
