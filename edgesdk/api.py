@@ -93,6 +93,9 @@ def build(
     calibration = quantize.prepare(manifest, runtime_name)
 
     source = stages.run("load model", lambda: load_source(manifest))
+    optimized = None
+    if manifest.optimize.fold_bn or manifest.optimize.prune is not None:
+        source, optimized = stages.run("optimize", lambda: _optimize(manifest, source, images))
     reference = source.reference_runner()
     _check_model_against_manifest(manifest, source, reference, labels)
     stages.note(f"source {manifest.model.source} ({source.kind}) sha256 {source.sha256}")
@@ -127,6 +130,8 @@ def build(
         sdk = _sdk_json(manifest, target_name, runtime_name, artifact, model_sha, source, report, labels, golden_cases)
         if quantized is not None:
             sdk["quantization"] = quantized.summary
+        if optimized is not None:
+            bundle_mod.write_json(stage / "reports" / "optimize.json", quantize.report.json_safe(optimized))
         bundle_mod.write_json(stage / bundle_mod.SDK_JSON, sdk)
         (stage / "reports" / "build.log").write_text("\n".join(stages.log) + "\n", encoding="utf-8")
     final = out_dir / dirname
@@ -165,6 +170,13 @@ def _check_model_against_manifest(manifest: Manifest, source: SourceModel, refer
             raise ManifestError("model.outputs", f"classification needs a [1, classes] score output; the model gives {list(scores.shape)}")
         if labels and len(labels) != scores.shape[1]:
             raise ManifestError("postprocess.labels", f"{manifest.postprocess.labels} has {len(labels)} labels; the model has {scores.shape[1]} classes")
+
+
+def _optimize(manifest: Manifest, source: SourceModel, images: list[golden.GoldenImage]):
+    from edgesdk.optimize import stage
+
+    feeds = [{manifest.model.inputs[0].name: _pre(manifest, px)} for px in golden.parity_variants(images)]
+    return stage.run(manifest, source, feeds, manifest.post_output_index() if manifest.task == "classification" else None)
 
 
 def _quantize(manifest: Manifest, runtime: str, backend, artifact, calibration, stage: Path) -> quantize.Outcome:
