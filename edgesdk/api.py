@@ -327,11 +327,12 @@ def test(bundle_path: str | Path, device: str = "host", build_dir: str | Path | 
 
 # ---- targets ----------------------------------------------------------------------------------
 def targets_table() -> list[dict[str, Any]]:
-    from edgesdk import hosttest
+    from edgesdk import hosttest, hosttest_kotlin
     from edgesdk.backends import availability
     from edgesdk.targets import TARGETS
 
     toolchain = hosttest.toolchain_problem()
+    kotlin_problem = hosttest_kotlin.toolchain_problem()
     try:
         hosttest.onnxruntime_root()
         ort_cpp = None
@@ -348,6 +349,8 @@ def targets_table() -> list[dict[str, Any]]:
                     languages[lang] = "not generated for this runtime yet"
                 elif lang == "cpp":
                     languages[lang] = "generated; compiled and tested here" if not (toolchain or ort_cpp) else f"generated; not testable here: {toolchain or ort_cpp}"
+                elif lang == "kotlin":
+                    languages[lang] = "generated; core tested on the host JVM, Android layer compile-checked here" if not kotlin_problem else f"generated; not testable here: {kotlin_problem}"
             rows.append({
                 "target": target.name,
                 "runtime": runtime,
