@@ -112,10 +112,11 @@ def render_bundle(stage: Path, context: dict[str, Any], target: str, runtime: st
     from edgesdk.targets import TARGETS
 
     env = make_environment()
-    for lang in languages_for(target, runtime):
+    languages = languages_for(target, runtime)
+    for lang in languages:
         sdk_dir = stage / "sdk" / lang
         render_tree(TEMPLATES_DIR / lang, sdk_dir, context, env)
         render_tree(RUNTIMES_DIR / runtime / lang, sdk_dir / RUNTIME_ADAPTER_DIR[lang], context, env)
     app = SAMPLE_APPS_DIR / TARGETS[target].sample_app
-    if app.is_dir():
+    if app.is_dir() and languages:  # a sample app without the SDK it builds on would not build
         render_tree(app, stage / "sample_app", context, env)
