@@ -105,7 +105,7 @@ def build(
         stages.note(f"converted to {artifact.main} with {runtime_name} {artifact.runtime_versions}")
         quantized = None
         if manifest.quantization.mode != "none":
-            quantized = stages.run(f"quantize ({manifest.quantization.mode})", lambda: _quantize(manifest, runtime_name, backend, artifact, calibration, stage))
+            quantized = stages.run(f"quantize ({manifest.quantization.mode})", lambda: _quantize(manifest, runtime_name, backend, artifact, calibration, stage, source))
             if not quantized.passed:
                 kept = out_dir / f"{dirname}.quantization-failed.json"
                 bundle_mod.write_json(kept, quantize.report.json_safe(quantized.report))
@@ -179,14 +179,14 @@ def _optimize(manifest: Manifest, source: SourceModel, images: list[golden.Golde
     return stage.run(manifest, source, feeds, manifest.post_output_index() if manifest.task == "classification" else None)
 
 
-def _quantize(manifest: Manifest, runtime: str, backend, artifact, calibration, stage: Path) -> quantize.Outcome:
+def _quantize(manifest: Manifest, runtime: str, backend, artifact, calibration, stage: Path, source: SourceModel) -> quantize.Outcome:
     from dataclasses import replace
 
     def runner_for(path: Path):
         return backend.runner(replace(artifact, folder=path.parent, main=path.name))
 
     score_output = manifest.post_output_index() if manifest.task == "classification" else None
-    outcome = quantize.run(manifest, runtime, artifact.main_path, runner_for, calibration, score_output)
+    outcome = quantize.run(manifest, runtime, artifact.main_path, runner_for, calibration, score_output, source)
     quantize.report.write(outcome.report, stage / "reports")
     return outcome
 

@@ -48,7 +48,7 @@ class ExecuTorchBackend:
         program = exported_program(source, manifest, self.name)
         out_dir.mkdir(parents=True, exist_ok=True)
         target = out_dir / MODEL_FILE
-        target.write_bytes(_lower(program, source.origin))
+        target.write_bytes(lower(program, source.origin))
         _check_io(target, manifest)
         version = metadata.version("executorch")
         return Artifact(folder=out_dir, main=MODEL_FILE, files=[MODEL_FILE], runtime=self.name,
@@ -73,7 +73,8 @@ class ExecuTorchBackend:
         return run
 
 
-def _lower(program, origin: str) -> bytes:
+def lower(program, origin: str) -> bytes:
+    """The `.pte` bytes of an ExportedProgram, XNNPACK-partitioned; the quantize stage lowers its PT2E programs here too."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 

@@ -18,10 +18,17 @@ from edgesdk.errors import BackendUnavailable, ManifestError
 from edgesdk.manifest import Manifest
 from edgesdk.quantize import report, sensitivity
 from edgesdk.quantize.calibration import CalibrationSet, load_calibration
+from edgesdk.sources import SourceModel
 
-# runtime -> module exposing TRANSLATOR (with `modes` and `plan(...)`); OpenVINO, LiteRT and
-# ExecuTorch translators join here with their backends.
-TRANSLATORS: dict[str, str] = {"onnxruntime": "edgesdk.quantize.onnxruntime"}
+# runtime -> module exposing TRANSLATOR (with `modes` and `plan(...)`). Optional attributes:
+# `calibration_methods` (the methods it can honour; all when absent) and `quantizes_source` (True:
+# it quantizes the torch program, not the converted file, and `plan` also gets `source=` and
+# `manifest=`).
+TRANSLATORS: dict[str, str] = {
+    "onnxruntime": "edgesdk.quantize.onnxruntime",
+    "tflite": "edgesdk.quantize.tflite",
+    "executorch": "edgesdk.quantize.executorch",
+}
 FIELD = "quantization"
 
 
@@ -39,7 +46,10 @@ def prepare(manifest: Manifest, runtime: str) -> CalibrationSet | None:
     q = manifest.quantization
     if q.mode == "none":
         return None
-    get_translator(runtime, q.mode)
+    translator = get_translator(runtime, q.mode)
+    methods = getattr(translator, "calibration_methods", None)
+    if q.calibration is not None and methods is not None and q.calibration.method not in methods:
+        raise ManifestError(f"{FIELD}.calibration.method", f"'{q.calibration.method}' is not supported for runtime '{runtime}' (supported: {', '.join(methods)})")
     return load_calibration(manifest, q.calibration) if q.calibration is not None else None
 
 
@@ -55,8 +65,11 @@ class Outcome:
 
 
 def run(manifest: Manifest, runtime: str, model_path: Path, runner_for: Callable[[Path], Callable], calibration: CalibrationSet | None,
-        score_output: int | None) -> Outcome:
-    """Quantize the float model at `model_path` in place; measure it against the float model."""
+        score_output: int | None, source: SourceModel | None = None) -> Outcome:
+    """Quantize the float model at `model_path` in place; measure it against the float model.
+
+    `source` (the model the artifact was converted from) is required by translators that
+    quantize the torch program and write the artifact again."""
     q = manifest.quantization
     translator = get_translator(runtime, q.mode)
     budget = q.accuracy_budget
@@ -64,7 +77,8 @@ def run(manifest: Manifest, runtime: str, model_path: Path, runner_for: Callable
         work = Path(tmp)
         float_model = work / ("float" + model_path.suffix)
         shutil.copyfile(model_path, float_model)
-        plan = translator.plan(float_model, q.mode, q.per_channel, calibration, work)
+        from_source = {"source": source, "manifest": manifest} if getattr(translator, "quantizes_source", False) else {}
+        plan = translator.plan(float_model, q.mode, q.per_channel, calibration, work, **from_source)
         if isinstance(q.keep_float, list):
             unknown = [name for name in q.keep_float if name not in plan.layers]
             if unknown:

@@ -198,7 +198,7 @@ def test_int8_is_under_30_percent_of_fp32(wide_onnx, tmp_path):
 
 def test_runtime_without_translator_is_reported():
     with pytest.raises(BackendUnavailable, match="runtimes with quantization: onnxruntime"):
-        get_translator("tflite", "int8")
+        get_translator("ncnn", "int8")
 
 
 # ---- bad input: one line naming the field, exit 2, nothing written ------------------------------
