@@ -350,7 +350,9 @@ def targets_table() -> list[dict[str, Any]]:
                 elif lang == "cpp":
                     languages[lang] = "generated; compiled and tested here" if not (toolchain or ort_cpp) else f"generated; not testable here: {toolchain or ort_cpp}"
                 elif lang == "kotlin":
-                    languages[lang] = "generated; core tested on the host JVM, Android layer compile-checked here" if not kotlin_problem else f"generated; not testable here: {kotlin_problem}"
+                    unchecked = hosttest_kotlin.android_layer_problem(runtime)
+                    layer = f"Android layer not compile-checked here ({unchecked})" if unchecked else "Android layer compile-checked here"
+                    languages[lang] = f"generated; core tested on the host JVM, {layer}" if not kotlin_problem else f"generated; not testable here: {kotlin_problem}"
             rows.append({
                 "target": target.name,
                 "runtime": runtime,

@@ -105,7 +105,10 @@ def _cmd_test(args: argparse.Namespace) -> int:
     for case in result["cases"]:
         outs = ", ".join(f"{k} {v:.2e}" for k, v in case["outputs_max_abs"].items())
         print(f"ok  {case['id']:<16} preprocessed max_abs {case['preprocessed_max_abs']:.2e}; outputs max_abs {outs}; result matches")
-    print(f"{len(result['cases'])} golden cases passed through the C++ SDK")
+    where = "the Kotlin SDK's core on the host JVM" if result.get("language") == "kotlin" else "the C++ SDK"
+    print(f"{len(result['cases'])} golden cases passed through {where}")
+    if "android_layer" in result:
+        print(f"Android layer: {result['android_layer']}")
     return 0
 
 

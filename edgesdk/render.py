@@ -55,12 +55,13 @@ def render_string(template: str, context: dict[str, Any], env: SandboxedEnvironm
 
 
 def render_tree(src: Path, dst: Path, context: dict[str, Any], env: SandboxedEnvironment | None = None) -> list[Path]:
-    """Render every file under `src` into `dst`; returns the written paths, sorted."""
+    """Render every file under `src` into `dst`; returns the written paths, sorted. Files named
+    `_*` directly in `src` are fragments (see `adapter_fragments`), not files of the tree."""
     env = env or make_environment()
     written: list[Path] = []
     for path in sorted(p for p in src.rglob("*") if p.is_file()):
         rel = path.relative_to(src).as_posix()
-        if "__pycache__" in rel:
+        if "__pycache__" in rel or (path.parent == src and path.name.startswith("_")):
             continue
         rel = render_string(rel, context, env)
         target = dst / (rel[:-3] if rel.endswith(".j2") else rel)
@@ -98,7 +99,8 @@ def glue_context(manifest, target: str, runtime: str, artifact, model_sha256: st
         "task": manifest.task,
         "target": target,
         "runtime": runtime,
-        "runtime_version": artifact.runtime_versions.get("cpp", ""),
+        # The runtime release the glue links (cpp); a runtime with only Android glue names its AAR's (android).
+        "runtime_version": artifact.runtime_versions.get("cpp") or artifact.runtime_versions.get("android", ""),
         "edgesdk_version": edgesdk.__version__,
         "model": {"file": artifact.main, "sha256": model_sha256, "encrypted": False},
         "inputs": [i.model_dump() for i in manifest.model.inputs],
@@ -108,6 +110,18 @@ def glue_context(manifest, target: str, runtime: str, artifact, model_sha256: st
     }
 
 
+def adapter_fragments(runtime: str, lang: str, context: dict[str, Any], env: SandboxedEnvironment | None = None) -> dict[str, str]:
+    """The `_<name>.<ext>[.j2]` files of `runtimes/<runtime>/<lang>/`, rendered: text a runtime
+    puts into the language's shared templates (e.g. its Gradle dependency), keyed by <name>."""
+    env = env or make_environment()
+    fragments = {}
+    for path in sorted((RUNTIMES_DIR / runtime / lang).glob("_*")):
+        text = path.read_text(encoding="utf-8")
+        text = env.from_string(text).render(**context) if path.suffix == ".j2" else text
+        fragments[path.name[1:].split(".")[0]] = text.rstrip("\n")  # the template places the line breaks
+    return fragments
+
+
 def render_bundle(stage: Path, context: dict[str, Any], target: str, runtime: str) -> None:
     from edgesdk.targets import TARGETS
 
@@ -115,8 +129,9 @@ def render_bundle(stage: Path, context: dict[str, Any], target: str, runtime: st
     languages = languages_for(target, runtime)
     for lang in languages:
         sdk_dir = stage / "sdk" / lang
-        render_tree(TEMPLATES_DIR / lang, sdk_dir, context, env)
-        render_tree(RUNTIMES_DIR / runtime / lang, sdk_dir / RUNTIME_ADAPTER_DIR[lang], context, env)
+        lang_context = {**context, "adapter": adapter_fragments(runtime, lang, context, env)}
+        render_tree(TEMPLATES_DIR / lang, sdk_dir, lang_context, env)
+        render_tree(RUNTIMES_DIR / runtime / lang, sdk_dir / RUNTIME_ADAPTER_DIR[lang], lang_context, env)
     app = SAMPLE_APPS_DIR / TARGETS[target].sample_app
     if app.is_dir() and languages:  # a sample app without the SDK it builds on would not build
         render_tree(app, stage / "sample_app", context, env)

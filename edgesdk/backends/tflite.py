@@ -67,7 +67,11 @@ class TfliteBackend:
 
 
 def _versions() -> dict[str, str]:
-    return {"litert-torch": metadata.version("litert-torch"), "ai-edge-litert": metadata.version("ai-edge-litert")}
+    litert = metadata.version("ai-edge-litert")
+    # android: the LiteRT AAR (com.google.ai.edge.litert:litert) the Kotlin glue depends on. LiteRT
+    # ships the Python interpreter and the AAR from one release, so the Android app runs the release
+    # the parity gate ran; newer ones keep supporting the .tflite's op versions.
+    return {"litert-torch": metadata.version("litert-torch"), "ai-edge-litert": litert, "android": litert}
 
 
 def _output_position(name: str) -> int:

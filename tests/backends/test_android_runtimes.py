@@ -73,7 +73,8 @@ def test_example_builds_for_android_and_passes_the_float32_gate(example_bundle):
 def test_runtime_versions_are_recorded(example_bundle):
     versions = json.loads((example_bundle.bundle / "sdk.json").read_text())["runtime_versions"]
     if example_bundle.runtime == "tflite":
-        assert versions == {"litert-torch": metadata.version("litert-torch"), "ai-edge-litert": metadata.version("ai-edge-litert")}
+        litert = metadata.version("ai-edge-litert")  # android: the LiteRT AAR the Kotlin glue depends on
+        assert versions == {"litert-torch": metadata.version("litert-torch"), "ai-edge-litert": litert, "android": litert}
     elif example_bundle.runtime == "executorch":
         # The glue must load the .pte only in exactly this release: `cpp` is what it compares with.
         assert versions["executorch"] == versions["cpp"] == metadata.version("executorch")
@@ -120,15 +121,19 @@ def test_converted_model_gives_the_reference_top5_on_the_sample_photos(example_b
         assert [c["index"] for c in case["result"]["classifications"]] == topk_indices(want, 5)
 
 
-def test_bundle_without_glue_says_so(example_bundle, capsys):
+def test_every_android_runtime_gets_the_kotlin_sdk(example_bundle):
     bundle = example_bundle.bundle
     sdk = json.loads((bundle / "sdk.json").read_text())
-    if example_bundle.runtime == "onnxruntime":
-        assert "cpp" in sdk["languages"]
-        return
-    assert sdk["languages"] == []
-    assert not (bundle / "sdk").exists() and not (bundle / "sample_app").exists()
-    assert "no SDK generated" in (bundle / "reports/build.log").read_text()
+    assert "kotlin" in sdk["languages"]
+    assert (bundle / "sdk" / "kotlin" / "build.gradle.kts").is_file() and (bundle / "sample_app").is_dir()
+
+
+def test_bundle_without_glue_says_so(example_bundle, tmp_path, capsys):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(example_bundle.bundle, bundle)
+    sdk = json.loads((bundle / "sdk.json").read_text())
+    sdk["languages"] = []
+    (bundle / "sdk.json").write_text(json.dumps(sdk))
     capsys.readouterr()
     assert main(["test", str(bundle)]) == 5
     assert "no generated SDK to test in this bundle" in capsys.readouterr().err
@@ -155,14 +160,15 @@ def test_onnx_source_for_tflite_is_a_clear_error(example_models, tmp_path, capsy
     assert not (tmp_path / "dist").exists() or not any((tmp_path / "dist").iterdir())
 
 
-def test_targets_table_shows_android_runtimes_without_glue():
+def test_targets_table_shows_android_runtimes_with_unchecked_android_layer():
     rows = {(r["target"], r["runtime"]): r for r in api.targets_table()}
     for runtime in ("tflite", "executorch"):
         row = rows[("android", runtime)]
         ok, _ = get_backend(runtime).is_available()
         assert row["available"] == ok
         if ok:
-            assert row["languages"]["kotlin"] == "not generated for this runtime yet"
+            assert row["languages"]["kotlin"].startswith("generated;")
+            assert "Android layer compile-checked here" not in row["languages"]["kotlin"]
         else:
             assert f"edgesdk[{runtime}]" in row["detail"]
     assert rows[("android", "tflite")]["default"]

@@ -181,7 +181,7 @@ CONTEXTS = {
 
 
 def _context(name: str, input_color: str, steps: list[dict]) -> dict:
-    return {
+    context = {
         "name": name, "ident": {"snake": naming.snake(name), "pascal": naming.pascal(name), "camel": naming.camel(name)},
         "cpp_namespace": naming.cpp_namespace(name), "version": "1.0.0", "task": "custom", "target": "android",
         "runtime": "onnxruntime", "runtime_version": "1.29.0", "edgesdk_version": "0.1.0",
@@ -191,6 +191,7 @@ def _context(name: str, input_color: str, steps: list[dict]) -> dict:
         "preprocess": {"input_color": input_color, "steps": steps},
         "postprocess": {"output_index": 0, "steps": [], "labels": []},
     }
+    return {**context, "adapter": render.adapter_fragments("onnxruntime", "kotlin", context)}
 
 
 @pytest.mark.kotlin
