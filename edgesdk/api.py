@@ -249,6 +249,8 @@ def _sdk_json(manifest: Manifest, target: str, runtime: str, artifact, model_sha
             "size_bytes": artifact.main_path.stat().st_size,
             "encrypted": False,
             "key_id": None,
+            **({"companions": [{**c, "file": f"model/{c['file']}", "size_bytes": (artifact.folder / c["file"]).stat().st_size}
+                                for c in render.companions(artifact)]} if len(artifact.files) > 1 else {}),
         },
         "io": {
             "inputs": [i.model_dump() for i in manifest.model.inputs],
@@ -293,8 +295,10 @@ def verify(bundle_path: str | Path) -> dict[str, Any]:
     problems += bundle_mod.verify_checksums(bundle)
     model = sdk.get("model") or {}
     model_file = bundle / str(model.get("file", ""))
-    if model.get("file") and model_file.is_file() and bundle_mod.sha256_bytes(model_file.read_bytes()) != model.get("sha256"):
-        problems.append(f"{model['file']}: sha256 differs from sdk.json")
+    for entry in [model, *model.get("companions", [])]:
+        path = bundle / str(entry.get("file", ""))
+        if entry.get("file") and path.is_file() and bundle_mod.sha256_bytes(path.read_bytes()) != entry.get("sha256"):
+            problems.append(f"{entry['file']}: sha256 differs from sdk.json")
     if problems:
         raise IntegrityError(f"{bundle} failed verification: " + "; ".join(problems))
     return {"bundle": str(bundle), "ok": True, "name": sdk["name"], "version": sdk["version"], "files_checked": len((bundle / bundle_mod.SUMS_FILE).read_text().splitlines())}

@@ -14,7 +14,7 @@ from typing import Any, Callable
 from edgesdk import bundle as bundle_mod
 from edgesdk import golden, hosttest
 from edgesdk.processing import decode_image, run_postprocess, run_preprocess
-from edgesdk.sources import onnx_file_runner
+from edgesdk.backends import Artifact, get_backend
 
 
 def _median_ms(fn: Callable[[], Any], runs: int, warmup: int = 3) -> float:
@@ -31,7 +31,9 @@ def _median_ms(fn: Callable[[], Any], runs: int, warmup: int = 3) -> float:
 def python_pipeline_ms(bundle: Path, image: Path, runs: int, threads: int) -> dict[str, float]:
     """The numpy reference pre/post around the bundle's model in the Python runtime."""
     sdk = bundle_mod.load_sdk_json(bundle)
-    run_model = onnx_file_runner(bundle / sdk["model"]["file"], threads=threads)
+    model_file = bundle / sdk["model"]["file"]
+    artifact = Artifact(folder=model_file.parent, main=model_file.name, files=[model_file.name], runtime=sdk["runtime"])
+    run_model = get_backend(sdk["runtime"]).runner(artifact, threads=threads)
     pre, post = sdk["preprocess"], sdk["postprocess"]
     pixels = golden.to_app_order(decode_image(image), pre["input_color"])
     name = sdk["io"]["inputs"][0]["name"]

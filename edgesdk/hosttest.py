@@ -44,9 +44,39 @@ def toolchain_problem() -> str | None:
     return None
 
 
+def _onnxruntime_package() -> tuple[list[str], list[Path]]:
+    ort = onnxruntime_root()
+    return [f"-DONNXRUNTIME_ROOT={ort}"], [ort / "lib"]
+
+
+def _openvino_package() -> tuple[list[str], list[Path]]:
+    from edgesdk.backends.openvino import cpp_package
+
+    cmake_dir, libs = cpp_package()
+    return [f"-DOpenVINO_DIR={cmake_dir}"], [libs]
+
+
+# runtime -> (CMake definitions that find its C++ package, its shared-library folders)
+CPP_PACKAGES = {"onnxruntime": _onnxruntime_package, "openvino": _openvino_package}
+
+
+def cpp_package(runtime: str) -> tuple[list[str], list[Path]]:
+    if runtime not in CPP_PACKAGES:
+        raise BackendUnavailable(f"no C++ runtime package is known for runtime '{runtime}' (known: {', '.join(CPP_PACKAGES)})")
+    return CPP_PACKAGES[runtime]()
+
+
+def _bundle_runtime(bundle: Path) -> str:
+    return bundle_mod.load_sdk_json(bundle)["runtime"]
+
+
 def run_env(ort_root: Path) -> dict[str, str]:
+    return _env_with([ort_root / "lib"])
+
+
+def _env_with(lib_dirs: list[Path]) -> dict[str, str]:
     env = dict(os.environ)
-    env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(ort_root / "lib"), env.get("LD_LIBRARY_PATH")]))
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [*map(str, lib_dirs), env.get("LD_LIBRARY_PATH")]))
     return env
 
 
@@ -55,12 +85,12 @@ def build_sample(bundle: Path, build_dir: Path, jobs: int = 2) -> Path:
     problem = toolchain_problem()
     if problem:
         raise BackendUnavailable(problem)
-    ort = onnxruntime_root()
+    definitions, _ = cpp_package(_bundle_runtime(bundle))
     app = bundle / "sample_app"
     if not (app / "CMakeLists.txt").is_file():
         raise InputError(f"{bundle} has no C++ sample app (sample_app/CMakeLists.txt)")
     build_dir.mkdir(parents=True, exist_ok=True)
-    configure = ["cmake", "-S", str(app), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release", f"-DONNXRUNTIME_ROOT={ort}"]
+    configure = ["cmake", "-S", str(app), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release", *definitions]
     _checked(configure, "configure")
     _checked(["cmake", "--build", str(build_dir), "-j", str(jobs)], "build")
     binary = build_dir / SAMPLE_BINARY
@@ -103,7 +133,7 @@ def run_sample(binary: Path, bundle: Path, image: Path, dump_dir: Path | None = 
     if dump_dir is not None:
         cmd += ["--dump-dir", str(dump_dir)]
     cmd += extra or []
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=run_env(onnxruntime_root()))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env_with(cpp_package(_bundle_runtime(bundle))[1]))
     if proc.returncode != 0:
         raise ToolchainError(f"{SAMPLE_BINARY} failed on {image.name} (exit {proc.returncode}): {proc.stderr.strip()}")
     try:

@@ -87,6 +87,14 @@ def languages_for(target: str, runtime: str) -> tuple[str, ...]:
     return tuple(lang for lang in TARGETS[target].languages if lang in RENDERED_LANGUAGES and (RUNTIMES_DIR / runtime / lang).is_dir())
 
 
+def companions(artifact) -> list[dict[str, str]]:
+    """The artifact's files besides its main one (OpenVINO's weights), each with its sha256: the
+    glue checks them as it checks the main file."""
+    import hashlib
+
+    return [{"file": f, "sha256": hashlib.sha256((artifact.folder / f).read_bytes()).hexdigest()} for f in artifact.files if f != artifact.main]
+
+
 def glue_context(manifest, target: str, runtime: str, artifact, model_sha256: str, labels: list[str]) -> dict[str, Any]:
     """The context of docs/glue-context.md, built from the validated manifest."""
     import edgesdk
@@ -102,7 +110,7 @@ def glue_context(manifest, target: str, runtime: str, artifact, model_sha256: st
         # The runtime release the glue links (cpp); a runtime with only Android glue names its AAR's (android).
         "runtime_version": artifact.runtime_versions.get("cpp") or artifact.runtime_versions.get("android", ""),
         "edgesdk_version": edgesdk.__version__,
-        "model": {"file": artifact.main, "sha256": model_sha256, "encrypted": False},
+        "model": {"file": artifact.main, "sha256": model_sha256, "encrypted": False, "companions": companions(artifact)},
         "inputs": [i.model_dump() for i in manifest.model.inputs],
         "outputs": [o.model_dump() for o in manifest.model.outputs],
         "preprocess": {"input_color": manifest.preprocess.input_color, "steps": manifest.pre_steps()},

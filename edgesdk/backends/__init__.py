@@ -23,11 +23,11 @@ IMPLEMENTED = {
     "onnxruntime": "edgesdk.backends.onnxruntime",
     "tflite": "edgesdk.backends.tflite",
     "executorch": "edgesdk.backends.executorch",
+    "openvino": "edgesdk.backends.openvino",
 }
 PLANNED = {
     p.name: p
     for p in (
-        PlannedRuntime("openvino", "openvino", "openvino"),
         PlannedRuntime("ncnn", "ncnn", "ncnn"),
         PlannedRuntime("mnn", "mnn", "MNN"),
         PlannedRuntime("coreml", "coreml", "coremltools"),

@@ -26,6 +26,7 @@ from edgesdk.sources import SourceModel
 # `manifest=`).
 TRANSLATORS: dict[str, str] = {
     "onnxruntime": "edgesdk.quantize.onnxruntime",
+    "openvino": "edgesdk.quantize.openvino",
     "tflite": "edgesdk.quantize.tflite",
     "executorch": "edgesdk.quantize.executorch",
 }
@@ -64,6 +65,15 @@ class Outcome:
         return not self.failures
 
 
+def model_files(model_path: Path) -> list[Path]:
+    """The main file and the files sharing its stem: an OpenVINO IR is model.xml + model.bin."""
+    return [model_path, *sorted(p for p in model_path.parent.glob(f"{model_path.stem}.*") if p != model_path)]
+
+
+def _size(model_path: Path) -> int:
+    return sum(p.stat().st_size for p in model_files(model_path))
+
+
 def run(manifest: Manifest, runtime: str, model_path: Path, runner_for: Callable[[Path], Callable], calibration: CalibrationSet | None,
         score_output: int | None, source: SourceModel | None = None) -> Outcome:
     """Quantize the float model at `model_path` in place; measure it against the float model.
@@ -76,7 +86,8 @@ def run(manifest: Manifest, runtime: str, model_path: Path, runner_for: Callable
     with tempfile.TemporaryDirectory(prefix="edgesdk-quantize-") as tmp:
         work = Path(tmp)
         float_model = work / ("float" + model_path.suffix)
-        shutil.copyfile(model_path, float_model)
+        for part in model_files(model_path):
+            shutil.copyfile(part, float_model.with_suffix(part.suffix))
         from_source = {"source": source, "manifest": manifest} if getattr(translator, "quantizes_source", False) else {}
         plan = translator.plan(float_model, q.mode, q.per_channel, calibration, work, **from_source)
         if isinstance(q.keep_float, list):
@@ -107,7 +118,7 @@ def run(manifest: Manifest, runtime: str, model_path: Path, runner_for: Callable
             kept = selection.kept_float
         else:
             kept = list(q.keep_float)
-        size_before = model_path.stat().st_size
+        size_before = _size(model_path)
         plan.quantize(model_path, exclude=kept)
         final = sensitivity.measure(reference, [runner_for(model_path)(f) for f in feeds], score_output) if feeds else {}
         ranges = plan.ranges() if q.mode == "int8" else {}
@@ -133,8 +144,8 @@ def run(manifest: Manifest, runtime: str, model_path: Path, runner_for: Callable
         **summary,
         "runtime": runtime,
         "per_channel": q.per_channel,
-        "size_bytes": {"before": size_before, "after": model_path.stat().st_size},
-        "size_ratio": round(model_path.stat().st_size / size_before, 6),
+        "size_bytes": {"before": size_before, "after": _size(model_path)},
+        "size_ratio": round(_size(model_path) / size_before, 6),
         "accuracy_budget": budget.model_dump() if budget is not None else None,
         "metrics": final,
         "layers": plan.layers,

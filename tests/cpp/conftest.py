@@ -39,7 +39,7 @@ def context(name: str, model_bytes: bytes, *, task: str, inputs: list, outputs: 
         "runtime": "onnxruntime",
         "runtime_version": "1.29.0",
         "edgesdk_version": "0.1.0",
-        "model": {"file": "model.onnx", "sha256": hashlib.sha256(model_bytes).hexdigest(), "encrypted": False},
+        "model": {"file": "model.onnx", "sha256": hashlib.sha256(model_bytes).hexdigest(), "encrypted": False, "companions": []},
         "inputs": inputs,
         "outputs": outputs,
         "preprocess": {"input_color": input_color, "steps": pre},

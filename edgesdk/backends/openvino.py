@@ -1,0 +1,165 @@
+"""OpenVINO backend (x86): torch sources go through the shared torch.export path, ONNX sources are
+read directly; both become an fp32 IR, `model.xml` (graph) + `model.bin` (weights).
+
+The IR has a static input shape (the manifest's) and the manifest's input/output names, so the
+generated glue feeds exactly what the golden vectors hold. Host parity compiles it with the same
+settings as the C++ adapter: CPU, INFERENCE_PRECISION_HINT f32 (otherwise a CPU with bf16 silently
+runs bf16) and the given number of inference threads. The C++ glue builds against the C++ runtime
+inside the same `openvino` wheel, so the Python and C++ versions are one version.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from edgesdk.backends.base import Artifact, Runner
+from edgesdk.backends.torch_export import exported_program
+from edgesdk.errors import BackendUnavailable, ManifestError, UnsupportedOpError
+from edgesdk.manifest import Manifest
+from edgesdk.sources import SourceModel
+
+MODEL_FILE = "model.xml"
+WEIGHTS_FILE = "model.bin"
+_DTYPES = {"f32": "float32", "f16": "float16", "u8": "uint8", "i8": "int8", "i32": "int32", "i64": "int64"}
+
+
+def config(threads: int) -> dict[str, object]:
+    """compile_model settings shared by parity, quantization probes and benchmarks."""
+    return {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads}
+
+
+def cpp_package() -> tuple[Path, Path]:
+    """(OpenVINO_DIR for CMake, folder of the shared libraries) of the installed wheel."""
+    try:
+        import openvino
+    except ImportError:
+        raise BackendUnavailable("the OpenVINO C++ package comes with the Python wheel: pip install 'edgesdk[openvino]'") from None
+    root = Path(openvino.__file__).parent
+    if not (root / "cmake" / "OpenVINOConfig.cmake").is_file():
+        raise BackendUnavailable(f"the openvino wheel at {root} has no C++ CMake package (openvino/cmake/OpenVINOConfig.cmake)")
+    return root / "cmake", root / "libs"
+
+
+def version() -> str:
+    """The release (e.g. 2026.4.1), without the build suffix the runtime reports."""
+    import openvino
+
+    return openvino.__version__.split("-")[0]
+
+
+class OpenVinoBackend:
+    name = "openvino"
+    extra = "openvino"
+    languages = ("cpp",)
+
+    def is_available(self) -> tuple[bool, str]:
+        try:
+            import openvino  # noqa: F401
+        except ImportError:
+            return False, "pip install 'edgesdk[openvino]'"
+        return True, f"openvino {version()} (host parity and the C++ glue: same wheel)"
+
+    def convert(self, source: SourceModel, manifest: Manifest, out_dir: Path) -> Artifact:
+        ok, why = self.is_available()
+        if not ok:
+            raise BackendUnavailable(f"runtime 'openvino' is not installed: {why}")
+        import openvino as ov
+
+        model = _convert(source, manifest)
+        model.reshape({port: ov.PartialShape(spec.shape) for port, spec in zip(model.inputs, manifest.model.inputs)})
+        _check_io(model, manifest, rename=source.is_torch)
+        # Conversion parameters can name the source file's path: left in, two builds of the same
+        # model would differ.
+        stable_names(model)
+        info = model.get_rt_info()
+        if "conversion_parameters" in info:
+            del info["conversion_parameters"]
+        out_dir.mkdir(parents=True, exist_ok=True)
+        ov.save_model(model, str(out_dir / MODEL_FILE), compress_to_fp16=False)
+        return Artifact(
+            folder=out_dir,
+            main=MODEL_FILE,
+            files=[MODEL_FILE, WEIGHTS_FILE],
+            runtime=self.name,
+            runtime_versions={"python": version(), "cpp": version()},
+            notes=["fp32 IR with a static input shape; compiled with INFERENCE_PRECISION_HINT f32"],
+        )
+
+    def runner(self, artifact: Artifact, threads: int = 1) -> Runner:
+        return ir_runner(artifact.main_path, threads)
+
+
+_COUNTER_NAME = re.compile(r"[A-Za-z]+_\d+")
+
+
+def stable_names(model) -> None:
+    """Rename the nodes OpenVINO named with a process-wide counter (`Multiply_2811`) to
+    `<Type>_<k>`, k counting that type in graph order: two builds of one model write the same
+    IR, and layer names (keep_float) stay the same from build to build."""
+    model.set_friendly_name("model")
+    seen: dict[str, int] = {}
+    for op in model.get_ordered_ops():
+        if _COUNTER_NAME.fullmatch(op.get_friendly_name()):
+            kind = op.get_type_name()
+            op.set_friendly_name(f"{kind}_{seen.get(kind, 0)}")
+            seen[kind] = seen.get(kind, 0) + 1
+
+
+def ir_runner(xml: Path, threads: int = 1) -> Runner:
+    """Run the IR at `xml` (its weights next to it) on the CPU plugin with the SDK's settings."""
+    import openvino as ov
+
+    core = ov.Core()
+    compiled = core.compile_model(core.read_model(str(xml)), "CPU", config(threads))
+    request = compiled.create_infer_request()
+
+    def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        request.infer({name: np.ascontiguousarray(v) for name, v in feeds.items()})
+        # Copies: the request reuses its output buffers on the next call.
+        return [np.array(request.get_output_tensor(i).data) for i in range(len(compiled.outputs))]
+
+    return run
+
+
+def _convert(source: SourceModel, manifest: Manifest):
+    import openvino as ov
+
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            if source.is_torch:
+                return ov.convert_model(exported_program(source, manifest, "openvino"))
+            return ov.convert_model(str(source.onnx_path))
+    except UnsupportedOpError:
+        raise
+    except Exception as exc:  # the frontends raise many types; the first line names the operator
+        text = str(exc).strip().splitlines()
+        raise UnsupportedOpError(f"OpenVINO conversion of {source.origin} failed: {text[0] if text else type(exc).__name__}") from None
+
+
+def _check_io(model, manifest: Manifest, rename: bool) -> None:
+    """Counts, dtypes and static shapes must match the manifest. Torch programs carry no names, so
+    their ports take the manifest's; an ONNX graph's names must already be the manifest's."""
+    for kind, ports, specs in (("inputs", model.inputs, manifest.model.inputs), ("outputs", model.outputs, manifest.model.outputs)):
+        if len(ports) != len(specs):
+            raise ManifestError(f"model.{kind}", f"declares {len(specs)} {kind[:-1]}(s); the model has {len(ports)}")
+        for i, (port, spec) in enumerate(zip(ports, specs)):
+            field = f"model.{kind}[{i}]"
+            if rename:
+                port.get_tensor().set_names({spec.name})
+            elif spec.name not in port.get_names():
+                raise ManifestError(f"{field}.name", f"'{spec.name}' is not the model's {kind[:-1]} name '{port.get_any_name()}'")
+            dtype = _DTYPES.get(port.get_element_type().get_type_name(), port.get_element_type().get_type_name())
+            if spec.dtype is not None and dtype != spec.dtype:
+                raise ManifestError(f"{field}.dtype", f"'{spec.dtype}' does not match the model's '{dtype}'")
+            shape = port.get_partial_shape()
+            if spec.shape is not None and (shape.is_dynamic or list(shape.to_shape()) != list(spec.shape)):
+                raise ManifestError(f"{field}.shape", f"{spec.shape} does not match the model's {shape}")
+
+
+BACKEND = OpenVinoBackend()
