@@ -120,6 +120,7 @@ def _cmd_targets(args: argparse.Namespace) -> int:
         _print_json(rows)
         return 0
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="edgesdk targets")
@@ -129,7 +130,8 @@ def _cmd_targets(args: argparse.Namespace) -> int:
         mark = "yes" if r["available"] else "no"
         name = r["runtime"] + (" (default)" if r["default"] else "")
         langs = "\n".join(f"{k}: {v}" for k, v in r["languages"].items())
-        table.add_row(r["target"], name, f"{mark}: {r['detail']}", langs)
+        # Details hold pip extras like `edgesdk[ncnn]`, which rich would read as markup.
+        table.add_row(r["target"], name, escape(f"{mark}: {r['detail']}"), escape(langs))
     Console(width=160).print(table)
     return 0
 
