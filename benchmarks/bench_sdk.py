@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import torch
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,20 +28,9 @@ from edgesdk.benchmark import bench_bundle  # noqa: E402
 
 def _project(tmp: Path, name: str) -> Path:
     """Write a manifest (and model) for `name` into tmp; return the manifest path."""
-    example = REPO / "examples" / "classifier"
-    folder = tmp / name
-    folder.mkdir()
-    data = yaml.safe_load((example / "edgesdk.yaml").read_text())
-    if name == "example":
-        subprocess.run([sys.executable, str(example / "make_model.py"), "--out", str(folder)], check=True, capture_output=True)
-        shutil.copy(example / "labels.txt", folder / "labels.txt")
-    else:
-        from models import resnet18_like
+    from models import write_project
 
-        torch.jit.script(resnet18_like()).save(str(folder / "model.pt"))
-        data.update(name="resnet18-like")
-        data["model"]["outputs"] = [{"name": "logits", "shape": [1, 1000]}]
-        data["postprocess"].pop("labels")
+    folder, data = write_project(tmp, name)
     path = folder / "edgesdk.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path

@@ -49,3 +49,30 @@ def resnet18_like(seed: int = 0) -> ResNet18Like:
                 m.running_mean.uniform_(-0.1, 0.1)
                 m.running_var.uniform_(0.5, 1.5)
     return model.eval()
+
+
+def write_project(tmp, name: str) -> tuple:
+    """A folder under `tmp` holding the model `name` ("example" or "resnet18-like") as TorchScript
+    and the manifest data to build it with (the example's manifest, adapted); returns (folder, data)."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "classifier"
+    folder = Path(tmp) / name
+    folder.mkdir()
+    data = yaml.safe_load((example / "edgesdk.yaml").read_text())
+    if name == "example":
+        sys.path.insert(0, str(example))
+        from classifier_model import trained_classifier
+
+        torch.jit.script(trained_classifier()).save(str(folder / "model.pt"))
+        shutil.copy(example / "labels.txt", folder / "labels.txt")
+    else:
+        torch.jit.script(resnet18_like()).save(str(folder / "model.pt"))
+        data.update(name="resnet18-like")
+        data["model"]["outputs"] = [{"name": "logits", "shape": [1, 1000]}]
+        data["postprocess"].pop("labels")
+    return folder, data

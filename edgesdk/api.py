@@ -294,7 +294,6 @@ def verify(bundle_path: str | Path) -> dict[str, Any]:
         problems.append(f"sdk.json: schema_version {sdk.get('schema_version')!r} is not supported (1)")
     problems += bundle_mod.verify_checksums(bundle)
     model = sdk.get("model") or {}
-    model_file = bundle / str(model.get("file", ""))
     for entry in [model, *model.get("companions", [])]:
         path = bundle / str(entry.get("file", ""))
         if entry.get("file") and path.is_file() and bundle_mod.sha256_bytes(path.read_bytes()) != entry.get("sha256"):

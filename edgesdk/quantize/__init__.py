@@ -140,7 +140,7 @@ def run(manifest: Manifest, runtime: str, model_path: Path, runner_for: Callable
         "calibration": calibration.summary() if calibration is not None else None,
         "kept_float_layers": kept,
     }
-    report = {
+    full_report = {
         **summary,
         "runtime": runtime,
         "per_channel": q.per_channel,
@@ -157,4 +157,4 @@ def run(manifest: Manifest, runtime: str, model_path: Path, runner_for: Callable
         "passed": not failures,
         "failures": failures,
     }
-    return Outcome(report, summary, failures)
+    return Outcome(full_report, summary, failures)

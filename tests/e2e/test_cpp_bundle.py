@@ -2,7 +2,6 @@
 against an independent Python reference (OpenCV + eager PyTorch), and `edgesdk test`."""
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import subprocess

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +16,8 @@ from torch import nn
 from edgesdk import api, hosttest_kotlin, naming, render
 from edgesdk.bundle import write_checksums
 from edgesdk.cli import main
-from edgesdk.errors import BackendUnavailable
 from edgesdk.golden import SAMPLE_IMAGES_DIR
 from edgesdk.processing import run_preprocess
-from edgesdk.processing.image import decode_image
 from edgesdk.processing.postprocess import run_postprocess
 
 from conftest import example_manifest_dict
