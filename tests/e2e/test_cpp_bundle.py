@@ -197,3 +197,28 @@ def test_bench_reports_ratios_against_a_bare_session(unseen_model_bundles, capsy
     ratios = report["ratios"]
     assert report["bare_session_ms"] > 0 and report["cpp_sdk_ms"]["e2e"] >= report["cpp_sdk_ms"]["infer"]
     assert all(np.isfinite(v) and v > 0 for v in ratios.values())
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_int8_bundle_runs_in_the_cpp_sdk_like_its_golden_vectors(runtime, project, tmp_path):
+    """Quantized kernels of the C++ runtime package must agree with the Python runtime's."""
+    _need_toolchain()
+    if runtime == "openvino":
+        pytest.importorskip("openvino", reason="pip install 'edgesdk[openvino]'")
+    from conftest import example_manifest_dict
+
+    calib = project.folder / "calib"
+    calib.mkdir()
+    for i, src in enumerate(sorted(SAMPLE_IMAGES_DIR.glob("*.png"))):
+        img = Image.open(src).convert("RGB")
+        w, h = img.size
+        for j, box in enumerate([(0, 0, w, h), (w // 4, 0, w, h * 3 // 4), (0, h // 5, w * 2 // 3, h)]):
+            img.crop(box).save(calib / f"{i}_{j}.png")
+    data = example_manifest_dict()
+    data["runtime"] = runtime
+    data["quantization"] = {"mode": "int8", "calibration": {"data": "calib", "samples": 12, "method": "minmax"}}
+    result = api.build(project(data), out=tmp_path / "dist")
+    assert json.loads((result.bundle / "sdk.json").read_text())["quantization"]["mode"] == "int8"
+    report = api.test(result.bundle)
+    assert report["passed"]
+    assert all(max(c["outputs_max_abs"].values()) <= 1e-4 for c in report["cases"])
