@@ -3,7 +3,9 @@
 SHELL := /bin/bash
 CACHE ?= $(HOME)/.cache/edgesdk
 PYTHON ?= python3
-DEPS_HASH := $(shell cat pyproject.toml requirements/lock.txt | sha256sum | cut -c1-12)
+# Keyed by the locked pins only (comments aside): the project itself is reinstalled editable on
+# every run, so pyproject edits need no new venv.
+DEPS_HASH := $(shell grep -v '^\#' requirements/lock.txt | sha256sum | cut -c1-12)
 VENV ?= $(CACHE)/venv-$(DEPS_HASH)
 PY := $(VENV)/bin/python
 ORT_VERSION := 1.29.0

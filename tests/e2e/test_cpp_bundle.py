@@ -47,6 +47,18 @@ class OtherNet(nn.Module):
         return self.body(x)
 
 
+def other_net(seed: int) -> OtherNet:
+    """An OtherNet with non-trivial BatchNorm statistics, as a trained network has."""
+    torch.manual_seed(seed)
+    model = OtherNet().eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 2.0)
+    return model
+
+
 MEAN = np.array([123.675, 116.28, 103.53], dtype=np.float32)
 STD = np.array([58.395, 57.12, 57.375], dtype=np.float32)
 
@@ -83,13 +95,7 @@ def _unseen_photos(folder):
 def unseen_model_bundles(tmp_path_factory):
     _need_toolchain()
     root = tmp_path_factory.mktemp("unseen")
-    torch.manual_seed(7)
-    model = OtherNet().eval()
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.2, 0.2)
-                m.running_var.uniform_(0.5, 2.0)
+    model = other_net(seed=7)
     example = torch.zeros(1, 3, 144, 144)
     torch.jit.script(model).save(str(root / "net.pt"))
     torch.onnx.export(model, (example,), str(root / "net.onnx"), dynamo=True, external_data=False, opset_version=18,

@@ -46,17 +46,11 @@ def example_bundle(example_models, tmp_path_factory):
 @pytest.fixture(scope="module")
 def unseen_bundle(tmp_path_factory):
     """An ONNX model the repository does not hold (test_cpp_bundle's OtherNet), built and compiled."""
-    from test_cpp_bundle import OtherNet, MEAN, STD, _unseen_photos
+    from test_cpp_bundle import MEAN, STD, _unseen_photos, other_net
 
     _need_toolchain()
     root = tmp_path_factory.mktemp("ov-unseen")
-    torch.manual_seed(11)
-    model = OtherNet().eval()
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.2, 0.2)
-                m.running_var.uniform_(0.5, 2.0)
+    model = other_net(seed=11)
     torch.onnx.export(model, (torch.zeros(1, 3, 144, 144),), str(root / "net.onnx"), dynamo=True, external_data=False,
                       opset_version=18, input_names=["pixels"], output_names=["scores"], verbose=False)
     (root / "labels.txt").write_text("\n".join(f"c{i}" for i in range(11)) + "\n", encoding="utf-8")
