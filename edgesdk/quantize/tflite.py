@@ -62,9 +62,16 @@ class TflitePlan:
         self._qsvs = self._calibrate(calibration) if mode == "int8" and calibration is not None else None
 
     def _calibrate(self, calibration: CalibrationSet) -> dict:
-        quantizer = self._quantizer(exclude=(), only=None)
+        from ai_edge_quantizer import calibrator
+        from ai_edge_quantizer.utils import qsv_utils
+
+        recipe = self._quantizer(exclude=(), only=None)._recipe_manager  # the recipe decides which tensors get ranges
+        # Quantizer.calibrate smooths ranges with a 0.95 moving average, so the first samples
+        # dominate and later ones get clipped; `minmax` means the true extremes over all samples.
+        calib = calibrator.Calibrator(self.float_model.read_bytes(), num_threads=1, qsv_update_func=qsv_utils.min_max_update)
         with _quiet():
-            return quantizer.calibrate({SIGNATURE: [{self.input_name: t} for t in calibration.tensors]})
+            calib.calibrate({SIGNATURE: [{self.input_name: t} for t in calibration.tensors]}, recipe)
+        return calib.get_model_qsvs()
 
     def ranges(self) -> dict[str, tuple[float, float]]:
         """Calibrated activation ranges per tensor (int8 only)."""
