@@ -59,6 +59,21 @@ def other_net(seed: int) -> OtherNet:
     return model
 
 
+def other_net_manifest(name: str, version: str, source: str) -> dict:
+    """OtherNet's manifest: shorter side to 160, centre crop 144, ImageNet normalization, top-5."""
+    return {
+        "schema_version": 1, "name": name, "version": version,
+        "model": {"source": source, "inputs": [{"name": "pixels", "shape": [1, 3, 144, 144]}], "outputs": [{"name": "scores", "shape": [1, 11]}]},
+        "task": "classification",
+        "preprocess": {"input_color": "rgb", "steps": [
+            {"resize": {"size": [160, 160], "interpolation": "bilinear", "keep_ratio": True}},
+            {"center_crop": {"size": [144, 144]}},
+            {"normalize": {"mean": MEAN.tolist(), "std": STD.tolist()}},
+            {"layout": "nchw"}]},
+        "postprocess": {"steps": [{"softmax": {"axis": -1}}, {"topk": {"k": 5}}], "labels": "labels.txt"},
+    }
+
+
 MEAN = np.array([123.675, 116.28, 103.53], dtype=np.float32)
 STD = np.array([58.395, 57.12, 57.375], dtype=np.float32)
 
@@ -104,17 +119,7 @@ def unseen_model_bundles(tmp_path_factory):
     (root / "labels.txt").write_text("\n".join(labels) + "\n", encoding="utf-8")
     bundles = {}
     for source in ("net.pt", "net.onnx"):
-        manifest = {
-            "schema_version": 1, "name": "unseen-net", "version": f"2.0.{len(bundles)}",
-            "model": {"source": source, "inputs": [{"name": "pixels", "shape": [1, 3, 144, 144]}], "outputs": [{"name": "scores", "shape": [1, 11]}]},
-            "task": "classification",
-            "preprocess": {"input_color": "rgb", "steps": [
-                {"resize": {"size": [160, 160], "interpolation": "bilinear", "keep_ratio": True}},
-                {"center_crop": {"size": [144, 144]}},
-                {"normalize": {"mean": MEAN.tolist(), "std": STD.tolist()}},
-                {"layout": "nchw"}]},
-            "postprocess": {"steps": [{"softmax": {"axis": -1}}, {"topk": {"k": 5}}], "labels": "labels.txt"},
-        }
+        manifest = other_net_manifest("unseen-net", f"2.0.{len(bundles)}", source)
         path = root / f"{source}.yaml"
         path.write_text(yaml.safe_dump(manifest, allow_unicode=True), encoding="utf-8")
         result = api.build(path, target="x86", out=root / "dist")

@@ -46,7 +46,7 @@ def example_bundle(example_models, tmp_path_factory):
 @pytest.fixture(scope="module")
 def unseen_bundle(tmp_path_factory):
     """An ONNX model the repository does not hold (test_cpp_bundle's OtherNet), built and compiled."""
-    from test_cpp_bundle import MEAN, STD, _unseen_photos, other_net
+    from test_cpp_bundle import _unseen_photos, other_net, other_net_manifest
 
     _need_toolchain()
     root = tmp_path_factory.mktemp("ov-unseen")
@@ -54,17 +54,7 @@ def unseen_bundle(tmp_path_factory):
     torch.onnx.export(model, (torch.zeros(1, 3, 144, 144),), str(root / "net.onnx"), dynamo=True, external_data=False,
                       opset_version=18, input_names=["pixels"], output_names=["scores"], verbose=False)
     (root / "labels.txt").write_text("\n".join(f"c{i}" for i in range(11)) + "\n", encoding="utf-8")
-    data = {
-        "schema_version": 1, "name": "unseen-ov", "version": "3.0.0",
-        "model": {"source": "net.onnx", "inputs": [{"name": "pixels", "shape": [1, 3, 144, 144]}], "outputs": [{"name": "scores", "shape": [1, 11]}]},
-        "task": "classification",
-        "preprocess": {"input_color": "rgb", "steps": [
-            {"resize": {"size": [160, 160], "interpolation": "bilinear", "keep_ratio": True}},
-            {"center_crop": {"size": [144, 144]}},
-            {"normalize": {"mean": MEAN.tolist(), "std": STD.tolist()}},
-            {"layout": "nchw"}]},
-        "postprocess": {"steps": [{"softmax": {"axis": -1}}, {"topk": {"k": 5}}], "labels": "labels.txt"},
-    }
+    data = other_net_manifest("unseen-ov", "3.0.0", "net.onnx")
     result = _build(root, data, root / "dist")
     shipped = root / "shipped" / result.bundle.name  # only the bundle travels
     shutil.copytree(result.bundle, shipped)
