@@ -59,6 +59,12 @@ class ToolchainError(EdgeSdkError):
     exit_code = 1
 
 
+class PackagingError(EdgeSdkError):
+    """This edgesdk installation lacks a file it ships with (a template, an adapter, a sample app)."""
+
+    exit_code = 1
+
+
 EXIT_CODES = {
     "ok": 0,
     "internal error": EdgeSdkError.exit_code,

@@ -1,24 +1,39 @@
 """Render generated code from Jinja2 templates.
 
 The environment is sandboxed and strict: a template that names something the context lacks is a
-bug, never an empty string. Paths inside a template tree may themselves hold `{{ }}` expressions
-(e.g. `include/{{ ident.snake }}.hpp`); files ending in `.j2` are rendered, others copied as is.
+bug, never an empty string. Template trees are package data (found through importlib.resources,
+so an installed wheel renders exactly what a checkout does); a path inside a tree names its
+variable parts with the placeholders of PATH_PLACEHOLDERS (e.g. `include/__name_snake__.hpp`),
+never with `{{ }}`, which cannot be checked out everywhere. Files ending in `.j2` are rendered,
+others copied as is. A template tree or adapter that should exist and does not is an error: a
+bundle never ships without the glue its target and runtime promise.
 """
 from __future__ import annotations
 
+import importlib.resources
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from edgesdk import naming
+from edgesdk.errors import PackagingError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES_DIR = REPO_ROOT / "templates"
-RUNTIMES_DIR = REPO_ROOT / "runtimes"
-SAMPLE_APPS_DIR = REPO_ROOT / "sample_apps"
+# The package's data folders. An installed package lives on disk (the wheel is not zip-safe),
+# so files() is a real folder here; Path() makes that explicit for the rglob below.
+PACKAGE_ROOT = Path(str(importlib.resources.files("edgesdk")))
+TEMPLATES_DIR = PACKAGE_ROOT / "templates"
+RUNTIMES_DIR = PACKAGE_ROOT / "runtimes"
+SAMPLE_APPS_DIR = PACKAGE_ROOT / "sample_apps"
+
+# Placeholder in a template path -> its value, from the glue context.
+PATH_PLACEHOLDERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "__name_snake__": lambda ctx: naming.snake(ctx["name"]),
+    "__kotlin_package__": lambda ctx: naming.kotlin_package(ctx["name"]),
+    "__kotlin_class__": lambda ctx: naming.kotlin_ident(naming.pascal(ctx["name"])),
+}
 
 FILTERS = {
     "snake": naming.snake,
@@ -54,16 +69,31 @@ def render_string(template: str, context: dict[str, Any], env: SandboxedEnvironm
     return (env or make_environment()).from_string(template).render(**context)
 
 
+def template_path(rel: str, context: dict[str, Any]) -> str:
+    """`rel` with its placeholders replaced by their values."""
+    for placeholder, value in PATH_PLACEHOLDERS.items():
+        if placeholder in rel:
+            rel = rel.replace(placeholder, value(context))
+    return rel
+
+
+def require_dir(path: Path, what: str) -> Path:
+    if not path.is_dir():
+        raise PackagingError(f"{what} is missing from this edgesdk installation ({path}); reinstall edgesdk")
+    return path
+
+
 def render_tree(src: Path, dst: Path, context: dict[str, Any], env: SandboxedEnvironment | None = None) -> list[Path]:
     """Render every file under `src` into `dst`; returns the written paths, sorted. Files named
     `_*` directly in `src` are fragments (see `adapter_fragments`), not files of the tree."""
     env = env or make_environment()
+    require_dir(src, f"template folder {src.name}")
     written: list[Path] = []
     for path in sorted(p for p in src.rglob("*") if p.is_file()):
         rel = path.relative_to(src).as_posix()
         if "__pycache__" in rel or (path.parent == src and path.name.startswith("_")):
             continue
-        rel = render_string(rel, context, env)
+        rel = template_path(rel, context)
         target = dst / (rel[:-3] if rel.endswith(".j2") else rel)
         target.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".j2":
@@ -75,16 +105,18 @@ def render_tree(src: Path, dst: Path, context: dict[str, Any], env: SandboxedEnv
 
 
 # ---- the bundle's generated code ------------------------------------------------------------
-# Languages with templates today; a target's other languages come with their own issues.
-RENDERED_LANGUAGES = ("cpp", "kotlin")
 # Kotlin adapters name their own package folder (ai/edgesdk/<package>/runtime/) inside this one.
 RUNTIME_ADAPTER_DIR = {"cpp": "src/runtime", "kotlin": "src/main/kotlin/ai/edgesdk"}
 
 
 def languages_for(target: str, runtime: str) -> tuple[str, ...]:
+    """The languages a (target, runtime) bundle is generated in: those of the target for which
+    the runtime's backend declares an adapter."""
+    from edgesdk.backends import get_backend
     from edgesdk.targets import TARGETS
 
-    return tuple(lang for lang in TARGETS[target].languages if lang in RENDERED_LANGUAGES and (RUNTIMES_DIR / runtime / lang).is_dir())
+    glue = get_backend(runtime).languages
+    return tuple(lang for lang in TARGETS[target].languages if lang in glue)
 
 
 def companions(artifact) -> list[dict[str, str]]:
@@ -123,7 +155,7 @@ def adapter_fragments(runtime: str, lang: str, context: dict[str, Any], env: San
     puts into the language's shared templates (e.g. its Gradle dependency), keyed by <name>."""
     env = env or make_environment()
     fragments = {}
-    for path in sorted((RUNTIMES_DIR / runtime / lang).glob("_*")):
+    for path in sorted(require_dir(RUNTIMES_DIR / runtime / lang, f"the {lang} adapter of runtime '{runtime}'").glob("_*")):
         text = path.read_text(encoding="utf-8")
         text = env.from_string(text).render(**context) if path.suffix == ".j2" else text
         fragments[path.name[1:].split(".")[0]] = text.rstrip("\n")  # the template places the line breaks
@@ -138,8 +170,8 @@ def render_bundle(stage: Path, context: dict[str, Any], target: str, runtime: st
     for lang in languages:
         sdk_dir = stage / "sdk" / lang
         lang_context = {**context, "adapter": adapter_fragments(runtime, lang, context, env)}
-        render_tree(TEMPLATES_DIR / lang, sdk_dir, lang_context, env)
+        render_tree(require_dir(TEMPLATES_DIR / lang, f"the {lang} SDK templates"), sdk_dir, lang_context, env)
         render_tree(RUNTIMES_DIR / runtime / lang, sdk_dir / RUNTIME_ADAPTER_DIR[lang], lang_context, env)
-    app = SAMPLE_APPS_DIR / TARGETS[target].sample_app
-    if app.is_dir() and languages:  # a sample app without the SDK it builds on would not build
-        render_tree(app, stage / "sample_app", context, env)
+    app = TARGETS[target].sample_app
+    if app is not None and languages:  # a sample app without the SDK it builds on would not build
+        render_tree(require_dir(SAMPLE_APPS_DIR / app, f"the {app} sample app"), stage / "sample_app", context, env)

@@ -32,7 +32,7 @@ METHOD = "forward"
 class ExecuTorchBackend:
     name = "executorch"
     extra = "executorch"
-    languages = ("kotlin", "cpp")
+    languages = ("kotlin",)
 
     def is_available(self) -> tuple[bool, str]:
         try:

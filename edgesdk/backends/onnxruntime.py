@@ -26,7 +26,7 @@ MODEL_FILE = "model.onnx"
 class OnnxRuntimeBackend:
     name = "onnxruntime"
     extra = "onnx"
-    languages = ("cpp",)
+    languages = ("cpp", "kotlin")
 
     def is_available(self) -> tuple[bool, str]:
         try:

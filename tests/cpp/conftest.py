@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edgesdk.render import REPO_ROOT, render_tree
+from edgesdk.render import RUNTIMES_DIR, SAMPLE_APPS_DIR, TEMPLATES_DIR, render_tree
 
 ORT_ROOT = Path(os.environ.get("ONNXRUNTIME_ROOT", Path.home() / ".cache/edgesdk/onnxruntime-1.29.0"))
 
@@ -56,9 +56,9 @@ class Bundle:
         self.build_seconds = 0.0
 
     def render(self) -> None:
-        render_tree(REPO_ROOT / "templates" / "cpp", self.root / "sdk" / "cpp", self.ctx)
-        render_tree(REPO_ROOT / "runtimes" / "onnxruntime" / "cpp", self.root / "sdk" / "cpp" / "src" / "runtime", self.ctx)
-        render_tree(REPO_ROOT / "sample_apps" / "cpp-cli", self.root / "sample_app", self.ctx)
+        render_tree(TEMPLATES_DIR / "cpp", self.root / "sdk" / "cpp", self.ctx)
+        render_tree(RUNTIMES_DIR / "onnxruntime" / "cpp", self.root / "sdk" / "cpp" / "src" / "runtime", self.ctx)
+        render_tree(SAMPLE_APPS_DIR / "cpp-cli", self.root / "sample_app", self.ctx)
         (self.root / "model").mkdir(parents=True, exist_ok=True)
         (self.root / "model" / self.ctx["model"]["file"]).write_bytes(self.model_bytes)
 
