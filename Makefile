@@ -8,8 +8,6 @@ PYTHON ?= python3
 DEPS_HASH := $(shell grep -v '^\#' requirements/lock.txt | sha256sum | cut -c1-12)
 VENV ?= $(CACHE)/venv-$(DEPS_HASH)
 PY := $(VENV)/bin/python
-ORT_VERSION := 1.29.0
-export ONNXRUNTIME_ROOT ?= $(CACHE)/onnxruntime-$(ORT_VERSION)
 export KOTLINC ?= $(CACHE)/kotlinc-2.4.20/node_modules/kotlin-compiler/bin/kotlinc
 export EDGESDK_CACHE := $(CACHE)
 PYTEST_ARGS ?=
@@ -36,8 +34,9 @@ $(VENV)/.deps-ok:
 system-deps:
 	@bash scripts/install_system_deps.sh
 
-native-deps:
-	@bash scripts/fetch_onnxruntime.sh $(ORT_VERSION) $(ONNXRUNTIME_ROOT)
+# Each runtime's backend knows where its C/C++ and Android packages come from.
+native-deps: venv
+	@$(PY) -m edgesdk.backends fetch-native --cache $(CACHE)
 	@bash scripts/fetch_kotlinc.sh $(CACHE)/kotlinc-2.4.20
 	@bash scripts/fetch_android_jar.sh $(CACHE)/android-23
 

@@ -7,7 +7,6 @@ printed result are compared with the golden files using parity.GOLDEN_TOLERANCES
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -19,22 +18,11 @@ import numpy as np
 
 from edgesdk import bundle as bundle_mod
 from edgesdk import golden
+from edgesdk.backends import CppPackage, get_backend
 from edgesdk.errors import BackendUnavailable, InputError, IntegrityError, ToolchainError
 
-ORT_VERSION = "1.29.0"
 SAMPLE_BINARY = "edgesdk-run"
 _DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8, "int8": np.int8, "int32": np.int32, "int64": np.int64}
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("EDGESDK_CACHE", Path.home() / ".cache" / "edgesdk"))
-
-
-def onnxruntime_root() -> Path:
-    root = Path(os.environ.get("ONNXRUNTIME_ROOT", cache_dir() / f"onnxruntime-{ORT_VERSION}"))
-    if not (root / "include").is_dir() or not (root / "lib").is_dir():
-        raise BackendUnavailable(f"the ONNX Runtime C++ package is not at {root} (run `make native-deps`, or set ONNXRUNTIME_ROOT to a folder with include/ and lib/)")
-    return root
 
 
 def toolchain_problem() -> str | None:
@@ -44,40 +32,13 @@ def toolchain_problem() -> str | None:
     return None
 
 
-def _onnxruntime_package() -> tuple[list[str], list[Path]]:
-    ort = onnxruntime_root()
-    return [f"-DONNXRUNTIME_ROOT={ort}"], [ort / "lib"]
-
-
-def _openvino_package() -> tuple[list[str], list[Path]]:
-    from edgesdk.backends.openvino import cpp_package
-
-    cmake_dir, libs = cpp_package()
-    return [f"-DOpenVINO_DIR={cmake_dir}"], [libs]
-
-
-# runtime -> (CMake definitions that find its C++ package, its shared-library folders)
-CPP_PACKAGES = {"onnxruntime": _onnxruntime_package, "openvino": _openvino_package}
-
-
-def cpp_package(runtime: str) -> tuple[list[str], list[Path]]:
-    if runtime not in CPP_PACKAGES:
-        raise BackendUnavailable(f"no C++ runtime package is known for runtime '{runtime}' (known: {', '.join(CPP_PACKAGES)})")
-    return CPP_PACKAGES[runtime]()
+def cpp_package(runtime: str) -> CppPackage:
+    """The C/C++ package of the bundle's runtime, as its backend finds it on this machine."""
+    return get_backend(runtime).cpp_package()
 
 
 def _bundle_runtime(bundle: Path) -> str:
     return bundle_mod.load_sdk_json(bundle)["runtime"]
-
-
-def run_env(ort_root: Path) -> dict[str, str]:
-    return _env_with([ort_root / "lib"])
-
-
-def _env_with(lib_dirs: list[Path]) -> dict[str, str]:
-    env = dict(os.environ)
-    env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [*map(str, lib_dirs), env.get("LD_LIBRARY_PATH")]))
-    return env
 
 
 def build_sample(bundle: Path, build_dir: Path, jobs: int = 2) -> Path:
@@ -85,7 +46,7 @@ def build_sample(bundle: Path, build_dir: Path, jobs: int = 2) -> Path:
     problem = toolchain_problem()
     if problem:
         raise BackendUnavailable(problem)
-    definitions, _ = cpp_package(_bundle_runtime(bundle))
+    definitions = cpp_package(_bundle_runtime(bundle)).cmake_definitions
     app = bundle / "sample_app"
     if not (app / "CMakeLists.txt").is_file():
         raise InputError(f"{bundle} has no C++ sample app (sample_app/CMakeLists.txt)")
@@ -133,7 +94,7 @@ def run_sample(binary: Path, bundle: Path, image: Path, dump_dir: Path | None = 
     if dump_dir is not None:
         cmd += ["--dump-dir", str(dump_dir)]
     cmd += extra or []
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env_with(cpp_package(_bundle_runtime(bundle))[1]))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=cpp_package(_bundle_runtime(bundle)).run_env())
     if proc.returncode != 0:
         raise ToolchainError(f"{SAMPLE_BINARY} failed on {image.name} (exit {proc.returncode}): {proc.stderr.strip()}")
     try:

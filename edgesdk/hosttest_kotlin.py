@@ -5,11 +5,11 @@ Two compiles with kotlinc:
   runner, run on the host JVM: each golden case's decoded input goes through the core's
   pre-processing (byte and ARGB paths) and the golden raw outputs through its post-processing;
   the dumped tensor and printed result are held to the golden files by hosttest.compare_case.
-  Inference itself is not run: the ONNX Runtime Android library only loads on Android.
-- the Android layer + the runtime adapter against android.jar (API 23) and the runtime's
-  classes.jar, `-no-jdk -jvm-target 1.8`: every Bitmap/Context/runtime call must resolve. Only ONNX
-  Runtime's aar is reachable here (npm); the LiteRT and ExecuTorch AARs are on Google Maven / Maven
-  Central only, so the Android layer of those bundles is not compiled, and the report says so.
+  Inference itself is not run: the runtimes' Android libraries only load on Android.
+- the Android layer + the runtime adapter against android.jar (API 23) and the runtime's Android
+  library (its backend's `android_libraries()`), `-no-jdk -jvm-target 1.8`: every Bitmap/Context/
+  runtime call must resolve. A runtime whose Android library is not reachable here is never
+  compiled against a stand-in; the report says why (the backend's reason).
 
 `--device adb:SERIAL` runs the module's instrumented GoldenTest on a phone or emulator instead.
 """
@@ -28,8 +28,10 @@ from typing import Any
 
 from edgesdk import bundle as bundle_mod
 from edgesdk import golden, naming
+from edgesdk.backends import get_backend
+from edgesdk.backends.base import cache_dir
 from edgesdk.errors import BackendUnavailable, IntegrityError, ParityError, ToolchainError
-from edgesdk.hosttest import HostTestReport, cache_dir, compare_case
+from edgesdk.hosttest import HostTestReport, compare_case
 
 KOTLINC_VERSION = "2.4.20"
 ANDROID_API = 23
@@ -54,32 +56,25 @@ def android_jar() -> Path:
     return path
 
 
-def ort_classes_jar(work: Path) -> Path:
-    """classes.jar (the ai.onnxruntime Java API) extracted from the ONNX Runtime Android aar."""
-    from edgesdk.hosttest import ORT_VERSION
-
-    root = Path(os.environ.get("ONNXRUNTIME_ROOT", cache_dir() / f"onnxruntime-{ORT_VERSION}"))
-    aar = root / "android" / "onnxruntime.aar"
-    if not aar.is_file():
-        raise BackendUnavailable(f"the ONNX Runtime Android aar is not at {aar} (run `make native-deps`)")
-    out = work / "onnxruntime-classes.jar"
-    with zipfile.ZipFile(aar) as z:
-        out.write_bytes(z.read("classes.jar"))
-    return out
-
-
-# Runtimes whose Android API jar is not reachable here, and why (never compiled against stand-ins).
-UNCHECKED_ANDROID_LAYER = {
-    "tflite": "no LiteRT AAR (com.google.ai.edge.litert:litert) on reachable registries",
-    "executorch": "no ExecuTorch AAR (org.pytorch:executorch-android) on reachable registries",
-}
+def api_jars(runtime: str, work: Path) -> list[Path]:
+    """The runtime's Android API as jars on the compile classpath: an .aar's classes.jar is
+    extracted into `work`, a .jar is used as it is. Raises BackendUnavailable when the runtime's
+    Android library is not here."""
+    jars = []
+    for library in get_backend(runtime).android_libraries():
+        if library.suffix != ".aar":
+            jars.append(library)
+            continue
+        out = work / f"{library.stem}-classes.jar"
+        with zipfile.ZipFile(library) as z:
+            out.write_bytes(z.read("classes.jar"))
+        jars.append(out)
+    return jars
 
 
 def android_layer_problem(runtime: str) -> str | None:
     """Why the Android layer of a `runtime` bundle cannot be compile-checked here, or None."""
-    if runtime == "onnxruntime":
-        return None
-    return UNCHECKED_ANDROID_LAYER.get(runtime, f"no {runtime} Android library here")
+    return get_backend(runtime).android_layer_problem()
 
 
 def toolchain_problem() -> str | None:
@@ -176,8 +171,8 @@ def test_bundle(bundle: Path, build_dir: Path | None = None) -> tuple[HostTestRe
             timings["android_layer"] = f"not compile-checked here ({unchecked})"
         else:
             android_sources = sorted(sdk_dir.glob("src/main/kotlin/**/*.kt")) + sample_app_sources(bundle, work / "src")
-            timings["android_compile_s"] = compile_kotlin(android_sources, work / "android.jar", [android_jar(), ort_classes_jar(work)], android=True)
-            timings["android_layer"] = "compile-checked against android.jar and the ONNX Runtime aar"
+            timings["android_compile_s"] = compile_kotlin(android_sources, work / "android.jar", [android_jar(), *api_jars(sdk["runtime"], work)], android=True)
+            timings["android_layer"] = f"compile-checked against android.jar and the {get_backend(sdk['runtime']).display_name} Android library"
         lines = [
             case_line(c["id"], gdir / c["input"], c["width"], c["height"], [gdir / f for f in c["outputs"].values()])
             for c in index["cases"]

@@ -91,7 +91,7 @@ def render_tree(src: Path, dst: Path, context: dict[str, Any], env: SandboxedEnv
     written: list[Path] = []
     for path in sorted(p for p in src.rglob("*") if p.is_file()):
         rel = path.relative_to(src).as_posix()
-        if "__pycache__" in rel or (path.parent == src and path.name.startswith("_")):
+        if "__pycache__" in rel or (path.parent == src and path.name.startswith("_") and not path.name.startswith("__")):
             continue
         rel = template_path(rel, context)
         target = dst / (rel[:-3] if rel.endswith(".j2") else rel)
@@ -105,6 +105,8 @@ def render_tree(src: Path, dst: Path, context: dict[str, Any], env: SandboxedEnv
 
 
 # ---- the bundle's generated code ------------------------------------------------------------
+# The language of each sample app's SDK (whose runtime fragments the app may use).
+SAMPLE_APP_LANGUAGE = {"cpp-cli": "cpp", "android": "kotlin"}
 # Kotlin adapters name their own package folder (ai/edgesdk/<package>/runtime/) inside this one.
 RUNTIME_ADAPTER_DIR = {"cpp": "src/runtime", "kotlin": "src/main/kotlin/ai/edgesdk"}
 
@@ -130,6 +132,9 @@ def companions(artifact) -> list[dict[str, str]]:
 def glue_context(manifest, target: str, runtime: str, artifact, model_sha256: str, labels: list[str]) -> dict[str, Any]:
     """The context of docs/glue-context.md, built from the validated manifest."""
     import edgesdk
+    from edgesdk.backends import get_backend
+
+    backend = get_backend(runtime)
 
     return {
         "name": manifest.name,
@@ -139,8 +144,9 @@ def glue_context(manifest, target: str, runtime: str, artifact, model_sha256: st
         "task": manifest.task,
         "target": target,
         "runtime": runtime,
-        # The runtime release the glue links (cpp); a runtime with only Android glue names its AAR's (android).
-        "runtime_version": artifact.runtime_versions.get("cpp") or artifact.runtime_versions.get("android", ""),
+        "runtime_display_name": backend.display_name,
+        # The runtime release the glue is written for and checks at load (the backend's version guard).
+        "runtime_version": backend.glue_runtime_version(artifact),
         "edgesdk_version": edgesdk.__version__,
         "model": {"file": artifact.main, "sha256": model_sha256, "encrypted": False, "companions": companions(artifact)},
         "inputs": [i.model_dump() for i in manifest.model.inputs],
@@ -155,11 +161,28 @@ def adapter_fragments(runtime: str, lang: str, context: dict[str, Any], env: San
     puts into the language's shared templates (e.g. its Gradle dependency), keyed by <name>."""
     env = env or make_environment()
     fragments = {}
-    for path in sorted(require_dir(RUNTIMES_DIR / runtime / lang, f"the {lang} adapter of runtime '{runtime}'").glob("_*")):
+    folder = require_dir(RUNTIMES_DIR / runtime / lang, f"the {lang} adapter of runtime '{runtime}'")
+    for path in sorted(p for p in folder.glob("_*") if p.is_file()):
         text = path.read_text(encoding="utf-8")
         text = env.from_string(text).render(**context) if path.suffix == ".j2" else text
         fragments[path.name[1:].split(".")[0]] = text.rstrip("\n")  # the template places the line breaks
     return fragments
+
+
+def render_sdk(sdk_dir: Path, lang: str, runtime: str, context: dict[str, Any], env: SandboxedEnvironment | None = None) -> None:
+    """sdk/<lang>/: the language's templates, then the runtime's adapter inside them; both get
+    the runtime's fragments as `adapter`."""
+    env = env or make_environment()
+    lang_context = {**context, "adapter": adapter_fragments(runtime, lang, context, env)}
+    render_tree(require_dir(TEMPLATES_DIR / lang, f"the {lang} SDK templates"), sdk_dir, lang_context, env)
+    render_tree(RUNTIMES_DIR / runtime / lang, sdk_dir / RUNTIME_ADAPTER_DIR[lang], lang_context, env)
+
+
+def render_sample_app(app_dir: Path, app: str, runtime: str, context: dict[str, Any], env: SandboxedEnvironment | None = None) -> None:
+    """The sample app `app`; it gets its language's runtime fragments (e.g. the bench's bare session)."""
+    env = env or make_environment()
+    app_context = {**context, "adapter": adapter_fragments(runtime, SAMPLE_APP_LANGUAGE[app], context, env)}
+    render_tree(require_dir(SAMPLE_APPS_DIR / app, f"the {app} sample app"), app_dir, app_context, env)
 
 
 def render_bundle(stage: Path, context: dict[str, Any], target: str, runtime: str) -> None:
@@ -168,10 +191,7 @@ def render_bundle(stage: Path, context: dict[str, Any], target: str, runtime: st
     env = make_environment()
     languages = languages_for(target, runtime)
     for lang in languages:
-        sdk_dir = stage / "sdk" / lang
-        lang_context = {**context, "adapter": adapter_fragments(runtime, lang, context, env)}
-        render_tree(require_dir(TEMPLATES_DIR / lang, f"the {lang} SDK templates"), sdk_dir, lang_context, env)
-        render_tree(RUNTIMES_DIR / runtime / lang, sdk_dir / RUNTIME_ADAPTER_DIR[lang], lang_context, env)
+        render_sdk(stage / "sdk" / lang, lang, runtime, context, env)
     app = TARGETS[target].sample_app
     if app is not None and languages:  # a sample app without the SDK it builds on would not build
-        render_tree(require_dir(SAMPLE_APPS_DIR / app, f"the {app} sample app"), stage / "sample_app", context, env)
+        render_sample_app(stage / "sample_app", app, runtime, context, env)

@@ -1,12 +1,14 @@
 """Backend registry: runtime name -> module. Modules import lazily, so a missing optional
-dependency only matters when its runtime is asked for, and then it is reported, never swallowed."""
+dependency only matters when its runtime is asked for, and then it is reported, never swallowed.
+
+Adding a runtime is one line in IMPLEMENTED (see docs/adding-a-runtime.md)."""
 from __future__ import annotations
 
 import importlib
 import importlib.util
 from dataclasses import dataclass
 
-from edgesdk.backends.base import Artifact, Backend
+from edgesdk.backends.base import Artifact, Backend, CppPackage
 from edgesdk.errors import BackendUnavailable
 
 
@@ -36,6 +38,13 @@ PLANNED = {
 }
 
 
+def registered_pairs() -> list[tuple[str, str]]:
+    """Every (target, runtime) pair of the target table, implemented or planned, in table order."""
+    from edgesdk.targets import TARGETS
+
+    return [(target.name, runtime) for target in TARGETS.values() for runtime in target.runtimes]
+
+
 def get_backend(name: str) -> Backend:
     if name in IMPLEMENTED:
         return importlib.import_module(IMPLEMENTED[name]).BACKEND
@@ -61,4 +70,4 @@ def availability(name: str) -> tuple[bool, str]:
     return False, f"backend not implemented in this edgesdk version ({state})"
 
 
-__all__ = ["Artifact", "Backend", "availability", "get_backend", "IMPLEMENTED", "PLANNED"]
+__all__ = ["Artifact", "Backend", "CppPackage", "availability", "get_backend", "registered_pairs", "IMPLEMENTED", "PLANNED"]

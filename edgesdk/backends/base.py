@@ -1,14 +1,25 @@
-"""What every backend provides, and the artifact it hands to the rest of the build."""
+"""What every backend provides, and the artifact it hands to the rest of the build.
+
+A runtime is a plug-in: this module's `Backend` (one subclass per runtime, in
+`edgesdk/backends/<runtime>.py`), its adapters in `edgesdk/runtimes/<runtime>/<lang>/`, and one
+line in the registry (`edgesdk/backends/__init__.py`). Everything the rest of edgesdk knows about
+a runtime is asked of its backend: host tests, the bench, the sample apps, the generated READMEs
+and the quantize stage never name a runtime. docs/adding-a-runtime.md is the recipe.
+"""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from edgesdk.manifest import Manifest
-from edgesdk.sources import SourceModel
+from edgesdk.errors import BackendUnavailable
+
+if TYPE_CHECKING:
+    from edgesdk.manifest import Manifest
+    from edgesdk.sources import SourceModel
 
 Runner = Callable[[dict[str, np.ndarray]], list[np.ndarray]]
 
@@ -29,16 +40,84 @@ class Artifact:
         return self.folder / self.main
 
 
-class Backend(Protocol):
-    name: str
-    extra: str  # the pip extra that installs it
-    languages: tuple[str, ...]
+@dataclass(frozen=True)
+class CppPackage:
+    """How a host build finds a runtime's C/C++ package: the CMake definitions its adapter's
+    runtime.cmake reads, and the folders of the shared libraries a built program loads."""
 
+    cmake_definitions: tuple[str, ...]
+    library_dirs: tuple[Path, ...]
+
+    def run_env(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        """`base` (default: this process's environment) with the libraries on LD_LIBRARY_PATH."""
+        env = dict(os.environ if base is None else base)
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [*map(str, self.library_dirs), env.get("LD_LIBRARY_PATH")]))
+        return env
+
+
+def cache_dir() -> Path:
+    """Where native packages are fetched to (`make native-deps`; EDGESDK_CACHE moves it)."""
+    return Path(os.environ.get("EDGESDK_CACHE", Path.home() / ".cache" / "edgesdk"))
+
+
+class Backend:
+    """One runtime. Subclasses set the class attributes and implement `is_available`, `convert`
+    and `runner`; the other methods default to "this runtime has no such thing" and are
+    overridden by runtimes that have it."""
+
+    name: str
+    # Human name used in messages and generated docs ("ONNX Runtime").
+    display_name: str
+    # The pip extra that installs its Python side: `pip install 'edgesdk[<extra>]'`.
+    extra: str
+    # Languages it has adapters for under edgesdk/runtimes/<name>/<lang>/; a bundle is generated
+    # in those of them its target uses, and a missing adapter folder is an error.
+    languages: tuple[str, ...] = ()
+    # Module holding its quantization translator (`TRANSLATOR`), or None: no quantization.
+    quantizer: str | None = None
+
+    # ---- build ---------------------------------------------------------------------------
     def is_available(self) -> tuple[bool, str]:
-        """(True, version) or (False, why not and how to fix it)."""
+        """(True, versions) or (False, why not and how to fix it)."""
+        raise NotImplementedError
+
+    def require(self) -> None:
+        ok, why = self.is_available()
+        if not ok:
+            raise BackendUnavailable(f"runtime '{self.name}' is not installed: {why}")
 
     def convert(self, source: SourceModel, manifest: Manifest, out_dir: Path) -> Artifact:
         """Write the runtime artifact into out_dir."""
+        raise NotImplementedError
 
     def runner(self, artifact: Artifact, threads: int = 1) -> Runner:
         """Run the artifact on the host in the real runtime, for parity."""
+        raise NotImplementedError
+
+    def glue_runtime_version(self, artifact: Artifact) -> str:
+        """The runtime release the generated glue is written for and checks at load (its version
+        guard): by default the C/C++ library the C++ adapter links."""
+        return artifact.runtime_versions.get("cpp", "")
+
+    # ---- host checks of the generated glue --------------------------------------------------
+    def cpp_package(self) -> CppPackage:
+        """The runtime's C/C++ package on this machine, for compiling and running the C++ SDK."""
+        raise BackendUnavailable(f"runtime '{self.name}' has no C++ package for host builds")
+
+    def android_libraries(self) -> list[Path]:
+        """The runtime's Android libraries (.aar or .jar) holding its Java/Kotlin API, to
+        compile-check the Kotlin SDK's Android layer against; never stand-ins."""
+        raise BackendUnavailable(f"no {self.display_name} Android library here")
+
+    def android_layer_problem(self) -> str | None:
+        """Why the Android layer of this runtime's Kotlin SDK cannot be compile-checked here."""
+        try:
+            self.android_libraries()
+        except BackendUnavailable as exc:
+            return str(exc)
+        return None
+
+    # ---- native packages ----------------------------------------------------------------------
+    def fetch_native(self, cache: Path) -> None:
+        """Fetch the runtime's C/C++/Android packages into `cache` (`make native-deps`); nothing
+        by default: runtimes whose native package ships with their wheel need no fetch."""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesdk.backends.base import Artifact, Runner
+from edgesdk.backends.base import Artifact, Backend, Runner
 from edgesdk.backends.torch_export import exported_program
 from edgesdk.errors import BackendUnavailable, ManifestError, UnsupportedOpError
 from edgesdk.manifest import Manifest
@@ -29,9 +29,11 @@ MODEL_FILE = "model.pte"
 METHOD = "forward"
 
 
-class ExecuTorchBackend:
+class ExecuTorchBackend(Backend):
     name = "executorch"
+    display_name = "ExecuTorch"
     extra = "executorch"
+    quantizer = "edgesdk.quantize.executorch"
     languages = ("kotlin",)
 
     def is_available(self) -> tuple[bool, str]:
@@ -42,9 +44,7 @@ class ExecuTorchBackend:
         return True, f"executorch {version} (XNNPACK export and host parity); the glue needs ExecuTorch {version} exactly"
 
     def convert(self, source: SourceModel, manifest: Manifest, out_dir: Path) -> Artifact:
-        ok, why = self.is_available()
-        if not ok:
-            raise BackendUnavailable(f"runtime 'executorch' is not installed: {why}")
+        self.require()
         program = exported_program(source, manifest, self.name)
         out_dir.mkdir(parents=True, exist_ok=True)
         target = out_dir / MODEL_FILE
@@ -54,6 +54,10 @@ class ExecuTorchBackend:
         return Artifact(folder=out_dir, main=MODEL_FILE, files=[MODEL_FILE], runtime=self.name,
                         runtime_versions={"executorch": version, "cpp": version, "python": version},
                         notes=[f"method '{METHOD}', XNNPACK delegate; loadable only by ExecuTorch {version}"])
+
+    def android_libraries(self) -> list[Path]:
+        # Never compiled against stand-ins: the real API is on Google Maven / Maven Central only.
+        raise BackendUnavailable("no ExecuTorch AAR (org.pytorch:executorch-android) on reachable registries")
 
     def runner(self, artifact: Artifact, threads: int = 1) -> Runner:
         wrote = artifact.runtime_versions.get("executorch")

@@ -1,32 +1,44 @@
 """ONNX Runtime backend: torch sources are exported to ONNX (opset 18), ONNX sources are copied.
 
 Host parity runs the artifact in the Python onnxruntime package; the generated C++ glue links the
-ONNX Runtime C++ package (`make native-deps`), whose version is recorded in sdk.json.
+ONNX Runtime C/C++ package and the Kotlin glue its Android library, both fetched by
+`edgesdk/runtimes/onnxruntime/fetch_native.sh` (`make native-deps`) into the cache; their version
+(CPP_RUNTIME_VERSION, the only place it is written) is recorded in sdk.json.
 """
 from __future__ import annotations
 
 import contextlib
 import io
 import logging
+import os
 import shutil
+import subprocess
 import warnings
 from pathlib import Path
 
-from edgesdk.backends.base import Artifact, Runner
+from edgesdk.backends.base import Artifact, Backend, CppPackage, Runner, cache_dir
 from edgesdk.errors import BackendUnavailable, ManifestError, UnsupportedOpError
 from edgesdk.manifest import Manifest
 from edgesdk.sources import SourceModel, onnx_file_runner
 
 OPSET = 18
-# The ONNX Runtime C/C++ package the generated glue is built against (scripts/fetch_onnxruntime.sh).
+# The ONNX Runtime C/C++ package and Android library the generated glue is built against.
 CPP_RUNTIME_VERSION = "1.29.0"
 MODEL_FILE = "model.onnx"
+FETCH_SCRIPT = Path(__file__).resolve().parent.parent / "runtimes" / "onnxruntime" / "fetch_native.sh"
 
 
-class OnnxRuntimeBackend:
+def package_root() -> Path:
+    """The ONNX Runtime package folder: include/, lib/ and android/onnxruntime.aar."""
+    return Path(os.environ.get("ONNXRUNTIME_ROOT", cache_dir() / f"onnxruntime-{CPP_RUNTIME_VERSION}"))
+
+
+class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
+    display_name = "ONNX Runtime"
     extra = "onnx"
     languages = ("cpp", "kotlin")
+    quantizer = "edgesdk.quantize.onnxruntime"
 
     def is_available(self) -> tuple[bool, str]:
         try:
@@ -36,9 +48,7 @@ class OnnxRuntimeBackend:
         return True, f"onnxruntime {onnxruntime.__version__} (host parity); C++ glue targets ONNX Runtime {CPP_RUNTIME_VERSION}"
 
     def convert(self, source: SourceModel, manifest: Manifest, out_dir: Path) -> Artifact:
-        ok, why = self.is_available()
-        if not ok:
-            raise BackendUnavailable(f"runtime 'onnxruntime' is not installed: {why}")
+        self.require()
         out_dir.mkdir(parents=True, exist_ok=True)
         target = out_dir / MODEL_FILE
         if source.is_torch:
@@ -58,6 +68,21 @@ class OnnxRuntimeBackend:
 
     def runner(self, artifact: Artifact, threads: int = 1) -> Runner:
         return onnx_file_runner(artifact.main_path, threads=threads)
+
+    def cpp_package(self) -> CppPackage:
+        root = package_root()
+        if not (root / "include").is_dir() or not (root / "lib").is_dir():
+            raise BackendUnavailable(f"the ONNX Runtime C++ package is not at {root} (run `make native-deps`, or set ONNXRUNTIME_ROOT to a folder with include/ and lib/)")
+        return CppPackage((f"-DONNXRUNTIME_ROOT={root}",), (root / "lib",))
+
+    def android_libraries(self) -> list[Path]:
+        aar = package_root() / "android" / "onnxruntime.aar"
+        if not aar.is_file():
+            raise BackendUnavailable(f"the ONNX Runtime Android aar is not at {aar} (run `make native-deps`)")
+        return [aar]
+
+    def fetch_native(self, cache: Path) -> None:
+        subprocess.run(["bash", str(FETCH_SCRIPT), CPP_RUNTIME_VERSION, str(cache / f"onnxruntime-{CPP_RUNTIME_VERSION}")], check=True)
 
 
 def _export_torch(source: SourceModel, manifest: Manifest, target: Path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesdk.backends.base import Artifact, Runner
+from edgesdk.backends.base import Artifact, Backend, CppPackage, Runner
 from edgesdk.backends.torch_export import exported_program
 from edgesdk.errors import BackendUnavailable, ManifestError, UnsupportedOpError
 from edgesdk.manifest import Manifest
@@ -33,18 +33,6 @@ def config(threads: int) -> dict[str, object]:
     return {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads}
 
 
-def cpp_package() -> tuple[Path, Path]:
-    """(OpenVINO_DIR for CMake, folder of the shared libraries) of the installed wheel."""
-    try:
-        import openvino
-    except ImportError:
-        raise BackendUnavailable("the OpenVINO C++ package comes with the Python wheel: pip install 'edgesdk[openvino]'") from None
-    root = Path(openvino.__file__).parent
-    if not (root / "cmake" / "OpenVINOConfig.cmake").is_file():
-        raise BackendUnavailable(f"the openvino wheel at {root} has no C++ CMake package (openvino/cmake/OpenVINOConfig.cmake)")
-    return root / "cmake", root / "libs"
-
-
 def version() -> str:
     """The release (e.g. 2026.4.1), without the build suffix the runtime reports."""
     import openvino
@@ -52,10 +40,12 @@ def version() -> str:
     return openvino.__version__.split("-")[0]
 
 
-class OpenVinoBackend:
+class OpenVinoBackend(Backend):
     name = "openvino"
+    display_name = "OpenVINO"
     extra = "openvino"
     languages = ("cpp",)
+    quantizer = "edgesdk.quantize.openvino"
 
     def is_available(self) -> tuple[bool, str]:
         try:
@@ -65,9 +55,7 @@ class OpenVinoBackend:
         return True, f"openvino {version()} (host parity and the C++ glue: same wheel)"
 
     def convert(self, source: SourceModel, manifest: Manifest, out_dir: Path) -> Artifact:
-        ok, why = self.is_available()
-        if not ok:
-            raise BackendUnavailable(f"runtime 'openvino' is not installed: {why}")
+        self.require()
         import openvino as ov
 
         model = _convert(source, manifest)
@@ -92,6 +80,17 @@ class OpenVinoBackend:
 
     def runner(self, artifact: Artifact, threads: int = 1) -> Runner:
         return ir_runner(artifact.main_path, threads)
+
+    def cpp_package(self) -> CppPackage:
+        """The C++ runtime and its CMake package ship inside the Python wheel."""
+        try:
+            import openvino
+        except ImportError as exc:
+            raise BackendUnavailable("the OpenVINO C++ package comes with the Python wheel: pip install 'edgesdk[openvino]'") from exc
+        root = Path(openvino.__file__).parent
+        if not (root / "cmake" / "OpenVINOConfig.cmake").is_file():
+            raise BackendUnavailable(f"the openvino wheel at {root} has no C++ CMake package (openvino/cmake/OpenVINOConfig.cmake)")
+        return CppPackage((f"-DOpenVINO_DIR={root / 'cmake'}",), (root / "libs",))
 
 
 _COUNTER_NAME = re.compile(r"[A-Za-z]+_\d+")

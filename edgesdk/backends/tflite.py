@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesdk.backends.base import Artifact, Runner
+from edgesdk.backends.base import Artifact, Backend, Runner
 from edgesdk.backends.torch_export import example_inputs, exported_program
 from edgesdk.errors import BackendUnavailable, ManifestError, UnsupportedOpError
 from edgesdk.manifest import Manifest
@@ -32,9 +32,11 @@ MODEL_FILE = "model.tflite"
 SIGNATURE = "serving_default"
 
 
-class TfliteBackend:
+class TfliteBackend(Backend):
     name = "tflite"
+    display_name = "LiteRT"
     extra = "tflite"
+    quantizer = "edgesdk.quantize.tflite"
     languages = ("kotlin",)
 
     def is_available(self) -> tuple[bool, str]:
@@ -45,9 +47,7 @@ class TfliteBackend:
         return True, f"litert-torch {versions['litert-torch']} (convert), ai-edge-litert {versions['ai-edge-litert']} (host parity)"
 
     def convert(self, source: SourceModel, manifest: Manifest, out_dir: Path) -> Artifact:
-        ok, why = self.is_available()
-        if not ok:
-            raise BackendUnavailable(f"runtime 'tflite' is not installed: {why}")
+        self.require()
         program = exported_program(source, manifest, self.name)
         out_dir.mkdir(parents=True, exist_ok=True)
         target = out_dir / MODEL_FILE
@@ -55,6 +55,13 @@ class TfliteBackend:
         _check_io(target, manifest)
         return Artifact(folder=out_dir, main=MODEL_FILE, files=[MODEL_FILE], runtime=self.name, runtime_versions=_versions(),
                         notes=[f"signature '{SIGNATURE}': inputs args_<i>, outputs output_<i>, in the manifest's order; NCHW input as declared"])
+
+    def glue_runtime_version(self, artifact: Artifact) -> str:
+        return artifact.runtime_versions.get("android", "")
+
+    def android_libraries(self) -> list[Path]:
+        # Never compiled against stand-ins: the real API is on Google Maven / Maven Central only.
+        raise BackendUnavailable("no LiteRT AAR (com.google.ai.edge.litert:litert) on reachable registries")
 
     def runner(self, artifact: Artifact, threads: int = 1) -> Runner:
         signature = _interpreter(artifact.main_path, threads).get_signature_runner(SIGNATURE)

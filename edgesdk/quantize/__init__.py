@@ -20,23 +20,25 @@ from edgesdk.quantize import report, sensitivity
 from edgesdk.quantize.calibration import CalibrationSet, load_calibration
 from edgesdk.sources import SourceModel
 
-# runtime -> module exposing TRANSLATOR (with `modes` and `plan(...)`). Optional attributes:
-# `calibration_methods` (the methods it can honour; all when absent) and `quantizes_source` (True:
-# it quantizes the torch program, not the converted file, and `plan` also gets `source=` and
-# `manifest=`).
-TRANSLATORS: dict[str, str] = {
-    "onnxruntime": "edgesdk.quantize.onnxruntime",
-    "openvino": "edgesdk.quantize.openvino",
-    "tflite": "edgesdk.quantize.tflite",
-    "executorch": "edgesdk.quantize.executorch",
-}
 FIELD = "quantization"
 
 
+def translator_modules() -> dict[str, str]:
+    """runtime -> the module of its translator, as each backend declares it (`Backend.quantizer`).
+    The module exposes TRANSLATOR (with `modes` and `plan(...)`). Optional attributes:
+    `calibration_methods` (the methods it can honour; all when absent) and `quantizes_source`
+    (True: it quantizes the torch program, not the converted file, and `plan` also gets
+    `source=` and `manifest=`)."""
+    from edgesdk.backends import IMPLEMENTED, get_backend
+
+    return {name: module for name in IMPLEMENTED if (module := get_backend(name).quantizer)}
+
+
 def get_translator(runtime: str, mode: str):
-    if runtime not in TRANSLATORS:
-        raise BackendUnavailable(f"quantization mode '{mode}' is not available for runtime '{runtime}' yet (runtimes with quantization: {', '.join(TRANSLATORS)})")
-    translator = importlib.import_module(TRANSLATORS[runtime]).TRANSLATOR
+    modules = translator_modules()
+    if runtime not in modules:
+        raise BackendUnavailable(f"quantization mode '{mode}' is not available for runtime '{runtime}' yet (runtimes with quantization: {', '.join(modules)})")
+    translator = importlib.import_module(modules[runtime]).TRANSLATOR
     if mode not in translator.modes:
         raise ManifestError(f"{FIELD}.mode", f"'{mode}' is not supported for runtime '{runtime}' (supported: {', '.join(translator.modes)})")
     return translator

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from edgesdk.render import RUNTIMES_DIR, SAMPLE_APPS_DIR, TEMPLATES_DIR, render_tree
+from edgesdk.backends.onnxruntime import CPP_RUNTIME_VERSION, package_root
+from edgesdk.render import render_sample_app, render_sdk
 
-ORT_ROOT = Path(os.environ.get("ONNXRUNTIME_ROOT", Path.home() / ".cache/edgesdk/onnxruntime-1.29.0"))
+ORT_ROOT = package_root()
 
 
 def cpp_toolchain_missing() -> str | None:
@@ -37,7 +38,8 @@ def context(name: str, model_bytes: bytes, *, task: str, inputs: list, outputs: 
         "task": task,
         "target": "x86",
         "runtime": "onnxruntime",
-        "runtime_version": "1.29.0",
+        "runtime_display_name": "ONNX Runtime",
+        "runtime_version": CPP_RUNTIME_VERSION,
         "edgesdk_version": "0.1.0",
         "model": {"file": "model.onnx", "sha256": hashlib.sha256(model_bytes).hexdigest(), "encrypted": False, "companions": []},
         "inputs": inputs,
@@ -56,9 +58,8 @@ class Bundle:
         self.build_seconds = 0.0
 
     def render(self) -> None:
-        render_tree(TEMPLATES_DIR / "cpp", self.root / "sdk" / "cpp", self.ctx)
-        render_tree(RUNTIMES_DIR / "onnxruntime" / "cpp", self.root / "sdk" / "cpp" / "src" / "runtime", self.ctx)
-        render_tree(SAMPLE_APPS_DIR / "cpp-cli", self.root / "sample_app", self.ctx)
+        render_sdk(self.root / "sdk" / "cpp", "cpp", self.ctx["runtime"], self.ctx)
+        render_sample_app(self.root / "sample_app", "cpp-cli", self.ctx["runtime"], self.ctx)
         (self.root / "model").mkdir(parents=True, exist_ok=True)
         (self.root / "model" / self.ctx["model"]["file"]).write_bytes(self.model_bytes)
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from edgesdk.naming import snake
-from edgesdk.render import RUNTIMES_DIR, SAMPLE_APPS_DIR, TEMPLATES_DIR, render_tree
+from edgesdk.render import render_sdk
 
 from .conftest import ORT_ROOT, context, cpp_toolchain_missing
 
@@ -45,8 +45,7 @@ def _build_and_run(tmp, sdks: list[tuple[str, dict]]) -> list[str]:
     libs = []
     for name, ctx in sdks:
         sdk_dir = root / "sdks" / ctx["ident"]["snake"]
-        render_tree(TEMPLATES_DIR / "cpp", sdk_dir, ctx)
-        render_tree(RUNTIMES_DIR / "onnxruntime" / "cpp", sdk_dir / "src" / "runtime", ctx)
+        render_sdk(sdk_dir, "cpp", ctx["runtime"], ctx)
         lines.append(f'add_subdirectory("{sdk_dir}" {ctx["ident"]["snake"]})')
         libs.append(f"{ctx['ident']['snake']}_sdk")
     lines += ["add_executable(fuzz main.cpp)", f"target_link_libraries(fuzz PRIVATE {' '.join(libs)})"]

@@ -26,7 +26,7 @@ def _need_toolchain():
     if problem:
         pytest.skip(problem)
     try:
-        hosttest.onnxruntime_root()
+        hosttest.cpp_package("onnxruntime")
     except Exception as exc:  # BackendUnavailable: the C++ package is not fetched
         pytest.skip(str(exc))
 
@@ -193,7 +193,7 @@ def test_sample_refuses_a_model_that_does_not_match_sdk_json(unseen_model_bundle
     shutil.copytree(bundle, copy)
     shutil.copy(bundles["net.pt"][0] / "model" / "model.onnx", copy / "model" / "model.onnx")
     proc = subprocess.run([str(binary), "--bundle", str(copy), "--input", str(photos[0]), "--json"],
-                          capture_output=True, text=True, env=hosttest.run_env(hosttest.onnxruntime_root()))
+                          capture_output=True, text=True, env=hosttest.cpp_package("onnxruntime").run_env())
     same = (bundle / "model/model.onnx").read_bytes() == (copy / "model/model.onnx").read_bytes()
     if same:
         pytest.skip("both exports are byte-identical")

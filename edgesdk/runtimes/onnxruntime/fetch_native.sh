@@ -8,8 +8,8 @@
 # dir and renamed into place, so an interrupted run never leaves a half-installed DEST.
 set -euo pipefail
 
-VERSION=${1:?usage: fetch_onnxruntime.sh VERSION DEST}
-DEST=${2:?usage: fetch_onnxruntime.sh VERSION DEST}
+VERSION=${1:?usage: fetch_native.sh VERSION DEST}
+DEST=${2:?usage: fetch_native.sh VERSION DEST}
 NPM_PACKAGE=com.github.asus4.onnxruntime
 NPM_VERSION=0.4.9  # the npm release that ships ORT 1.29.0
 TGZ_NAME="$NPM_PACKAGE-$NPM_VERSION.tgz"
@@ -19,7 +19,7 @@ if [ -f "$DEST/.ok" ]; then
 fi
 case "$VERSION" in
   1.29.*) ;;
-  *) echo "error: fetch_onnxruntime.sh knows ORT 1.29 only (npm $NPM_PACKAGE@$NPM_VERSION), not $VERSION" >&2; exit 1 ;;
+  *) echo "error: fetch_native.sh knows ORT 1.29 only (npm $NPM_PACKAGE@$NPM_VERSION), not $VERSION" >&2; exit 1 ;;
 esac
 
 CACHE=$(dirname "$DEST")
