@@ -79,7 +79,7 @@ def template_path(rel: str, context: dict[str, Any]) -> str:
 
 def require_dir(path: Path, what: str) -> Path:
     if not path.is_dir():
-        raise PackagingError(f"{what} is missing from this edgesdk installation ({path}); reinstall edgesdk")
+        raise PackagingError(f"missing from this edgesdk installation: {what} ({path}); reinstall edgesdk")
     return path
 
 
@@ -173,8 +173,9 @@ def render_sdk(sdk_dir: Path, lang: str, runtime: str, context: dict[str, Any], 
     """sdk/<lang>/: the language's templates, then the runtime's adapter inside them; both get
     the runtime's fragments as `adapter`."""
     env = env or make_environment()
+    templates = require_dir(TEMPLATES_DIR / lang, f"the {lang} SDK templates")
     lang_context = {**context, "adapter": adapter_fragments(runtime, lang, context, env)}
-    render_tree(require_dir(TEMPLATES_DIR / lang, f"the {lang} SDK templates"), sdk_dir, lang_context, env)
+    render_tree(templates, sdk_dir, lang_context, env)
     render_tree(RUNTIMES_DIR / runtime / lang, sdk_dir / RUNTIME_ADAPTER_DIR[lang], lang_context, env)
 
 

@@ -15,5 +15,7 @@ echo "testing the generated C++ SDK on the bundle's golden images:"
 $EDGESDK test "$bundle" --device host
 echo
 echo "bundle: $(cd "$bundle" && pwd)"
-echo "run it: build the sample app with cmake -S $bundle/sample_app -B build/demo -DONNXRUNTIME_ROOT=\$HOME/.cache/edgesdk/onnxruntime-1.29.0"
+# The runtime's backend knows where its C++ package is on this machine.
+defs=$($PY -c "import sys; from edgesdk.backends import get_backend; print(' '.join(get_backend(sys.argv[1]).cpp_package().cmake_definitions))" onnxruntime)
+echo "run it: build the sample app with cmake -S $bundle/sample_app -B build/demo $defs"
 echo "        then build/demo/edgesdk-run --bundle $bundle --input photo.jpg --json"

@@ -14,6 +14,7 @@ from PIL import Image
 from torch import nn
 
 from edgesdk import api, hosttest_kotlin, naming, render
+from edgesdk.backends.onnxruntime import CPP_RUNTIME_VERSION
 from edgesdk.bundle import write_checksums
 from edgesdk.cli import main
 from edgesdk.golden import SAMPLE_IMAGES_DIR
@@ -181,7 +182,7 @@ def _context(name: str, input_color: str, steps: list[dict]) -> dict:
     context = {
         "name": name, "ident": {"snake": naming.snake(name), "pascal": naming.pascal(name), "camel": naming.camel(name)},
         "cpp_namespace": naming.cpp_namespace(name), "version": "1.0.0", "task": "custom", "target": "android",
-        "runtime": "onnxruntime", "runtime_version": "1.29.0", "edgesdk_version": "0.1.0",
+        "runtime": "onnxruntime", "runtime_version": CPP_RUNTIME_VERSION, "edgesdk_version": "0.1.0",
         "model": {"file": "model.onnx", "sha256": "0" * 64, "encrypted": False},
         "inputs": [{"name": "input", "shape": [1, 3, 8, 8], "dtype": "float32"}],
         "outputs": [{"name": "out", "shape": [1, 4], "dtype": "float32"}],
