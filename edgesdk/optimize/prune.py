@@ -5,8 +5,9 @@
   and compressors that exploit sparsity.
 - channels: structured pruning with torch-pruning's dependency graph. Channels that must go
   together (a conv's outputs, its BatchNorm, the inputs of every consumer, and every layer tied to
-  them through a residual add or a concat) form one group; the groups with the lowest L1 weight
-  norm are removed, `amount` of each group's channels. The model really gets smaller and faster.
+  them through a residual add or a concat) form one group; in each group `amount` of the channels
+  go, those with the lowest L1 weight norm (averaged over the group's layers). The model really
+  gets smaller and faster.
   Layers whose outputs reach a model output keep their output channels, so the model's outputs
   keep their shapes.
 """
