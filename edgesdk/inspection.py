@@ -58,19 +58,42 @@ def inspect_onnx(path: Path) -> dict[str, Any]:
     except Exception as exc:  # onnx raises several unrelated types for a bad file
         raise InputError(f"{path} is not a readable ONNX model: {exc}") from None
     graph = inferred.graph
-    inits = {i.name: i for i in graph.initializer}
+    inits = {i.name for i in graph.initializer}
+    constants = _constant_tensors(graph)
     shapes = {v.name: _shape_of(v) for v in list(graph.value_info) + list(graph.input) + list(graph.output)}
-    params = int(sum(int(np.prod(i.dims)) for i in graph.initializer))
     return {
         "file": str(path),
         "size_bytes": path.stat().st_size,
         "opset": {o.domain or "ai.onnx": o.version for o in model.opset_import},
         "inputs": [{"name": v.name, "shape": _shape_of(v), "dtype": _ONNX_DTYPES.get(v.type.tensor_type.elem_type, "other")} for v in graph.input if v.name not in inits],
         "outputs": [{"name": v.name, "shape": _shape_of(v), "dtype": _ONNX_DTYPES.get(v.type.tensor_type.elem_type, "other")} for v in graph.output],
-        "parameters": params,
+        "parameters": sum(int(np.prod(dims)) for dims, dtype in constants.values() if dtype not in _NOT_PARAMETERS),
         "operators": dict(sorted(Counter(n.op_type for n in graph.node).items())),
-        "flops": _flops(graph, shapes, inits),
+        "flops": _flops(graph, shapes, {name: dims for name, (dims, _) in constants.items()}),
     }
+
+
+# Not learned weights: ONNX takes shapes, axes, pads and sizes as int64 tensors, masks as bool.
+# (int32 stays counted: quantized biases are int32.)
+_NOT_PARAMETERS = {7, 9}  # TensorProto.INT64, BOOL
+_FLOAT = 1  # TensorProto.FLOAT
+
+
+def _constant_tensors(graph) -> dict[str, tuple[list[int], int]]:
+    """{name: (dims, element type)} of the graph's constant tensors: initializers, and Constant
+    nodes, which is where some exporters store every weight."""
+    found = {i.name: (list(i.dims), i.data_type) for i in graph.initializer}
+    for node in graph.node:
+        if node.op_type != "Constant":
+            continue
+        for att in node.attribute:
+            if att.name == "value":
+                found[node.output[0]] = (list(att.t.dims), att.t.data_type)
+            elif att.name == "value_floats":
+                found[node.output[0]] = ([len(att.floats)], _FLOAT)
+            elif att.name == "value_float":
+                found[node.output[0]] = ([], _FLOAT)
+    return found
 
 
 def _static(shape: list[int | str] | None) -> list[int] | None:
@@ -79,21 +102,23 @@ def _static(shape: list[int | str] | None) -> list[int] | None:
     return [int(d) for d in shape]
 
 
-def _flops(graph, shapes: dict[str, list], inits: dict) -> int | None:
+def _flops(graph, shapes: dict[str, list], constants: dict[str, list[int]]) -> int | None:
     """Multiply-adds x 2 of Conv, Gemm and MatMul (the layers that dominate CNN cost); None when a
-    shape is not static."""
+    shape is not static. A weight's shape comes from the constant itself or, behind a
+    DequantizeLinear or Identity, from shape inference."""
+    def dims(name: str) -> list[int] | None:
+        return _static(shapes.get(name)) or constants.get(name)
+
     total = 0
     for node in graph.node:
         if node.op_type == "Conv":
-            out = _static(shapes.get(node.output[0]))
-            w = inits.get(node.input[1])
+            out, w = _static(shapes.get(node.output[0])), dims(node.input[1])
             if out is None or w is None:
                 return None
-            cout, cin_per_group, *kernel = list(w.dims)
+            cout, cin_per_group, *kernel = w
             total += 2 * int(np.prod(out)) * cin_per_group * int(np.prod(kernel))
         elif node.op_type in ("Gemm", "MatMul"):
-            out = _static(shapes.get(node.output[0]))
-            a = _static(shapes.get(node.input[0])) or (list(inits[node.input[0]].dims) if node.input[0] in inits else None)
+            out, a = _static(shapes.get(node.output[0])), dims(node.input[0])
             if out is None or a is None:
                 return None
             transposed = node.op_type == "Gemm" and any(att.name == "transA" and att.i for att in node.attribute)

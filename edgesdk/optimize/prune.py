@@ -3,24 +3,26 @@
 - l1_unstructured: the smallest-magnitude weights of every Conv2d / Linear become zero, made
   permanent (no masks or hooks remain). The file keeps its size (dense zeros); it helps runtimes
   and compressors that exploit sparsity.
-- channels: structured pruning that removes whole output channels of a conv (lowest L1 filter
-  norm) and the matching input channels of the next conv, and the BatchNorm between them. The
-  model really gets smaller and faster. Only convs whose output reaches exactly one next conv
-  through per-channel ops (BatchNorm, ReLU, pooling) are pruned: a residual add or a concat would
-  need its partner pruned identically.
+- channels: structured pruning with torch-pruning's dependency graph. Channels that must go
+  together (a conv's outputs, its BatchNorm, the inputs of every consumer, and every layer tied to
+  them through a residual add or a concat) form one group; in each group `amount` of the channels
+  go, those with the lowest L1 weight norm (averaged over the group's layers). The model really
+  gets smaller and faster.
+  Layers whose outputs reach a model output keep their output channels, so the model's outputs
+  keep their shapes.
 """
 from __future__ import annotations
 
 import copy
-import math
+from collections.abc import Sequence
 
 import torch
-from torch import fx, nn
+from torch import nn
 
-from edgesdk.optimize.bn_fold import _parent
+from edgesdk.errors import UnsupportedOpError
 
-_PER_CHANNEL_MODULES = (nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.MaxPool2d, nn.AvgPool2d, nn.Dropout)
-_PER_CHANNEL_FUNCTIONS = (torch.relu, nn.functional.relu)
+_FIELD = "optimize.prune.method"
+_LAYERS = (nn.modules.conv._ConvNd, nn.Linear)  # the layers whose output channels torch-pruning removes
 
 
 def prune_l1_unstructured(model: nn.Module, amount: float) -> tuple[nn.Module, dict[str, float]]:
@@ -36,77 +38,80 @@ def prune_l1_unstructured(model: nn.Module, amount: float) -> tuple[nn.Module, d
     return pruned, sparsity
 
 
-def _plain_conv(module: nn.Module | None) -> bool:
-    return isinstance(module, nn.Conv2d) and module.groups == 1
+def prune_channels(model: nn.Module, amount: float, example_inputs: Sequence[torch.Tensor]) -> tuple[nn.Module, dict[str, tuple[int, int]]]:
+    """Return (pruned model, {layer name: (output channels before, after)}) for every conv or linear
+    layer that lost channels. `example_inputs` (one tensor per model input) drive the trace."""
+    import torch_pruning as tp
+
+    inputs = list(example_inputs)  # a list: torch-pruning unpacks it as the forward's arguments
+    pruned = copy.deepcopy(model).eval()
+    # The dependency graph is read off autograd: every weight must take part in it.
+    pruned.requires_grad_(True)
+    try:
+        with torch.enable_grad():
+            pruner = tp.pruner.BasePruner(
+                pruned, inputs,
+                importance=tp.importance.MagnitudeImportance(p=1, group_reduction="mean", normalizer=None),
+                pruning_ratio=amount,
+                ignored_layers=_output_layers(tp, pruned, inputs),
+            )
+            pruner.step()
+    except Exception as exc:  # torch-pruning fails in many ways on graphs it cannot follow
+        raise UnsupportedOpError(f"{_FIELD}: 'channels' cannot trace this model's channel dependencies ({type(exc).__name__}: {_first_line(exc)}); "
+                                 "use method: l1_unstructured or leave out optimize.prune") from exc
+    _check_still_runs(model, pruned, inputs)
+    before = {name: _out_channels(m) for name, m in model.named_modules() if isinstance(m, _LAYERS)}
+    changed = {name: (before[name], _out_channels(m)) for name, m in pruned.named_modules()
+               if name in before and _out_channels(m) != before[name]}
+    if not changed:
+        raise UnsupportedOpError(f"{_FIELD}: 'channels' found no channel to remove: every conv and linear layer's output reaches a model "
+                                 "output (whose shape must stay) or has a single channel; use method: l1_unstructured or leave out optimize.prune")
+    return pruned, changed
 
 
-def prune_channels(model: nn.Module, amount: float) -> tuple[fx.GraphModule, dict[str, tuple[int, int]]]:
-    """Return (pruned model, {conv name: (channels before, after)})."""
-    graph_module = fx.symbolic_trace(copy.deepcopy(model).eval())
-    modules = dict(graph_module.named_modules())
-    changed = {}
-    for node in graph_module.graph.nodes:
-        if node.op != "call_module" or not _plain_conv(modules.get(node.target)):
+def _out_channels(layer: nn.Module) -> int:
+    return layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
+
+
+def _output_layers(tp, model: nn.Module, inputs: list[torch.Tensor]) -> list[nn.Module]:
+    """The conv and linear layers whose output channels reach a model output unchanged in number
+    (directly, or through per-channel ops, adds and concats): pruning them would change an output's
+    shape. Walks the dependency graph back from each output to the nearest such layers."""
+    graph = tp.DependencyGraph().build_dependency(model, example_inputs=inputs, verbose=False)
+    stack = [node for node in graph.module2node.values() if not node.outputs]
+    seen, found = set(), []
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
             continue
-        chain, current, consumer = [], node, None
-        while len(current.users) == 1:
-            user = next(iter(current.users))
-            module = modules.get(user.target) if user.op == "call_module" else None
-            if _plain_conv(module):
-                consumer = user
-                break
-            if isinstance(module, _PER_CHANNEL_MODULES) or (user.op == "call_function" and user.target in _PER_CHANNEL_FUNCTIONS):
-                chain.append(user)
-                current = user
-                continue
-            break
-        if consumer is None:
-            continue
-        conv = modules[node.target]
-        keep_count = max(1, math.ceil(conv.out_channels * (1 - amount)))
-        if keep_count == conv.out_channels:
-            continue
-        norms = conv.weight.detach().abs().sum(dim=(1, 2, 3))
-        keep = torch.sort(torch.argsort(norms, descending=True, stable=True)[:keep_count]).values
-        _replace(graph_module, node.target, _slice_conv(conv, out_idx=keep))
-        for link in chain:
-            bn = modules.get(link.target) if link.op == "call_module" else None
-            if isinstance(bn, nn.BatchNorm2d):
-                _replace(graph_module, link.target, _slice_bn(bn, keep))
-        _replace(graph_module, consumer.target, _slice_conv(modules[consumer.target], in_idx=keep))
-        modules = dict(graph_module.named_modules())
-        changed[node.target] = (conv.out_channels, keep_count)
-    graph_module.recompile()
-    return graph_module, changed
+        seen.add(id(node))
+        if isinstance(node.module, _LAYERS):
+            found.append(node.module)
+        else:
+            stack.extend(node.inputs)
+    return found
 
 
-def _replace(root: nn.Module, target: str, module: nn.Module) -> None:
-    parent, name = _parent(root, target)
-    setattr(parent, name, module)
-
-
-def _slice_conv(conv: nn.Conv2d, out_idx: torch.Tensor | None = None, in_idx: torch.Tensor | None = None) -> nn.Conv2d:
-    weight = conv.weight.detach()
-    bias = conv.bias.detach() if conv.bias is not None else None
-    if out_idx is not None:
-        weight = weight[out_idx]
-        bias = bias[out_idx] if bias is not None else None
-    if in_idx is not None:
-        weight = weight[:, in_idx]
-    new = nn.Conv2d(weight.shape[1], weight.shape[0], conv.kernel_size, conv.stride, conv.padding, conv.dilation, 1, bias is not None, conv.padding_mode)
+def _check_still_runs(model: nn.Module, pruned: nn.Module, inputs: list[torch.Tensor]) -> None:
+    """torch-pruning cannot see shapes the forward() hard-codes (a view(1, 128) after a conv);
+    such a model breaks or changes an output's shape once pruned."""
     with torch.no_grad():
-        new.weight.copy_(weight)
-        if bias is not None:
-            new.bias.copy_(bias)
-    return new.eval()
+        expected = [tuple(o.shape) for o in _as_list(model(*inputs))]
+        try:
+            got = [tuple(o.shape) for o in _as_list(pruned(*inputs))]
+        except Exception as exc:  # whatever the model's own forward() raises
+            raise UnsupportedOpError(f"{_FIELD}: 'channels' broke this model, whose forward() depends on channel counts torch-pruning "
+                                     f"cannot see ({type(exc).__name__}: {_first_line(exc)}); use method: l1_unstructured "
+                                     "or leave out optimize.prune") from exc
+    if got != expected:
+        raise UnsupportedOpError(f"{_FIELD}: 'channels' changed the model's output shapes from {expected} to {got}; "
+                                 "use method: l1_unstructured or leave out optimize.prune")
 
 
-def _slice_bn(bn: nn.BatchNorm2d, idx: torch.Tensor) -> nn.BatchNorm2d:
-    new = nn.BatchNorm2d(len(idx), bn.eps, bn.momentum, bn.affine, bn.track_running_stats)
-    with torch.no_grad():
-        if bn.affine:
-            new.weight.copy_(bn.weight[idx])
-            new.bias.copy_(bn.bias[idx])
-        new.running_mean.copy_(bn.running_mean[idx])
-        new.running_var.copy_(bn.running_var[idx])
-    return new.eval()
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def _as_list(out) -> list[torch.Tensor]:
+    return list(out) if isinstance(out, (tuple, list)) else [out]

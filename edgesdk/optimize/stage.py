@@ -10,6 +10,7 @@ import dataclasses
 from typing import Any
 
 import numpy as np
+import torch
 
 from edgesdk import parity
 from edgesdk.errors import ParityError
@@ -39,7 +40,8 @@ def run(manifest: Manifest, source: SourceModel, feeds: list[dict[str, np.ndarra
             raise ParityError("BatchNorm folding changed the model: " + "; ".join(check.failures))
     if spec.prune is not None:
         if spec.prune.method == "channels":
-            module, changed = prune_channels(module, spec.prune.amount)
+            example = [torch.from_numpy(np.ascontiguousarray(feeds[0][name])) for name in source.input_names]
+            module, changed = prune_channels(module, spec.prune.amount, example)
             detail: dict[str, Any] = {"channels": {k: list(v) for k, v in changed.items()}}
         else:
             module, sparsity = prune_l1_unstructured(module, spec.prune.amount)
