@@ -19,10 +19,10 @@ import numpy as np
 from edgesdk import bundle as bundle_mod
 from edgesdk import golden
 from edgesdk.backends import CppPackage, get_backend
+from edgesdk.dtypes import DTYPES
 from edgesdk.errors import BackendUnavailable, InputError, IntegrityError, ToolchainError
 
 SAMPLE_BINARY = "edgesdk-run"
-_DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8, "int8": np.int8, "int32": np.int32, "int64": np.int64}
 
 
 def toolchain_problem() -> str | None:
@@ -104,7 +104,7 @@ def run_sample(binary: Path, bundle: Path, image: Path, dump_dir: Path | None = 
 
 
 def read_dump(dump_dir: Path, entry: dict[str, Any]) -> np.ndarray:
-    return np.fromfile(dump_dir / entry["file"], dtype=np.dtype(_DTYPES[entry["dtype"]]).newbyteorder("<")).reshape(entry["shape"])
+    return np.fromfile(dump_dir / entry["file"], dtype=np.dtype(DTYPES[entry["dtype"]].numpy).newbyteorder("<")).reshape(entry["shape"])
 
 
 def test_bundle(bundle: Path, build_dir: Path | None = None) -> HostTestReport:

@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 
 from edgesdk import bundle as bundle_mod
+from edgesdk.dtypes import DTYPES, names_by
 from edgesdk.errors import InputError
 
-_ONNX_DTYPES = {1: "float32", 10: "float16", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 9: "bool"}
+_ONNX_DTYPES = names_by("onnx", DTYPES)
 
 
 def inspect_path(path: Path) -> dict[str, Any]:

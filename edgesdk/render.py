@@ -19,6 +19,7 @@ from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from edgesdk import naming
+from edgesdk.dtypes import DTYPES
 from edgesdk.errors import PackagingError
 
 # The package's data folders. An installed package lives on disk (the wheel is not zip-safe),
@@ -52,6 +53,14 @@ FILTERS = {
     "swift_float": naming.swift_float,
 }
 
+# Manifest dtype -> how generated code spells it, taken from edgesdk/dtypes.py so that no
+# template re-lists dtypes: C++ writes `DType::{{ cpp_dtype_enumerators[d] }}`, Kotlin the whole
+# constant `{{ kotlin_dtype_constants[d] }}` (`DType.FLOAT32`).
+GLOBALS = {
+    "cpp_dtype_enumerators": {name: d.cpp for name, d in DTYPES.items()},
+    "kotlin_dtype_constants": {name: f"DType.{d.kotlin}" for name, d in DTYPES.items()},
+}
+
 
 def make_environment() -> SandboxedEnvironment:
     env = SandboxedEnvironment(
@@ -62,6 +71,7 @@ def make_environment() -> SandboxedEnvironment:
         autoescape=False,
     )
     env.filters.update(FILTERS)
+    env.globals.update(GLOBALS)
     return env
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from edgesdk.backends.base import Artifact, Backend, Runner
 from edgesdk.backends.torch_export import exported_program
+from edgesdk.dtypes import names_by
 from edgesdk.errors import BackendUnavailable, ManifestError, UnsupportedOpError
 from edgesdk.manifest import Manifest
 from edgesdk.sources import SourceModel
@@ -98,7 +99,7 @@ def _load(path: Path):
 
 
 # c10::ScalarType codes, as TensorInfo.dtype() gives them.
-_ET_DTYPES = {6: "float32", 5: "float16", 0: "uint8", 1: "int8", 3: "int32", 4: "int64"}
+_ET_DTYPES = names_by("executorch")
 
 
 def _check_io(path: Path, manifest: Manifest) -> None:

@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 
 from edgesdk.backends.base import Artifact, Backend, CppPackage, Runner, cache_dir
+from edgesdk.dtypes import names_by
 from edgesdk.errors import BackendUnavailable, ManifestError, UnsupportedOpError
 from edgesdk.manifest import Manifest
 from edgesdk.sources import SourceModel, onnx_file_runner
@@ -136,7 +137,7 @@ def _check_values(kind: str, declared: list, values: list) -> None:
             _check_shape(f"model.{kind}[{i}]", spec.shape, spec.dtype, value)
 
 
-_ONNX_DTYPES = {1: "float32", 10: "float16", 2: "uint8", 3: "int8", 6: "int32", 7: "int64"}
+_ONNX_DTYPES = names_by("onnx")
 
 
 def _check_shape(field: str, shape: list[int], dtype: str | None, value) -> None:

@@ -19,13 +19,14 @@ import numpy as np
 
 from edgesdk.backends.base import Artifact, Backend, CppPackage, Runner
 from edgesdk.backends.torch_export import exported_program
+from edgesdk.dtypes import names_by
 from edgesdk.errors import BackendUnavailable, ManifestError, UnsupportedOpError
 from edgesdk.manifest import Manifest
 from edgesdk.sources import SourceModel
 
 MODEL_FILE = "model.xml"
 WEIGHTS_FILE = "model.bin"
-_DTYPES = {"f32": "float32", "f16": "float16", "u8": "uint8", "i8": "int8", "i32": "int32", "i64": "int64"}
+_DTYPES = names_by("openvino")
 
 
 def config(threads: int) -> dict[str, object]:

@@ -24,6 +24,7 @@ import numpy as np
 
 from edgesdk.backends.base import Artifact, Backend, Runner
 from edgesdk.backends.torch_export import example_inputs, exported_program
+from edgesdk.dtypes import names_by
 from edgesdk.errors import BackendUnavailable, ManifestError, UnsupportedOpError
 from edgesdk.manifest import Manifest
 from edgesdk.sources import SourceModel
@@ -107,7 +108,7 @@ def _convert(program, example: tuple, target: Path, origin: str) -> None:
         raise UnsupportedOpError(f"TFLite conversion of {origin} failed: {text[0] if text else type(exc).__name__}") from None
 
 
-_TFLITE_DTYPES = {np.float32: "float32", np.float16: "float16", np.uint8: "uint8", np.int8: "int8", np.int32: "int32", np.int64: "int64"}
+_TFLITE_DTYPES = names_by("numpy")  # the interpreter reports numpy scalar types
 
 
 def _check_io(path: Path, manifest: Manifest) -> None:

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..dtypes import CAST_DTYPES, codes
 from .errors import ProcessingError
 from .geometry import Geometry
 from .resample import INTERPOLATIONS, resize_image
@@ -18,7 +19,7 @@ from .resample import INTERPOLATIONS, resize_image
 COLORS = ("rgb", "bgr")
 LAYOUTS = ("nchw", "nhwc")
 ALIGNS = ("center", "top_left")
-DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8, "int8": np.int8}
+_CAST_NUMPY = codes("numpy", CAST_DTYPES)
 IMAGE_OPS = ("resize", "center_crop", "letterbox", "color", "normalize")
 OPS = IMAGE_OPS + ("layout", "cast")
 CHANNELS = 3
@@ -133,7 +134,7 @@ def to_layout(image: np.ndarray, layout: str) -> np.ndarray:
 
 def cast(tensor: np.ndarray, dtype: str) -> np.ndarray:
     """float16: IEEE nearest-even; integer types: round half to even, then clamp to the range."""
-    target = DTYPES[dtype]
+    target = _CAST_NUMPY[dtype]
     values = tensor.astype(np.float32)
     if np.issubdtype(target, np.integer):
         info = np.iinfo(target)
@@ -159,7 +160,7 @@ def check_steps(steps: Sequence[dict]) -> None:
             _choice(step, "layout", LAYOUTS)
             seen_layout = True
         elif op == "cast":
-            _choice(step, "dtype", tuple(DTYPES))
+            _choice(step, "dtype", CAST_DTYPES)
             seen_cast = True
         elif op == "color":
             _choice(step, "order", COLORS)

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from edgesdk.dtypes import DTYPES
+
 from . import reference
 from .conftest import ORT_ROOT, context
 from .models import tiny_net
@@ -22,7 +24,6 @@ ort = pytest.importorskip("onnxruntime")
 
 IMAGENET = {"mean": [123.675, 116.28, 103.53], "std": [58.395, 57.12, 57.375], "scale": 1.0}
 LABELS_ODD = ['daisy "quoted"', "rosé", "日本語", "back\\slash", "emoji 🌼"]
-NP_DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8, "int8": np.int8, "int64": np.int64}
 
 
 def _io(name, shape, dtype="float32"):
@@ -133,7 +134,7 @@ def load_dump(d: Path) -> tuple[np.ndarray, list[np.ndarray]]:
     meta = json.loads((d / "dump.json").read_text())
 
     def read(entry):
-        return np.fromfile(d / entry["file"], dtype=NP_DTYPES[entry["dtype"]]).reshape(entry["shape"])
+        return np.fromfile(d / entry["file"], dtype=DTYPES[entry["dtype"]].numpy).reshape(entry["shape"])
 
     return read(meta["preprocessed"]), [read(o) for o in meta["outputs"]]
 
