@@ -19,7 +19,7 @@ from edgesdk import bundle as bundle_mod
 from edgesdk import golden, parity, quantize, render
 from edgesdk.backends import get_backend
 from edgesdk.errors import BackendUnavailable, ManifestError, ParityError
-from edgesdk.manifest import Manifest, load_manifest
+from edgesdk.manifest import Manifest, load_manifest, with_overrides
 from edgesdk.processing.postprocess import run_postprocess
 from edgesdk.processing.preprocess import run_preprocess
 from edgesdk.sources import SourceModel, load_source
@@ -78,7 +78,7 @@ def build(
 ) -> BuildResult:
     started = time.perf_counter()
     stages = _Stages(progress)
-    manifest = load_manifest(manifest_path).with_overrides(target=target, runtime=runtime)
+    manifest = with_overrides(load_manifest(manifest_path), target=target, runtime=runtime)
     target_name = manifest.resolved_target()
     runtime_name = manifest.resolved_runtime()
     backend = get_backend(runtime_name)

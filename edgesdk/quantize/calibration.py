@@ -16,11 +16,9 @@ import numpy as np
 
 from edgesdk.errors import ManifestError
 from edgesdk.manifest import CalibrationSpec, Manifest
+from edgesdk.manifest.files import CALIBRATION_FIELD as FIELD
+from edgesdk.manifest.files import TENSOR_SUFFIXES, calibration_files
 from edgesdk.processing import ImageDecodeError, decode_image, run_preprocess
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-TENSOR_SUFFIXES = (".npy",)
-FIELD = "quantization.calibration"
 
 
 @dataclass(frozen=True)
@@ -55,19 +53,6 @@ class CalibrationSet:
 
     def summary(self) -> dict[str, object]:
         return {"method": self.method.name, "samples": len(self.tensors), "data_sha256": self.sha256}
-
-
-def calibration_files(manifest: Manifest, spec: CalibrationSpec) -> list[Path]:
-    """The files that will be used, checked for presence and count (no decoding): cheap enough for manifest validation."""
-    folder = manifest.resolve(spec.data)
-    if not folder.is_dir():
-        raise ManifestError(f"{FIELD}.data", f"folder not found: {folder}")
-    found = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES + TENSOR_SUFFIXES)
-    if not found:
-        raise ManifestError(f"{FIELD}.data", f"{folder} holds no calibration files (PNG/JPEG images or .npy tensors)")
-    if len(found) < spec.samples:
-        raise ManifestError(f"{FIELD}.samples", f"asks for {spec.samples} samples but {folder} holds {len(found)} calibration files")
-    return found[: spec.samples]
 
 
 def samples_needed(manifest: Manifest) -> int:

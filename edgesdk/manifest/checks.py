@@ -1,0 +1,109 @@
+"""Rules a manifest must keep beyond its schema: those that span fields or touch the file system.
+
+`cli` says whether the target and runtime came from the command line, so an error names the
+flag (`--runtime`) instead of the manifest field. Checks that need the model itself (shapes
+against the real graph) live in the backends and api.py, after the model is loaded.
+"""
+from __future__ import annotations
+
+import re
+
+from edgesdk import targets
+from edgesdk.errors import ManifestError
+from edgesdk.manifest.files import calibration_files
+from edgesdk.manifest.schema import MODEL_SUFFIXES, Manifest, step_op
+from edgesdk.processing.preprocess import output_shape
+from edgesdk.results import IMPLEMENTED_TASKS
+
+
+def check_semantics(m: Manifest, cli: bool) -> None:
+    """Every rule below, in the order their errors take precedence."""
+    if m.task not in IMPLEMENTED_TASKS:
+        raise ManifestError("task", f"'{m.task}' is part of schema 1 but its steps are not implemented in this edgesdk yet (implemented: {', '.join(IMPLEMENTED_TASKS)})")
+    source = m.model.source
+    if source.startswith("python:"):
+        if not re.fullmatch(r"python:[A-Za-z_][\w.]*:[A-Za-z_]\w*", source):
+            raise ManifestError("model.source", f"'{source}' is not python:package.module:factory")
+    else:
+        p = m.resolve(source)
+        if p.suffix not in MODEL_SUFFIXES:
+            raise ManifestError("model.source", f"'{source}' has an unsupported extension (allowed: {', '.join(MODEL_SUFFIXES)} or python:module:factory)")
+        if not p.is_file():
+            raise ManifestError("model.source", f"model file not found: {p}")
+    out_names = [o.name for o in m.model.outputs]
+    if len(set(out_names)) != len(out_names):
+        raise ManifestError("model.outputs", "output names must be unique")
+    if m.postprocess.output is not None and m.postprocess.output not in out_names:
+        raise ManifestError("postprocess.output", f"'{m.postprocess.output}' is not a model output (outputs: {', '.join(out_names)})")
+    post_ops = [step_op(s) for s in m.postprocess.steps]
+    allowed_post = {"classification": ("softmax", "sigmoid", "topk"), "custom": ("softmax", "sigmoid")}[m.task]
+    for i, op in enumerate(post_ops):
+        if op not in allowed_post:
+            raise ManifestError(f"postprocess.steps[{i}]", f"'{op}' is not a {m.task} step (allowed: {', '.join(allowed_post)})")
+    if post_ops.count("topk") > 1 or ("topk" in post_ops and post_ops[-1] != "topk"):
+        raise ManifestError("postprocess.steps", "'topk' may appear once, as the last step")
+    if m.postprocess.labels is not None:
+        m.labels()  # raises on a missing or empty file
+    if m.task == "custom" and m.postprocess.labels:
+        raise ManifestError("postprocess.labels", "labels only apply to classification")
+    if m.golden.images is not None and not m.resolve(m.golden.images).is_dir():
+        raise ManifestError("golden.images", f"folder not found: {m.resolve(m.golden.images)}")
+    _check_static_shapes(m)
+    _check_target_runtime(m, cli)
+    _check_quantization(m)
+    if (m.optimize.fold_bn or m.optimize.prune is not None) and not source.startswith("python:"):
+        raise ManifestError("optimize", f"needs a torch module source (model.source: python:module:factory) to rewrite; '{source}' cannot be changed in place")
+    if m.encryption.enabled:
+        raise ManifestError("encryption.enabled", "model encryption is not implemented in this edgesdk yet (allowed: false)")
+
+
+def _check_quantization(m: Manifest) -> None:
+    q = m.quantization
+    if q.mode == "none":
+        if q.calibration is not None or q.keep_float or q.accuracy_budget is not None:
+            raise ManifestError("quantization.mode", "calibration, keep_float and accuracy_budget need a quantization mode (allowed: fp16, int8-dynamic, int8)")
+        return
+    if q.calibration is None:
+        if q.mode == "int8":
+            raise ManifestError("quantization.calibration", "required for mode int8: a folder of images or .npy tensors that sets the activation ranges, e.g. {data: calib/, samples: 64}")
+        if q.keep_float == "auto" or q.accuracy_budget is not None:
+            raise ManifestError("quantization.calibration", "required for keep_float: auto and accuracy_budget: they are measured on the calibration data")
+    if q.keep_float == "auto" and q.accuracy_budget is None:
+        raise ManifestError("quantization.accuracy_budget", "required with keep_float: auto (e.g. {metric: top1_agreement, min: 0.99})")
+    if q.accuracy_budget is not None and q.accuracy_budget.metric == "top1_agreement" and m.task != "classification":
+        raise ManifestError("quantization.accuracy_budget.metric", f"top1_agreement needs task classification (allowed for '{m.task}': cosine, sqnr_db)")
+    if q.calibration is not None:
+        calibration_files(m, q.calibration)
+
+
+def _check_static_shapes(m: Manifest) -> None:
+    """The pre-processed tensor must match the declared model input (shape, dtype)."""
+    spec = m.model.inputs[0]
+    steps = m.pre_steps()
+    for i, step in enumerate(steps):
+        if step["op"] == "center_crop":
+            earlier = [s for s in steps[:i] if s["op"] in ("resize", "letterbox")]
+            if not earlier:
+                raise ManifestError(f"preprocess.steps[{i}].center_crop", "needs a resize or letterbox step before it (an arbitrary image may be smaller than the crop)")
+            prev = earlier[-1]
+            ph, pw = prev["size"]
+            ch, cw = step["size"]
+            if ch > ph or cw > pw:
+                raise ManifestError(f"preprocess.steps[{i}].center_crop.size", f"{[ch, cw]} is larger than the {prev['op']} size {[ph, pw]}")
+    shape = output_shape(None, steps)
+    if shape is None or any(d is None for d in shape):
+        raise ManifestError("preprocess.steps", "the pre-processed tensor has no fixed size: end with a fixed-size resize, a center_crop or a letterbox")
+    if list(shape) != list(spec.shape):
+        raise ManifestError("model.inputs[0].shape", f"{spec.shape} does not match the pre-processed tensor shape {list(shape)}")
+    cast = next((s["dtype"] for s in steps if s["op"] == "cast"), "float32")
+    if cast != spec.dtype:
+        raise ManifestError("model.inputs[0].dtype", f"'{spec.dtype}' does not match the pre-processed tensor dtype '{cast}' (add or change the cast step)")
+
+
+def _check_target_runtime(m: Manifest, cli: bool) -> None:
+    if m.target is None:
+        return
+    allowed = targets.runtimes_for(m.target)
+    if m.runtime is not None and m.runtime not in allowed:
+        field = "--runtime" if cli else "runtime"
+        raise ManifestError(field, f"'{m.runtime}' is not a runtime of target '{m.target}' (allowed: {', '.join(allowed)})")

@@ -1,0 +1,357 @@
+"""The manifest's schema (schema_version 1): pydantic models, the step tables, and the views of a
+validated manifest that the pipeline and the templates read.
+
+Validation entry points are in loading.py; this module only describes what a manifest may hold.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, model_validator
+
+from edgesdk import targets
+from edgesdk.dtypes import CAST_DTYPES, TENSOR_DTYPES
+from edgesdk.errors import ManifestError
+from edgesdk.manifest.files import read_labels
+from edgesdk.results import TASKS
+
+SCHEMA_VERSION = 1
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,63}$"
+# Semantic Versioning 2.0.0, without build metadata (it would not survive every file system).
+SEMVER_PATTERN = r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$"
+TENSOR_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.:/-]{0,127}$"
+MODEL_SUFFIXES = (".pt", ".pt2", ".onnx")
+TARGET_NAMES = tuple(targets.TARGETS)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Size2 = Annotated[tuple[Annotated[int, Field(ge=1, le=16384)], Annotated[int, Field(ge=1, le=16384)]], Field(description="[height, width]")]
+Triple = Annotated[list[float], Field(min_length=3, max_length=3)]
+
+
+# ---- model ---------------------------------------------------------------------------------
+class TensorSpec(_Strict):
+    name: str = Field(pattern=TENSOR_NAME_PATTERN)
+    shape: list[Annotated[int, Field(ge=1)]] = Field(min_length=1, max_length=8)
+    dtype: Literal[TENSOR_DTYPES] = "float32"
+
+
+class OutputSpec(_Strict):
+    name: str = Field(pattern=TENSOR_NAME_PATTERN)
+    shape: list[Annotated[int, Field(ge=1)]] | None = None
+    dtype: Literal[TENSOR_DTYPES] | None = None
+
+
+class ModelSpec(_Strict):
+    source: str = Field(description="model.pt (TorchScript) | model.pt2 (torch.export) | model.onnx | python:pkg.mod:factory")
+    inputs: list[TensorSpec] = Field(min_length=1, max_length=1)
+    outputs: list[OutputSpec] = Field(min_length=1, max_length=16)
+
+
+# ---- pre-processing steps (docs/processing.md) -----------------------------------------------
+class ResizeParams(_Strict):
+    size: Size2
+    interpolation: Literal["nearest", "bilinear"] = "bilinear"
+    keep_ratio: bool = False
+    antialias: Literal[False] = Field(False, description="antialias: true (Pillow-style) is not implemented yet")
+
+
+class CenterCropParams(_Strict):
+    size: Size2
+
+
+class LetterboxParams(_Strict):
+    size: Size2
+    pad_value: Annotated[float, Field(ge=0, le=255)] | Annotated[list[Annotated[float, Field(ge=0, le=255)]], Field(min_length=3, max_length=3)] = 114.0
+    interpolation: Literal["nearest", "bilinear"] = "bilinear"
+    align: Literal["center", "top_left"] = "center"
+
+
+class NormalizeParams(_Strict):
+    mean: Triple = [0.0, 0.0, 0.0]
+    std: Triple = [1.0, 1.0, 1.0]
+    scale: float = 1.0
+
+    @model_validator(mode="after")
+    def _std_nonzero(self) -> "NormalizeParams":
+        if any(s == 0 for s in self.std):
+            raise ValueError("std values must be non-zero")
+        return self
+
+
+class ResizeStep(_Strict):
+    resize: ResizeParams
+
+
+class CenterCropStep(_Strict):
+    center_crop: CenterCropParams
+
+
+class LetterboxStep(_Strict):
+    letterbox: LetterboxParams
+
+
+class ColorStep(_Strict):
+    color: Literal["rgb", "bgr"]
+
+
+class NormalizeStep(_Strict):
+    normalize: NormalizeParams
+
+
+class LayoutStep(_Strict):
+    layout: Literal["nchw", "nhwc"]
+
+
+class CastStep(_Strict):
+    cast: Literal[CAST_DTYPES]
+
+
+# ---- post-processing steps ---------------------------------------------------------------------
+class AxisParams(_Strict):
+    axis: int = -1
+
+
+class TopkParams(_Strict):
+    k: int = Field(5, ge=1, le=100000)
+
+
+class SoftmaxStep(_Strict):
+    softmax: AxisParams = AxisParams()
+
+
+class SigmoidStep(_Strict):
+    sigmoid: dict[str, Any] | None = Field(None, description="no parameters")
+
+    @model_validator(mode="after")
+    def _no_params(self) -> "SigmoidStep":
+        if self.sigmoid:
+            raise ValueError("sigmoid takes no parameters")
+        return self
+
+
+class ArgmaxStep(_Strict):
+    argmax: AxisParams = AxisParams()
+
+
+class TopkStep(_Strict):
+    topk: TopkParams
+
+
+PRE_STEPS: dict[str, type[_Strict]] = {
+    "resize": ResizeStep,
+    "center_crop": CenterCropStep,
+    "letterbox": LetterboxStep,
+    "color": ColorStep,
+    "normalize": NormalizeStep,
+    "layout": LayoutStep,
+    "cast": CastStep,
+}
+POST_STEPS: dict[str, type[_Strict]] = {
+    "softmax": SoftmaxStep,
+    "sigmoid": SigmoidStep,
+    "argmax": ArgmaxStep,
+    "topk": TopkStep,
+}
+# Steps whose parameters may be omitted entirely (`- sigmoid` or `- softmax: {}`).
+_BARE_STEPS = {"softmax", "sigmoid", "argmax"}
+
+
+def _step_tag(value: Any) -> str | None:
+    if isinstance(value, str) and value in _BARE_STEPS:
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        return next(iter(value))
+    return None
+
+
+def expand_bare_step(value: Any) -> Any:
+    """`- sigmoid` -> `{"sigmoid": None}`, `- softmax` -> `{"softmax": {}}`; anything else unchanged."""
+    return {value: {} if value != "sigmoid" else None} if isinstance(value, str) else value
+
+
+def _step_union(steps: dict[str, type[_Strict]]) -> Any:
+    options = tuple(Annotated[model, Tag(tag)] for tag, model in steps.items())
+    return Annotated[
+        Union[options],  # type: ignore[valid-type]
+        Discriminator(_step_tag),
+    ]
+
+
+PreStep = _step_union(PRE_STEPS)
+PostStep = _step_union(POST_STEPS)
+
+
+class PreprocessSpec(_Strict):
+    input_color: Literal["rgb", "bgr"] = "rgb"
+    steps: list[PreStep] = Field(min_length=1)  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _order(self) -> "PreprocessSpec":
+        ops = [step_op(s) for s in self.steps]
+        if "layout" not in ops:
+            raise ValueError("a 'layout' step (nchw or nhwc) is required: it makes the image a model tensor")
+        if ops.count("layout") > 1:
+            raise ValueError("only one 'layout' step is allowed")
+        after_layout = ops[ops.index("layout") + 1 :]
+        if any(op != "cast" for op in after_layout):
+            raise ValueError("only a 'cast' step may follow 'layout' (image steps work on HWC images)")
+        if ops.count("cast") > 1:
+            raise ValueError("only one 'cast' step is allowed")
+        if "cast" in ops and ops.index("cast") < ops.index("layout"):
+            raise ValueError("'cast' must come after 'layout'")
+        return self
+
+
+class PostprocessSpec(_Strict):
+    output: str | None = Field(None, description="the model output the steps apply to; default: the first")
+    steps: list[PostStep] = []  # type: ignore[valid-type]
+    labels: str | None = Field(None, description="a text file, one label per line")
+
+
+class CalibrationSpec(_Strict):
+    data: str
+    samples: int = Field(128, ge=1)
+    method: Literal["minmax", "entropy", "percentile"] = "minmax"
+
+
+class AccuracyBudget(_Strict):
+    metric: Literal["top1_agreement", "cosine", "sqnr_db"] = "top1_agreement"
+    min: float
+
+
+class QuantizationSpec(_Strict):
+    mode: Literal["none", "fp16", "int8-dynamic", "int8"] = "none"
+    calibration: CalibrationSpec | None = None
+    per_channel: bool = True
+    keep_float: Literal["auto"] | list[str] = []
+    accuracy_budget: AccuracyBudget | None = None
+
+
+class PruneSpec(_Strict):
+    method: Literal["l1_unstructured", "channels"]
+    amount: float = Field(gt=0, lt=1, description="fraction of weights (l1_unstructured) or of output channels (channels) removed")
+
+
+class OptimizeSpec(_Strict):
+    """Changes to the torch model before conversion; off by default."""
+
+    fold_bn: bool = False
+    prune: PruneSpec | None = None
+
+
+class EncryptionSpec(_Strict):
+    enabled: bool = False
+    key: str | None = Field(None, pattern=r"^(env|file):.+$", description="env:NAME | file:path; never a literal key")
+
+
+class ParitySpec(_Strict):
+    """Tolerance overrides; anything left out takes the default of the quantization mode (parity.py)."""
+
+    max_abs: float | None = Field(None, gt=0)
+    mean_abs: float | None = Field(None, gt=0)
+    cosine_min: float | None = Field(None, ge=-1, le=1)
+    sqnr_db_min: float | None = None
+    top1_agreement_min: float | None = Field(None, ge=0, le=1)
+
+
+class GoldenSpec(_Strict):
+    images: str | None = Field(None, description="folder of PNG/JPEG images for golden vectors and parity; default: the bundled sample photos")
+    count: int = Field(4, ge=1, le=64)
+
+
+class Manifest(_Strict):
+    schema_version: Literal[1]
+    name: str = Field(pattern=NAME_PATTERN)
+    version: str = Field(pattern=SEMVER_PATTERN)
+    model: ModelSpec
+    task: Literal[TASKS]
+    preprocess: PreprocessSpec
+    postprocess: PostprocessSpec = PostprocessSpec()
+    target: Literal[TARGET_NAMES] | None = None
+    runtime: str | None = None
+    quantization: QuantizationSpec = QuantizationSpec()
+    optimize: OptimizeSpec = OptimizeSpec()
+    encryption: EncryptionSpec = EncryptionSpec()
+    parity: ParitySpec = ParitySpec()
+    golden: GoldenSpec = GoldenSpec()
+
+    _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _base_dir: Path = PrivateAttr(default=Path("."))
+    _path: Path | None = PrivateAttr(default=None)
+
+    # -- paths ------------------------------------------------------------------------------
+    @property
+    def base_dir(self) -> Path:
+        return self._base_dir
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    def resolve(self, relative: str) -> Path:
+        p = Path(relative).expanduser()
+        return p if p.is_absolute() else (self._base_dir / p).resolve()
+
+    # -- derived views used by the pipeline and the templates ---------------------------------
+    def pre_steps(self) -> list[dict[str, Any]]:
+        return [normalized_step(s) for s in self.preprocess.steps]
+
+    def post_steps(self) -> list[dict[str, Any]]:
+        return [normalized_step(s) for s in self.postprocess.steps]
+
+    def post_output_index(self) -> int:
+        if self.postprocess.output is None:
+            return 0
+        return [o.name for o in self.model.outputs].index(self.postprocess.output)
+
+    def labels(self) -> list[str]:
+        if not self.postprocess.labels:
+            return []
+        return read_labels(self.resolve(self.postprocess.labels), "postprocess.labels")
+
+    def resolved_target(self) -> str:
+        if self.target is None:
+            raise ManifestError("target", "no target given: set `target:` in the manifest or pass --target (allowed: " + ", ".join(targets.TARGETS) + ")")
+        return self.target
+
+    def resolved_runtime(self) -> str:
+        return self.runtime or targets.TARGETS[self.resolved_target()].default_runtime
+
+
+# Steps written as `op: value` become `{"op": op, <param>: value}`.
+_SCALAR_PARAM = {"color": "order", "layout": "layout", "cast": "dtype"}
+
+
+def step_op(step: BaseModel) -> str:
+    return next(iter(type(step).model_fields))
+
+
+def normalized_step(step: BaseModel) -> dict[str, Any]:
+    """`{"op": name, **params}` with every default filled in: the form templates and the numpy reference use."""
+    op = step_op(step)
+    value = getattr(step, op)
+    if op in _SCALAR_PARAM:
+        params: dict[str, Any] = {_SCALAR_PARAM[op]: value}
+    elif value is None:
+        params = {}
+    else:
+        params = value.model_dump(mode="python")
+    if op == "letterbox":
+        pad = params["pad_value"]
+        params["pad_value"] = [float(pad)] * 3 if not isinstance(pad, list) else [float(v) for v in pad]
+    if "size" in params:
+        params["size"] = list(params["size"])
+    params.pop("antialias", None)
+    return {"op": op, **params}
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Manifest.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = f"edgesdk manifest, schema_version {SCHEMA_VERSION}"
+    return schema
