@@ -8,6 +8,7 @@ from edgesdk.errors import InputError
 from edgesdk.inspection import inspect_path
 from edgesdk.manifest import MODEL_SUFFIXES
 from edgesdk.render import render_string
+from edgesdk.targets import TARGETS
 
 DEFAULT_INPUT = {"name": "image", "shape": [1, 3, 224, 224], "dtype": "float32"}
 
@@ -36,7 +37,7 @@ postprocess:
     - topk: {k: 5}
   # labels: labels.txt                # one label per line; defaults to the class index
 {% endif %}
-target: x86                           # android | ios | jetson | arm | x86 (--target overrides)
+target: x86                           # {{ targets | join(" | ") }} (--target overrides)
 # runtime: onnxruntime                # default per target (--runtime overrides); see `edgesdk targets`
 # parity: {max_abs: 1.0e-4}           # gate tolerances; defaults per quantization mode
 # golden: {images: photos/, count: 4} # images for golden vectors and parity; default: bundled photos
@@ -76,6 +77,7 @@ def init_manifest(model: Path, task: str = "classification", force: bool = False
         "h": h,
         "w": w,
         "layout": "nhwc" if nhwc else "nchw",
+        "targets": list(TARGETS),
     }
     text = render_string(TEMPLATE, context)
     tmp = target.with_suffix(".yaml.tmp")
