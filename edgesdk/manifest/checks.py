@@ -17,7 +17,7 @@ from edgesdk.results import IMPLEMENTED_TASKS
 
 
 def check_semantics(m: Manifest, cli: bool) -> None:
-    """Every rule below, in the order their errors take precedence."""
+    """Raise the first rule `m` breaks; with several problems, this order decides which one is reported."""
     if m.task not in IMPLEMENTED_TASKS:
         raise ManifestError("task", f"'{m.task}' is part of schema 1 but its steps are not implemented in this edgesdk yet (implemented: {', '.join(IMPLEMENTED_TASKS)})")
     source = m.model.source
