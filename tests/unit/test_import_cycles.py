@@ -56,14 +56,30 @@ def _ancestors(name: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
+def _named_modules(node: ast.Import | ast.ImportFrom, own_package: str, modules: dict[str, Path]) -> list[tuple[str, bool]]:
+    """(module, spelled out) for each module an import statement names. `from a import b, X`
+    names the module a.b, and `a` itself: spelled out when some name (X) is no module, since X
+    must then exist in a finished `a`; otherwise `a` is only the parent package of a.b."""
+    if isinstance(node, ast.Import):
+        return [(alias.name, True) for alias in node.names]
+    if node.level:
+        parts = own_package.split(".")
+        parts = parts[: len(parts) - (node.level - 1)]
+        base = ".".join(parts + ([node.module] if node.module else []))
+    else:
+        base = node.module or ""
+    submodules = [f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in modules]
+    return [(m, True) for m in submodules] + [(base, len(submodules) < len(node.names))]
+
+
 def import_graph(root: Path, package: str, deferred: bool = False) -> dict[str, set[str]]:
     """Module -> the modules of `package` it imports at import time.
 
     Importing `a.b.c` first initialises the packages `a` and `a.b`; those implicit edges count,
     except towards the importer's own enclosing packages: Python has already started them before
-    the importer runs (a package's __init__ importing its own submodules is no cycle). A name the
-    import statement spells out (`from a.b import X` where X is no module) always counts, because
-    it needs `a.b` finished.
+    the importer runs (a package's __init__ importing its own submodules is no cycle). A module
+    the import statement spells out (`from a.b import X` where X is no module) always counts,
+    because it needs `a.b` finished.
     """
     modules = module_names(root, package)
     graph: dict[str, set[str]] = {}
@@ -72,33 +88,12 @@ def import_graph(root: Path, package: str, deferred: bool = False) -> dict[str, 
         own_package = name if is_package else name.rpartition(".")[0]
         enclosing = set(_ancestors(name)) | ({name} if is_package else set())
         edges: set[str] = set()
-
-        def add(named: str, *, direct: bool) -> None:
-            for parent in _ancestors(named):
-                if parent in modules and parent not in enclosing:
-                    edges.add(parent)
-            if named in modules and (direct or named not in enclosing):
-                edges.add(named)
-
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node in import_statements(tree.body, deferred):
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    add(alias.name, direct=True)
-                continue
-            if node.level:
-                base_parts = own_package.split(".")
-                base_parts = base_parts[: len(base_parts) - (node.level - 1)]
-                base = ".".join(base_parts + ([node.module] if node.module else []))
-            else:
-                base = node.module or ""
-            for alias in node.names:
-                submodule = f"{base}.{alias.name}"
-                if submodule in modules:
-                    add(submodule, direct=True)
-                    add(base, direct=False)
-                else:
-                    add(base, direct=True)
+            for module, spelled in _named_modules(node, own_package, modules):
+                edges.update(p for p in _ancestors(module) if p in modules and p not in enclosing)
+                if module in modules and (spelled or module not in enclosing):
+                    edges.add(module)
         edges.discard(name)
         graph[name] = edges
     return graph
