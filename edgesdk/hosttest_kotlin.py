@@ -165,7 +165,7 @@ def test_bundle(bundle: Path, build_dir: Path | None = None) -> tuple[HostTestRe
     with tempfile.TemporaryDirectory(prefix="edgesdk-ktest-") as tmp:
         work = Path(build_dir) if build_dir else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        timings = {"jvm_compile_s": compile_kotlin(core_sources(sdk_dir) + [write_runner(package, work / "src")], work / "core.jar")}
+        timings: dict[str, float | str] = {"jvm_compile_s": compile_kotlin(core_sources(sdk_dir) + [write_runner(package, work / "src")], work / "core.jar")}
         unchecked = android_layer_problem(sdk["runtime"])
         if unchecked:
             timings["android_layer"] = f"not compile-checked here ({unchecked})"
@@ -194,7 +194,10 @@ def sample_app_sources(bundle: Path, folder: Path) -> list[Path]:
         return []
     layouts = sorted(p.stem for p in app.glob("res/layout/*.xml"))
     ids = sorted({m for p in app.glob("res/layout/*.xml") for m in re.findall(r'@\+id/(\w+)', p.read_text(encoding="utf-8"))})
-    package = re.search(r"^package\s+([\w.]+)", sources[0].read_text(encoding="utf-8"), re.M).group(1)
+    declared = re.search(r"^package\s+([\w.]+)", sources[0].read_text(encoding="utf-8"), re.M)
+    if declared is None:
+        raise ToolchainError(f"{sources[0]} declares no package")
+    package = declared.group(1)
     r = folder / "sample_R.kt"
     r.parent.mkdir(parents=True, exist_ok=True)
     fields = lambda names: "; ".join(f"const val {n} = {i + 1}" for i, n in enumerate(names))

@@ -36,7 +36,7 @@ class OutputMetrics:
     cosine: float
     sqnr_db: float
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> dict[str, float | str]:
         return {k: _finite(v) for k, v in self.__dict__.items()}
 
 
@@ -123,8 +123,8 @@ def evaluate(
     task: dict[str, float] = {}
     if score_output is not None:
         top1 = top5 = 0
-        for ref, got in zip(reference, candidate):
-            r, g = ref[score_output], got[score_output]
+        for ref_outputs, got_outputs in zip(reference, candidate):
+            r, g = ref_outputs[score_output], got_outputs[score_output]
             top1 += topk_indices(r, 1) == topk_indices(g, 1)
             top5 += set(topk_indices(r, 5)) == set(topk_indices(g, 5))
         n = max(len(reference), 1)

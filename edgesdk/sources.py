@@ -40,6 +40,7 @@ class SourceModel:
     def reference_runner(self) -> Runner:
         if self.is_torch:
             return _torch_runner(self.module, self.kind, self.input_names)
+        assert self.onnx_path is not None  # every non-torch source is an ONNX file
         return onnx_file_runner(self.onnx_path, threads=1)
 
 

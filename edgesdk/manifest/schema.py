@@ -37,13 +37,13 @@ Triple = Annotated[list[float], Field(min_length=3, max_length=3)]
 class TensorSpec(_Strict):
     name: str = Field(pattern=TENSOR_NAME_PATTERN)
     shape: list[Annotated[int, Field(ge=1)]] = Field(min_length=1, max_length=8)
-    dtype: Literal[TENSOR_DTYPES] = "float32"
+    dtype: Literal[TENSOR_DTYPES] = "float32"  # type: ignore[valid-type]
 
 
 class OutputSpec(_Strict):
     name: str = Field(pattern=TENSOR_NAME_PATTERN)
     shape: list[Annotated[int, Field(ge=1)]] | None = None
-    dtype: Literal[TENSOR_DTYPES] | None = None
+    dtype: Literal[TENSOR_DTYPES] | None = None  # type: ignore[valid-type]
 
 
 class ModelSpec(_Strict):
@@ -108,7 +108,7 @@ class LayoutStep(_Strict):
 
 
 class CastStep(_Strict):
-    cast: Literal[CAST_DTYPES]
+    cast: Literal[CAST_DTYPES]  # type: ignore[valid-type]
 
 
 # ---- post-processing steps ---------------------------------------------------------------------
@@ -177,7 +177,7 @@ def expand_bare_step(value: Any) -> Any:
 def _step_union(steps: dict[str, type[_Strict]]) -> Any:
     options = tuple(Annotated[model, Tag(tag)] for tag, model in steps.items())
     return Annotated[
-        Union[options],  # type: ignore[valid-type]
+        Union[options],
         Discriminator(_step_tag),
     ]
 
@@ -269,10 +269,10 @@ class Manifest(_Strict):
     name: str = Field(pattern=NAME_PATTERN)
     version: str = Field(pattern=SEMVER_PATTERN)
     model: ModelSpec
-    task: Literal[TASKS]
+    task: Literal[TASKS]  # type: ignore[valid-type]
     preprocess: PreprocessSpec
     postprocess: PostprocessSpec = PostprocessSpec()
-    target: Literal[TARGET_NAMES] | None = None
+    target: Literal[TARGET_NAMES] | None = None  # type: ignore[valid-type]
     runtime: str | None = None
     quantization: QuantizationSpec = QuantizationSpec()
     optimize: OptimizeSpec = OptimizeSpec()

@@ -31,7 +31,7 @@ def fold_batchnorm(model: nn.Module) -> tuple[fx.GraphModule, list[str]]:
         if not (isinstance(source, fx.Node) and source.op == "call_module" and isinstance(modules.get(source.target), nn.Conv2d) and len(source.users) == 1):
             continue
         fused = fuse_conv_bn_eval(modules[source.target], modules[node.target])
-        parent, name = _parent(graph_module, source.target)
+        parent, name = _parent(graph_module, str(source.target))
         setattr(parent, name, fused)
         node.replace_all_uses_with(source)
         graph_module.graph.erase_node(node)

@@ -70,7 +70,10 @@ def prune_channels(model: nn.Module, amount: float, example_inputs: Sequence[tor
 
 
 def _out_channels(layer: nn.Module) -> int:
-    return layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
+    if isinstance(layer, nn.Linear):
+        return layer.out_features
+    assert isinstance(layer, nn.modules.conv._ConvNd)  # the only other layer kind pruned
+    return layer.out_channels
 
 
 def _output_layers(tp, model: nn.Module, inputs: list[torch.Tensor]) -> list[nn.Module]:
@@ -79,7 +82,8 @@ def _output_layers(tp, model: nn.Module, inputs: list[torch.Tensor]) -> list[nn.
     shape. Walks the dependency graph back from each output to the nearest such layers."""
     graph = tp.DependencyGraph().build_dependency(model, example_inputs=inputs, verbose=False)
     stack = [node for node in graph.module2node.values() if not node.outputs]
-    seen, found = set(), []
+    seen: set[int] = set()
+    found: list[nn.Module] = []
     while stack:
         node = stack.pop()
         if id(node) in seen:

@@ -43,7 +43,7 @@ def _size(step: dict) -> tuple[int, int]:
 
 def _choice(step: dict, key: str, allowed: Sequence[str], default: str | None = None) -> str:
     value = step.get(key, default)
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         raise ProcessingError(f"{step.get('op')}: {key} must be one of {tuple(allowed)}, got {value!r}")
     return value
 
