@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable
 
-from jinja2 import StrictUndefined
+from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from edgesdk import naming
@@ -54,7 +54,11 @@ FILTERS = {
 
 
 def make_environment() -> SandboxedEnvironment:
+    from edgesdk import codegen  # imported here: codegen imports this module
+
     env = SandboxedEnvironment(
+        # Templates import their language's step library by name: {% import "cpp/_steps.j2" as steps %}.
+        loader=FileSystemLoader(TEMPLATES_DIR),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -62,6 +66,7 @@ def make_environment() -> SandboxedEnvironment:
         autoescape=False,
     )
     env.filters.update(FILTERS)
+    env.globals.update(step_code=codegen.step_code, refuse=codegen.refuse)
     return env
 
 
@@ -165,10 +170,12 @@ def adapter_fragments(runtime: str, lang: str, context: dict[str, Any], env: San
 
 
 def render_bundle(stage: Path, context: dict[str, Any], target: str, runtime: str) -> None:
+    from edgesdk.codegen import check_steps
     from edgesdk.targets import TARGETS
 
     env = make_environment()
     languages = languages_for(target, runtime)
+    check_steps(context, languages)  # before anything is written: no step is ever left out in silence
     for lang in languages:
         sdk_dir = stage / "sdk" / lang
         lang_context = {**context, "adapter": adapter_fragments(runtime, lang, context, env)}
