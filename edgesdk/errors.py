@@ -26,7 +26,7 @@ class InputError(EdgeSdkError):
 
 
 class UnsupportedOpError(EdgeSdkError):
-    """The model uses an operator the chosen runtime cannot run."""
+    """The model uses an operator the chosen runtime cannot run, or the manifest a step the generated glue cannot write."""
 
     exit_code = 2
 

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable
 
-from jinja2 import StrictUndefined
+from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from edgesdk import naming
@@ -63,7 +63,11 @@ GLOBALS = {
 
 
 def make_environment() -> SandboxedEnvironment:
+    from edgesdk import codegen  # imported here: codegen imports this module
+
     env = SandboxedEnvironment(
+        # Templates import their language's step library by name: {% import "cpp/_steps.j2" as steps %}.
+        loader=FileSystemLoader(TEMPLATES_DIR),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -72,6 +76,7 @@ def make_environment() -> SandboxedEnvironment:
     )
     env.filters.update(FILTERS)
     env.globals.update(GLOBALS)
+    env.globals.update(step_code=codegen.step_code, refuse=codegen.refuse)
     return env
 
 
@@ -172,6 +177,7 @@ def adapter_fragments(runtime: str, lang: str, context: dict[str, Any], env: San
     env = env or make_environment()
     fragments = {}
     folder = require_dir(RUNTIMES_DIR / runtime / lang, f"the {lang} adapter of runtime '{runtime}'")
+    # Files only: the adapter's own `__kotlin_package__/` folder starts with `_` too.
     for path in sorted(p for p in folder.glob("_*") if p.is_file()):
         text = path.read_text(encoding="utf-8")
         text = env.from_string(text).render(**context) if path.suffix == ".j2" else text
@@ -197,10 +203,12 @@ def render_sample_app(app_dir: Path, app: str, runtime: str, context: dict[str, 
 
 
 def render_bundle(stage: Path, context: dict[str, Any], target: str, runtime: str) -> None:
+    from edgesdk.codegen import check_steps
     from edgesdk.targets import TARGETS
 
     env = make_environment()
     languages = languages_for(target, runtime)
+    check_steps(context, languages)  # before anything is written: no step is ever left out in silence
     for lang in languages:
         render_sdk(stage / "sdk" / lang, lang, runtime, context, env)
     app = TARGETS[target].sample_app

@@ -56,11 +56,11 @@ def check_steps(steps: Sequence[dict], task: str) -> None:
     for n, step in enumerate(steps):
         op = step.get("op") if isinstance(step, dict) else None
         if op not in OPS:
-            raise ProcessingError(f"postprocess step {n}: unknown op {op!r} (expected one of {OPS})")
+            raise ProcessingError(f"postprocess.steps[{n}]: unknown op {op!r} (expected one of {OPS})")
         if op in SELECT_OPS and task != "classification":
-            raise ProcessingError(f"postprocess step {n}: {op} only applies to classification, not {task!r}")
+            raise ProcessingError(f"postprocess.steps[{n}].{op}: only applies to classification, not {task!r}")
         if op in SELECT_OPS and n != len(steps) - 1:
-            raise ProcessingError(f"postprocess step {n}: {op} must be the last step")
+            raise ProcessingError(f"postprocess.steps[{n}].{op}: must be the last step")
 
 
 def _drop_batch(tensor: np.ndarray) -> np.ndarray:
