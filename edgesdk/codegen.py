@@ -13,12 +13,12 @@ from __future__ import annotations
 import functools
 from typing import Any, Iterable
 
-from jinja2 import nodes
+from jinja2 import Environment, nodes
 from jinja2.environment import TemplateModule
 from jinja2.runtime import Macro
 
 from edgesdk.errors import PackagingError, UnsupportedOpError
-from edgesdk.render import TEMPLATES_DIR, make_environment
+from edgesdk.package_data import TEMPLATES_DIR
 
 STEP_LIBRARY = "_steps.j2"
 # Macro prefix -> the context key (and manifest field) holding those steps.
@@ -37,7 +37,7 @@ def steps_for(language: str) -> dict[str, tuple[str, ...]]:
     if not path.is_file():
         raise PackagingError(f"the {language} step library is missing from this edgesdk installation ({path}); reinstall edgesdk")
     # Parsed, not rendered: the names are all the registry needs.
-    macros = [node.name for node in make_environment().parse(path.read_text(encoding="utf-8")).body if isinstance(node, nodes.Macro)]
+    macros = [node.name for node in Environment().parse(path.read_text(encoding="utf-8")).body if isinstance(node, nodes.Macro)]
     return {section: tuple(name[len(section) + 1 :] for name in macros if name.startswith(section + "_")) for section in SECTIONS}
 
 

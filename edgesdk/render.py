@@ -10,7 +10,6 @@ bundle never ships without the glue its target and runtime promise.
 """
 from __future__ import annotations
 
-import importlib.resources
 import shutil
 from pathlib import Path
 from typing import Any, Callable
@@ -18,16 +17,9 @@ from typing import Any, Callable
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
-from edgesdk import naming
+from edgesdk import codegen, naming
 from edgesdk.dtypes import DTYPES
-from edgesdk.errors import PackagingError
-
-# The package's data folders. An installed package lives on disk (the wheel is not zip-safe),
-# so files() is a real folder here; Path() makes that explicit for the rglob below.
-PACKAGE_ROOT = Path(str(importlib.resources.files("edgesdk")))
-TEMPLATES_DIR = PACKAGE_ROOT / "templates"
-RUNTIMES_DIR = PACKAGE_ROOT / "runtimes"
-SAMPLE_APPS_DIR = PACKAGE_ROOT / "sample_apps"
+from edgesdk.package_data import PACKAGE_ROOT, RUNTIMES_DIR, SAMPLE_APPS_DIR, TEMPLATES_DIR, require_dir
 
 # Placeholder in a template path -> its value, from the glue context.
 PATH_PLACEHOLDERS: dict[str, Callable[[dict[str, Any]], str]] = {
@@ -63,8 +55,6 @@ GLOBALS = {
 
 
 def make_environment() -> SandboxedEnvironment:
-    from edgesdk import codegen  # imported here: codegen imports this module
-
     env = SandboxedEnvironment(
         # Templates import their language's step library by name: {% import "cpp/_steps.j2" as steps %}.
         loader=FileSystemLoader(TEMPLATES_DIR),
@@ -90,12 +80,6 @@ def template_path(rel: str, context: dict[str, Any]) -> str:
         if placeholder in rel:
             rel = rel.replace(placeholder, value(context))
     return rel
-
-
-def require_dir(path: Path, what: str) -> Path:
-    if not path.is_dir():
-        raise PackagingError(f"missing from this edgesdk installation: {what} ({path}); reinstall edgesdk")
-    return path
 
 
 def render_tree(src: Path, dst: Path, context: dict[str, Any], env: SandboxedEnvironment | None = None) -> list[Path]:
