@@ -155,7 +155,9 @@ def adapter_fragments(runtime: str, lang: str, context: dict[str, Any], env: San
     puts into the language's shared templates (e.g. its Gradle dependency), keyed by <name>."""
     env = env or make_environment()
     fragments = {}
-    for path in sorted(require_dir(RUNTIMES_DIR / runtime / lang, f"the {lang} adapter of runtime '{runtime}'").glob("_*")):
+    folder = require_dir(RUNTIMES_DIR / runtime / lang, f"the {lang} adapter of runtime '{runtime}'")
+    # Files only: a path placeholder folder such as __kotlin_package__/ also starts with '_'.
+    for path in sorted(p for p in folder.glob("_*") if p.is_file()):
         text = path.read_text(encoding="utf-8")
         text = env.from_string(text).render(**context) if path.suffix == ".j2" else text
         fragments[path.name[1:].split(".")[0]] = text.rstrip("\n")  # the template places the line breaks
