@@ -306,8 +306,14 @@ def verify(bundle_path: str | Path) -> dict[str, Any]:
 # ---- test -------------------------------------------------------------------------------------
 def test(bundle_path: str | Path, device: str = "host", build_dir: str | Path | None = None) -> dict[str, Any]:
     from edgesdk import hosttest, hosttest_kotlin
+    from edgesdk.errors import IntegrityError
 
-    if not bundle_mod.load_sdk_json(Path(bundle_path)).get("languages"):
+    sdk = bundle_mod.load_sdk_json(Path(bundle_path))
+    # A tampered bundle is refused whatever else is true of it.
+    problems = bundle_mod.verify_checksums(Path(bundle_path))
+    if problems:
+        raise IntegrityError(f"{bundle_path} failed its checksums: " + "; ".join(problems[:5]))
+    if not sdk.get("languages"):
         # Passing with nothing compiled would claim a tested SDK that does not exist.
         raise BackendUnavailable("no generated SDK to test in this bundle (sdk.json languages: []): its runtime has no glue for "
                                  "its target yet; the model itself passed the build's parity gate")

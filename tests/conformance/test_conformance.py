@@ -72,11 +72,6 @@ KNOWN_GAPS: dict[tuple[str, str], tuple[set[str], str]] = {
         "`edgesdk test` tests the Kotlin SDK of an android bundle only; its C++ SDK has no host harness "
         "(the android sample app is not C++)",
     ),
-    ("ios", "executorch"): (
-        {"tampered-model-test"},
-        "`edgesdk test` on a bundle without generated SDK exits 5 ('no generated SDK') before checking "
-        "the bundle's integrity",
-    ),
 }
 
 
