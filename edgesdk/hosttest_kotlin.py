@@ -15,6 +15,7 @@ Two compiles with kotlinc:
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -110,9 +111,23 @@ def runner_class(package: str) -> str:
     return f"{package}.golden.GoldenRunnerKt"
 
 
+def _compile_key(cmd: list[str], sources: list[Path], classpath: list[Path]) -> str:
+    """What a compile's output depends on: the command's flags, every source's name and text,
+    and the classpath jars (path, size, mtime -- they come from the versioned cache)."""
+    digest = hashlib.sha256("\0".join(c for c in cmd if not c.endswith(".kt")).encode())
+    for source in sources:
+        digest.update(source.name.encode() + b"\0" + source.read_bytes() + b"\0")
+    for jar in classpath:
+        stat = jar.stat()
+        digest.update(f"{jar}:{stat.st_size}:{stat.st_mtime_ns}\0".encode())
+    return digest.hexdigest()
+
+
 def compile_kotlin(sources: list[Path], out_jar: Path, classpath: list[Path] | None = None, android: bool = False) -> float:
-    """kotlinc `sources` into `out_jar`; returns the seconds it took. android=True compiles
-    against android.jar only (no JDK classes), as on a device."""
+    """kotlinc `sources` into `out_jar`; returns the seconds it took (0.0 when the same sources
+    were compiled before: kotlinc takes about a minute here, so jars are kept in the cache, keyed
+    by everything the output depends on; EDGESDK_KOTLIN_JAR_CACHE=0 turns that off). android=True
+    compiles against android.jar only (no JDK classes), as on a device."""
     cmd = [str(kotlinc()), "-nowarn"]
     if android:
         cmd += ["-no-jdk", "-jvm-target", "1.8"]
@@ -120,13 +135,25 @@ def compile_kotlin(sources: list[Path], out_jar: Path, classpath: list[Path] | N
         cmd += ["-include-runtime"]
     if classpath:
         cmd += ["-cp", os.pathsep.join(str(p) for p in classpath)]
+    cached = None
+    if os.environ.get("EDGESDK_KOTLIN_JAR_CACHE", "1") != "0":
+        cached = cache_dir() / "kotlin-jars" / f"{_compile_key(cmd, sources, classpath or [])}.jar"
+        if cached.is_file():
+            shutil.copyfile(cached, out_jar)
+            return 0.0
     cmd += [str(s) for s in sources] + ["-d", str(out_jar)]
     started = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=JVM_COMPILE_TIMEOUT_S)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
         raise ToolchainError(f"kotlinc failed{' (Android layer)' if android else ''}:\n{tail}")
-    return time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(f".{os.getpid()}.tmp")
+        shutil.copyfile(out_jar, partial)
+        partial.replace(cached)  # atomic: a concurrent reader sees the whole jar or none
+    return seconds
 
 
 def run_runner(jar: Path, package: str, lines: list[str], work: Path) -> tuple[Path, dict[str, dict[str, Any]]]:
