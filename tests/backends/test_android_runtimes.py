@@ -18,6 +18,7 @@ from conftest import example_manifest_dict
 from edgesdk import api
 from edgesdk.backends import get_backend
 from edgesdk.backends.base import Artifact
+from edgesdk.bundle import write_checksums
 from edgesdk.cli import main
 from edgesdk.errors import BackendUnavailable, UnsupportedOpError
 from edgesdk.parity import topk_indices
@@ -134,6 +135,7 @@ def test_bundle_without_glue_says_so(example_bundle, tmp_path, capsys):
     sdk = json.loads((bundle / "sdk.json").read_text())
     sdk["languages"] = []
     (bundle / "sdk.json").write_text(json.dumps(sdk))
+    write_checksums(bundle)  # an intact bundle that has no SDK; a tampered one is exit 4 first
     capsys.readouterr()
     assert main(["test", str(bundle)]) == 5
     assert "no generated SDK to test in this bundle" in capsys.readouterr().err
