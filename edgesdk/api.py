@@ -157,7 +157,7 @@ def _check_model_against_manifest(manifest: Manifest, source: SourceModel, refer
         outs = reference({spec.name: np.zeros(spec.shape, dtype=spec.dtype)})
     except Exception as exc:  # the model's own error says why the shape is wrong
         text = str(exc).strip().splitlines()
-        raise ManifestError("model.inputs[0].shape", f"the model rejects an input of shape {spec.shape} {spec.dtype}: {text[0] if text else type(exc).__name__}") from None
+        raise ManifestError("model.inputs[0].shape", f"the model rejects an input of shape {spec.shape} {spec.dtype}: {text[0] if text else type(exc).__name__}") from exc
     declared = manifest.model.outputs
     if len(outs) != len(declared):
         raise ManifestError("model.outputs", f"declares {len(declared)} output(s); the model returns {len(outs)}")

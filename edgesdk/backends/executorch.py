@@ -89,7 +89,7 @@ def lower(program, origin: str) -> bytes:
             return to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch().buffer
     except Exception as exc:  # exir raises many types; the first line names the op or the check
         text = str(exc).strip().splitlines()
-        raise UnsupportedOpError(f"ExecuTorch lowering of {origin} failed: {text[0] if text else type(exc).__name__}") from None
+        raise UnsupportedOpError(f"ExecuTorch lowering of {origin} failed: {text[0] if text else type(exc).__name__}") from exc
 
 
 def _load(path: Path):

@@ -104,7 +104,7 @@ def _export_torch(source: SourceModel, manifest: Manifest, target: Path) -> None
             torch.onnx.export(module, example, str(target), dynamo=dynamo, external_data=False, opset_version=OPSET, verbose=False, **names)
     except Exception as exc:  # the exporters raise many types; the message is what matters
         text = str(exc).strip().splitlines()
-        raise UnsupportedOpError(f"ONNX export of {source.origin} failed: {text[0] if text else type(exc).__name__}") from None
+        raise UnsupportedOpError(f"ONNX export of {source.origin} failed: {text[0] if text else type(exc).__name__}") from exc
 
 
 def _copy_onnx(path: Path, target: Path) -> None:

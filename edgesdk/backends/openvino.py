@@ -139,7 +139,7 @@ def _convert(source: SourceModel, manifest: Manifest):
         raise
     except Exception as exc:  # the frontends raise many types; the first line names the operator
         text = str(exc).strip().splitlines()
-        raise UnsupportedOpError(f"OpenVINO conversion of {source.origin} failed: {text[0] if text else type(exc).__name__}") from None
+        raise UnsupportedOpError(f"OpenVINO conversion of {source.origin} failed: {text[0] if text else type(exc).__name__}") from exc
 
 
 def _check_io(model, manifest: Manifest, rename: bool) -> None:

@@ -105,7 +105,7 @@ def _convert(program, example: tuple, target: Path, origin: str) -> None:
             litert_torch.convert(program.module(), example).export(str(target))
     except Exception as exc:  # the converter raises many types; the first line says which op failed
         text = str(exc).strip().splitlines()
-        raise UnsupportedOpError(f"TFLite conversion of {origin} failed: {text[0] if text else type(exc).__name__}") from None
+        raise UnsupportedOpError(f"TFLite conversion of {origin} failed: {text[0] if text else type(exc).__name__}") from exc
 
 
 _TFLITE_DTYPES = names_by("numpy")  # the interpreter reports numpy scalar types

@@ -42,4 +42,4 @@ def exported_program(source: SourceModel, manifest: Manifest, runtime: str):
             return torch.export.export(source.module, example)
     except Exception as exc:  # export raises many types; the first line says what failed
         text = str(exc).strip().splitlines()
-        raise UnsupportedOpError(f"torch.export of {source.origin} for '{runtime}' failed: {text[0] if text else type(exc).__name__}") from None
+        raise UnsupportedOpError(f"torch.export of {source.origin} for '{runtime}' failed: {text[0] if text else type(exc).__name__}") from exc
