@@ -6,9 +6,14 @@ from dataclasses import dataclass
 
 
 class EdgeSdkError(Exception):
-    """Base of every error edgesdk reports to users. `exit_code` is the CLI's exit status (from EXIT_CODES)."""
+    """Base of every error edgesdk reports to users. `exit_code` is the CLI's exit status (from
+    EXIT_CODES); `log_path` is set when a failed build kept its log, and the message names it."""
 
     exit_code: int
+    log_path: str | None = None
+
+    def __str__(self) -> str:
+        return super().__str__() + (f" (log: {self.log_path})" if self.log_path else "")
 
 
 class ManifestError(EdgeSdkError):
