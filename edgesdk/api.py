@@ -6,19 +6,21 @@ a staging folder and appears only when complete.
 """
 from __future__ import annotations
 
+import contextlib
 import platform
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 import edgesdk
+from edgesdk import buildlog, golden, parity, quantize, render
 from edgesdk import bundle as bundle_mod
-from edgesdk import golden, parity, quantize, render
 from edgesdk.backends import get_backend
-from edgesdk.errors import BackendUnavailable, ManifestError, ParityError
+from edgesdk.errors import BackendUnavailable, EdgeSdkError, InputError, ManifestError, ParityError
 from edgesdk.manifest import Manifest, load_manifest, with_overrides
 from edgesdk.processing.postprocess import run_postprocess
 from edgesdk.processing.preprocess import run_preprocess
@@ -55,17 +57,38 @@ class _Stages:
     def __init__(self, progress: Progress | None):
         self.progress = progress or (lambda _msg: None)
         self.times: dict[str, float] = {}
-        self.log: list[str] = []
+        self.log = buildlog.BuildLog()
 
     def run(self, name: str, fn: Callable[[], Any]) -> Any:
         self.progress(name)
         start = time.perf_counter()
-        value = fn()
+        with self.log.stage(name):
+            value = fn()
         self.times[name] = time.perf_counter() - start
         return value
 
     def note(self, line: str) -> None:
-        self.log.append(line)
+        self.log.note(line)
+
+
+@contextlib.contextmanager
+def _log_kept_on_failure(log: buildlog.BuildLog, path: Path) -> Iterator[None]:
+    """A failed build's staging folder is deleted; once a converter has run, its log, the converters'
+    output included, stays beside where the bundle would have been, and the error names it. Bad
+    input (in the manifest, on the command line, a source the runtime refuses before converting)
+    writes nothing, as everywhere else."""
+    try:
+        yield
+    except Exception as exc:
+        if isinstance(exc, (ManifestError, InputError)) or not log.tools_ran:
+            raise
+        failure = "".join(traceback.format_exception(exc))
+        path.write_text(log.text() + f"--- build failed ---\n{failure}", encoding="utf-8")
+        if isinstance(exc, EdgeSdkError):
+            exc.log_path = str(path)
+        else:
+            exc.add_note(f"build log: {path}")
+        raise
 
 
 def build(
@@ -99,8 +122,11 @@ def build(
     reference = source.reference_runner()
     _check_model_against_manifest(manifest, source, reference, labels)
     stages.note(f"source {manifest.model.source} ({source.kind}) sha256 {source.sha256}")
+    stages.log.hide_folder(manifest.base_dir, "<project>")
 
-    with bundle_mod.staging(out_dir, dirname, force) as stage:
+    with _log_kept_on_failure(stages.log, out_dir / f"{dirname}.build-failed.log"), stages.log.active(), \
+            bundle_mod.staging(out_dir, dirname, force) as stage:
+        stages.log.hide_folder(stage, "<bundle>")
         artifact = stages.run(f"convert ({runtime_name})", lambda: backend.convert(source, manifest, stage / "model"))
         stages.note(f"converted to {artifact.main} with {runtime_name} {artifact.runtime_versions}")
         quantized = None
@@ -133,7 +159,7 @@ def build(
         if optimized is not None:
             bundle_mod.write_json(stage / "reports" / "optimize.json", quantize.report.json_safe(optimized))
         bundle_mod.write_json(stage / bundle_mod.SDK_JSON, sdk)
-        (stage / "reports" / "build.log").write_text("\n".join(stages.log) + "\n", encoding="utf-8")
+        (stage / "reports" / "build.log").write_text(stages.log.text(), encoding="utf-8")
     final = out_dir / dirname
     zip_path = bundle_mod.zip_path(final)
     return BuildResult(
@@ -157,7 +183,7 @@ def _check_model_against_manifest(manifest: Manifest, source: SourceModel, refer
         outs = reference({spec.name: np.zeros(spec.shape, dtype=spec.dtype)})
     except Exception as exc:  # the model's own error says why the shape is wrong
         text = str(exc).strip().splitlines()
-        raise ManifestError("model.inputs[0].shape", f"the model rejects an input of shape {spec.shape} {spec.dtype}: {text[0] if text else type(exc).__name__}") from None
+        raise ManifestError("model.inputs[0].shape", f"the model rejects an input of shape {spec.shape} {spec.dtype}: {text[0] if text else type(exc).__name__}") from exc
     declared = manifest.model.outputs
     if len(outs) != len(declared):
         raise ManifestError("model.outputs", f"declares {len(declared)} output(s); the model returns {len(outs)}")

@@ -35,8 +35,8 @@ def source_date_epoch() -> int:
         return DEFAULT_EPOCH
     try:
         return max(int(value), DEFAULT_EPOCH)
-    except ValueError:
-        raise InputError(f"SOURCE_DATE_EPOCH={value!r} is not an integer number of seconds") from None
+    except ValueError as exc:
+        raise InputError(f"SOURCE_DATE_EPOCH={value!r} is not an integer number of seconds") from exc
 
 
 def zip_path(bundle_dir: Path) -> Path:
@@ -156,4 +156,4 @@ def load_sdk_json(bundle: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise IntegrityError(f"{path} is not valid JSON: {exc}") from None
+        raise IntegrityError(f"{path} is not valid JSON: {exc}") from exc

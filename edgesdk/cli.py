@@ -3,57 +3,69 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, Sequence
 
 from edgesdk import __version__
-from edgesdk.errors import EdgeSdkError, ManifestError
+from edgesdk.errors import INTERRUPTED, EdgeSdkError, ManifestError, exit_codes_text
 from edgesdk.targets import TARGETS
 
-EPILOG = "exit codes: 0 ok, 1 internal error, 2 bad input, 3 parity gate failed, 4 integrity/crypto failure, 5 backend unavailable"
+EPILOG = exit_codes_text()
+DEBUG_ENV = "EDGESDK_DEBUG"
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="edgesdk", description="Trained model + manifest -> versioned, parity-checked SDK bundle.", epilog=EPILOG)
-    p.add_argument("--version", action="version", version=f"edgesdk {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # Raw epilogs: argparse would otherwise reflow the exit-code table into one paragraph.
+    p = argparse.ArgumentParser(prog="edgesdk", description="Trained model + manifest -> versioned, parity-checked SDK bundle.",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"edgesdk {__version__}", help="print edgesdk's version and exit")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true",
+                        help=f"on an error, also print the traceback with every cause (for bug reports); {DEBUG_ENV}=1 does the same")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to do (COMMAND --help for its options)")
 
-    s = sub.add_parser("init", help="write a commented edgesdk.yaml next to a model")
-    s.add_argument("model", type=Path)
-    s.add_argument("--task", default="classification", choices=["classification", "custom"])
+    def command(name: str, summary: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=summary, parents=[common], **kwargs)
+
+    s = command("init", "write a commented edgesdk.yaml next to a model")
+    s.add_argument("model", type=Path, help="the model file: .onnx, TorchScript .pt or torch.export .pt2")
+    s.add_argument("--task", default="classification", choices=["classification", "custom"],
+                   help="the manifest's task: classification writes softmax + top-5 post-processing, custom none (default: classification)")
     s.add_argument("--force", action="store_true", help="overwrite an existing edgesdk.yaml")
 
-    s = sub.add_parser("build", help="build an SDK bundle from a manifest", epilog=EPILOG)
+    s = command("build", "build an SDK bundle from a manifest", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("-c", "--config", type=Path, default=Path("edgesdk.yaml"), help="manifest (default: edgesdk.yaml)")
-    s.add_argument("--target", choices=list(TARGETS))
-    s.add_argument("--runtime")
-    s.add_argument("--out", type=Path, default=Path("dist"))
+    s.add_argument("--target", choices=list(TARGETS), help="build for this target instead of the manifest's `target`")
+    s.add_argument("--runtime", help="convert for this runtime instead of the manifest's (default: the target's default runtime; see `edgesdk targets`)")
+    s.add_argument("--out", type=Path, default=Path("dist"), help="folder the bundle and its zip are written to (default: dist)")
     s.add_argument("--force", action="store_true", help="replace an existing bundle of the same name and version")
     s.add_argument("--json", action="store_true", help="print a machine-readable summary")
 
-    s = sub.add_parser("verify", help="check a bundle's checksums and sdk.json")
-    s.add_argument("bundle", type=Path)
-    s.add_argument("--json", action="store_true")
+    s = command("verify", "check a bundle's checksums and sdk.json")
+    s.add_argument("bundle", type=Path, help="the bundle folder")
+    s.add_argument("--json", action="store_true", help="print the result as JSON")
 
-    s = sub.add_parser("test", help="build the bundle's SDK and run its golden tests through the generated glue")
-    s.add_argument("bundle", type=Path)
+    s = command("test", "build the bundle's SDK and run its golden tests through the generated glue")
+    s.add_argument("bundle", type=Path, help="the bundle folder")
     s.add_argument("--device", default="host", help="host (default); adb:SERIAL runs an Android bundle's instrumented GoldenTest on that device; ssh:HOST comes with the ARM target")
     s.add_argument("--build-dir", type=Path, help="keep the C++ build here (default: a temporary folder)")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="print every golden case's result as JSON")
 
-    s = sub.add_parser("inspect", help="I/O spec, operators, size and FLOPs of a bundle or a model file")
-    s.add_argument("path", type=Path)
+    s = command("inspect", "I/O spec, operators, size and FLOPs of a bundle or a model file")
+    s.add_argument("path", type=Path, help="a bundle folder or a model file (.onnx, .pt, .pt2)")
 
-    s = sub.add_parser("bench", help="latency of the bundle's C++ SDK vs a bare runtime session and the Python reference")
-    s.add_argument("bundle", type=Path)
-    s.add_argument("--runs", type=int, default=50)
-    s.add_argument("--threads", type=int, default=1)
+    s = command("bench", "latency of the bundle's C++ SDK vs a bare runtime session and the Python reference")
+    s.add_argument("bundle", type=Path, help="the bundle folder")
+    s.add_argument("--runs", type=int, default=50, help="timed runs of each contender (default: 50)")
+    s.add_argument("--threads", type=int, default=1, help="inference threads for every contender (default: 1)")
 
-    s = sub.add_parser("targets", help="targets, runtimes and languages, and which are available here")
-    s.add_argument("--json", action="store_true")
+    s = command("targets", "targets, runtimes and languages, and which are available here")
+    s.add_argument("--json", action="store_true", help="print the table as JSON")
 
-    sub.add_parser("schema", help="print the manifest's JSON Schema")
+    command("schema", "print the manifest's JSON Schema")
     return p
 
 
@@ -143,8 +155,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(exc: BaseException, message: str, debug: bool) -> None:
+    """One line for users; with --debug (or EDGESDK_DEBUG=1) the traceback and its causes before it."""
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    print(message, file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
         if args.command == "build":
             return _cmd_build(args)
@@ -173,14 +193,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
     except ManifestError as exc:
         where = f"{args.config}: " if getattr(args, "config", None) and args.command == "build" else ""
-        print(f"error: {where}{exc}", file=sys.stderr)
+        _report(exc, f"error: {where}{exc}", debug)
         return exc.exit_code
     except EdgeSdkError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _report(exc, f"error: {exc}", debug)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        _report(exc, "interrupted", debug)
+        return INTERRUPTED
     return 1
 
 

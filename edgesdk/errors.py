@@ -1,17 +1,23 @@
-"""One error hierarchy; the CLI maps each class to its documented exit code in one place."""
+"""One error hierarchy and one exit-code table (EXIT_CODES): each class gets its code from the
+table, the CLI help and README's exit-code line are written from it."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 
 class EdgeSdkError(Exception):
-    """Base of every error edgesdk reports to users. `exit_code` is the CLI's exit status."""
+    """Base of every error edgesdk reports to users. `exit_code` is the CLI's exit status (from
+    EXIT_CODES); `log_path` is set when a failed build kept its log, and the message names it."""
 
-    exit_code = 1
+    exit_code: int
+    log_path: str | None = None
+
+    def __str__(self) -> str:
+        return super().__str__() + (f" (log: {self.log_path})" if self.log_path else "")
 
 
 class ManifestError(EdgeSdkError):
     """The manifest (or a file it names) is invalid. `field` is the dotted path, e.g. preprocess.steps[1].resize.size."""
-
-    exit_code = 2
 
     def __init__(self, field: str, message: str):
         self.field = field
@@ -22,19 +28,13 @@ class ManifestError(EdgeSdkError):
 class InputError(EdgeSdkError):
     """Bad command-line input: a missing bundle, an unreadable image, a bundle that already exists."""
 
-    exit_code = 2
-
 
 class UnsupportedOpError(EdgeSdkError):
     """The model uses an operator the chosen runtime cannot run, or the manifest a step the generated glue cannot write."""
 
-    exit_code = 2
-
 
 class ParityError(EdgeSdkError):
     """The converted model or the generated SDK disagrees with the reference beyond tolerance."""
-
-    exit_code = 3
 
     def __init__(self, message: str, report_path: str | None = None):
         self.report_path = report_path
@@ -44,32 +44,47 @@ class ParityError(EdgeSdkError):
 class IntegrityError(EdgeSdkError):
     """Checksums, signatures or decryption failed."""
 
-    exit_code = 4
-
 
 class BackendUnavailable(EdgeSdkError):
     """A runtime or toolchain the request needs is not installed here; the message says how to get it."""
-
-    exit_code = 5
 
 
 class ToolchainError(EdgeSdkError):
     """Building or running generated code failed (compiler, CMake, the sample binary)."""
 
-    exit_code = 1
-
 
 class PackagingError(EdgeSdkError):
     """This edgesdk installation lacks a file it ships with (a template, an adapter, a sample app)."""
 
-    exit_code = 1
+
+@dataclass(frozen=True)
+class ExitCode:
+    code: int
+    meaning: str
+    errors: tuple[type[EdgeSdkError], ...] = ()
 
 
-EXIT_CODES = {
-    "ok": 0,
-    "internal error": EdgeSdkError.exit_code,
-    "bad input": ManifestError.exit_code,
-    "parity gate failed": ParityError.exit_code,
-    "integrity or crypto failure": IntegrityError.exit_code,
-    "backend unavailable": BackendUnavailable.exit_code,
-}
+EXIT_CODES = (
+    ExitCode(0, "ok"),
+    ExitCode(1, "internal error or toolchain failure (compiler, CMake)", (EdgeSdkError, ToolchainError, PackagingError)),
+    ExitCode(2, "bad input (manifest, files, flags) or an operator the runtime cannot run", (ManifestError, InputError, UnsupportedOpError)),
+    ExitCode(3, "parity gate failed", (ParityError,)),
+    ExitCode(4, "integrity or crypto failure", (IntegrityError,)),
+    ExitCode(5, "backend unavailable", (BackendUnavailable,)),
+    ExitCode(130, "interrupted"),
+)
+INTERRUPTED = 130
+
+for _row in EXIT_CODES:
+    for _error in _row.errors:
+        _error.exit_code = _row.code
+
+
+def exit_codes_text() -> str:
+    """The table as the CLI help prints it, one code a line."""
+    return "exit codes:\n" + "\n".join(f"  {row.code:<4} {row.meaning}" for row in EXIT_CODES)
+
+
+def exit_codes_line() -> str:
+    """The table in one sentence, as README.md states it."""
+    return "Exit codes: " + "; ".join(f"{row.code} {row.meaning}" for row in EXIT_CODES) + "."

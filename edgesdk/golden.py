@@ -39,7 +39,7 @@ def collect_images(folder: Path | None, count: int, field: str = "golden.images"
         try:
             pixels = decode_image(p)
         except ValueError as exc:
-            raise ManifestError(field, str(exc)) from None
+            raise ManifestError(field, str(exc)) from exc
         ident = _unique_id(p.stem, used)
         images.append(GoldenImage(ident, pixels))
     return images

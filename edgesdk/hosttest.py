@@ -100,7 +100,7 @@ def run_sample(binary: Path, bundle: Path, image: Path, dump_dir: Path | None = 
     try:
         return json.loads(proc.stdout)
     except json.JSONDecodeError as exc:
-        raise ToolchainError(f"{SAMPLE_BINARY} printed invalid JSON for {image.name}: {exc}") from None
+        raise ToolchainError(f"{SAMPLE_BINARY} printed invalid JSON for {image.name}: {exc}") from exc
 
 
 def read_dump(dump_dir: Path, entry: dict[str, Any]) -> np.ndarray:

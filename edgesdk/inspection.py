@@ -57,7 +57,7 @@ def inspect_onnx(path: Path) -> dict[str, Any]:
         model = onnx.load(str(path))
         inferred = onnx.shape_inference.infer_shapes(model)
     except Exception as exc:  # onnx raises several unrelated types for a bad file
-        raise InputError(f"{path} is not a readable ONNX model: {exc}") from None
+        raise InputError(f"{path} is not a readable ONNX model: {exc}") from exc
     graph = inferred.graph
     inits = {i.name for i in graph.initializer}
     constants = _constant_tensors(graph)
@@ -141,7 +141,7 @@ def _inspect_torch(path: Path) -> dict[str, Any]:
             state = program.state_dict
             inputs = [{"shape": list(a.shape), "dtype": str(a.dtype).replace("torch.", "")} for a in program.example_inputs[0]] if program.example_inputs else None
     except (RuntimeError, ValueError, OSError) as exc:
-        raise InputError(f"{path} is not a readable {'TorchScript' if path.suffix == '.pt' else 'torch.export'} file: {exc}") from None
+        raise InputError(f"{path} is not a readable {'TorchScript' if path.suffix == '.pt' else 'torch.export'} file: {exc}") from exc
     return {
         "file": str(path),
         "size_bytes": path.stat().st_size,

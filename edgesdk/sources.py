@@ -71,14 +71,14 @@ def load_source(manifest: Manifest) -> SourceModel:
             program = torch.export.load(str(path))
             return SourceModel("exported_program", source, digest, module=program, input_names=in_names, output_names=out_names)
     except (RuntimeError, ValueError, OSError) as exc:
-        raise ManifestError("model.source", f"cannot load {path}: {_first_line(exc)} (is it a {'TorchScript' if path.suffix == '.pt' else 'torch.export'} file?)") from None
+        raise ManifestError("model.source", f"cannot load {path}: {_first_line(exc)} (is it a {'TorchScript' if path.suffix == '.pt' else 'torch.export'} file?)") from exc
     import onnx
 
     try:
         proto = onnx.load(str(path), load_external_data=False)
         onnx.checker.check_model(proto)
     except Exception as exc:  # onnx raises several unrelated types for a bad file
-        raise ManifestError("model.source", f"{path} is not a valid ONNX model: {_first_line(exc)}") from None
+        raise ManifestError("model.source", f"{path} is not a valid ONNX model: {_first_line(exc)}") from exc
     initializers = {i.name for i in proto.graph.initializer}
     graph_inputs = [i.name for i in proto.graph.input if i.name not in initializers]
     graph_outputs = [o.name for o in proto.graph.output]
@@ -108,7 +108,7 @@ def _load_factory(manifest: Manifest, source: str):
         try:
             mod = importlib.import_module(module_name)
         except ImportError as exc:
-            raise ManifestError("model.source", f"cannot import '{module_name}' (searched {manifest.base_dir} and sys.path): {exc}") from None
+            raise ManifestError("model.source", f"cannot import '{module_name}' (searched {manifest.base_dir} and sys.path): {exc}") from exc
         factory = getattr(mod, factory_name, None)
         if not callable(factory):
             raise ManifestError("model.source", f"'{module_name}' has no callable '{factory_name}'")
@@ -149,8 +149,8 @@ def _torch_runner(module, kind: str, input_names: list[str]) -> Runner:
 def onnx_file_runner(path: Path, threads: int = 1) -> Runner:
     try:
         import onnxruntime as ort
-    except ImportError:
-        raise EdgeSdkError("onnxruntime is not installed: pip install 'edgesdk[onnx]'") from None
+    except ImportError as exc:
+        raise EdgeSdkError("onnxruntime is not installed: pip install 'edgesdk[onnx]'") from exc
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1

@@ -11,14 +11,12 @@ XNNPACK), its thread pool set to the requested thread count.
 """
 from __future__ import annotations
 
-import contextlib
-import io
-import warnings
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
+from edgesdk import buildlog
 from edgesdk.backends.base import Artifact, Backend, Runner
 from edgesdk.backends.torch_export import exported_program
 from edgesdk.dtypes import names_by
@@ -84,12 +82,11 @@ def lower(program, origin: str) -> bytes:
     from executorch.exir import to_edge_transform_and_lower
 
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
+        with buildlog.capture("executorch to_edge_transform_and_lower"):
             return to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch().buffer
     except Exception as exc:  # exir raises many types; the first line names the op or the check
         text = str(exc).strip().splitlines()
-        raise UnsupportedOpError(f"ExecuTorch lowering of {origin} failed: {text[0] if text else type(exc).__name__}") from None
+        raise UnsupportedOpError(f"ExecuTorch lowering of {origin} failed: {text[0] if text else type(exc).__name__}") from exc
 
 
 def _load(path: Path):

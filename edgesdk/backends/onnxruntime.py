@@ -7,15 +7,12 @@ ONNX Runtime C/C++ package and the Kotlin glue its Android library, both fetched
 """
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
 import os
 import shutil
 import subprocess
-import warnings
 from pathlib import Path
 
+from edgesdk import buildlog
 from edgesdk.backends.base import Artifact, Backend, CppPackage, Runner, cache_dir
 from edgesdk.dtypes import names_by
 from edgesdk.errors import BackendUnavailable, ManifestError, UnsupportedOpError
@@ -96,15 +93,12 @@ def _export_torch(source: SourceModel, manifest: Manifest, target: Path) -> None
     # TorchScript cannot go through torch.export; it takes the TorchScript exporter.
     dynamo = source.kind != "torchscript"
     names = dict(input_names=[i.name for i in manifest.model.inputs], output_names=[o.name for o in manifest.model.outputs])
-    quiet = io.StringIO()
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(quiet):
-            warnings.simplefilter("ignore")
+        with buildlog.capture("torch.onnx.export"):
             torch.onnx.export(module, example, str(target), dynamo=dynamo, external_data=False, opset_version=OPSET, verbose=False, **names)
     except Exception as exc:  # the exporters raise many types; the message is what matters
         text = str(exc).strip().splitlines()
-        raise UnsupportedOpError(f"ONNX export of {source.origin} failed: {text[0] if text else type(exc).__name__}") from None
+        raise UnsupportedOpError(f"ONNX export of {source.origin} failed: {text[0] if text else type(exc).__name__}") from exc
 
 
 def _copy_onnx(path: Path, target: Path) -> None:

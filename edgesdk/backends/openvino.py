@@ -9,14 +9,12 @@ inside the same `openvino` wheel, so the Python and C++ versions are one version
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import re
-import warnings
 from pathlib import Path
 
 import numpy as np
 
+from edgesdk import buildlog
 from edgesdk.backends.base import Artifact, Backend, CppPackage, Runner
 from edgesdk.backends.torch_export import exported_program
 from edgesdk.dtypes import names_by
@@ -130,8 +128,7 @@ def _convert(source: SourceModel, manifest: Manifest):
     import openvino as ov
 
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
+        with buildlog.capture("openvino.convert_model"):
             if source.is_torch:
                 return ov.convert_model(exported_program(source, manifest, "openvino"))
             return ov.convert_model(str(source.onnx_path))
@@ -139,7 +136,7 @@ def _convert(source: SourceModel, manifest: Manifest):
         raise
     except Exception as exc:  # the frontends raise many types; the first line names the operator
         text = str(exc).strip().splitlines()
-        raise UnsupportedOpError(f"OpenVINO conversion of {source.origin} failed: {text[0] if text else type(exc).__name__}") from None
+        raise UnsupportedOpError(f"OpenVINO conversion of {source.origin} failed: {text[0] if text else type(exc).__name__}") from exc
 
 
 def _check_io(model, manifest: Manifest, rename: bool) -> None:

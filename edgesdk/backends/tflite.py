@@ -12,16 +12,13 @@ with inputs `args_<i>` and outputs `output_<i>` in the manifest's order.
 """
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
 import os
-import warnings
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
+from edgesdk import buildlog
 from edgesdk.backends.base import Artifact, Backend, Runner
 from edgesdk.backends.torch_export import example_inputs, exported_program
 from edgesdk.dtypes import names_by
@@ -95,17 +92,15 @@ def _interpreter(path: Path, threads: int):
 def _convert(program, example: tuple, target: Path, origin: str) -> None:
     # litert-torch imports TensorFlow/JAX pieces that log at import; keep the build's output clean.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    logging.getLogger("absl").setLevel(logging.ERROR)
     import litert_torch
 
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            warnings.simplefilter("ignore")
+        with buildlog.capture("litert_torch.convert"):
             # litert-torch re-exports what it is given, so it gets the program's module.
             litert_torch.convert(program.module(), example).export(str(target))
     except Exception as exc:  # the converter raises many types; the first line says which op failed
         text = str(exc).strip().splitlines()
-        raise UnsupportedOpError(f"TFLite conversion of {origin} failed: {text[0] if text else type(exc).__name__}") from None
+        raise UnsupportedOpError(f"TFLite conversion of {origin} failed: {text[0] if text else type(exc).__name__}") from exc
 
 
 _TFLITE_DTYPES = names_by("numpy")  # the interpreter reports numpy scalar types

@@ -2,12 +2,9 @@
 LiteRT and ExecuTorch converters, traced on zeros of the manifest's input shapes."""
 from __future__ import annotations
 
-import contextlib
-import io
-import warnings
-
 import numpy as np
 
+from edgesdk import buildlog
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.manifest import Manifest
 from edgesdk.sources import SourceModel
@@ -31,8 +28,7 @@ def exported_program(source: SourceModel, manifest: Manifest, runtime: str):
         return source.module
     example = example_inputs(manifest)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
+        with buildlog.capture("torch.export"):
             if source.kind == "torchscript":
                 # TorchScript is not traceable by torch.export; torch's own converter rebuilds the
                 # graph as an ExportedProgram (it runs the scripted graph, not Python code).
@@ -42,4 +38,4 @@ def exported_program(source: SourceModel, manifest: Manifest, runtime: str):
             return torch.export.export(source.module, example)
     except Exception as exc:  # export raises many types; the first line says what failed
         text = str(exc).strip().splitlines()
-        raise UnsupportedOpError(f"torch.export of {source.origin} for '{runtime}' failed: {text[0] if text else type(exc).__name__}") from None
+        raise UnsupportedOpError(f"torch.export of {source.origin} for '{runtime}' failed: {text[0] if text else type(exc).__name__}") from exc

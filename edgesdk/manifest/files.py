@@ -25,7 +25,7 @@ def read_labels(path: Path, field: str) -> list[str]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise ManifestError(field, f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise ManifestError(field, f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     labels = [line.rstrip("\r") for line in text.split("\n")]
     while labels and labels[-1] == "":
         labels.pop()

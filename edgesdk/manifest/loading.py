@@ -44,9 +44,9 @@ def load_manifest(path: str | Path) -> Manifest:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ManifestError("", f"{path}:{where}: invalid YAML: {problem}") from None
-    except UnicodeDecodeError:
-        raise ManifestError("", f"{path} is not UTF-8 text") from None
+        raise ManifestError("", f"{path}:{where}: invalid YAML: {problem}") from exc
+    except UnicodeDecodeError as exc:
+        raise ManifestError("", f"{path} is not UTF-8 text") from exc
     if not isinstance(data, dict):
         raise ManifestError("", f"{path}: the manifest must be a YAML mapping (got {type(data).__name__})")
     return _validate(data, path.parent.resolve(), path.resolve())
@@ -76,7 +76,7 @@ def _validate(data: dict[str, Any], base_dir: Path, path: Path | None, cli: bool
     try:
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:
-        raise to_manifest_error(exc) from None
+        raise to_manifest_error(exc) from exc
     manifest._raw = data
     manifest._base_dir = base_dir
     manifest._path = path

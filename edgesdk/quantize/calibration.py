@@ -83,14 +83,14 @@ def _load_one(manifest: Manifest, path: Path) -> np.ndarray:
         try:
             tensor = np.load(path, allow_pickle=False)
         except (ValueError, OSError) as exc:
-            raise ManifestError(f"{FIELD}.data", f"cannot read {path}: {exc}") from None
+            raise ManifestError(f"{FIELD}.data", f"cannot read {path}: {exc}") from exc
         if list(tensor.shape) != list(spec.shape):
             raise ManifestError(f"{FIELD}.data", f"{path.name} has shape {list(tensor.shape)}; the model input is {spec.shape}")
         return np.ascontiguousarray(tensor.astype(spec.dtype, copy=False))
     try:
         rgb = decode_image(path)
     except (ImageDecodeError, OSError, ValueError) as exc:
-        raise ManifestError(f"{FIELD}.data", f"cannot read image {path}: {exc}") from None
+        raise ManifestError(f"{FIELD}.data", f"cannot read image {path}: {exc}") from exc
     color = manifest.preprocess.input_color
     pixels = np.ascontiguousarray(rgb[..., ::-1]) if color == "bgr" else rgb
     return run_preprocess(pixels, color, manifest.pre_steps()).tensor

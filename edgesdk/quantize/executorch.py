@@ -17,14 +17,12 @@ Layers are the conv / linear modules, named by their weight's module path (`feat
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
-import io
-import warnings
 from pathlib import Path
 from typing import Sequence
 
+from edgesdk import buildlog
 from edgesdk.backends.executorch import lower
 from edgesdk.backends.torch_export import example_inputs, exported_program
 from edgesdk.manifest import Manifest
@@ -33,13 +31,6 @@ from edgesdk.sources import SourceModel
 
 MODES = ("int8-dynamic", "int8")
 CALIBRATION_METHODS = ("minmax",)
-
-
-@contextlib.contextmanager
-def _quiet():
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        yield
 
 
 def _weight_layers(module) -> dict[str, str]:
@@ -109,7 +100,7 @@ class ExecuTorchPlan:
         quantizer = XNNPACKQuantizer().set_global(self._config)
         # Every pattern holding a blocked conv / linear node stays unannotated, hence float.
         quantizer.set_filter_function(lambda node: node.name not in blocked)
-        with _quiet():
+        with buildlog.capture("torchao prepare_pt2e"):
             observed = prepare_pt2e(_weights_as_parameters(self._program.module()), quantizer)
             # Weight observers record on the first forward pass, so the dynamic mode needs one too.
             for sample in self._samples if self.mode == "int8" else [self._example[0]]:
@@ -132,7 +123,7 @@ class ExecuTorchPlan:
 
         full = only is None and not exclude
         observed = self._observed if full and self._observed is not None else self._prepare(only, exclude)
-        with _quiet():
+        with buildlog.capture("torchao convert_pt2e"):
             # convert_pt2e rewrites its argument; the plan's calibrated copy is kept for ranges().
             converted = convert_pt2e(copy.deepcopy(observed) if observed is self._observed else observed)
             program = torch.export.export(converted, self._example)

@@ -9,9 +9,6 @@ reuses the cache instead of recalibrating.
 """
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
 from pathlib import Path
 from typing import Sequence
 
@@ -20,25 +17,13 @@ from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, Q
 from onnxruntime.quantization.calibrate import create_calibrator, load_tensors_data, save_tensors_data
 from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
 
+from edgesdk import buildlog
 from edgesdk.quantize.calibration import CalibrationSet
 
 # Operators whose weights are quantized; they are the "layers" of sensitivity analysis and keep_float.
 QUANTIZABLE_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 MODES = ("fp16", "int8-dynamic", "int8")
 METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}
-
-
-@contextlib.contextmanager
-def _quiet():
-    """ORT quantization logs a pre-processing hint at WARNING on every call; it is noise here."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
-    finally:
-        root.setLevel(level)
 
 
 class OnnxRuntimePlan:
@@ -66,7 +51,7 @@ class OnnxRuntimePlan:
             options["num_quantized_bins"] = settings.num_quantized_bins
         if settings.percentile is not None:
             options["percentile"] = settings.percentile
-        with _quiet():
+        with buildlog.capture("onnxruntime calibration"):
             calibrator = create_calibrator(
                 self.float_model,
                 sorted(set(QLinearOpsRegistry) | set(QDQRegistry)),  # what quantize_static calibrates
@@ -94,7 +79,7 @@ class OnnxRuntimePlan:
         if not selected:  # an empty nodes_to_quantize means "all" to ORT: copy the float model instead
             dest.write_bytes(self.float_model.read_bytes())
             return dest
-        with _quiet():
+        with buildlog.capture("onnxruntime quantization"):
             if self.mode == "int8-dynamic":
                 quantize_dynamic(self.float_model, dest, per_channel=self.per_channel, weight_type=QuantType.QInt8, nodes_to_quantize=selected)
             else:
@@ -114,7 +99,8 @@ class OnnxRuntimePlan:
         graph_nodes = [n.name for n in model.graph.node]
         blocked = [n for n in graph_nodes if n not in set(only)] if only is not None else list(exclude)
         # keep_io_types: inputs and outputs stay float32, so the generated glue does not change.
-        converted = float16.convert_float_to_float16(model, keep_io_types=True, node_block_list=blocked or None, disable_shape_infer=False)
+        with buildlog.capture("onnxconverter-common float16"):
+            converted = float16.convert_float_to_float16(model, keep_io_types=True, node_block_list=blocked or None, disable_shape_infer=False)
         onnx.save(converted, str(dest))
         return dest
 

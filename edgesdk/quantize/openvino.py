@@ -17,13 +17,11 @@ offers for convolution models this way; asking for it is a manifest error.
 """
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
 import shutil
 from pathlib import Path
 from typing import Sequence
 
+from edgesdk import buildlog
 from edgesdk.backends.openvino import stable_names
 from edgesdk.errors import ManifestError
 from edgesdk.quantize.calibration import CalibrationSet
@@ -34,19 +32,6 @@ MODES = ("fp16", "int8")
 CALIBRATION_METHODS = ("minmax",)
 # The rt_info key OpenVINO's fp16 compression skips a node for.
 _KEEP_F32 = "disable_fp16_compression_0"
-
-
-@contextlib.contextmanager
-def _quiet():
-    """NNCF logs progress bars and statistics at INFO on every call."""
-    logger = logging.getLogger("nncf")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            yield
-    finally:
-        logger.setLevel(level)
 
 
 class OpenVinoPlan:
@@ -101,7 +86,7 @@ class OpenVinoPlan:
             activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX,
             weights_quantization_params=QuantizationParameters(per_channel=self.per_channel),
         )
-        with _quiet():
+        with buildlog.capture("nncf.quantize"):
             return nncf.quantize(
                 model, nncf.Dataset(tensors), preset=nncf.QuantizationPreset.MIXED, target_device=nncf.TargetDevice.CPU,
                 subset_size=len(tensors), ignored_scope=nncf.IgnoredScope(names=kept) if kept else None,

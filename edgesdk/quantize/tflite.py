@@ -15,16 +15,14 @@ entry for the (escaped) name of its output tensor.
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 import shutil
-import warnings
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from edgesdk import buildlog
 from edgesdk.quantize.calibration import CalibrationSet
 
 MODES = ("fp16", "int8-dynamic", "int8")
@@ -32,14 +30,6 @@ MODES = ("fp16", "int8-dynamic", "int8")
 CALIBRATION_METHODS = ("minmax",)
 WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D_TRANSPOSE", "FULLY_CONNECTED", "BATCH_MATMUL", "EMBEDDING_LOOKUP")
 SIGNATURE = "serving_default"
-
-
-@contextlib.contextmanager
-def _quiet():
-    """The quantizer warns about recipe defaults and draws a calibration progress bar; none of it is actionable here."""
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        warnings.simplefilter("ignore")
-        yield
 
 
 class TflitePlan:
@@ -69,7 +59,7 @@ class TflitePlan:
         # Quantizer.calibrate smooths ranges with a 0.95 moving average, so the first samples
         # dominate and later ones get clipped; `minmax` means the true extremes over all samples.
         calib = calibrator.Calibrator(self.float_model.read_bytes(), num_threads=1, qsv_update_func=qsv_utils.min_max_update)
-        with _quiet():
+        with buildlog.capture("ai-edge-quantizer calibration"):
             calib.calibrate({SIGNATURE: [{self.input_name: t} for t in calibration.tensors]}, recipe)
         return calib.get_model_qsvs()
 
@@ -118,7 +108,7 @@ class TflitePlan:
             shutil.copyfile(self.float_model, dest)
             return dest
         q = self._quantizer(exclude, only)
-        with _quiet():
+        with buildlog.capture("ai-edge-quantizer quantize"):
             result = q.quantize(self._qsvs, enable_progress_report=False)
         dest.write_bytes(bytes(result.quantized_model))
         return dest

@@ -10,7 +10,9 @@ import pytest
 from conftest import example_manifest_dict
 from edgesdk import api, bundle, render
 from edgesdk.cli import main
-from edgesdk.errors import ParityError
+from edgesdk.errors import ParityError, UnsupportedOpError
+
+BUNDLE = "stripes-classifier-1.0.0-x86-onnxruntime"
 
 
 @pytest.mark.parametrize("source", ["model.pt", "model.pt2", "model.onnx", "python:classifier_model:build"])
@@ -82,9 +84,12 @@ def test_failure_mid_build_leaves_nothing(project, tmp_path, monkeypatch):
 
     monkeypatch.setattr(render, "render_bundle", broken_render)
     out = tmp_path / "dist"
-    with pytest.raises(RuntimeError, match="disk full"):
+    with pytest.raises(RuntimeError, match="disk full") as failure:
         api.build(project(), out=out)
-    assert list(out.iterdir()) == [], "no bundle, no zip, no staging folder"
+    log = out / f"{BUNDLE}.build-failed.log"
+    assert list(out.iterdir()) == [log], "no bundle, no zip, no staging folder: only the log"
+    assert "RuntimeError: disk full" in log.read_text()
+    assert failure.value.__notes__ == [f"build log: {log}"]
 
 
 def test_failed_forced_rebuild_keeps_the_old_bundle(project, tmp_path, monkeypatch):
@@ -100,7 +105,7 @@ def test_failed_forced_rebuild_keeps_the_old_bundle(project, tmp_path, monkeypat
     with pytest.raises(RuntimeError):
         api.build(path, out=out, force=True)
     assert (first.bundle / "SHA256SUMS").read_text() == old_sums
-    assert sorted(p.name for p in out.iterdir()) == sorted([first.bundle.name, first.zip.name])
+    assert sorted(p.name for p in out.iterdir()) == sorted([first.bundle.name, first.zip.name, f"{BUNDLE}.build-failed.log"])
 
 
 def test_parity_gate_failure_is_exit_3_and_no_bundle(project, tmp_path, capsys):
@@ -110,10 +115,11 @@ def test_parity_gate_failure_is_exit_3_and_no_bundle(project, tmp_path, capsys):
     out = tmp_path / "dist"
     assert main(["build", "-c", str(path), "--out", str(out)]) == 3
     err = capsys.readouterr().err
-    assert "parity gate failed" in err and "max_abs" in err and "report:" in err
     kept = out / "stripes-classifier-1.0.0-x86-onnxruntime.parity-failed.json"
+    log = out / f"{BUNDLE}.build-failed.log"
+    assert "parity gate failed" in err and "max_abs" in err and f"(report: {kept}) (log: {log})" in err
     assert json.loads(kept.read_text())["passed"] is False
-    assert sorted(p.name for p in out.iterdir()) == [kept.name]
+    assert sorted(p.name for p in out.iterdir()) == sorted([kept.name, log.name])
 
 
 def test_parity_gate_catches_a_wrong_conversion(project, tmp_path, monkeypatch):
@@ -146,3 +152,45 @@ def test_cli_build_json_summary(project, tmp_path, capsys):
     assert main(["build", "-c", str(project()), "--out", str(tmp_path / "dist"), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["parity"]["passed"] and summary["runtime"] == "onnxruntime"
+
+
+# An operator the ONNX exporter has no translation for; the model runs in torch, so only the converter
+# fails. Its forward talks on stdout and straight to file descriptor 2 (as C code does) while the
+# exporter traces it.
+EIGEN_MODEL = """
+import os
+
+import torch
+
+
+class EigenNet(torch.nn.Module):
+    def forward(self, x):
+        print("EigenNet.forward on stdout")
+        os.write(2, b"EigenNet.forward on fd 2\\n")
+        return torch.linalg.eigvals(x[0, 0, :6, :6]).real.reshape(1, 6)
+
+
+def build():
+    return EigenNet().eval()
+"""
+
+
+def test_converter_failure_keeps_its_output_and_its_cause(project, tmp_path, capsys):
+    (project.folder / "eigen_model.py").write_text(EIGEN_MODEL, encoding="utf-8")
+    path = project(example_manifest_dict("python:eigen_model:build"))
+    out = tmp_path / "dist"
+    assert main(["build", "-c", str(path), "--out", str(out)]) == 2
+    log = out / f"{BUNDLE}.build-failed.log"
+    assert list(out.iterdir()) == [log], "no bundle, no zip, no staging folder: only the log"
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("error: ONNX export of ") and err.endswith(f" (log: {log})\n")
+    text = log.read_text(encoding="utf-8")
+    # What was printed while the exporter ran, then the failure with its causes, naming the operator.
+    assert "--- output of convert (onnxruntime): torch.onnx.export ---\nEigenNet.forward on stdout\nEigenNet.forward on fd 2\n" in text
+    assert "--- build failed ---\n" in text and "aten.linalg_eig" in text
+    assert "The above exception was the direct cause of the following exception" in text
+
+    with pytest.raises(UnsupportedOpError) as failure:
+        api.build(path, out=tmp_path / "again")
+    assert failure.value.__cause__ is not None and "linalg_eig" in str(failure.value.__cause__)
+    assert failure.value.log_path == str(tmp_path / "again" / log.name)
