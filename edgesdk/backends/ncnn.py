@@ -117,7 +117,7 @@ class NcnnBackend(Backend):
                    + ", ".join(f"{OUTPUT_BLOB.format(k)} = {o.name}" for k, o in enumerate(manifest.model.outputs)),
                    "ncnn tensors have no batch axis: the input is fed without its leading 1, outputs get one back"],
         )
-        _check_output_shapes(artifact, source, manifest)
+        _check_output_shapes(self.runner(artifact), source, manifest)
         return artifact
 
     def runner(self, artifact: Artifact, threads: int = 1) -> Runner:
@@ -266,13 +266,13 @@ def _check_graph(graph: ParamGraph, manifest: Manifest, origin: str) -> None:
                                  f"the manifest needs [{INPUT_BLOB}] and {want_outputs}")
 
 
-def _check_output_shapes(artifact: Artifact, source: SourceModel, manifest: Manifest) -> None:
+def _check_output_shapes(run: Runner, source: SourceModel, manifest: Manifest) -> None:
     """pnnx may fold an axis the model keeps; outputs come back as [1, <Mat dims>], which must be
     the model's own output shapes, or the SDK's tensors would not be the model's."""
     spec = manifest.model.inputs[0]
     feeds = {spec.name: np.zeros(spec.shape, dtype=np.float32)}
     want = [o.shape for o in source.reference_runner()(feeds)]
-    got = [o.shape for o in NcnnBackend().runner(artifact)(feeds)]
+    got = [o.shape for o in run(feeds)]
     for k, (w, g) in enumerate(zip(want, got)):
         if w != g:
             raise UnsupportedOpError(f"ncnn output {OUTPUT_BLOB.format(k)} ({manifest.model.outputs[k].name}) of {source.origin} has shape "

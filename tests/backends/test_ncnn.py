@@ -17,7 +17,7 @@ from conftest import example_manifest_dict
 from edgesdk.backends import availability, get_backend
 from edgesdk.backends.ncnn import FP32_OPTIONS, read_param
 from edgesdk.cli import main
-from edgesdk.errors import ManifestError
+from edgesdk.errors import ManifestError, UnsupportedOpError
 from edgesdk.golden import SAMPLE_IMAGES_DIR
 from edgesdk.manifest import load_manifest
 from edgesdk.render import RUNTIMES_DIR
@@ -150,6 +150,21 @@ def test_a_model_ncnn_cannot_run_is_refused_and_nothing_is_written(op, messages,
 
 
 @pytest.mark.ncnn
+def test_an_output_without_a_batch_axis_is_refused(project, tmp_path):
+    """ncnn drops the batch axis and the glue puts a 1 back: an output that never had one would
+    come out with a shape the model does not have."""
+    _need_ncnn()
+    unbatched = WithOp(lambda x: x.squeeze(0))  # [1, 4, 28, 28] -> [4, 28, 28] -> [4, 784] -> [4, 6]
+    torch.export.save(torch.export.export(unbatched.eval(), (torch.zeros(1, 3, 224, 224),)), str(project.folder / "flat.pt2"))
+    data = example_manifest_dict("flat.pt2")
+    data["model"]["outputs"] = [{"name": "logits", "shape": [4, 6]}]
+    data.update(task="custom", postprocess={"steps": []})
+    manifest = load_manifest(project(data)).with_overrides(target="arm", runtime="ncnn")
+    with pytest.raises(UnsupportedOpError, match=r"has shape \[1, 4, 6\]; the model's is \[4, 6\]"):
+        get_backend("ncnn").convert(load_source(manifest), manifest, tmp_path / "model")
+
+
+@pytest.mark.ncnn
 def test_int8_is_refused_for_ncnn_with_the_quantization_error(project, tmp_path, capsys):
     _need_ncnn()
     data = example_manifest_dict("model.pt")
@@ -181,3 +196,44 @@ def test_tensors_ncnn_cannot_carry_are_refused_naming_the_field(field, change, p
         get_backend("ncnn").convert(load_source(manifest), manifest, tmp_path / "model")
     assert info.value.field == field and "float32" in info.value.message
     assert not (tmp_path / "model").exists()
+
+
+@pytest.fixture
+def local_index(tmp_path, monkeypatch):
+    """A PEP 503 simple index on localhost holding one fake ncnn sdist; PIP_INDEX_URL points at it."""
+    import hashlib
+    import http.server
+    import threading
+    from functools import partial
+
+    root = tmp_path / "index"
+    (root / "simple" / "ncnn").mkdir(parents=True)
+    (root / "files").mkdir()
+    archive = b"not really a tarball, but bytes with a known sha256"
+    (root / "files" / "ncnn-1.0.20990101.tar.gz").write_bytes(archive)
+    (root / "simple" / "ncnn" / "index.html").write_text(
+        '<html><body><a href="../../files/ncnn-1.0.20990101.tar.gz#sha256=x">ncnn-1.0.20990101.tar.gz</a></body></html>')
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{server.server_address[1]}/simple")
+    yield server, hashlib.sha256(archive).hexdigest()
+    server.shutdown()
+
+
+def test_the_sdist_comes_from_pips_index_checked_against_its_pinned_sha256(local_index, tmp_path):
+    from edgesdk.backends.ncnn import fetch_sdist
+    from edgesdk.errors import BackendUnavailable
+
+    server, sha = local_index
+    cache = tmp_path / "cache"
+    with pytest.raises(BackendUnavailable, match="does not have the pinned sha256"):
+        fetch_sdist(cache, "1.0.20990101", "0" * 64)
+    assert not any(cache.iterdir())  # nothing half-written is left behind
+    with pytest.raises(BackendUnavailable, match="lists no ncnn-1.0.20990102.tar.gz"):
+        fetch_sdist(cache, "1.0.20990102", sha)
+    path = fetch_sdist(cache, "1.0.20990101", sha)
+    assert path == cache / "ncnn-1.0.20990101.tar.gz" and path.read_bytes().startswith(b"not really")
+    server.shutdown()  # the cached archive is used without asking the index again
+    assert fetch_sdist(cache, "1.0.20990101", sha) == path
