@@ -26,11 +26,11 @@ IMPLEMENTED = {
     "tflite": "edgesdk.backends.tflite",
     "executorch": "edgesdk.backends.executorch",
     "openvino": "edgesdk.backends.openvino",
+    "ncnn": "edgesdk.backends.ncnn",
 }
 PLANNED = {
     p.name: p
     for p in (
-        PlannedRuntime("ncnn", "ncnn", "ncnn"),
         PlannedRuntime("mnn", "mnn", "MNN"),
         PlannedRuntime("coreml", "coreml", "coremltools"),
         PlannedRuntime("tensorrt", "", "tensorrt"),

@@ -1,0 +1,4 @@
+#include <stdexcept>
+
+#include "../sdk/cpp/src/runtime/ncnn_tensors.hpp"
+#include "net.h"
