@@ -12,7 +12,7 @@ export KOTLINC ?= $(CACHE)/kotlinc-2.4.20/node_modules/kotlin-compiler/bin/kotli
 export EDGESDK_CACHE := $(CACHE)
 PYTEST_ARGS ?=
 
-.PHONY: setup venv system-deps native-deps demo test test-fast bench clean
+.PHONY: setup venv system-deps native-deps demo test test-fast lint bench clean
 setup: venv system-deps native-deps
 
 # The venv holds the pinned dependencies; the project itself is installed editable from this
@@ -43,11 +43,17 @@ native-deps: venv
 demo: setup
 	@bash scripts/demo.sh
 
-test: setup
+test: setup lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: setup
+test-fast: setup lint
 	$(PY) -m pytest -m "not slow and not cpp and not kotlin" $(PYTEST_ARGS)
+
+# Lint, format check and type check: seconds, so every test run starts with them.
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 bench: setup
 	$(PY) benchmarks/bench_sdk.py

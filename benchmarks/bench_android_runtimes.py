@@ -8,6 +8,7 @@ is warmed up, then the runtimes take turns in interleaved rounds so drift hits t
 This is the host CPU, not a phone: it ranks the runtimes' kernels and shows the glue-free cost.
 Usage: python benchmarks/bench_android_runtimes.py [--runs N] [--rounds R] [--out results.json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -152,8 +153,9 @@ def _table(results: dict) -> str:
     for model, r in results.items():
         for runtime, ms in r["median_ms"].items():
             size = r["size_bytes"][runtime]
-            lines.append(f"| {model} | {runtime} | {ms:.2f} | {ms / r['median_ms']['eager']:.2f}x | {size / 1e6:.2f} | "
-                         f"{size / r['size_bytes']['eager']:.2f}x | {_fmt(r['parity_max_abs'].get(runtime))} |")
+            lines.append(
+                f"| {model} | {runtime} | {ms:.2f} | {ms / r['median_ms']['eager']:.2f}x | {size / 1e6:.2f} | {size / r['size_bytes']['eager']:.2f}x | {_fmt(r['parity_max_abs'].get(runtime))} |"
+            )
     return "\n".join(lines)
 
 

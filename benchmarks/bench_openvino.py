@@ -4,6 +4,7 @@ precisions of one runtime interleaved round by round), model size and top-1 agre
 held-out images. The issue's target: int8 at least 1.5x faster than fp32 in both runtimes.
 Usage: python benchmarks/bench_openvino.py [--held-out 50] [--calib 32] [--runs 30] [--out results.json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-
 from bench_quantization import augmented, project
+
 from edgesdk import api
 from edgesdk.backends.openvino import ir_runner
 from edgesdk.manifest import load_manifest
@@ -79,8 +80,11 @@ def main() -> None:
             latency = interleaved_latency_ms(runs, {name: held_out[0]}, args.runs)
             sizes = {mode: sum(p.stat().st_size for p in path.parent.iterdir()) for mode, path in paths.items()}
             results[runtime] = {
-                "fp32_ms": latency["none"], "int8_ms": latency["int8"], "speedup": latency["none"] / latency["int8"],
-                "size_ratio": sizes["int8"] / sizes["none"], "top1_agreement": float(np.mean(top1["int8"] == top1["none"])),
+                "fp32_ms": latency["none"],
+                "int8_ms": latency["int8"],
+                "speedup": latency["none"] / latency["int8"],
+                "size_ratio": sizes["int8"] / sizes["none"],
+                "top1_agreement": float(np.mean(top1["int8"] == top1["none"])),
             }
     print(f"{'runtime':12} {'fp32 ms':>8} {'int8 ms':>8} {'speedup':>8} {'size x':>7} {'top-1 agr':>9}  target >= {TARGET_SPEEDUP}x")
     for runtime, r in results.items():

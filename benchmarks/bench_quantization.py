@@ -9,6 +9,7 @@ the runtime's own host runner (1 thread, median of the best rounds), with ratios
 Usage: python benchmarks/bench_quantization.py [--runtimes onnxruntime,tflite] [--models example]
        [--held-out 200] [--calib 32] [--out results.json] [--plot chart.png]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -80,8 +81,7 @@ def build(manifest_path: Path, runtime: str, mode: str, calib: int, out: Path):
     from edgesdk.backends.base import Artifact
 
     data = yaml.safe_load(manifest_path.read_text())
-    data["quantization"] = {"mode": mode} if mode in ("none", "fp16", "int8-dynamic") else {
-        "mode": mode, "calibration": {"data": "calib", "samples": calib, "method": "minmax"}}
+    data["quantization"] = {"mode": mode} if mode in ("none", "fp16", "int8-dynamic") else {"mode": mode, "calibration": {"data": "calib", "samples": calib, "method": "minmax"}}
     # fp32 keeps the strict default gate; quantized models are measured here rather than gated.
     data["parity"] = {} if mode == "none" else {"top1_agreement_min": 0.0, "cosine_min": 0.9}
     data["version"] = f"1.0.{MODES.index(mode)}"
@@ -144,8 +144,7 @@ def main() -> None:
                 for mode in RUNTIMES[runtime][1]:
                     path, run = build(manifest_path, runtime, mode, args.calib, tmp / "dist")
                     size = sum(f.stat().st_size for f in path.parent.iterdir())  # OpenVINO keeps weights beside model.xml
-                    rows[mode] = {"size_bytes": size, "outputs": outputs(run, name, held_out),
-                                  "latency_ms": latency_ms(run, name, held_out[0], args.runs)}
+                    rows[mode] = {"size_bytes": size, "outputs": outputs(run, name, held_out), "latency_ms": latency_ms(run, name, held_out[0], args.runs)}
                 base = rows["none"]["outputs"].argmax(axis=1)
                 for row in rows.values():
                     row["top1_agreement"] = float(np.mean(row.pop("outputs").argmax(axis=1) == base))
@@ -155,8 +154,7 @@ def main() -> None:
     print(f"{'model / runtime':28} {'mode':13} {'size KiB':>9} {'size x':>7} {'top-1 agr':>9} {'ms':>8} {'speedup':>8}")
     for key, rows in results.items():
         for mode, r in rows.items():
-            print(f"{key:28} {('fp32' if mode == 'none' else mode):13} {r['size_bytes'] / 1024:9.1f} {r['size_ratio']:7.3f} "
-                  f"{r['top1_agreement']:9.3f} {r['latency_ms']:8.2f} {r['speedup']:8.2f}")
+            print(f"{key:28} {('fp32' if mode == 'none' else mode):13} {r['size_bytes'] / 1024:9.1f} {r['size_ratio']:7.3f} {r['top1_agreement']:9.3f} {r['latency_ms']:8.2f} {r['speedup']:8.2f}")
     if args.out:
         args.out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     chart(results, args.plot)

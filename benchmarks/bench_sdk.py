@@ -7,6 +7,7 @@
 Run for the example and for a ResNet-18-like model, where inference dominates.
 Usage: python benchmarks/bench_sdk.py [--runs N] [--threads T] [--out results.json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,9 +60,11 @@ def main() -> None:
             print(f"C++ SDK   : e2e {c['e2e']:.3f} ms = pre {c['preprocess']:.3f} + infer {c['infer']:.3f} + post {c['postprocess']:.3f}")
             print(f"bare ORT  : {b:.3f} ms")
             print(f"python    : e2e {p['e2e']:.3f} ms = pre {p['preprocess']:.3f} + infer {p['infer']:.3f} + post {p['postprocess']:.3f}")
-            print(f"ratios    : SDK infer / bare {r['sdk_infer_vs_bare_session']:.3f} (glue overhead {100 * (r['sdk_infer_vs_bare_session'] - 1):+.1f}%), "
-                  f"SDK e2e / bare {r['sdk_e2e_vs_bare_session']:.3f}, python e2e / SDK e2e {r['python_e2e_vs_sdk_e2e']:.2f}x, "
-                  f"python pre / SDK pre {r['python_preprocess_vs_sdk_preprocess']:.2f}x")
+            print(
+                f"ratios    : SDK infer / bare {r['sdk_infer_vs_bare_session']:.3f} (glue overhead {100 * (r['sdk_infer_vs_bare_session'] - 1):+.1f}%), "
+                f"SDK e2e / bare {r['sdk_e2e_vs_bare_session']:.3f}, python e2e / SDK e2e {r['python_e2e_vs_sdk_e2e']:.2f}x, "
+                f"python pre / SDK pre {r['python_preprocess_vs_sdk_preprocess']:.2f}x"
+            )
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
         print(f"\nwrote {args.out}")

@@ -1,4 +1,5 @@
 """Models for benchmarks, defined in code (no downloads)."""
+
 from __future__ import annotations
 
 import torch

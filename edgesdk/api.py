@@ -4,15 +4,17 @@
 render -> package. Everything is checked before anything is written; the bundle is assembled in
 a staging folder and appears only when complete.
 """
+
 from __future__ import annotations
 
 import contextlib
 import platform
 import time
 import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -124,8 +126,7 @@ def build(
     stages.note(f"source {manifest.model.source} ({source.kind}) sha256 {source.sha256}")
     stages.log.hide_folder(manifest.base_dir, "<project>")
 
-    with _log_kept_on_failure(stages.log, out_dir / f"{dirname}.build-failed.log"), stages.log.active(), \
-            bundle_mod.staging(out_dir, dirname, force) as stage:
+    with _log_kept_on_failure(stages.log, out_dir / f"{dirname}.build-failed.log"), stages.log.active(), bundle_mod.staging(out_dir, dirname, force) as stage:
         stages.log.hide_folder(stage, "<bundle>")
         artifact = stages.run(f"convert ({runtime_name})", lambda: backend.convert(source, manifest, stage / "model"))
         stages.note(f"converted to {artifact.main} with {runtime_name} {artifact.runtime_versions}")
@@ -151,8 +152,10 @@ def build(
         context = render.glue_context(manifest, target_name, runtime_name, artifact, model_sha, labels)
         stages.run("render SDK", lambda: render.render_bundle(stage, context, target_name, runtime_name))
         if not render.languages_for(target_name, runtime_name):
-            stages.note(f"no SDK generated: no {target_name} language has a {runtime_name} adapter (runtimes/{runtime_name}/<language>/) yet; "
-                        "this bundle holds the converted model, golden vectors and reports only")
+            stages.note(
+                f"no SDK generated: no {target_name} language has a {runtime_name} adapter (runtimes/{runtime_name}/<language>/) yet; "
+                "this bundle holds the converted model, golden vectors and reports only"
+            )
         sdk = _sdk_json(manifest, target_name, runtime_name, artifact, model_sha, source, report, labels, golden_cases)
         if quantized is not None:
             sdk["quantization"] = quantized.summary
@@ -247,17 +250,21 @@ def _write_golden(stage: Path, manifest: Manifest, images: list[golden.GoldenIma
         outputs = candidate({manifest.model.inputs[0].name: tensor})
         result = run_postprocess(outputs, manifest.task, _post_spec(manifest, labels)).to_json()
         cases.append(golden.write_case(folder, image, manifest.preprocess.input_color, tensor, names, outputs, result))
-    bundle_mod.write_json(folder / golden.INDEX_FILE, {
-        "input_color": manifest.preprocess.input_color,
-        "task": manifest.task,
-        "tolerances": parity.GOLDEN_TOLERANCES,
-        "cases": cases,
-    })
+    bundle_mod.write_json(
+        folder / golden.INDEX_FILE,
+        {
+            "input_color": manifest.preprocess.input_color,
+            "task": manifest.task,
+            "tolerances": parity.GOLDEN_TOLERANCES,
+            "cases": cases,
+        },
+    )
     return cases
 
 
-def _sdk_json(manifest: Manifest, target: str, runtime: str, artifact, model_sha: str, source: SourceModel,
-              report: parity.ParityReport, labels: list[str], cases: list[dict[str, Any]]) -> dict[str, Any]:
+def _sdk_json(
+    manifest: Manifest, target: str, runtime: str, artifact, model_sha: str, source: SourceModel, report: parity.ParityReport, labels: list[str], cases: list[dict[str, Any]]
+) -> dict[str, Any]:
     import onnx
     import torch
 
@@ -275,8 +282,11 @@ def _sdk_json(manifest: Manifest, target: str, runtime: str, artifact, model_sha
             "size_bytes": artifact.main_path.stat().st_size,
             "encrypted": False,
             "key_id": None,
-            **({"companions": [{**c, "file": f"model/{c['file']}", "size_bytes": (artifact.folder / c["file"]).stat().st_size}
-                                for c in render.companions(artifact)]} if len(artifact.files) > 1 else {}),
+            **(
+                {"companions": [{**c, "file": f"model/{c['file']}", "size_bytes": (artifact.folder / c["file"]).stat().st_size} for c in render.companions(artifact)]}
+                if len(artifact.files) > 1
+                else {}
+            ),
         },
         "io": {
             "inputs": [i.model_dump() for i in manifest.model.inputs],
@@ -302,8 +312,20 @@ def _sdk_json(manifest: Manifest, target: str, runtime: str, artifact, model_sha
 
 
 # ---- verify -----------------------------------------------------------------------------------
-REQUIRED_SDK_KEYS = {"schema_version": int, "name": str, "version": str, "target": str, "runtime": str, "task": str,
-                     "model": dict, "io": dict, "preprocess": dict, "postprocess": dict, "parity": dict, "runtime_versions": dict}
+REQUIRED_SDK_KEYS = {
+    "schema_version": int,
+    "name": str,
+    "version": str,
+    "target": str,
+    "runtime": str,
+    "task": str,
+    "model": dict,
+    "io": dict,
+    "preprocess": dict,
+    "postprocess": dict,
+    "parity": dict,
+    "runtime_versions": dict,
+}
 
 
 def verify(bundle_path: str | Path) -> dict[str, Any]:
@@ -341,11 +363,10 @@ def test(bundle_path: str | Path, device: str = "host", build_dir: str | Path | 
         raise IntegrityError(f"{bundle_path} failed its checksums: " + "; ".join(problems[:5]))
     if not sdk.get("languages"):
         # Passing with nothing compiled would claim a tested SDK that does not exist.
-        raise BackendUnavailable("no generated SDK to test in this bundle (sdk.json languages: []): its runtime has no glue for "
-                                 "its target yet; the model itself passed the build's parity gate")
+        raise BackendUnavailable("no generated SDK to test in this bundle (sdk.json languages: []): its runtime has no glue for its target yet; the model itself passed the build's parity gate")
     kotlin = "kotlin" in bundle_mod.load_sdk_json(Path(bundle_path)).get("languages", [])
     if device.startswith("adb:") and kotlin:
-        return hosttest_kotlin.test_on_device(Path(bundle_path), device[len("adb:"):])
+        return hosttest_kotlin.test_on_device(Path(bundle_path), device[len("adb:") :])
     if device != "host":
         raise BackendUnavailable(f"device '{device}': 'host' tests every bundle; 'adb:SERIAL' tests a Kotlin (Android) SDK on a device (ssh: comes with the ARM target)")
     if kotlin:
@@ -396,14 +417,16 @@ def targets_table() -> list[dict[str, Any]]:
                     unchecked = hosttest_kotlin.android_layer_problem(runtime)
                     layer = f"Android layer not compile-checked here ({unchecked})" if unchecked else "Android layer compile-checked here"
                     languages[lang] = f"generated; core tested on the host JVM, {layer}" if not kotlin_problem else f"generated; not testable here: {kotlin_problem}"
-            rows.append({
-                "target": target.name,
-                "runtime": runtime,
-                "default": runtime == target.default_runtime,
-                "available": ok,
-                "detail": why,
-                "languages": languages,
-            })
+            rows.append(
+                {
+                    "target": target.name,
+                    "runtime": runtime,
+                    "default": runtime == target.default_runtime,
+                    "available": ok,
+                    "detail": why,
+                    "languages": languages,
+                }
+            )
     return rows
 
 

@@ -3,18 +3,20 @@
 Every figure comes from one run on one machine and is reported as a ratio to a baseline measured
 in the same run, since absolute timings on shared CPUs swing run to run.
 """
+
 from __future__ import annotations
 
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from edgesdk import bundle as bundle_mod
 from edgesdk import golden, hosttest
-from edgesdk.processing import decode_image, run_postprocess, run_preprocess
 from edgesdk.backends import Artifact, get_backend
+from edgesdk.processing import decode_image, run_postprocess, run_preprocess
 
 
 def _median_ms(fn: Callable[[], Any], runs: int, warmup: int = 3) -> float:

@@ -13,6 +13,7 @@ temporary and installation paths, timestamps, elapsed times, progress bars, proc
 addresses become placeholders. Captures change process-wide state (file descriptors, sys.stdout,
 the root logger), like contextlib.redirect_stdout: one build at a time in a process.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -110,8 +111,7 @@ class BuildLog:
     def _normalise(self, text: str) -> str:
         # Longest first: the staging folder before the temporary folder it may sit in. A folder
         # matches whole: /root is not the start of /rootfs.
-        folders = [(re.compile(re.escape(f) + r"(?=[/\\\s'\"():;,\]]|$)"), p)
-                   for f, p in sorted([*self._folders, *_standard_folders()], key=lambda f: -len(f[0]))]
+        folders = [(re.compile(re.escape(f) + r"(?=[/\\\s'\"():;,\]]|$)"), p) for f, p in sorted([*self._folders, *_standard_folders()], key=lambda f: -len(f[0]))]
         lines = []
         for line in text.replace("\r\n", "\n").split("\n"):
             line = line.rsplit("\r", 1)[-1]  # a progress bar redrawn with \r: its last state
@@ -140,8 +140,7 @@ def capture(label: str) -> Iterator[None]:
     log.tools_ran = True
     with tempfile.TemporaryFile() as file:
         try:
-            with _descriptors_to(file.fileno()), _python_streams_to_descriptors(), _logging_to_stderr(), \
-                    _python_warnings_to_stderr(), _wide_terminal():
+            with _descriptors_to(file.fileno()), _python_streams_to_descriptors(), _logging_to_stderr(), _python_warnings_to_stderr(), _wide_terminal():
                 yield
         finally:
             file.seek(0)
@@ -167,7 +166,7 @@ class _Descriptor(io.TextIOBase):
     def write(self, text: str) -> int:
         data = text.encode("utf-8", errors="replace")
         while data:
-            data = data[os.write(self._fd, data):]
+            data = data[os.write(self._fd, data) :]
         return len(text)
 
 

@@ -3,6 +3,7 @@
 A failed build removes its staging folder, so `dist/` never holds a half-written bundle; an
 existing bundle is only replaced with `force`, and then only once the new one is complete.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -13,8 +14,9 @@ import shutil
 import stat
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from edgesdk.errors import InputError, IntegrityError
 

@@ -1,4 +1,5 @@
 """Command line: parse arguments, call edgesdk.api, map errors to exit codes (errors.py)."""
+
 from __future__ import annotations
 
 import argparse
@@ -6,8 +7,9 @@ import json
 import os
 import sys
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from edgesdk import __version__
 from edgesdk.errors import INTERRUPTED, EdgeSdkError, ManifestError, exit_codes_text
@@ -19,12 +21,10 @@ DEBUG_ENV = "EDGESDK_DEBUG"
 
 def _parser() -> argparse.ArgumentParser:
     # Raw epilogs: argparse would otherwise reflow the exit-code table into one paragraph.
-    p = argparse.ArgumentParser(prog="edgesdk", description="Trained model + manifest -> versioned, parity-checked SDK bundle.",
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="edgesdk", description="Trained model + manifest -> versioned, parity-checked SDK bundle.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"edgesdk {__version__}", help="print edgesdk's version and exit")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true",
-                        help=f"on an error, also print the traceback with every cause (for bug reports); {DEBUG_ENV}=1 does the same")
+    common.add_argument("--debug", action="store_true", help=f"on an error, also print the traceback with every cause (for bug reports); {DEBUG_ENV}=1 does the same")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to do (COMMAND --help for its options)")
 
     def command(name: str, summary: str, **kwargs: Any) -> argparse.ArgumentParser:
@@ -32,8 +32,12 @@ def _parser() -> argparse.ArgumentParser:
 
     s = command("init", "write a commented edgesdk.yaml next to a model")
     s.add_argument("model", type=Path, help="the model file: .onnx, TorchScript .pt or torch.export .pt2")
-    s.add_argument("--task", default="classification", choices=["classification", "custom"],
-                   help="the manifest's task: classification writes softmax + top-5 post-processing, custom none (default: classification)")
+    s.add_argument(
+        "--task",
+        default="classification",
+        choices=["classification", "custom"],
+        help="the manifest's task: classification writes softmax + top-5 post-processing, custom none (default: classification)",
+    )
     s.add_argument("--force", action="store_true", help="overwrite an existing edgesdk.yaml")
 
     s = command("build", "build an SDK bundle from a manifest", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -8,10 +8,12 @@ languages has no macro for before anything is rendered, and the templates reach 
 through `step_code`, which refuses such a step the same way should one ever get that far. No step
 is ever left out of the generated code in silence.
 """
+
 from __future__ import annotations
 
 import functools
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from jinja2 import Environment, nodes
 from jinja2.environment import TemplateModule
@@ -30,7 +32,7 @@ def library_name(language: str) -> str:
     return f"{language}/{STEP_LIBRARY}"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def steps_for(language: str) -> dict[str, tuple[str, ...]]:
     """{"pre": ops, "post": ops} the `language` glue has a macro for, in library order."""
     path = TEMPLATES_DIR / library_name(language)
@@ -73,7 +75,7 @@ def step_code(library: TemplateModule, section: str, index: int, step: dict[str,
     """Template global: the code of `step`, the `index`th step of `section` ("pre" or "post"),
     from the macro `<section>_<op>` of the step `library` a template imported. `state` goes to
     the macro as is (post steps: the `post` namespace)."""
-    language = library.__name__.split("/")[0]
+    language = (library.__name__ or "").split("/")[0]
     macro = getattr(library, f"{section}_{step['op']}", None)
     if not isinstance(macro, Macro):
         raise _no_macro(language, section, index, step["op"])

@@ -5,6 +5,7 @@ runtime and each generated language has its own code for it; they all live here,
 dtype or a runtime is one edit (tests/unit/test_dtypes.py checks the codes against the real
 libraries and the generated SDK's enums).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable

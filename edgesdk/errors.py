@@ -1,5 +1,6 @@
 """One error hierarchy and one exit-code table (EXIT_CODES): each class gets its code from the
 table, the CLI help and README's exit-code line are written from it."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

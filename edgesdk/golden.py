@@ -3,6 +3,7 @@
 They are written into every bundle (`tests/golden/`) and are what `edgesdk test` holds the
 generated SDK to. Images are stored as PNG, so every decoder sees the same pixels.
 """
+
 from __future__ import annotations
 
 import json
@@ -70,8 +71,7 @@ def to_app_order(rgb: np.ndarray, input_color: str) -> np.ndarray:
     return np.ascontiguousarray(rgb[..., ::-1]) if input_color == "bgr" else rgb
 
 
-def write_case(folder: Path, image: GoldenImage, input_color: str, preprocessed: np.ndarray,
-               output_names: list[str], outputs: list[np.ndarray], result: dict[str, Any]) -> dict[str, Any]:
+def write_case(folder: Path, image: GoldenImage, input_color: str, preprocessed: np.ndarray, output_names: list[str], outputs: list[np.ndarray], result: dict[str, Any]) -> dict[str, Any]:
     from PIL import Image
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ The build happens outside the bundle (it stays exactly as its SHA256SUMS say). E
 goes through `edgesdk-run --dump-dir`, and the dumped pre-processed tensor, raw outputs and the
 printed result are compared with the golden files using parity.GOLDEN_TOLERANCES.
 """
+
 from __future__ import annotations
 
 import json
@@ -127,8 +128,7 @@ def test_bundle(bundle: Path, build_dir: Path | None = None) -> HostTestReport:
     return HostTestReport(str(bundle), cases)
 
 
-def compare_case(case: dict[str, Any], gdir: Path, dump: Path, printed: dict[str, Any], tol: dict[str, float],
-                 check_outputs: bool = True) -> CaseReport:
+def compare_case(case: dict[str, Any], gdir: Path, dump: Path, printed: dict[str, Any], tol: dict[str, float], check_outputs: bool = True) -> CaseReport:
     """Hold one case's dump (dump.json + raw tensors, from any language's runner) and printed
     result to the golden files. check_outputs=False when the runner did not run inference (it
     post-processed the golden outputs), so only pre-processing and the result are checked."""

@@ -13,6 +13,7 @@ Two compiles with kotlinc:
 
 `--device adb:SERIAL` runs the module's instrumented GoldenTest on a phone or emulator instead.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -200,15 +201,9 @@ def test_bundle(bundle: Path, build_dir: Path | None = None) -> tuple[HostTestRe
             android_sources = sorted(sdk_dir.glob("src/main/kotlin/**/*.kt")) + sample_app_sources(bundle, work / "src")
             timings["android_compile_s"] = compile_kotlin(android_sources, work / "android.jar", [android_jar(), *api_jars(sdk["runtime"], work)], android=True)
             timings["android_layer"] = f"compile-checked against android.jar and the {get_backend(sdk['runtime']).display_name} Android library"
-        lines = [
-            case_line(c["id"], gdir / c["input"], c["width"], c["height"], [gdir / f for f in c["outputs"].values()])
-            for c in index["cases"]
-        ]
+        lines = [case_line(c["id"], gdir / c["input"], c["width"], c["height"], [gdir / f for f in c["outputs"].values()]) for c in index["cases"]]
         dump, printed = run_runner(work / "core.jar", package, lines, work)
-        cases = [
-            compare_case(c, gdir, dump / c["id"], printed.get(c["id"], {}), index["tolerances"], check_outputs=False)
-            for c in index["cases"]
-        ]
+        cases = [compare_case(c, gdir, dump / c["id"], printed.get(c["id"], {}), index["tolerances"], check_outputs=False) for c in index["cases"]]
     return HostTestReport(str(bundle), cases), timings
 
 
@@ -220,14 +215,17 @@ def sample_app_sources(bundle: Path, folder: Path) -> list[Path]:
     if not sources:
         return []
     layouts = sorted(p.stem for p in app.glob("res/layout/*.xml"))
-    ids = sorted({m for p in app.glob("res/layout/*.xml") for m in re.findall(r'@\+id/(\w+)', p.read_text(encoding="utf-8"))})
+    ids = sorted({m for p in app.glob("res/layout/*.xml") for m in re.findall(r"@\+id/(\w+)", p.read_text(encoding="utf-8"))})
     declared = re.search(r"^package\s+([\w.]+)", sources[0].read_text(encoding="utf-8"), re.M)
     if declared is None:
         raise ToolchainError(f"{sources[0]} declares no package")
     package = declared.group(1)
     r = folder / "sample_R.kt"
     r.parent.mkdir(parents=True, exist_ok=True)
-    fields = lambda names: "; ".join(f"const val {n} = {i + 1}" for i, n in enumerate(names))
+
+    def fields(names: list[str]) -> str:
+        return "; ".join(f"const val {n} = {i + 1}" for i, n in enumerate(names))
+
     r.write_text(f"package {package}\n\nobject R {{\n    object layout {{ {fields(layouts)} }}\n    object id {{ {fields(ids)} }}\n}}\n", encoding="utf-8")
     return sources + [r]
 

@@ -1,4 +1,5 @@
 """`edgesdk inspect`: I/O spec, operators, size and FLOPs of a model file or a bundle."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -107,6 +108,7 @@ def _flops(graph, shapes: dict[str, list], constants: dict[str, list[int]]) -> i
     """Multiply-adds x 2 of Conv, Gemm and MatMul (the layers that dominate CNN cost); None when a
     shape is not static. A weight's shape comes from the constant itself or, behind a
     DequantizeLinear or Identity, from shape inference."""
+
     def dims(name: str) -> list[int] | None:
         return _static(shapes.get(name)) or constants.get(name)
 
@@ -116,7 +118,7 @@ def _flops(graph, shapes: dict[str, list], constants: dict[str, list[int]]) -> i
             out, w = _static(shapes.get(node.output[0])), dims(node.input[1])
             if out is None or w is None:
                 return None
-            cout, cin_per_group, *kernel = w
+            _cout, cin_per_group, *kernel = w
             total += 2 * int(np.prod(out)) * cin_per_group * int(np.prod(kernel))
         elif node.op_type in ("Gemm", "MatMul"):
             out, a = _static(shapes.get(node.output[0])), dims(node.input[0])

@@ -45,6 +45,7 @@ Guarantees (checked by tests/unit/test_naming.py, which compiles the output with
   raise ValueError. Swift converts a literal through Double (arm64) or Float80 (x86_64) before
   Float: where that double rounding would change the value, `Float(bitPattern: 0x...)` is used.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -1,5 +1,6 @@
 """Where the package's data folders are: the SDK templates, the runtime adapters and the sample
 apps ship inside the package, so an installed wheel renders exactly what a checkout does."""
+
 from __future__ import annotations
 
 import importlib.resources

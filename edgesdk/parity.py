@@ -5,6 +5,7 @@ Two comparisons use them:
   on real images; a failure stops the build (exit 3);
 - the golden check (`edgesdk test`): the generated SDK vs the golden vectors in the bundle.
 """
+
 from __future__ import annotations
 
 import math

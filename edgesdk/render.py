@@ -8,18 +8,20 @@ never with `{{ }}`, which cannot be checked out everywhere. Files ending in `.j2
 others copied as is. A template tree or adapter that should exist and does not is an error: a
 bundle never ships without the glue its target and runtime promise.
 """
+
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from edgesdk import codegen, naming
 from edgesdk.dtypes import DTYPES
-from edgesdk.package_data import PACKAGE_ROOT, RUNTIMES_DIR, SAMPLE_APPS_DIR, TEMPLATES_DIR, require_dir
+from edgesdk.package_data import RUNTIMES_DIR, SAMPLE_APPS_DIR, TEMPLATES_DIR, require_dir
 
 # Placeholder in a template path -> its value, from the glue context.
 PATH_PLACEHOLDERS: dict[str, Callable[[dict[str, Any]], str]] = {

@@ -1,4 +1,5 @@
 """Typed results per task: the same shapes every generated SDK returns and the CLI prints as JSON."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field

@@ -1,4 +1,5 @@
 """`edgesdk init MODEL`: write a commented edgesdk.yaml next to a model, its I/O read from the file."""
+
 from __future__ import annotations
 
 from pathlib import Path

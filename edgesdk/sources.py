@@ -5,15 +5,17 @@ Sources: `.pt` (TorchScript), `.pt2` (torch.export), `.onnx`, and `python:packag
 The reference is the source model itself: eager PyTorch (1 thread, float32, no grad) for torch
 sources, ONNX Runtime on the unmodified file for ONNX sources.
 """
+
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import importlib
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -1,4 +1,5 @@
 """Targets as data: which runtimes and languages each target offers, and its default runtime."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Shared fixtures: the example classifier's model files, made once per session (no downloads)."""
+
 from __future__ import annotations
 
 import shutil
@@ -25,8 +26,7 @@ def example_models(tmp_path_factory) -> Path:
     torch.jit.script(model).save(str(folder / "model.pt"))
     example = (torch.zeros(INPUT_SHAPE),)
     torch.export.save(torch.export.export(model, example), str(folder / "model.pt2"))
-    torch.onnx.export(model, example, str(folder / "model.onnx"), dynamo=True, external_data=False, opset_version=18,
-                      input_names=["image"], output_names=["logits"], verbose=False)
+    torch.onnx.export(model, example, str(folder / "model.onnx"), dynamo=True, external_data=False, opset_version=18, input_names=["image"], output_names=["logits"], verbose=False)
     shutil.copy(EXAMPLE / "labels.txt", folder / "labels.txt")
     shutil.copy(EXAMPLE / "classifier_model.py", folder / "classifier_model.py")
     return folder

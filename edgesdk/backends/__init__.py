@@ -2,6 +2,7 @@
 dependency only matters when its runtime is asked for, and then it is reported, never swallowed.
 
 Adding a runtime is one line in IMPLEMENTED (see docs/adding-a-runtime.md)."""
+
 from __future__ import annotations
 
 import importlib
@@ -70,4 +71,4 @@ def availability(name: str) -> tuple[bool, str]:
     return False, f"backend not implemented in this edgesdk version ({state})"
 
 
-__all__ = ["Artifact", "Backend", "CppPackage", "availability", "get_backend", "registered_pairs", "IMPLEMENTED", "PLANNED"]
+__all__ = ["IMPLEMENTED", "PLANNED", "Artifact", "Backend", "CppPackage", "availability", "get_backend", "registered_pairs"]

@@ -1,6 +1,7 @@
 """`python -m edgesdk.backends fetch-native [--cache DIR]`: fetch the C/C++ and Android packages of
 every implemented runtime that needs one (`make native-deps` calls it). Each backend knows where
 its packages come from; this loop only asks them."""
+
 from __future__ import annotations
 
 import argparse

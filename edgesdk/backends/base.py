@@ -6,12 +6,14 @@ line in the registry (`edgesdk/backends/__init__.py`). Everything the rest of ed
 a runtime is asked of its backend: host tests, the bench, the sample apps, the generated READMEs
 and the quantize stage never name a runtime. docs/adding-a-runtime.md is the recipe.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 

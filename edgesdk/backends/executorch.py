@@ -9,6 +9,7 @@ below applies the same rule to the Python runtime.
 Host parity runs the file with `executorch.runtime` (the pybindings of the same C++ runtime, with
 XNNPACK), its thread pool set to the requested thread count.
 """
+
 from __future__ import annotations
 
 from importlib import metadata
@@ -50,9 +51,14 @@ class ExecuTorchBackend(Backend):
         target.write_bytes(lower(program, source.origin))
         _check_io(target, manifest)
         version = metadata.version("executorch")
-        return Artifact(folder=out_dir, main=MODEL_FILE, files=[MODEL_FILE], runtime=self.name,
-                        runtime_versions={"executorch": version, "cpp": version, "python": version},
-                        notes=[f"method '{METHOD}', XNNPACK delegate; loadable only by ExecuTorch {version}"])
+        return Artifact(
+            folder=out_dir,
+            main=MODEL_FILE,
+            files=[MODEL_FILE],
+            runtime=self.name,
+            runtime_versions={"executorch": version, "cpp": version, "python": version},
+            notes=[f"method '{METHOD}', XNNPACK delegate; loadable only by ExecuTorch {version}"],
+        )
 
     def android_libraries(self) -> list[Path]:
         # Never compiled against stand-ins: the real API is on Google Maven / Maven Central only.

@@ -17,6 +17,7 @@ bf16 support runs reduced precision). The C++ glue links the ncnn C++ library bu
 `ncnn` sdist of the same release (CPP_RUNTIME_VERSION) by `edgesdk/runtimes/ncnn/build_native.sh`
 (`make native-deps`) into the cache.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -91,8 +92,7 @@ class NcnnBackend(Backend):
             return False, "pip install 'edgesdk[ncnn]' (pnnx converts, the ncnn package runs host parity)"
         if not os.access(pnnx.EXEC_PATH, os.X_OK):
             return False, f"the pnnx package has no executable converter at {pnnx.EXEC_PATH}: reinstall pnnx"
-        return True, (f"pnnx {versions['pnnx']} (convert), ncnn {versions['python']} (host parity); "
-                      f"C++ glue targets ncnn {CPP_RUNTIME_VERSION}, built from its source by `make native-deps`")
+        return True, (f"pnnx {versions['pnnx']} (convert), ncnn {versions['python']} (host parity); C++ glue targets ncnn {CPP_RUNTIME_VERSION}, built from its source by `make native-deps`")
 
     def convert(self, source: SourceModel, manifest: Manifest, out_dir: Path) -> Artifact:
         self.require()
@@ -112,10 +112,11 @@ class NcnnBackend(Backend):
             files=[PARAM_FILE, BIN_FILE],
             runtime=self.name,
             runtime_versions={**_versions(), "cpp": CPP_RUNTIME_VERSION, "precision": PRECISION},
-            notes=[PRECISION,
-                   f"blobs: {INPUT_BLOB} = {manifest.model.inputs[0].name}; "
-                   + ", ".join(f"{OUTPUT_BLOB.format(k)} = {o.name}" for k, o in enumerate(manifest.model.outputs)),
-                   "ncnn tensors have no batch axis: the input is fed without its leading 1, outputs get one back"],
+            notes=[
+                PRECISION,
+                f"blobs: {INPUT_BLOB} = {manifest.model.inputs[0].name}; " + ", ".join(f"{OUTPUT_BLOB.format(k)} = {o.name}" for k, o in enumerate(manifest.model.outputs)),
+                "ncnn tensors have no batch axis: the input is fed without its leading 1, outputs get one back",
+            ],
         )
         _check_output_shapes(self.runner(artifact), source, manifest)
         return artifact
@@ -153,8 +154,7 @@ class NcnnBackend(Backend):
         root = package_root()
         config = root / "lib" / "cmake" / "ncnn"
         if not (root / ".ok").is_file() or not (config / "ncnnConfig.cmake").is_file():
-            raise BackendUnavailable(f"the ncnn C++ library is not built at {root} (run `make native-deps`, or set NCNN_ROOT to an "
-                                     "ncnn install prefix holding lib/cmake/ncnn and a .ok file)")
+            raise BackendUnavailable(f"the ncnn C++ library is not built at {root} (run `make native-deps`, or set NCNN_ROOT to an ncnn install prefix holding lib/cmake/ncnn and a .ok file)")
         # A static library: the built program needs no library path.
         return CppPackage((f"-Dncnn_DIR={config}",), ())
 
@@ -188,7 +188,7 @@ def read_param(path: Path) -> ParamGraph:
     types, inputs, produced, consumed = [], [], [], set()
     for tokens in lines[2:]:
         kind, bottoms, tops = tokens[0], int(tokens[2]), int(tokens[3])
-        bottom_names, top_names = tokens[4:4 + bottoms], tokens[4 + bottoms:4 + bottoms + tops]
+        bottom_names, top_names = tokens[4 : 4 + bottoms], tokens[4 + bottoms : 4 + bottoms + tops]
         types.append(kind)
         consumed.update(bottom_names)
         produced += top_names
@@ -206,9 +206,9 @@ def _check_manifest_io(manifest: Manifest) -> None:
             raise ManifestError(f"{field}.dtype", f"ncnn runs float32 inputs; '{spec.dtype}' is not supported (use runtime onnxruntime)")
         if spec.shape[0] != 1 or not 2 <= len(spec.shape) <= 5:
             raise ManifestError(f"{field}.shape", f"ncnn needs a batch of 1 and 1 to 4 more dimensions, [1, ...]; got {spec.shape}")
-    for i, spec in enumerate(manifest.model.outputs):
-        if spec.dtype not in (None, "float32"):
-            raise ManifestError(f"model.outputs[{i}].dtype", f"ncnn computes float32 outputs; '{spec.dtype}' is not supported")
+    for i, output in enumerate(manifest.model.outputs):
+        if output.dtype not in (None, "float32"):
+            raise ManifestError(f"model.outputs[{i}].dtype", f"ncnn computes float32 outputs; '{output.dtype}' is not supported")
 
 
 def _pnnx_input(source: SourceModel, manifest: Manifest, work: Path) -> Path:
@@ -217,6 +217,7 @@ def _pnnx_input(source: SourceModel, manifest: Manifest, work: Path) -> Path:
         for i, (spec, name) in enumerate(zip(manifest.model.outputs, source.output_names)):
             if spec.name != name:
                 raise ManifestError(f"model.outputs[{i}].name", f"'{spec.name}' is not the model's output name '{name}'")
+        assert source.onnx_path is not None  # every non-torch source is an ONNX file
         return source.onnx_path
     import torch
 
@@ -237,10 +238,16 @@ def _run_pnnx(model_file: Path, manifest: Manifest, work: Path, origin: str) -> 
 
     shape = ",".join(str(d) for d in manifest.model.inputs[0].shape)
     # Every output path is named, so pnnx writes nothing next to the source.
-    outputs = {"pnnxparam": "model.pnnx.param", "pnnxbin": "model.pnnx.bin", "pnnxpy": "model_pnnx.py", "pnnxonnx": "model.pnnx.onnx",
-               "ncnnparam": PARAM_FILE, "ncnnbin": BIN_FILE, "ncnnpy": "model_ncnn.py"}
-    cmd = [pnnx.EXEC_PATH, str(model_file), f"inputshape=[{shape}]f32", "fp16=0", "device=cpu",
-           *(f"{key}={work / name}" for key, name in outputs.items())]
+    outputs = {
+        "pnnxparam": "model.pnnx.param",
+        "pnnxbin": "model.pnnx.bin",
+        "pnnxpy": "model_pnnx.py",
+        "pnnxonnx": "model.pnnx.onnx",
+        "ncnnparam": PARAM_FILE,
+        "ncnnbin": BIN_FILE,
+        "ncnnpy": "model_ncnn.py",
+    }
+    cmd = [pnnx.EXEC_PATH, str(model_file), f"inputshape=[{shape}]f32", "fp16=0", "device=cpu", *(f"{key}={work / name}" for key, name in outputs.items())]
     try:
         proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, errors="replace", timeout=PNNX_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -258,12 +265,10 @@ def _check_graph(graph: ParamGraph, manifest: Manifest, origin: str) -> None:
 
     unknown = sorted({kind for kind in graph.layer_types if ncnn.layer_to_index(kind) < 0})
     if unknown:
-        raise UnsupportedOpError(f"ncnn has no layer for {', '.join(unknown)} in {origin} (pnnx could not map these operators); "
-                                 "use runtime onnxruntime or rewrite them with supported operators")
+        raise UnsupportedOpError(f"ncnn has no layer for {', '.join(unknown)} in {origin} (pnnx could not map these operators); use runtime onnxruntime or rewrite them with supported operators")
     want_outputs = [OUTPUT_BLOB.format(k) for k in range(len(manifest.model.outputs))]
     if graph.inputs != [INPUT_BLOB] or sorted(graph.outputs) != sorted(want_outputs):
-        raise UnsupportedOpError(f"pnnx made an ncnn graph of {origin} with inputs {graph.inputs} and outputs {graph.outputs}; "
-                                 f"the manifest needs [{INPUT_BLOB}] and {want_outputs}")
+        raise UnsupportedOpError(f"pnnx made an ncnn graph of {origin} with inputs {graph.inputs} and outputs {graph.outputs}; the manifest needs [{INPUT_BLOB}] and {want_outputs}")
 
 
 def _check_output_shapes(run: Runner, source: SourceModel, manifest: Manifest) -> None:
@@ -275,8 +280,10 @@ def _check_output_shapes(run: Runner, source: SourceModel, manifest: Manifest) -
     got = [o.shape for o in run(feeds)]
     for k, (w, g) in enumerate(zip(want, got)):
         if w != g:
-            raise UnsupportedOpError(f"ncnn output {OUTPUT_BLOB.format(k)} ({manifest.model.outputs[k].name}) of {source.origin} has shape "
-                                     f"{list(g)}; the model's is {list(w)} (ncnn tensors carry no batch axis and at most 4 dimensions)")
+            raise UnsupportedOpError(
+                f"ncnn output {OUTPUT_BLOB.format(k)} ({manifest.model.outputs[k].name}) of {source.origin} has shape "
+                f"{list(g)}; the model's is {list(w)} (ncnn tensors carry no batch axis and at most 4 dimensions)"
+            )
 
 
 # ---- the C++ library's source ------------------------------------------------------------------

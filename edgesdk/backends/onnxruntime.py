@@ -5,6 +5,7 @@ ONNX Runtime C/C++ package and the Kotlin glue its Android library, both fetched
 `edgesdk/runtimes/onnxruntime/fetch_native.sh` (`make native-deps`) into the cache; their version
 (CPP_RUNTIME_VERSION, the only place it is written) is recorded in sdk.json.
 """
+
 from __future__ import annotations
 
 import os
@@ -52,6 +53,7 @@ class OnnxRuntimeBackend(Backend):
         if source.is_torch:
             _export_torch(source, manifest, target)
         else:
+            assert source.onnx_path is not None  # every non-torch source is an ONNX file
             _copy_onnx(source.onnx_path, target)
         _check_io(target, manifest)
         import onnxruntime
@@ -92,10 +94,11 @@ def _export_torch(source: SourceModel, manifest: Manifest, target: Path) -> None
     module = source.module
     # TorchScript cannot go through torch.export; it takes the TorchScript exporter.
     dynamo = source.kind != "torchscript"
-    names = dict(input_names=[i.name for i in manifest.model.inputs], output_names=[o.name for o in manifest.model.outputs])
+    input_names = [i.name for i in manifest.model.inputs]
+    output_names = [o.name for o in manifest.model.outputs]
     try:
         with buildlog.capture("torch.onnx.export"):
-            torch.onnx.export(module, example, str(target), dynamo=dynamo, external_data=False, opset_version=OPSET, verbose=False, **names)
+            torch.onnx.export(module, example, str(target), dynamo=dynamo, external_data=False, opset_version=OPSET, verbose=False, input_names=input_names, output_names=output_names)
     except Exception as exc:  # the exporters raise many types; the message is what matters
         text = str(exc).strip().splitlines()
         raise UnsupportedOpError(f"ONNX export of {source.origin} failed: {text[0] if text else type(exc).__name__}") from exc

@@ -7,10 +7,13 @@ settings as the C++ adapter: CPU, INFERENCE_PRECISION_HINT f32 (otherwise a CPU 
 runs bf16) and the given number of inference threads. The C++ glue builds against the C++ runtime
 inside the same `openvino` wheel, so the Python and C++ versions are one version.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +22,7 @@ from edgesdk.backends.base import Artifact, Backend, CppPackage, Runner
 from edgesdk.backends.torch_export import exported_program
 from edgesdk.dtypes import names_by
 from edgesdk.errors import BackendUnavailable, ManifestError, UnsupportedOpError
-from edgesdk.manifest import Manifest
+from edgesdk.manifest import Manifest, OutputSpec, TensorSpec
 from edgesdk.sources import SourceModel
 
 MODEL_FILE = "model.xml"
@@ -142,7 +145,8 @@ def _convert(source: SourceModel, manifest: Manifest):
 def _check_io(model, manifest: Manifest, rename: bool) -> None:
     """Counts, dtypes and static shapes must match the manifest. Torch programs carry no names, so
     their ports take the manifest's; an ONNX graph's names must already be the manifest's."""
-    for kind, ports, specs in (("inputs", model.inputs, manifest.model.inputs), ("outputs", model.outputs, manifest.model.outputs)):
+    groups: list[tuple[str, Any, Sequence[TensorSpec | OutputSpec]]] = [("inputs", model.inputs, manifest.model.inputs), ("outputs", model.outputs, manifest.model.outputs)]
+    for kind, ports, specs in groups:
         if len(ports) != len(specs):
             raise ManifestError(f"model.{kind}", f"declares {len(specs)} {kind[:-1]}(s); the model has {len(ports)}")
         for i, (port, spec) in enumerate(zip(ports, specs)):

@@ -10,6 +10,7 @@ Host parity runs the file in the `ai-edge-litert` interpreter (never `tflite-run
 needs numpy<2 and gave wrong int8 results here). The model has one signature, `serving_default`,
 with inputs `args_<i>` and outputs `output_<i>` in the manifest's order.
 """
+
 from __future__ import annotations
 
 import os
@@ -51,8 +52,14 @@ class TfliteBackend(Backend):
         target = out_dir / MODEL_FILE
         _convert(program, example_inputs(manifest), target, source.origin)
         _check_io(target, manifest)
-        return Artifact(folder=out_dir, main=MODEL_FILE, files=[MODEL_FILE], runtime=self.name, runtime_versions=_versions(),
-                        notes=[f"signature '{SIGNATURE}': inputs args_<i>, outputs output_<i>, in the manifest's order; NCHW input as declared"])
+        return Artifact(
+            folder=out_dir,
+            main=MODEL_FILE,
+            files=[MODEL_FILE],
+            runtime=self.name,
+            runtime_versions=_versions(),
+            notes=[f"signature '{SIGNATURE}': inputs args_<i>, outputs output_<i>, in the manifest's order; NCHW input as declared"],
+        )
 
     def glue_runtime_version(self, artifact: Artifact) -> str:
         return artifact.runtime_versions.get("android", "")

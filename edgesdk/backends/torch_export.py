@@ -1,5 +1,6 @@
 """Bring every torch source kind to one `torch.export` ExportedProgram, the entry point of the
 LiteRT and ExecuTorch converters, traced on zeros of the manifest's input shapes."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,7 +24,8 @@ def exported_program(source: SourceModel, manifest: Manifest, runtime: str):
     if not source.is_torch:
         raise UnsupportedOpError(
             f"runtime '{runtime}' converts PyTorch models only; {source.origin} is ONNX. Give model.source as a "
-            "TorchScript .pt, a torch.export .pt2 or python:module:factory, or build with --runtime onnxruntime")
+            "TorchScript .pt, a torch.export .pt2 or python:module:factory, or build with --runtime onnxruntime"
+        )
     if source.kind == "exported_program":
         return source.module
     example = example_inputs(manifest)

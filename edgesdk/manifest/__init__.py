@@ -10,6 +10,7 @@ that need the model itself come after the model is loaded.
   checks.py     rules that span fields or touch the file system
   loading.py    YAML / mapping / command-line overrides -> a validated Manifest
 """
+
 from edgesdk.manifest.files import calibration_files, read_labels
 from edgesdk.manifest.loading import load_manifest, manifest_from_dict, with_overrides
 from edgesdk.manifest.schema import (

@@ -4,6 +4,7 @@
 flag (`--runtime`) instead of the manifest field. Checks that need the model itself (shapes
 against the real graph) live in the backends and api.py, after the model is loaded.
 """
+
 from __future__ import annotations
 
 import re

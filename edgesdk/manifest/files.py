@@ -4,6 +4,7 @@ Both are checked while the manifest is validated (a missing or empty one is a Ma
 before anything is built); quantization reads the calibration files through the same function,
 so validation and the build agree on which files are used.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,5 +1,6 @@
 """Validation entry points: a manifest file (safe YAML, duplicate keys refused), a mapping, or a
 manifest with command-line overrides -> a validated Manifest, or one ManifestError."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,9 +25,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})", key_node.start_mark)
         seen[key] = key_node.start_mark.line
     return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
 
@@ -39,7 +38,7 @@ def load_manifest(path: str | Path) -> Manifest:
     if not path.is_file():
         raise ManifestError("", f"manifest not found: {path}")
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -3,10 +3,11 @@ validated manifest that the pipeline and the templates read.
 
 Validation entry points are in loading.py; this module only describes what a manifest may hold.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, model_validator
 
@@ -77,7 +78,7 @@ class NormalizeParams(_Strict):
     scale: float = 1.0
 
     @model_validator(mode="after")
-    def _std_nonzero(self) -> "NormalizeParams":
+    def _std_nonzero(self) -> NormalizeParams:
         if any(s == 0 for s in self.std):
             raise ValueError("std values must be non-zero")
         return self
@@ -128,7 +129,7 @@ class SigmoidStep(_Strict):
     sigmoid: dict[str, Any] | None = Field(None, description="no parameters")
 
     @model_validator(mode="after")
-    def _no_params(self) -> "SigmoidStep":
+    def _no_params(self) -> SigmoidStep:
         if self.sigmoid:
             raise ValueError("sigmoid takes no parameters")
         return self
@@ -177,7 +178,7 @@ def expand_bare_step(value: Any) -> Any:
 def _step_union(steps: dict[str, type[_Strict]]) -> Any:
     options = tuple(Annotated[model, Tag(tag)] for tag, model in steps.items())
     return Annotated[
-        Union[options],
+        options,
         Discriminator(_step_tag),
     ]
 
@@ -191,7 +192,7 @@ class PreprocessSpec(_Strict):
     steps: list[PreStep] = Field(min_length=1)  # type: ignore[valid-type]
 
     @model_validator(mode="after")
-    def _order(self) -> "PreprocessSpec":
+    def _order(self) -> PreprocessSpec:
         ops = [step_op(s) for s in self.steps]
         if "layout" not in ops:
             raise ValueError("a 'layout' step (nchw or nhwc) is required: it makes the image a model tensor")

@@ -1,5 +1,6 @@
 """pydantic ValidationError -> one ManifestError naming the field path (e.g.
 `preprocess.steps[1].resize.size`) and what is allowed there."""
+
 from __future__ import annotations
 
 from typing import Any

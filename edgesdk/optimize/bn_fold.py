@@ -3,6 +3,7 @@
 Works on the traced graph (torch.fx), so it finds every conv whose only consumer is a BatchNorm,
 wherever the model's forward() calls them, not only inside nn.Sequential.
 """
+
 from __future__ import annotations
 
 import copy

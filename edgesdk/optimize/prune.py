@@ -11,6 +11,7 @@
   Layers whose outputs reach a model output keep their output channels, so the model's outputs
   keep their shapes.
 """
+
 from __future__ import annotations
 
 import copy
@@ -50,22 +51,25 @@ def prune_channels(model: nn.Module, amount: float, example_inputs: Sequence[tor
     try:
         with torch.enable_grad():
             pruner = tp.pruner.BasePruner(
-                pruned, inputs,
+                pruned,
+                inputs,
                 importance=tp.importance.MagnitudeImportance(p=1, group_reduction="mean", normalizer=None),
                 pruning_ratio=amount,
                 ignored_layers=_output_layers(tp, pruned, inputs),
             )
             pruner.step()
     except Exception as exc:  # torch-pruning fails in many ways on graphs it cannot follow
-        raise UnsupportedOpError(f"{_FIELD}: 'channels' cannot trace this model's channel dependencies ({type(exc).__name__}: {_first_line(exc)}); "
-                                 "use method: l1_unstructured or leave out optimize.prune") from exc
+        raise UnsupportedOpError(
+            f"{_FIELD}: 'channels' cannot trace this model's channel dependencies ({type(exc).__name__}: {_first_line(exc)}); use method: l1_unstructured or leave out optimize.prune"
+        ) from exc
     _check_still_runs(model, pruned, inputs)
     before = {name: _out_channels(m) for name, m in model.named_modules() if isinstance(m, _LAYERS)}
-    changed = {name: (before[name], _out_channels(m)) for name, m in pruned.named_modules()
-               if name in before and _out_channels(m) != before[name]}
+    changed = {name: (before[name], _out_channels(m)) for name, m in pruned.named_modules() if name in before and _out_channels(m) != before[name]}
     if not changed:
-        raise UnsupportedOpError(f"{_FIELD}: 'channels' found no channel to remove: every conv and linear layer's output reaches a model "
-                                 "output (whose shape must stay) or has a single channel; use method: l1_unstructured or leave out optimize.prune")
+        raise UnsupportedOpError(
+            f"{_FIELD}: 'channels' found no channel to remove: every conv and linear layer's output reaches a model "
+            "output (whose shape must stay) or has a single channel; use method: l1_unstructured or leave out optimize.prune"
+        )
     return pruned, changed
 
 
@@ -104,12 +108,13 @@ def _check_still_runs(model: nn.Module, pruned: nn.Module, inputs: list[torch.Te
         try:
             got = [tuple(o.shape) for o in _as_list(pruned(*inputs))]
         except Exception as exc:  # whatever the model's own forward() raises
-            raise UnsupportedOpError(f"{_FIELD}: 'channels' broke this model, whose forward() depends on channel counts torch-pruning "
-                                     f"cannot see ({type(exc).__name__}: {_first_line(exc)}); use method: l1_unstructured "
-                                     "or leave out optimize.prune") from exc
+            raise UnsupportedOpError(
+                f"{_FIELD}: 'channels' broke this model, whose forward() depends on channel counts torch-pruning "
+                f"cannot see ({type(exc).__name__}: {_first_line(exc)}); use method: l1_unstructured "
+                "or leave out optimize.prune"
+            ) from exc
     if got != expected:
-        raise UnsupportedOpError(f"{_FIELD}: 'channels' changed the model's output shapes from {expected} to {got}; "
-                                 "use method: l1_unstructured or leave out optimize.prune")
+        raise UnsupportedOpError(f"{_FIELD}: 'channels' changed the model's output shapes from {expected} to {got}; use method: l1_unstructured or leave out optimize.prune")
 
 
 def _first_line(exc: BaseException) -> str:

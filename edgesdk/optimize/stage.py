@@ -4,6 +4,7 @@ BN folding must not change the function: it is held to the float32 gate toleranc
 Pruning does change it: its cost against the unpruned model is measured and reported, and the
 pruned model becomes the reference the converted artifact is gated against.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -47,7 +48,6 @@ def run(manifest: Manifest, source: SourceModel, feeds: list[dict[str, np.ndarra
             module, sparsity = prune_l1_unstructured(module, spec.prune.amount)
             detail = {"sparsity": sparsity}
         run_pruned = dataclasses.replace(source, module=module).reference_runner()
-        report["prune"] = {"method": spec.prune.method, "amount": spec.prune.amount, **detail,
-                           "accuracy_vs_unpruned": measure(before, [run_pruned(f) for f in feeds], score_output)}
+        report["prune"] = {"method": spec.prune.method, "amount": spec.prune.amount, **detail, "accuracy_vs_unpruned": measure(before, [run_pruned(f) for f in feeds], score_output)}
     report["parameters_after"] = _parameters(module)
     return dataclasses.replace(source, module=module), report

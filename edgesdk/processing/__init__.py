@@ -1,4 +1,5 @@
 """The numpy reference of docs/processing.md: the executable definition every generated SDK is checked against."""
+
 from .errors import ImageDecodeError, ProcessingError
 from .geometry import Geometry
 from .image import decode_image

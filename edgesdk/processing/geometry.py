@@ -4,6 +4,7 @@ Coordinates are continuous pixel coordinates: pixel i covers [i, i + 1), its cen
 i + 0.5. Every geometric step maps x_in to x_in * scale + shift per axis; composing them gives
 x_model = x_orig * scale_x + pad_left, so x_orig = (x_model - pad_left) / scale_x.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace

@@ -1,4 +1,5 @@
 """Decode an image file into the pre-processing input: HWC uint8, 3 channels (docs/processing.md, Input image)."""
+
 from __future__ import annotations
 
 import os

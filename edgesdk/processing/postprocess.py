@@ -1,7 +1,8 @@
 """Post-processing steps of docs/processing.md and the per-task result builder (float32)."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -83,10 +84,7 @@ def _classify(scores: np.ndarray, steps: Sequence[dict], labels: Sequence[str]) 
         else:
             k = step.get("k", 5)
     values, indices = topk(scores, k)
-    return [
-        Classification(label=labels[i] if labels else str(i), index=int(i), score=float(v))
-        for v, i in zip(values, indices)
-    ]
+    return [Classification(label=labels[i] if labels else str(i), index=int(i), score=float(v)) for v, i in zip(values, indices)]
 
 
 def run_postprocess(outputs: Sequence[np.ndarray], task: str, post: dict) -> TaskResult:

@@ -3,11 +3,13 @@
 Pixels stay in their source dtype through pure copies (crop, color swap) and become float32 at
 the first arithmetic step; uint8 -> float32 is exact, so this equals converting up front.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -32,11 +34,7 @@ def round_half_up(v: float) -> int:
 
 def _size(step: dict) -> tuple[int, int]:
     size = step.get("size")
-    if (
-        not isinstance(size, (list, tuple))
-        or len(size) != 2
-        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in size)
-    ):
+    if not isinstance(size, (list, tuple)) or len(size) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in size):
         raise ProcessingError(f"{step.get('op')}: size must be [H, W] with positive integers, got {size!r}")
     return int(size[0]), int(size[1])
 
@@ -209,10 +207,7 @@ def run_preprocess(image_hwc_uint8: np.ndarray, input_color: str, steps: Sequenc
     """Run the normalized pre-processing steps on an HWC uint8 image in `input_color` order."""
     image = np.asarray(image_hwc_uint8)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != CHANNELS or 0 in image.shape:
-        raise ProcessingError(
-            f"the input image must be a non-empty HWC uint8 array with {CHANNELS} channels, "
-            f"got shape {image.shape} dtype {image.dtype}"
-        )
+        raise ProcessingError(f"the input image must be a non-empty HWC uint8 array with {CHANNELS} channels, got shape {image.shape} dtype {image.dtype}")
     if input_color not in COLORS:
         raise ProcessingError(f"input_color must be one of {COLORS}, got {input_color!r}")
     check_steps(steps)

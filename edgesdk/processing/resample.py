@@ -3,6 +3,7 @@
 Tables are computed in float64 with the exact operation order of the contract, so every
 language that follows it gets the same indices and (float32) weights.
 """
+
 from __future__ import annotations
 
 import numpy as np

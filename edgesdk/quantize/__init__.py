@@ -5,18 +5,21 @@ this module holds what is common to all of them: the registry, calibration, sens
 the keep_float choice, the accuracy budget and the report. A runtime without a translator, or a
 mode its translator lacks, is an error naming what exists, never a silent float build.
 """
+
 from __future__ import annotations
 
 import importlib
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from edgesdk.errors import BackendUnavailable, ManifestError
 from edgesdk.manifest import Manifest
-from edgesdk.quantize import report, sensitivity
+from edgesdk.quantize import report as report  # api.py writes quantize.report.json_safe(...)
+from edgesdk.quantize import sensitivity
 from edgesdk.quantize.calibration import CalibrationSet, load_calibration
 from edgesdk.sources import SourceModel
 
@@ -76,8 +79,9 @@ def _size(model_path: Path) -> int:
     return sum(p.stat().st_size for p in model_files(model_path))
 
 
-def run(manifest: Manifest, runtime: str, model_path: Path, runner_for: Callable[[Path], Callable], calibration: CalibrationSet | None,
-        score_output: int | None, source: SourceModel | None = None) -> Outcome:
+def run(
+    manifest: Manifest, runtime: str, model_path: Path, runner_for: Callable[[Path], Callable], calibration: CalibrationSet | None, score_output: int | None, source: SourceModel | None = None
+) -> Outcome:
     """Quantize the float model at `model_path` in place; measure it against the float model.
 
     `source` (the model the artifact was converted from) is required by translators that
@@ -114,9 +118,9 @@ def run(manifest: Manifest, runtime: str, model_path: Path, runner_for: Callable
             table = sensitivity.analyze(plan.layers, lambda layer: outputs_of(only=[layer]), reference, score_output)
         selection = None
         if q.keep_float == "auto":
+            assert budget is not None  # the manifest refuses keep_float: auto without a budget
             order = sensitivity.ranked(table, budget.metric)
-            selection = sensitivity.select_float_layers(
-                order, budget.metric, budget.min, lambda kept: sensitivity.measure(reference, outputs_of(exclude=kept), score_output))
+            selection = sensitivity.select_float_layers(order, budget.metric, budget.min, lambda kept: sensitivity.measure(reference, outputs_of(exclude=kept), score_output))
             kept = selection.kept_float
         else:
             kept = list(q.keep_float)
@@ -126,13 +130,15 @@ def run(manifest: Manifest, runtime: str, model_path: Path, runner_for: Callable
         ranges = plan.ranges() if q.mode == "int8" else {}
 
     failures = []
-    if budget is not None and (selection is not None and not selection.met or not sensitivity.meets(final, budget.metric, budget.min)):
-        failures.append(f"accuracy_budget {budget.metric} >= {budget.min} cannot be met with any layer quantized"
-                        if selection is not None and not selection.met else
-                        f"accuracy_budget {budget.metric} >= {budget.min} not met: {final[budget.metric]:.6g}")
+    if budget is not None and ((selection is not None and not selection.met) or not sensitivity.meets(final, budget.metric, budget.min)):
+        failures.append(
+            f"accuracy_budget {budget.metric} >= {budget.min} cannot be met with any layer quantized"
+            if selection is not None and not selection.met
+            else f"accuracy_budget {budget.metric} >= {budget.min} not met: {final[budget.metric]:.6g}"
+        )
     why = {}
     for name in kept:
-        if q.keep_float == "auto":
+        if q.keep_float == "auto" and budget is not None:
             alone = next(s for s in table if s.layer == name).metrics[budget.metric]
             why[name] = f"auto: {budget.metric} {alone:.6g} with only this layer quantized; the budget needed it float"
         else:

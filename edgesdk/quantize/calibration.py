@@ -5,6 +5,7 @@ measured on exactly what the SDK will feed the model), or of `.npy` tensors alre
 input's shape. Files are taken in name order and the first `samples` are used: the same folder
 always gives the same calibration, which keeps builds reproducible.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -67,7 +68,9 @@ def load_calibration(manifest: Manifest, spec: CalibrationSpec) -> CalibrationSe
     files = calibration_files(manifest, spec)
     needed = samples_needed(manifest)
     if len(files) < needed:
-        raise ManifestError(f"{FIELD}.samples", f"{len(files)} samples cannot measure accuracy_budget top1_agreement >= {manifest.quantization.accuracy_budget.min}: at least {needed} are needed")
+        budget = manifest.quantization.accuracy_budget
+        assert budget is not None  # samples_needed() is 0 without a budget
+        raise ManifestError(f"{FIELD}.samples", f"{len(files)} samples cannot measure accuracy_budget top1_agreement >= {budget.min}: at least {needed} are needed")
     digest = hashlib.sha256()
     tensors = []
     for path in files:

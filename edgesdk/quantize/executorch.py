@@ -15,12 +15,13 @@ which would make the model's I/O float16.
 Layers are the conv / linear modules, named by their weight's module path (`features.0.0`,
 `head`); a layer kept float is left out of annotation by the quantizer's node filter.
 """
+
 from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from edgesdk import buildlog
 from edgesdk.backends.executorch import lower
@@ -88,7 +89,8 @@ class ExecuTorchPlan:
         return dataclasses.replace(
             config,
             input_activation=dataclasses.replace(config.input_activation, observer_or_fake_quant_ctr=minmax),
-            output_activation=dataclasses.replace(config.output_activation, observer_or_fake_quant_ctr=minmax))
+            output_activation=dataclasses.replace(config.output_activation, observer_or_fake_quant_ctr=minmax),
+        )
 
     def _prepare(self, only: Sequence[str] | None, exclude: Sequence[str]):
         """A fresh copy of the program, annotated and (int8) calibrated."""
@@ -109,7 +111,9 @@ class ExecuTorchPlan:
 
     def ranges(self) -> dict[str, tuple[float, float]]:
         """Calibrated activation ranges per observed tensor (int8 only)."""
-        ranges = {}
+        ranges: dict[str, tuple[float, float]] = {}
+        if self._observed is None:  # not a calibrated (int8) plan
+            return ranges
         for node in self._observed.graph.nodes:
             observer = getattr(self._observed, str(node.target), None) if node.op == "call_module" else None
             if observer is not None and hasattr(observer, "min_val") and observer.min_val.numel() == 1:
@@ -137,8 +141,7 @@ class ExecuTorchTranslator:
     calibration_methods = CALIBRATION_METHODS
     quantizes_source = True
 
-    def plan(self, float_model: Path, mode: str, per_channel: bool, calibration: CalibrationSet | None, workdir: Path,
-             source: SourceModel, manifest: Manifest) -> ExecuTorchPlan:
+    def plan(self, float_model: Path, mode: str, per_channel: bool, calibration: CalibrationSet | None, workdir: Path, source: SourceModel, manifest: Manifest) -> ExecuTorchPlan:
         return ExecuTorchPlan(mode, per_channel, calibration, source, manifest)
 
 

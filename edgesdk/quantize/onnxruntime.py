@@ -7,10 +7,11 @@ calibrator call, so the histogram options of each method really apply) and store
 Runtime calibration cache; every later quantization of the same model (one per sensitivity probe)
 reuses the cache instead of recalibrating.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
@@ -84,9 +85,15 @@ class OnnxRuntimePlan:
                 quantize_dynamic(self.float_model, dest, per_channel=self.per_channel, weight_type=QuantType.QInt8, nodes_to_quantize=selected)
             else:
                 quantize_static(
-                    self.float_model, dest, calibration_data_reader=None, quant_format=QuantFormat.QDQ,
-                    per_channel=self.per_channel, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    nodes_to_quantize=selected, calibrate_method=self._method,
+                    self.float_model,
+                    dest,
+                    calibration_data_reader=None,
+                    quant_format=QuantFormat.QDQ,
+                    per_channel=self.per_channel,
+                    activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8,
+                    nodes_to_quantize=selected,
+                    calibrate_method=self._method,
                     calibration_cache_path=self._cache,
                 )
         return dest

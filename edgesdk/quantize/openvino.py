@@ -15,11 +15,12 @@ keep_float layers keep f32 weights through OpenVINO's `disable_fp16_compression`
 int8-dynamic (weights-only int8 with activation scales computed per run) is not a mode OpenVINO
 offers for convolution models this way; asking for it is a manifest error.
 """
+
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from edgesdk import buildlog
 from edgesdk.backends.openvino import stable_names
@@ -41,8 +42,7 @@ class OpenVinoPlan:
         import openvino as ov
 
         if calibration is not None and calibration.method.name not in CALIBRATION_METHODS:
-            raise ManifestError("quantization.calibration.method",
-                                f"'{calibration.method.name}' is not supported for runtime 'openvino' (supported: {', '.join(CALIBRATION_METHODS)})")
+            raise ManifestError("quantization.calibration.method", f"'{calibration.method.name}' is not supported for runtime 'openvino' (supported: {', '.join(CALIBRATION_METHODS)})")
         self.float_model = float_model
         self.mode = mode
         self.per_channel = per_channel
@@ -81,6 +81,7 @@ class OpenVinoPlan:
         from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, QuantizationParameters
         from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
+        assert self.calibration is not None  # static int8 is refused without calibration data
         tensors = self.calibration.tensors
         advanced = AdvancedQuantizationParameters(
             activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX,
@@ -88,8 +89,12 @@ class OpenVinoPlan:
         )
         with buildlog.capture("nncf.quantize"):
             return nncf.quantize(
-                model, nncf.Dataset(tensors), preset=nncf.QuantizationPreset.MIXED, target_device=nncf.TargetDevice.CPU,
-                subset_size=len(tensors), ignored_scope=nncf.IgnoredScope(names=kept) if kept else None,
+                model,
+                nncf.Dataset(tensors),
+                preset=nncf.QuantizationPreset.MIXED,
+                target_device=nncf.TargetDevice.CPU,
+                subset_size=len(tensors),
+                ignored_scope=nncf.IgnoredScope(names=kept) if kept else None,
                 advanced_parameters=advanced,
             )
 

@@ -1,5 +1,6 @@
 """reports/quantization.json and its plot. Both are byte-stable for the same inputs: the bundle zip
 must not change between two builds (no timestamps or software tags in the PNG)."""
+
 from __future__ import annotations
 
 import math

@@ -4,11 +4,13 @@ Backend-neutral: it only needs "run the model quantized with these layers left f
 outputs with the float model on the calibration set. Metrics are the parity metrics (parity.py):
 top-1 agreement on the score output, and the worst cosine / SQNR over all outputs.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -43,6 +45,7 @@ def analyze(layers: Sequence[str], run_with_only: Callable[[str], Outputs], refe
 
 def ranked(sensitivities: list[LayerSensitivity], metric: str) -> list[LayerSensitivity]:
     """Most sensitive first (lowest metric); ties keep graph order, so the choice is deterministic."""
+
     def key(s: LayerSensitivity) -> float:
         value = s.metrics[metric]
         return value if not math.isnan(value) else -math.inf
@@ -53,7 +56,7 @@ def ranked(sensitivities: list[LayerSensitivity], metric: str) -> list[LayerSens
 @dataclass
 class Selection:
     kept_float: list[str]
-    steps: list[dict[str, object]]  # each: layers kept float so far and the metrics that gave
+    steps: list[dict[str, Any]]  # each: layers kept float so far and the metrics that gave
     met: bool
 
 

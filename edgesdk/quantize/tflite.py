@@ -13,12 +13,13 @@ Layers are the ops that carry weights, named `<OP>:<index>` in the float graph. 
 ops by a regex searched in each op's output tensor name, so a layer kept float is a `no_quantize`
 entry for the (escaped) name of its output tensor.
 """
+
 from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -65,7 +66,8 @@ class TflitePlan:
 
     def ranges(self) -> dict[str, tuple[float, float]]:
         """Calibrated activation ranges per tensor (int8 only)."""
-        return {name: (float(np.min(q["min"])), float(np.max(q["max"]))) for name, q in sorted(self._qsvs.items()) if "min" in q}
+        qsvs = self._qsvs or {}  # None: not a calibrated (int8) plan
+        return {name: (float(np.min(q["min"])), float(np.max(q["max"]))) for name, q in sorted(qsvs.items()) if "min" in q}
 
     def _quantizer(self, exclude: Sequence[str], only: Sequence[str] | None):
         from ai_edge_quantizer import algorithm_manager, qtyping, quantizer
@@ -81,8 +83,8 @@ class TflitePlan:
                 q.add_dynamic_config(regex, every, num_bits=8, granularity=granularity)
             else:
                 fp16 = qtyping.OpQuantizationConfig(
-                    weight_tensor_config=qtyping.TensorQuantizationConfig(num_bits=16, dtype=qtyping.TensorDataType.FLOAT),
-                    compute_precision=qtyping.ComputePrecision.FLOAT, explicit_dequantize=True)
+                    weight_tensor_config=qtyping.TensorQuantizationConfig(num_bits=16, dtype=qtyping.TensorDataType.FLOAT), compute_precision=qtyping.ComputePrecision.FLOAT, explicit_dequantize=True
+                )
                 q.update_quantization_recipe(regex, every, fp16, algorithm_key=algorithm_manager.AlgorithmName.FLOAT_CASTING)
 
         def float_regex(layer: str) -> str:

@@ -3,6 +3,7 @@
 Classes are a colour (which channel dominates) crossed with a stripe direction, so the fitted
 weights are structured like a trained model's rather than random.
 """
+
 from __future__ import annotations
 
 import torch

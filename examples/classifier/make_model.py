@@ -1,4 +1,5 @@
 """Write the example's model files next to this script: model.pt (TorchScript) and model.onnx."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,7 +9,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from classifier_model import INPUT_SHAPE, trained_classifier  # noqa: E402
+from classifier_model import INPUT_SHAPE, trained_classifier
 
 
 def main() -> None:
@@ -20,8 +21,9 @@ def main() -> None:
     model = trained_classifier()
     torch.jit.script(model).save(str(args.out / "model.pt"))
     if args.onnx:
-        torch.onnx.export(model, (torch.zeros(INPUT_SHAPE),), str(args.out / "model.onnx"), dynamo=True, external_data=False,
-                          opset_version=18, input_names=["image"], output_names=["logits"], verbose=False)
+        torch.onnx.export(
+            model, (torch.zeros(INPUT_SHAPE),), str(args.out / "model.onnx"), dynamo=True, external_data=False, opset_version=18, input_names=["image"], output_names=["logits"], verbose=False
+        )
     print(f"wrote {args.out / 'model.pt'}")
 
 

@@ -1,6 +1,7 @@
 """The Android target's runtimes: TFLite (LiteRT), ExecuTorch and ONNX Runtime bundles of the example
 and of a CNN that is not in the repo, held to the float32 parity gate and re-run in each runtime's
 own host API (not through the backend's runner) on the sample photos."""
+
 from __future__ import annotations
 
 import json
@@ -12,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import example_manifest_dict
 from torch import nn
 
-from conftest import example_manifest_dict
 from edgesdk import api
 from edgesdk.backends import get_backend
 from edgesdk.backends.base import Artifact
@@ -210,14 +211,19 @@ def unseen_manifest(example_models, tmp_path_factory) -> Path:
     folder.mkdir()
     torch.export.save(torch.export.export(model, (torch.zeros(1, 3, 160, 128),)), str(folder / "net.pt2"))
     data = {
-        "schema_version": 1, "name": "unseen-net", "version": "0.3.0",
-        "model": {"source": "net.pt2", "inputs": [{"name": "pixels", "shape": [1, 3, 160, 128], "dtype": "float32"}],
-                  "outputs": [{"name": "scores", "shape": [1, 10]}]},
+        "schema_version": 1,
+        "name": "unseen-net",
+        "version": "0.3.0",
+        "model": {"source": "net.pt2", "inputs": [{"name": "pixels", "shape": [1, 3, 160, 128], "dtype": "float32"}], "outputs": [{"name": "scores", "shape": [1, 10]}]},
         "task": "classification",
-        "preprocess": {"input_color": "bgr", "steps": [
-            {"resize": {"size": [160, 128], "interpolation": "bilinear", "keep_ratio": False}},
-            {"normalize": {"mean": [127.5, 127.5, 127.5], "std": [127.5, 127.5, 127.5]}},
-            {"layout": "nchw"}]},
+        "preprocess": {
+            "input_color": "bgr",
+            "steps": [
+                {"resize": {"size": [160, 128], "interpolation": "bilinear", "keep_ratio": False}},
+                {"normalize": {"mean": [127.5, 127.5, 127.5], "std": [127.5, 127.5, 127.5]}},
+                {"layout": "nchw"},
+            ],
+        },
         "postprocess": {"steps": [{"softmax": {"axis": -1}}, {"topk": {"k": 3}}]},
         "target": "android",
     }

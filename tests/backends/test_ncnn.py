@@ -1,6 +1,7 @@
 """The ncnn backend on its own: every source kind through pnnx to a float32 graph that ncnn runs
 like the source, the graph reader, what it refuses (operators ncnn lacks, a pnnx crash, non-float
 tensors, int8) and how `edgesdk targets` reports it."""
+
 from __future__ import annotations
 
 import json
@@ -11,9 +12,9 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import example_manifest_dict
 from torch import nn
 
-from conftest import example_manifest_dict
 from edgesdk.backends import availability, get_backend
 from edgesdk.backends.ncnn import FP32_OPTIONS, read_param
 from edgesdk.cli import main
@@ -32,12 +33,14 @@ def _need_ncnn() -> None:
 
 def test_param_reader_finds_inputs_outputs_and_layer_types(tmp_path):
     param = tmp_path / "m.param"
-    param.write_text("7767517\n5 6\n"
-                     "Input            in0   0 1 in0\n"
-                     "Split            sp    1 2 in0 a b\n"
-                     "Convolution      conv  1 1 a c 0=4 1=3\n"
-                     "BinaryOp         add   2 1 b c out1 0=0\n"
-                     "ReLU             relu  1 1 c out0\n")
+    param.write_text(
+        "7767517\n5 6\n"
+        "Input            in0   0 1 in0\n"
+        "Split            sp    1 2 in0 a b\n"
+        "Convolution      conv  1 1 a c 0=4 1=3\n"
+        "BinaryOp         add   2 1 b c out1 0=0\n"
+        "ReLU             relu  1 1 c out0\n"
+    )
     graph = read_param(param)
     assert graph.inputs == ["in0"] and graph.outputs == ["out1", "out0"]
     assert graph.layer_types == ["Input", "Split", "Convolution", "BinaryOp", "ReLU"]
@@ -134,10 +137,14 @@ class WithOp(nn.Module):
 
 
 @pytest.mark.ncnn
-@pytest.mark.parametrize("op, messages", [
-    (lambda x: torch.erfinv(x.clamp(-0.5, 0.5)), ("ncnn has no layer for", "aten::erfinv")),
-    (lambda x: torch.linalg.det(x[:, :, :4, :4]).unsqueeze(-1).expand(1, 4, 6), ("pnnx could not convert", "op.pt2")),
-], ids=["unmapped-operator", "pnnx-crash"])
+@pytest.mark.parametrize(
+    "op, messages",
+    [
+        (lambda x: torch.erfinv(x.clamp(-0.5, 0.5)), ("ncnn has no layer for", "aten::erfinv")),
+        (lambda x: torch.linalg.det(x[:, :, :4, :4]).unsqueeze(-1).expand(1, 4, 6), ("pnnx could not convert", "op.pt2")),
+    ],
+    ids=["unmapped-operator", "pnnx-crash"],
+)
 def test_a_model_ncnn_cannot_run_is_refused_and_nothing_is_written(op, messages, project, tmp_path, capsys):
     _need_ncnn()
     folder = project.folder
@@ -183,10 +190,13 @@ def _uint8_input(data: dict) -> None:
 
 
 @pytest.mark.ncnn
-@pytest.mark.parametrize("field, change", [
-    ("model.inputs[0].dtype", _uint8_input),
-    ("model.outputs[0].dtype", lambda d: d["model"]["outputs"][0].update(dtype="int64")),
-])
+@pytest.mark.parametrize(
+    "field, change",
+    [
+        ("model.inputs[0].dtype", _uint8_input),
+        ("model.outputs[0].dtype", lambda d: d["model"]["outputs"][0].update(dtype="int64")),
+    ],
+)
 def test_tensors_ncnn_cannot_carry_are_refused_naming_the_field(field, change, project, tmp_path):
     _need_ncnn()
     data = example_manifest_dict("model.pt")
@@ -211,8 +221,7 @@ def local_index(tmp_path, monkeypatch):
     (root / "files").mkdir()
     archive = b"not really a tarball, but bytes with a known sha256"
     (root / "files" / "ncnn-1.0.20990101.tar.gz").write_bytes(archive)
-    (root / "simple" / "ncnn" / "index.html").write_text(
-        '<html><body><a href="../../files/ncnn-1.0.20990101.tar.gz#sha256=x">ncnn-1.0.20990101.tar.gz</a></body></html>')
+    (root / "simple" / "ncnn" / "index.html").write_text('<html><body><a href="../../files/ncnn-1.0.20990101.tar.gz#sha256=x">ncnn-1.0.20990101.tar.gz</a></body></html>')
     handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
     handler.log_message = lambda *args: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)

@@ -6,21 +6,22 @@ test flows), so a new runtime gets all of it by registering. A pair whose runtim
 skips with the backend's own reason. Each pair's bundle is built once (module-scoped fixtures;
 pytest runs the tests pair by pair), and the checks that change a bundle work on copies of it.
 """
+
 from __future__ import annotations
 
 import io
 import json
 import shutil
+from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
 import yaml
-
 from conftest import example_manifest_dict
+
 from edgesdk import backends, golden
 from edgesdk import bundle as bundle_mod
 from edgesdk.cli import main
@@ -64,13 +65,11 @@ class Pair:
 KNOWN_GAPS: dict[tuple[str, str], tuple[set[str], str]] = {
     ("ios", "onnxruntime"): (
         {"golden", "every-language", "wrong-golden"},
-        "`edgesdk test` builds the C++ SDK through the target's cpp-cli sample app; ios has no sample app, "
-        "so it exits 2 (no sample_app/CMakeLists.txt) instead of testing the C++ SDK",
+        "`edgesdk test` builds the C++ SDK through the target's cpp-cli sample app; ios has no sample app, so it exits 2 (no sample_app/CMakeLists.txt) instead of testing the C++ SDK",
     ),
     ("android", "onnxruntime"): (
         {"every-language"},
-        "`edgesdk test` tests the Kotlin SDK of an android bundle only; its C++ SDK has no host harness "
-        "(the android sample app is not C++)",
+        "`edgesdk test` tests the Kotlin SDK of an android bundle only; its C++ SDK has no host harness (the android sample app is not C++)",
     ),
 }
 
@@ -283,8 +282,7 @@ BAD_INPUTS = {
     "input-shape": (_set("model.inputs.0.shape", [1, 3, 200, 200]), ("model.inputs[0].shape",)),
     "output-shape": (_set("model.outputs.0.shape", [1, 7]), ("model.outputs[0].shape",)),
     "postprocess-output-name": (_set("postprocess.output", "scores"), ("postprocess.output",)),
-    "onnx-output-name": (_all(_set("model.source", "model.onnx"), _set("model.outputs.0.name", "scores")),
-                         ("model.outputs[0].name", "model.source")),
+    "onnx-output-name": (_all(_set("model.source", "model.onnx"), _set("model.outputs.0.name", "scores")), ("model.outputs[0].name", "model.source")),
 }
 
 

@@ -1,4 +1,5 @@
 """Build generated C++ SDK bundles once per render context and share them across a test module."""
+
 from __future__ import annotations
 
 import hashlib
@@ -25,8 +26,7 @@ def cpp_toolchain_missing() -> str | None:
     return None
 
 
-def context(name: str, model_bytes: bytes, *, task: str, inputs: list, outputs: list, input_color: str,
-            pre: list, post: list, labels: list[str], output_index: int = 0) -> dict:
+def context(name: str, model_bytes: bytes, *, task: str, inputs: list, outputs: list, input_color: str, pre: list, post: list, labels: list[str], output_index: int = 0) -> dict:
     """A render context as docs/glue-context.md describes it."""
     from edgesdk.naming import camel, cpp_namespace, pascal, snake
 
@@ -67,8 +67,7 @@ class Bundle:
         env = dict(os.environ, ONNXRUNTIME_ROOT=str(ORT_ROOT))
         start = time.monotonic()
         for cmd in (
-            ["cmake", "-S", "sample_app", "-B", "build", "-DCMAKE_BUILD_TYPE=Release",
-             "-DCMAKE_CXX_FLAGS=-Werror"],
+            ["cmake", "-S", "sample_app", "-B", "build", "-DCMAKE_BUILD_TYPE=Release", "-DCMAKE_CXX_FLAGS=-Werror"],
             ["cmake", "--build", "build", "-j2"],
         ):
             proc = subprocess.run(cmd, cwd=self.root, env=env, capture_output=True, text=True)
@@ -76,8 +75,7 @@ class Bundle:
         self.build_seconds = time.monotonic() - start
 
     def run(self, *args: str, bundle: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([str(self.exe), "--bundle", str(bundle or self.root), *args],
-                              capture_output=True, text=True, env=env, timeout=120)
+        return subprocess.run([str(self.exe), "--bundle", str(bundle or self.root), *args], capture_output=True, text=True, env=env, timeout=120)
 
 
 @pytest.fixture(scope="module")

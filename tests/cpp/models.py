@@ -1,4 +1,5 @@
 """Tiny ONNX models for the C++ SDK tests, built with onnx.helper (deterministic weights)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,8 +13,7 @@ def _init(name: str, array: np.ndarray) -> onnx.TensorProto:
     return numpy_helper.from_array(array.astype(np.float32), name)
 
 
-def tiny_net(height: int | None, width: int | None, *, layout: str = "nchw", input_dtype: str = "float32", classes: int = 5,
-             head: str = "classify", input_name: str = "image", seed: int = 0) -> bytes:
+def tiny_net(height: int | None, width: int | None, *, layout: str = "nchw", input_dtype: str = "float32", classes: int = 5, head: str = "classify", input_name: str = "image", seed: int = 0) -> bytes:
     """Conv(3->4, 3x3) -> Relu, then either GlobalAveragePool -> Gemm (`classify`, output [1, classes])
     or a 1x1 conv map (`map`, output [1, 2, H-2, W-2]). Inputs of other layouts/dtypes are
     converted inside the graph so the same weights serve every pre-processing variant; a None
@@ -43,8 +43,7 @@ def tiny_net(height: int | None, width: int | None, *, layout: str = "nchw", inp
         inits += [_init("map_w", rng.normal(0, 0.5, (2, 4, 1, 1))), _init("map_b", rng.normal(0, 0.1, (2,)))]
         nodes.append(helper.make_node("Conv", ["relu", "map_w", "map_b"], ["map"]))
         output = helper.make_tensor_value_info("map", TensorProto.FLOAT, [1, 2, None, None])
-    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info(input_name, _ELEM[input_dtype], shape)],
-                              [output], initializer=inits)
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info(input_name, _ELEM[input_dtype], shape)], [output], initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.checker.check_model(model)

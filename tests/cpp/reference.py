@@ -1,5 +1,6 @@
 """An independent numpy transcription of docs/processing.md, written from the document alone, so
 the C++ glue is checked against the contract and not only against edgesdk.processing."""
+
 from __future__ import annotations
 
 import math
@@ -61,7 +62,7 @@ def preprocess(rgb: np.ndarray, input_color: str, steps: list[dict]) -> np.ndarr
             H, W = step["size"]
             assert h >= H and w >= W
             top, left = (h - H) // 2, (w - W) // 2
-            x = x[top:top + H, left:left + W]
+            x = x[top : top + H, left : left + W]
         elif op == "letterbox":
             H, W = step["size"]
             s = min(H / h, W / w)
@@ -69,7 +70,7 @@ def preprocess(rgb: np.ndarray, input_color: str, steps: list[dict]) -> np.ndarr
             top, left = ((H - nh) // 2, (W - nw) // 2) if step["align"] == "center" else (0, 0)
             canvas = np.empty((H, W, 3), np.float32)
             canvas[:] = np.array(step["pad_value"], np.float32)
-            canvas[top:top + nh, left:left + nw] = resize(x, nh, nw, step["interpolation"])
+            canvas[top : top + nh, left : left + nw] = resize(x, nh, nw, step["interpolation"])
             x = canvas
         elif op == "color":
             if step["order"] != order:

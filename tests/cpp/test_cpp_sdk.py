@@ -1,6 +1,7 @@
 """Generated C++ SDK: build bundles from hand-made render contexts and check edgesdk-run against
 the processing contract (tests/cpp/reference.py, edgesdk.processing), ONNX Runtime Python and
 Pillow."""
+
 from __future__ import annotations
 
 import json
@@ -38,60 +39,125 @@ def make_contexts() -> dict[str, tuple[dict, bytes]]:
     """Name -> (render context, model bytes); one build each."""
     out = {}
     m = tiny_net(32, 32)
-    out["bilinear_crop"] = (context(
-        "flower-classifier", m, task="classification", inputs=_io("image", [1, 3, 32, 32]), outputs=_cls_outputs(),
-        input_color="rgb", labels=["a", "b", "c", "d", "e"],
-        pre=[{"op": "resize", "size": [40, 40], "interpolation": "bilinear", "keep_ratio": False},
-             {"op": "center_crop", "size": [32, 32]},
-             {"op": "normalize", **IMAGENET},
-             {"op": "layout", "layout": "nchw"}, {"op": "cast", "dtype": "float32"}],
-        post=[{"op": "softmax", "axis": -1}, {"op": "topk", "k": 3}]), m)
+    out["bilinear_crop"] = (
+        context(
+            "flower-classifier",
+            m,
+            task="classification",
+            inputs=_io("image", [1, 3, 32, 32]),
+            outputs=_cls_outputs(),
+            input_color="rgb",
+            labels=["a", "b", "c", "d", "e"],
+            pre=[
+                {"op": "resize", "size": [40, 40], "interpolation": "bilinear", "keep_ratio": False},
+                {"op": "center_crop", "size": [32, 32]},
+                {"op": "normalize", **IMAGENET},
+                {"op": "layout", "layout": "nchw"},
+                {"op": "cast", "dtype": "float32"},
+            ],
+            post=[{"op": "softmax", "axis": -1}, {"op": "topk", "k": 3}],
+        ),
+        m,
+    )
     m = tiny_net(28, 28, input_name="input", seed=1)
-    out["keep_ratio_keyword"] = (context(
-        "class", m, task="classification", inputs=_io("input", [1, 3, 28, 28]), outputs=_cls_outputs(),
-        input_color="rgb", labels=LABELS_ODD,
-        pre=[{"op": "resize", "size": [28, 28], "interpolation": "bilinear", "keep_ratio": True},
-             {"op": "center_crop", "size": [28, 28]},
-             {"op": "color", "order": "bgr"},
-             {"op": "normalize", "mean": [100.0, 110.0, 120.0], "std": [50.0, 60.0, 70.0], "scale": 1.0},
-             {"op": "layout", "layout": "nchw"}],
-        post=[{"op": "softmax", "axis": -1}, {"op": "argmax", "axis": -1}]), m)
+    out["keep_ratio_keyword"] = (
+        context(
+            "class",
+            m,
+            task="classification",
+            inputs=_io("input", [1, 3, 28, 28]),
+            outputs=_cls_outputs(),
+            input_color="rgb",
+            labels=LABELS_ODD,
+            pre=[
+                {"op": "resize", "size": [28, 28], "interpolation": "bilinear", "keep_ratio": True},
+                {"op": "center_crop", "size": [28, 28]},
+                {"op": "color", "order": "bgr"},
+                {"op": "normalize", "mean": [100.0, 110.0, 120.0], "std": [50.0, 60.0, 70.0], "scale": 1.0},
+                {"op": "layout", "layout": "nchw"},
+            ],
+            post=[{"op": "softmax", "axis": -1}, {"op": "argmax", "axis": -1}],
+        ),
+        m,
+    )
     m = tiny_net(30, 20, input_dtype="int8", input_name="x", seed=2)
-    out["nearest_int8"] = (context(
-        "nearest net", m, task="classification", inputs=_io("x", [1, 3, 30, 20], "int8"), outputs=_cls_outputs(),
-        input_color="bgr", labels=[],
-        pre=[{"op": "resize", "size": [61, 47], "interpolation": "nearest", "keep_ratio": False},
-             {"op": "resize", "size": [30, 20], "interpolation": "nearest", "keep_ratio": False},
-             {"op": "normalize", "mean": [127.5, 127.5, 127.5], "std": [1.0, 1.0, 1.0], "scale": 1.0},
-             {"op": "layout", "layout": "nchw"}, {"op": "cast", "dtype": "int8"}],
-        post=[{"op": "sigmoid"}]), m)
+    out["nearest_int8"] = (
+        context(
+            "nearest net",
+            m,
+            task="classification",
+            inputs=_io("x", [1, 3, 30, 20], "int8"),
+            outputs=_cls_outputs(),
+            input_color="bgr",
+            labels=[],
+            pre=[
+                {"op": "resize", "size": [61, 47], "interpolation": "nearest", "keep_ratio": False},
+                {"op": "resize", "size": [30, 20], "interpolation": "nearest", "keep_ratio": False},
+                {"op": "normalize", "mean": [127.5, 127.5, 127.5], "std": [1.0, 1.0, 1.0], "scale": 1.0},
+                {"op": "layout", "layout": "nchw"},
+                {"op": "cast", "dtype": "int8"},
+            ],
+            post=[{"op": "sigmoid"}],
+        ),
+        m,
+    )
     m = tiny_net(32, 32, layout="nhwc", input_name="images", seed=3)
-    out["letterbox_bgr_nhwc"] = (context(
-        "yolo-ish", m, task="classification", inputs=_io("images", [1, 32, 32, 3]), outputs=_cls_outputs(),
-        input_color="rgb", labels=[],
-        pre=[{"op": "resize", "size": [50, 37], "interpolation": "bilinear", "keep_ratio": False},
-             {"op": "color", "order": "bgr"},
-             {"op": "letterbox", "size": [32, 32], "pad_value": [114.0, 0.0, 255.0], "interpolation": "bilinear",
-              "align": "center"},
-             {"op": "normalize", "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0], "scale": 1 / 255},
-             {"op": "layout", "layout": "nhwc"}],
-        post=[{"op": "topk", "k": 10}]), m)
+    out["letterbox_bgr_nhwc"] = (
+        context(
+            "yolo-ish",
+            m,
+            task="classification",
+            inputs=_io("images", [1, 32, 32, 3]),
+            outputs=_cls_outputs(),
+            input_color="rgb",
+            labels=[],
+            pre=[
+                {"op": "resize", "size": [50, 37], "interpolation": "bilinear", "keep_ratio": False},
+                {"op": "color", "order": "bgr"},
+                {"op": "letterbox", "size": [32, 32], "pad_value": [114.0, 0.0, 255.0], "interpolation": "bilinear", "align": "center"},
+                {"op": "normalize", "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0], "scale": 1 / 255},
+                {"op": "layout", "layout": "nhwc"},
+            ],
+            post=[{"op": "topk", "k": 10}],
+        ),
+        m,
+    )
     m = tiny_net(16, 16, input_dtype="float16", head="map", seed=4)
-    out["custom_f16"] = (context(
-        "seg map", m, task="custom", inputs=_io("image", [1, 3, 16, 16], "float16"),
-        outputs=_io("map", [1, 2, 14, 14]), input_color="rgb", labels=[],
-        pre=[{"op": "letterbox", "size": [16, 16], "pad_value": [0.0, 0.0, 0.0], "interpolation": "nearest",
-              "align": "top_left"},
-             {"op": "resize", "size": [16, 16], "interpolation": "bilinear", "keep_ratio": False},
-             {"op": "normalize", **IMAGENET},
-             {"op": "layout", "layout": "nchw"}, {"op": "cast", "dtype": "float16"}],
-        post=[{"op": "softmax", "axis": 0}, {"op": "sigmoid"}]), m)
+    out["custom_f16"] = (
+        context(
+            "seg map",
+            m,
+            task="custom",
+            inputs=_io("image", [1, 3, 16, 16], "float16"),
+            outputs=_io("map", [1, 2, 14, 14]),
+            input_color="rgb",
+            labels=[],
+            pre=[
+                {"op": "letterbox", "size": [16, 16], "pad_value": [0.0, 0.0, 0.0], "interpolation": "nearest", "align": "top_left"},
+                {"op": "resize", "size": [16, 16], "interpolation": "bilinear", "keep_ratio": False},
+                {"op": "normalize", **IMAGENET},
+                {"op": "layout", "layout": "nchw"},
+                {"op": "cast", "dtype": "float16"},
+            ],
+            post=[{"op": "softmax", "axis": 0}, {"op": "sigmoid"}],
+        ),
+        m,
+    )
     m = tiny_net(None, None, layout="nhwc", input_dtype="uint8", input_name="pixels", seed=5)
-    out["uint8_decode"] = (context(
-        "raw pixels", m, task="classification", inputs=_io("pixels", [1, "height", "width", 3], "uint8"),
-        outputs=_cls_outputs(), input_color="rgb", labels=[],
-        pre=[{"op": "layout", "layout": "nhwc"}, {"op": "cast", "dtype": "uint8"}],
-        post=[{"op": "softmax", "axis": -1}]), m)
+    out["uint8_decode"] = (
+        context(
+            "raw pixels",
+            m,
+            task="classification",
+            inputs=_io("pixels", [1, "height", "width", 3], "uint8"),
+            outputs=_cls_outputs(),
+            input_color="rgb",
+            labels=[],
+            pre=[{"op": "layout", "layout": "nhwc"}, {"op": "cast", "dtype": "uint8"}],
+            post=[{"op": "softmax", "axis": -1}],
+        ),
+        m,
+    )
     return out
 
 
@@ -175,8 +241,7 @@ def test_pipeline_matches_reference_and_onnxruntime(bundles, images, key, image_
         run_preprocess = None
     if run_preprocess is not None:
         color_pixels = pixels[..., ::-1] if ctx["preprocess"]["input_color"] == "bgr" else pixels
-        np.testing.assert_array_equal(pre, run_preprocess(np.ascontiguousarray(color_pixels),
-                                                          ctx["preprocess"]["input_color"], pre_steps).tensor)
+        np.testing.assert_array_equal(pre, run_preprocess(np.ascontiguousarray(color_pixels), ctx["preprocess"]["input_color"], pre_steps).tensor)
 
     session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
     expected = session.run(None, {ctx["inputs"][0]["name"]: want})
@@ -195,8 +260,7 @@ def test_pipeline_matches_reference_and_onnxruntime(bundles, images, key, image_
         assert result["result"] == {}
 
 
-@pytest.mark.parametrize("image_name", ["rgb.jpg", "gray.jpg", "rgb.png", "gray.png", "rgba.png", "palette.png",
-                                        "bilevel.png", "gray16.png", "rgb16.png"])
+@pytest.mark.parametrize("image_name", ["rgb.jpg", "gray.jpg", "rgb.png", "gray.png", "rgba.png", "palette.png", "bilevel.png", "gray16.png", "rgb16.png"])
 def test_decoder_matches_pillow_bit_exact(bundles, images, image_name, tmp_path):
     _, pre, _ = run_dump(bundles("uint8_decode"), images[image_name], tmp_path)
     np.testing.assert_array_equal(pre[0], pillow_rgb(images[image_name]))
@@ -223,8 +287,7 @@ def test_keyword_name_and_odd_labels_print_valid_json(bundles, images, tmp_path)
     assert result["model"] == "class"
     assert result["result"]["classifications"][0]["label"] in LABELS_ODD
     # Every label survives C++ literal -> std::string -> JSON: force each to be printed via topk order.
-    seen = {c["label"] for img in images.values() if img.suffix in (".png", ".jpg")
-            for c in json.loads(bundle.run("--input", str(img), "--json").stdout)["result"]["classifications"]}
+    seen = {c["label"] for img in images.values() if img.suffix in (".png", ".jpg") for c in json.loads(bundle.run("--input", str(img), "--json").stdout)["result"]["classifications"]}
     assert seen <= set(LABELS_ODD)
     human = bundle.run("--input", str(images["rgb.jpg"]))
     assert human.returncode == 0 and "class 1.0.0" in human.stdout
@@ -254,9 +317,17 @@ def test_bad_input_exit_codes(bundles, images, tmp_path):
 
 def test_center_crop_larger_than_image_is_invalid_input(build_bundle, images):
     m = tiny_net(32, 32)
-    ctx = context("crop only", m, task="custom", inputs=_io("image", [1, 3, 32, 32]), outputs=_cls_outputs(),
-                  input_color="rgb", labels=[], post=[],
-                  pre=[{"op": "center_crop", "size": [32, 32]}, {"op": "layout", "layout": "nchw"}])
+    ctx = context(
+        "crop only",
+        m,
+        task="custom",
+        inputs=_io("image", [1, 3, 32, 32]),
+        outputs=_cls_outputs(),
+        input_color="rgb",
+        labels=[],
+        post=[],
+        pre=[{"op": "center_crop", "size": [32, 32]}, {"op": "layout", "layout": "nchw"}],
+    )
     bundle = build_bundle("crop_only", ctx, m)
     proc = bundle.run("--input", str(images["gray16.png"]))  # 15x11: smaller than the crop
     assert proc.returncode == 2 and "center_crop" in proc.stderr
@@ -272,15 +343,15 @@ def test_runtime_older_than_headers_is_refused(bundles, images, tmp_path):
     fake = tmp_path / "libonnxruntime.so.1"
     src, script = tmp_path / "fake.c", tmp_path / "fake.map"
     src.write_text(
-        '#include <stddef.h>\n'
-        'typedef struct { const void* (*GetApi)(unsigned); const char* (*GetVersionString)(void); } Base;\n'
-        'static const void* get_api(unsigned v) { (void)v; return NULL; }\n'
+        "#include <stddef.h>\n"
+        "typedef struct { const void* (*GetApi)(unsigned); const char* (*GetVersionString)(void); } Base;\n"
+        "static const void* get_api(unsigned v) { (void)v; return NULL; }\n"
         'static const char* version(void) { return "1.20.0"; }\n'
-        'static const Base base = {get_api, version};\n'
-        'const Base* OrtGetApiBase(void) { return &base; }\n')
+        "static const Base base = {get_api, version};\n"
+        "const Base* OrtGetApiBase(void) { return &base; }\n"
+    )
     script.write_text("VERS_1.29.0 { global: OrtGetApiBase; local: *; };\n")
-    subprocess.run(["gcc", "-shared", "-fPIC", "-Wl,-soname,libonnxruntime.so.1", f"-Wl,--version-script={script}",
-                    "-o", str(fake), str(src)], check=True)
+    subprocess.run(["gcc", "-shared", "-fPIC", "-Wl,-soname,libonnxruntime.so.1", f"-Wl,--version-script={script}", "-o", str(fake), str(src)], check=True)
     bundle = bundles("bilinear_crop")
     proc = bundle.run("--input", str(images["rgb.png"]), env={"LD_LIBRARY_PATH": str(tmp_path)})
     assert proc.returncode == 5, proc.stderr
@@ -303,8 +374,7 @@ def test_generated_code_is_warning_free_and_namespaced(bundles):
     assert "namespace edgesdk::flower_classifier::detail" in (a.root / "sdk/cpp/src/preprocess.hpp").read_text()
     assert "namespace edgesdk::seg_map::detail" in (b.root / "sdk/cpp/src/preprocess.hpp").read_text()
     assert shutil.which("nm")
-    symbols = subprocess.run(["nm", "-C", str(a.root / "build/sdk/libflower_classifier_sdk.a")],
-                             capture_output=True, text=True).stdout
+    symbols = subprocess.run(["nm", "-C", str(a.root / "build/sdk/libflower_classifier_sdk.a")], capture_output=True, text=True).stdout
     defined = [line for line in symbols.splitlines() if " T " in line]
     assert defined and all("flower_classifier::" in line for line in defined)
 
@@ -318,13 +388,15 @@ def test_public_api_pixel_formats_and_errors(bundles, tmp_path):
     (app / "CMakeLists.txt").write_text(
         "cmake_minimum_required(VERSION 3.18)\nproject(api_check LANGUAGES CXX)\n"
         f'add_subdirectory("{bundle.root / "sdk/cpp"}" sdk)\n'
-        "add_executable(api_check main.cpp)\ntarget_link_libraries(api_check PRIVATE flower_classifier_sdk)\n")
+        "add_executable(api_check main.cpp)\ntarget_link_libraries(api_check PRIVATE flower_classifier_sdk)\n"
+    )
     env = dict(os.environ, ONNXRUNTIME_ROOT=str(ORT_ROOT))
-    for cmd in (["cmake", "-S", str(app), "-B", str(tmp_path / "build"), "-DCMAKE_BUILD_TYPE=Release",
-                 "-DCMAKE_CXX_FLAGS=-Wall -Wextra -Werror"], ["cmake", "--build", str(tmp_path / "build"), "-j2"]):
+    for cmd in (
+        ["cmake", "-S", str(app), "-B", str(tmp_path / "build"), "-DCMAKE_BUILD_TYPE=Release", "-DCMAKE_CXX_FLAGS=-Wall -Wextra -Werror"],
+        ["cmake", "--build", str(tmp_path / "build"), "-j2"],
+    ):
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    proc = subprocess.run([str(tmp_path / "build" / "api_check"), str(bundle.root / "model" / "model.onnx")],
-                          capture_output=True, text=True)
+    proc = subprocess.run([str(tmp_path / "build" / "api_check"), str(bundle.root / "model" / "model.onnx")], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "does not fit model input 'image' float32[1, 3, 32, 32]" in proc.stdout

@@ -1,5 +1,6 @@
 """Fuzzed model names and labels rendered through the real SDK templates, compiled together into
 one program (so names of different SDKs must not clash either) and round-tripped exactly."""
+
 from __future__ import annotations
 
 import os
@@ -31,11 +32,14 @@ def _main_cpp(sdks: list[tuple[str, dict]]) -> str:
     includes = "".join(f'#include "{ctx["ident"]["snake"]}/{ctx["ident"]["snake"]}.hpp"\n' for _, ctx in sdks)
     calls = "".join(f"  dump({ctx['cpp_namespace']}::kModelName, {ctx['cpp_namespace']}::labels());\n" for _, ctx in sdks)
     return (
-        "#include <cstdio>\n#include <string>\n#include <vector>\n" + includes
-        + "static void hex(const std::string& s) { for (unsigned char c : s) std::printf(\"%02x\", c); std::printf(\"\\n\"); }\n"
+        "#include <cstdio>\n#include <string>\n#include <vector>\n"
+        + includes
+        + 'static void hex(const std::string& s) { for (unsigned char c : s) std::printf("%02x", c); std::printf("\\n"); }\n'
         + "static void dump(const char* name, const std::vector<std::string>& labels) {\n"
-        + "  hex(name); std::printf(\"%zu\\n\", labels.size()); for (const auto& l : labels) hex(l);\n}\n"
-        + "int main() {\n" + calls + "  return 0;\n}\n"
+        + '  hex(name); std::printf("%zu\\n", labels.size()); for (const auto& l : labels) hex(l);\n}\n'
+        + "int main() {\n"
+        + calls
+        + "  return 0;\n}\n"
     )
 
 
@@ -43,7 +47,7 @@ def _build_and_run(tmp, sdks: list[tuple[str, dict]]) -> list[str]:
     root = tmp / "fuzz"
     lines = ["cmake_minimum_required(VERSION 3.18)", "project(fuzz_glue LANGUAGES CXX)"]
     libs = []
-    for name, ctx in sdks:
+    for _name, ctx in sdks:
         sdk_dir = root / "sdks" / ctx["ident"]["snake"]
         render_sdk(sdk_dir, "cpp", ctx["runtime"], ctx)
         lines.append(f'add_subdirectory("{sdk_dir}" {ctx["ident"]["snake"]})')
@@ -52,8 +56,7 @@ def _build_and_run(tmp, sdks: list[tuple[str, dict]]) -> list[str]:
     (root / "CMakeLists.txt").write_text("\n".join(lines) + "\n")
     (root / "main.cpp").write_text(_main_cpp(sdks), encoding="utf-8")
     env = dict(os.environ, ONNXRUNTIME_ROOT=str(ORT_ROOT))
-    for cmd in (["cmake", "-S", ".", "-B", "build", "-DCMAKE_BUILD_TYPE=Debug", "-DCMAKE_CXX_FLAGS=-Werror -O0"],
-                ["cmake", "--build", "build", "-j2"]):
+    for cmd in (["cmake", "-S", ".", "-B", "build", "-DCMAKE_BUILD_TYPE=Debug", "-DCMAKE_CXX_FLAGS=-Werror -O0"], ["cmake", "--build", "build", "-j2"]):
         proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
         assert proc.returncode == 0, f"{' '.join(cmd)}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     env["LD_LIBRARY_PATH"] = str(ORT_ROOT / "lib")
@@ -74,9 +77,17 @@ def test_fuzzed_names_and_labels_compile_and_round_trip(names, labels, tmp_path_
     chosen = FIXED_NAMES + [n for n in names if snake(n) not in {snake(f) for f in FIXED_NAMES}]
     sdks = []
     for name, label_list in zip(chosen, labels):
-        ctx = context(name, b"model", task="classification", inputs=[{"name": "x", "shape": [1, 3, 8, 8], "dtype": "float32"}],
-                      outputs=[{"name": "y", "shape": [1, len(label_list)], "dtype": "float32"}], input_color="rgb",
-                      pre=PRE, post=POST, labels=label_list)
+        ctx = context(
+            name,
+            b"model",
+            task="classification",
+            inputs=[{"name": "x", "shape": [1, 3, 8, 8], "dtype": "float32"}],
+            outputs=[{"name": "y", "shape": [1, len(label_list)], "dtype": "float32"}],
+            input_color="rgb",
+            pre=PRE,
+            post=POST,
+            labels=label_list,
+        )
         sdks.append((name, ctx))
     out = _build_and_run(tmp_path_factory.mktemp("fuzz"), sdks)
     expected = []

@@ -1,4 +1,5 @@
 """Building bundles end to end in Python: every source kind, the parity gate, determinism, atomicity."""
+
 from __future__ import annotations
 
 import json
@@ -6,8 +7,8 @@ import zipfile
 
 import numpy as np
 import pytest
-
 from conftest import example_manifest_dict
+
 from edgesdk import api, bundle, render
 from edgesdk.cli import main
 from edgesdk.errors import ParityError, UnsupportedOpError

@@ -1,5 +1,6 @@
 """Bundle -> generated C++ SDK compiled from the bundle alone -> run on unseen photos, checked
 against an independent Python reference (OpenCV + eager PyTorch), and `edgesdk test`."""
+
 from __future__ import annotations
 
 import json
@@ -37,10 +38,19 @@ class OtherNet(nn.Module):
     def __init__(self):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(3, 24, 5, stride=2, padding=2), nn.BatchNorm2d(24), nn.Hardswish(),
-            nn.Conv2d(24, 24, 3, stride=2, padding=1, groups=24), nn.BatchNorm2d(24), nn.ReLU6(),
-            nn.Conv2d(24, 48, 1), nn.BatchNorm2d(48), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(48, 11),
+            nn.Conv2d(3, 24, 5, stride=2, padding=2),
+            nn.BatchNorm2d(24),
+            nn.Hardswish(),
+            nn.Conv2d(24, 24, 3, stride=2, padding=1, groups=24),
+            nn.BatchNorm2d(24),
+            nn.ReLU6(),
+            nn.Conv2d(24, 48, 1),
+            nn.BatchNorm2d(48),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(0.2),
+            nn.Linear(48, 11),
         )
 
     def forward(self, x):
@@ -62,14 +72,20 @@ def other_net(seed: int) -> OtherNet:
 def other_net_manifest(name: str, version: str, source: str) -> dict:
     """OtherNet's manifest: shorter side to 160, centre crop 144, ImageNet normalization, top-5."""
     return {
-        "schema_version": 1, "name": name, "version": version,
+        "schema_version": 1,
+        "name": name,
+        "version": version,
         "model": {"source": source, "inputs": [{"name": "pixels", "shape": [1, 3, 144, 144]}], "outputs": [{"name": "scores", "shape": [1, 11]}]},
         "task": "classification",
-        "preprocess": {"input_color": "rgb", "steps": [
-            {"resize": {"size": [160, 160], "interpolation": "bilinear", "keep_ratio": True}},
-            {"center_crop": {"size": [144, 144]}},
-            {"normalize": {"mean": MEAN.tolist(), "std": STD.tolist()}},
-            {"layout": "nchw"}]},
+        "preprocess": {
+            "input_color": "rgb",
+            "steps": [
+                {"resize": {"size": [160, 160], "interpolation": "bilinear", "keep_ratio": True}},
+                {"center_crop": {"size": [144, 144]}},
+                {"normalize": {"mean": MEAN.tolist(), "std": STD.tolist()}},
+                {"layout": "nchw"},
+            ],
+        },
         "postprocess": {"steps": [{"softmax": {"axis": -1}}, {"topk": {"k": 5}}], "labels": "labels.txt"},
     }
 
@@ -113,9 +129,8 @@ def unseen_model_bundles(tmp_path_factory):
     model = other_net(seed=7)
     example = torch.zeros(1, 3, 144, 144)
     torch.jit.script(model).save(str(root / "net.pt"))
-    torch.onnx.export(model, (example,), str(root / "net.onnx"), dynamo=True, external_data=False, opset_version=18,
-                      input_names=["pixels"], output_names=["scores"], verbose=False)
-    labels = [f"class \"{i}\" ✓" for i in range(11)]
+    torch.onnx.export(model, (example,), str(root / "net.onnx"), dynamo=True, external_data=False, opset_version=18, input_names=["pixels"], output_names=["scores"], verbose=False)
+    labels = [f'class "{i}" ✓' for i in range(11)]
     (root / "labels.txt").write_text("\n".join(labels) + "\n", encoding="utf-8")
     bundles = {}
     for source in ("net.pt", "net.onnx"):
@@ -192,8 +207,7 @@ def test_sample_refuses_a_model_that_does_not_match_sdk_json(unseen_model_bundle
     copy = tmp_path / "b"
     shutil.copytree(bundle, copy)
     shutil.copy(bundles["net.pt"][0] / "model" / "model.onnx", copy / "model" / "model.onnx")
-    proc = subprocess.run([str(binary), "--bundle", str(copy), "--input", str(photos[0]), "--json"],
-                          capture_output=True, text=True, env=hosttest.cpp_package("onnxruntime").run_env())
+    proc = subprocess.run([str(binary), "--bundle", str(copy), "--input", str(photos[0]), "--json"], capture_output=True, text=True, env=hosttest.cpp_package("onnxruntime").run_env())
     same = (bundle / "model/model.onnx").read_bytes() == (copy / "model/model.onnx").read_bytes()
     if same:
         pytest.skip("both exports are byte-identical")

@@ -2,6 +2,7 @@
 through pnnx and the float32 gate, the bundle's model re-run in ncnn's own Python API, the C++
 SDK compiled against the ncnn library built from source and held to the golden vectors and to an
 independent reference, integrity of both model files, the version guards and the bench."""
+
 from __future__ import annotations
 
 import json
@@ -14,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import example_manifest_dict
 from PIL import Image
 
-from conftest import example_manifest_dict
 from edgesdk import api, benchmark, hosttest
 from edgesdk.backends import availability
 from edgesdk.backends.ncnn import CPP_RUNTIME_VERSION, FP32_OPTIONS, package_root
@@ -66,8 +67,7 @@ def unseen_bundle(tmp_path_factory):
     _need_cpp()
     root = tmp_path_factory.mktemp("ncnn-unseen")
     model = other_net(seed=13)
-    torch.onnx.export(model, (torch.zeros(1, 3, 144, 144),), str(root / "net.onnx"), dynamo=True, external_data=False,
-                      opset_version=18, input_names=["pixels"], output_names=["scores"], verbose=False)
+    torch.onnx.export(model, (torch.zeros(1, 3, 144, 144),), str(root / "net.onnx"), dynamo=True, external_data=False, opset_version=18, input_names=["pixels"], output_names=["scores"], verbose=False)
     (root / "labels.txt").write_text("\n".join(f"c{i}" for i in range(11)) + "\n", encoding="utf-8")
     result = _build(root, other_net_manifest("unseen-ncnn", "3.0.0", "net.onnx"), root / "dist")
     shipped = root / "shipped" / result.bundle.name  # only the bundle travels
@@ -191,10 +191,12 @@ def test_glue_for_a_newer_ncnn_does_not_build_against_this_one(unseen_bundle, tm
         text = path.read_text()
         assert CPP_RUNTIME_VERSION in text
         path.write_text(text.replace(CPP_RUNTIME_VERSION, newer).replace(CPP_RUNTIME_VERSION.split(".")[2], newer.split(".")[2]))
-    configure = subprocess.run(["cmake", "-S", str(copy / "sample_app"), "-B", str(tmp_path / "build"),
-                                *hosttest.cpp_package("ncnn").cmake_definitions], capture_output=True, text=True)
+    configure = subprocess.run(["cmake", "-S", str(copy / "sample_app"), "-B", str(tmp_path / "build"), *hosttest.cpp_package("ncnn").cmake_definitions], capture_output=True, text=True)
     assert configure.returncode != 0 and "20991231" in configure.stdout + configure.stderr
     sdk = copy / "sdk/cpp"
-    compile_only = subprocess.run(["c++", "-std=c++17", "-fsyntax-only", f"-I{package_root() / 'include' / 'ncnn'}", f"-I{sdk / 'include'}",
-                                   f"-I{sdk / 'src'}", str(sdk / "src/runtime/ncnn_runtime.cpp")], capture_output=True, text=True)
+    compile_only = subprocess.run(
+        ["c++", "-std=c++17", "-fsyntax-only", f"-I{package_root() / 'include' / 'ncnn'}", f"-I{sdk / 'include'}", f"-I{sdk / 'src'}", str(sdk / "src/runtime/ncnn_runtime.cpp")],
+        capture_output=True,
+        text=True,
+    )
     assert compile_only.returncode != 0 and f"ncnn headers are older than {newer}" in compile_only.stderr

@@ -1,6 +1,7 @@
 """x86 + OpenVINO end to end: fp32 IR through the parity gate, the compiled C++ SDK against the
 golden vectors and an independent reference, integrity of both IR files, NNCF int8 and the modes
 OpenVINO refuses."""
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import example_manifest_dict
 from PIL import Image
 
-from conftest import example_manifest_dict
 from edgesdk import api, benchmark, hosttest
 from edgesdk.cli import main
 
@@ -51,8 +52,7 @@ def unseen_bundle(tmp_path_factory):
     _need_toolchain()
     root = tmp_path_factory.mktemp("ov-unseen")
     model = other_net(seed=11)
-    torch.onnx.export(model, (torch.zeros(1, 3, 144, 144),), str(root / "net.onnx"), dynamo=True, external_data=False,
-                      opset_version=18, input_names=["pixels"], output_names=["scores"], verbose=False)
+    torch.onnx.export(model, (torch.zeros(1, 3, 144, 144),), str(root / "net.onnx"), dynamo=True, external_data=False, opset_version=18, input_names=["pixels"], output_names=["scores"], verbose=False)
     (root / "labels.txt").write_text("\n".join(f"c{i}" for i in range(11)) + "\n", encoding="utf-8")
     data = other_net_manifest("unseen-ov", "3.0.0", "net.onnx")
     result = _build(root, data, root / "dist")
@@ -77,8 +77,7 @@ def test_example_builds_an_fp32_ir_within_the_float_gate(example_bundle):
     model = ov.Core().read_model(str(bundle / "model" / "model.xml"))
     assert model.inputs[0].get_any_name() == "image" and list(model.inputs[0].get_shape()) == [1, 3, 224, 224]
     assert model.outputs[0].get_any_name() == "logits"
-    assert all(c.get_element_type() == ov.Type.f32 for c in model.get_ordered_ops() if c.get_type_name() == "Constant"
-               and c.get_element_type().is_real())
+    assert all(c.get_element_type() == ov.Type.f32 for c in model.get_ordered_ops() if c.get_type_name() == "Constant" and c.get_element_type().is_real())
 
 
 def test_unseen_onnx_model_runs_in_the_cpp_sdk_like_eager_pytorch(unseen_bundle, tmp_path):

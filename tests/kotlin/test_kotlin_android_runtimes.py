@@ -2,6 +2,7 @@
 dependency each runtime brings, `edgesdk test` on the host JVM, and the ExecuTorch version guard run
 on the host. Their Android layer cannot be compiled here (no LiteRT or ExecuTorch AAR is reachable):
 the tests hold `edgesdk test` to saying so."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import example_manifest_dict
+
 from edgesdk import api, hosttest_kotlin
 from edgesdk.cli import main
 
@@ -61,7 +62,7 @@ def bundle(request) -> tuple[str, Path]:
 
 def test_bundle_has_the_runtime_adapter_and_its_gradle_dependency(bundle):
     runtime, path = bundle
-    module_file, adapter, dependency = RUNTIMES[runtime]
+    _module_file, adapter, dependency = RUNTIMES[runtime]
     version = _version(runtime)
     sdk = json.loads((path / "sdk.json").read_text())
     assert sdk["languages"] == ["kotlin"]
@@ -133,15 +134,16 @@ def test_executorch_version_guard_refuses_any_other_release(executorch_bundle, t
         "package ai.edgesdk.stripes_classifier.runtime\n\n"
         "fun main(args: Array<String>) {\n"
         "    for (found in args) {\n"
-        "        try { ExecuTorchVersion.check(found); println(\"$found accepted\") }\n"
-        "        catch (e: ai.edgesdk.stripes_classifier.core.RuntimeMismatchException) { println(\"$found refused: ${e.message}\") }\n"
+        '        try { ExecuTorchVersion.check(found); println("$found accepted") }\n'
+        '        catch (e: ai.edgesdk.stripes_classifier.core.RuntimeMismatchException) { println("$found refused: ${e.message}") }\n'
         "    }\n"
-        "}\n", encoding="utf-8")
+        "}\n",
+        encoding="utf-8",
+    )
     jar = tmp_path / "guard.jar"
     hosttest_kotlin.compile_kotlin([pkg / "core/Errors.kt", pkg / "runtime/ExecuTorchVersion.kt", probe], jar)
     others = ["1.5.0", "1.6.0", f"{version}-rc1", f"{version}.1"]
-    proc = subprocess.run(["java", "-cp", str(jar), "ai.edgesdk.stripes_classifier.runtime.ProbeKt", version, *others],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(["java", "-cp", str(jar), "ai.edgesdk.stripes_classifier.runtime.ProbeKt", version, *others], capture_output=True, text=True, check=True)
     lines = proc.stdout.splitlines()
     assert lines[0] == f"{version} accepted"
     for found, line in zip(others, lines[1:]):

@@ -1,5 +1,6 @@
 """The Kotlin SDK of the android target: bundle layout, host JVM parity of its pure-Kotlin core
 against the numpy reference, the compile check of its Android layer, and `edgesdk test`."""
+
 from __future__ import annotations
 
 import json
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import example_manifest_dict
 from PIL import Image
 from torch import nn
 
@@ -20,8 +22,6 @@ from edgesdk.cli import main
 from edgesdk.golden import SAMPLE_IMAGES_DIR
 from edgesdk.processing import run_preprocess
 from edgesdk.processing.postprocess import run_postprocess
-
-from conftest import example_manifest_dict
 
 
 def _need_kotlin():
@@ -73,8 +73,7 @@ def test_adb_commands_build_install_and_instrument(example_bundle, tmp_path):
     assert cmds[0] == ["adb", "-s", "emulator-5554", "wait-for-device"]
     assert cmds[1] == ["/opt/gradle/bin/gradle", "-p", str(tmp_path / "sample_app"), ":sdk:assembleDebugAndroidTest"]
     assert cmds[2][:6] == ["adb", "-s", "emulator-5554", "install", "-r", "-t"] and cmds[2][6].endswith("sdk-debug-androidTest.apk")
-    assert cmds[3] == ["adb", "-s", "emulator-5554", "shell", "am", "instrument", "-w", "-r",
-                       "ai.edgesdk.stripes_classifier.test/androidx.test.runner.AndroidJUnitRunner"]
+    assert cmds[3] == ["adb", "-s", "emulator-5554", "shell", "am", "instrument", "-w", "-r", "ai.edgesdk.stripes_classifier.test/androidx.test.runner.AndroidJUnitRunner"]
 
 
 def test_adb_device_that_is_not_there_fails_clearly(example_bundle, capsys, monkeypatch):
@@ -102,9 +101,15 @@ class SmallNet(nn.Module):
     def __init__(self):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(3, 12, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(12, 12, 3, stride=2, padding=1, groups=12), nn.Hardswish(),
-            nn.Conv2d(12, 20, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(20, 7),
+            nn.Conv2d(3, 12, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(12, 12, 3, stride=2, padding=1, groups=12),
+            nn.Hardswish(),
+            nn.Conv2d(12, 20, 1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(20, 7),
         )
 
     def forward(self, x):
@@ -129,7 +134,9 @@ def unseen_bundle(tmp_path_factory):
     labels = [f'kind "{i}" $x ✓' for i in range(7)]  # quotes, a `$` template and non-ASCII
     (root / "labels.txt").write_text("\n".join(labels) + "\n", encoding="utf-8")
     manifest = {
-        "schema_version": 1, "name": "object", "version": "0.3.0",  # a Kotlin keyword as the name
+        "schema_version": 1,
+        "name": "object",
+        "version": "0.3.0",  # a Kotlin keyword as the name
         "model": {"source": "net.pt", "inputs": [{"name": "x", "shape": [1, 3, 64, 64]}], "outputs": [{"name": "y", "shape": [1, 7]}]},
         "task": "classification",
         "preprocess": {"input_color": "bgr", "steps": UNSEEN_PRE},
@@ -154,27 +161,43 @@ def _photos() -> list[np.ndarray]:
 
 
 CONTEXTS = {
-    "kt-letterbox-f16": ("rgb", [
-        {"op": "letterbox", "size": [96, 128], "pad_value": [114.0, 0.0, 255.0], "interpolation": "bilinear", "align": "center"},
-        {"op": "color", "order": "bgr"},
-        {"op": "normalize", "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0], "scale": 0.00392156862745098},
-        {"op": "layout", "layout": "nhwc"},
-        {"op": "cast", "dtype": "float16"}]),
-    "kt-bgr-nearest-u8": ("bgr", [
-        {"op": "resize", "size": [70, 50], "interpolation": "nearest", "keep_ratio": False, "antialias": False},
-        {"op": "center_crop", "size": [64, 48]},
-        {"op": "layout", "layout": "nchw"},
-        {"op": "cast", "dtype": "uint8"}]),
-    "kt-topleft-i8-hwc": ("rgb", [
-        {"op": "resize", "size": [100, 100], "interpolation": "bilinear", "keep_ratio": True, "antialias": False},
-        {"op": "letterbox", "size": [64, 80], "pad_value": [114.0, 114.0, 114.0], "interpolation": "nearest", "align": "top_left"},
-        {"op": "normalize", "mean": [127.5, 120.0, 110.0], "std": [0.9, 1.1, 0.95], "scale": 1.0},
-        {"op": "cast", "dtype": "int8"}]),
-    "kt-nearest-479": ("rgb", [
-        {"op": "resize", "size": [359, 479], "interpolation": "nearest", "keep_ratio": False, "antialias": False},
-        {"op": "color", "order": "bgr"},
-        {"op": "color", "order": "rgb"},
-        {"op": "layout", "layout": "nchw"}]),
+    "kt-letterbox-f16": (
+        "rgb",
+        [
+            {"op": "letterbox", "size": [96, 128], "pad_value": [114.0, 0.0, 255.0], "interpolation": "bilinear", "align": "center"},
+            {"op": "color", "order": "bgr"},
+            {"op": "normalize", "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0], "scale": 0.00392156862745098},
+            {"op": "layout", "layout": "nhwc"},
+            {"op": "cast", "dtype": "float16"},
+        ],
+    ),
+    "kt-bgr-nearest-u8": (
+        "bgr",
+        [
+            {"op": "resize", "size": [70, 50], "interpolation": "nearest", "keep_ratio": False, "antialias": False},
+            {"op": "center_crop", "size": [64, 48]},
+            {"op": "layout", "layout": "nchw"},
+            {"op": "cast", "dtype": "uint8"},
+        ],
+    ),
+    "kt-topleft-i8-hwc": (
+        "rgb",
+        [
+            {"op": "resize", "size": [100, 100], "interpolation": "bilinear", "keep_ratio": True, "antialias": False},
+            {"op": "letterbox", "size": [64, 80], "pad_value": [114.0, 114.0, 114.0], "interpolation": "nearest", "align": "top_left"},
+            {"op": "normalize", "mean": [127.5, 120.0, 110.0], "std": [0.9, 1.1, 0.95], "scale": 1.0},
+            {"op": "cast", "dtype": "int8"},
+        ],
+    ),
+    "kt-nearest-479": (
+        "rgb",
+        [
+            {"op": "resize", "size": [359, 479], "interpolation": "nearest", "keep_ratio": False, "antialias": False},
+            {"op": "color", "order": "bgr"},
+            {"op": "color", "order": "rgb"},
+            {"op": "layout", "layout": "nchw"},
+        ],
+    ),
 }
 
 
@@ -187,9 +210,15 @@ CLASSIFY = {
 
 def _context(name: str, input_color: str, steps: list[dict]) -> dict:
     context = {
-        "name": name, "ident": {"snake": naming.snake(name), "pascal": naming.pascal(name), "camel": naming.camel(name)},
-        "cpp_namespace": naming.cpp_namespace(name), "version": "1.0.0", "task": "classification" if name in CLASSIFY else "custom", "target": "android",
-        "runtime": "onnxruntime", "runtime_version": CPP_RUNTIME_VERSION, "edgesdk_version": "0.1.0",
+        "name": name,
+        "ident": {"snake": naming.snake(name), "pascal": naming.pascal(name), "camel": naming.camel(name)},
+        "cpp_namespace": naming.cpp_namespace(name),
+        "version": "1.0.0",
+        "task": "classification" if name in CLASSIFY else "custom",
+        "target": "android",
+        "runtime": "onnxruntime",
+        "runtime_version": CPP_RUNTIME_VERSION,
+        "edgesdk_version": "0.1.0",
         "model": {"file": "model.onnx", "sha256": "0" * 64, "encrypted": False},
         "inputs": [{"name": "input", "shape": [1, 3, 8, 8], "dtype": "float32"}],
         "outputs": [{"name": "out", "shape": [1, 4], "dtype": "float32"}],
@@ -205,7 +234,7 @@ def test_kotlin_core_matches_the_reference_on_photos(unseen_bundle, tmp_path):
     bundle; each then runs on photos it never saw, against run_preprocess and the Python
     post-processing of the TorchScript model's own outputs (of made-up logits for CLASSIFY)."""
     _need_kotlin()
-    model, labels, manifest, bundle = unseen_bundle
+    model, labels, _manifest, bundle = unseen_bundle
     photos = _photos()
     sdks = {}
     for name, (color, steps) in CONTEXTS.items():

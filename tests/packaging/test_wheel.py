@@ -6,6 +6,7 @@ the sources, and a stale build/ would leak into the wheel). It is installed into
 that reuses the current environment's dependencies through a .pth path line: that folder goes on
 sys.path, but its own .pth files (among them an editable install of edgesdk) are not processed.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, example_manifest_dict
+
 from edgesdk import hosttest
 from edgesdk.backends import availability
 from edgesdk.errors import BackendUnavailable, PackagingError
@@ -30,8 +31,7 @@ DATA_DIRS = ("templates", "runtimes", "sample_apps", "kotlin_host", "data")
 # What a wheel must never carry.
 FORBIDDEN_PARTS = ("tests", "examples", "__pycache__")
 # Left out of the copy the wheel is built from: repository and build leftovers, not sources.
-NOT_SOURCES = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "*.pyc",
-                                     ".pytest_cache", ".hypothesis")
+NOT_SOURCES = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "*.pyc", ".pytest_cache", ".hypothesis")
 BUNDLE = "stripes-classifier-1.0.0-x86-onnxruntime"
 
 
@@ -47,8 +47,7 @@ def _checked(cmd: list, cwd: Path, env: dict[str, str] | None = None) -> subproc
 
 def source_files(folder: Path, source: Path) -> set[str]:
     """The files under `folder` as a wheel names them (relative to the source root), bytecode aside."""
-    return {p.relative_to(source).as_posix() for p in folder.rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
+    return {p.relative_to(source).as_posix() for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
 
 
 @pytest.fixture(scope="module")
@@ -127,8 +126,7 @@ def outside(example_models: Path, tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_installed_edgesdk_is_the_wheels(installed: Installed, outside: Path):
-    where = _checked([installed.venv / "bin" / "python", "-c", "import edgesdk, edgesdk.render as r; print(edgesdk.__file__); print(r.RUNTIMES_DIR)"],
-                     outside, installed.env).stdout.split()
+    where = _checked([installed.venv / "bin" / "python", "-c", "import edgesdk, edgesdk.render as r; print(edgesdk.__file__); print(r.RUNTIMES_DIR)"], outside, installed.env).stdout.split()
     assert [Path(p) for p in where] == [installed.site / "edgesdk" / "__init__.py", installed.site / "edgesdk" / "runtimes"]
 
 

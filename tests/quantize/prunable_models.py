@@ -1,5 +1,6 @@
 """Small models for the channel-pruning tests, importable as a manifest's python:module:factory
 source once this file is copied next to the manifest."""
+
 from __future__ import annotations
 
 import torch

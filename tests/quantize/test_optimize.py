@@ -1,4 +1,5 @@
 """Optimizations before conversion: BN folding keeps the function, pruning shrinks the model."""
+
 from __future__ import annotations
 
 import json
@@ -8,18 +9,18 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import REPO, example_manifest_dict
+
 from edgesdk import api
 from edgesdk.cli import main
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.optimize import fold_batchnorm, prune_channels, prune_l1_unstructured
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-from models import ResNet18Like  # noqa: E402
+from models import ResNet18Like
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from prunable_models import ResidualConcatNet, hard_coded_view_net, residual_concat_net  # noqa: E402
+from prunable_models import ResidualConcatNet, hard_coded_view_net, residual_concat_net
 
 IMAGE = torch.zeros(1, 3, 224, 224)  # the example manifest's input
 
@@ -149,12 +150,15 @@ def test_build_with_fold_and_channel_pruning_reports_the_cost(project, tmp_path)
     assert result.parity["passed"]  # the artifact is gated against the pruned model
 
 
-@pytest.mark.parametrize("optimize, field", [
-    ({"fold_bn": True}, "optimize:"),
-    ({"prune": {"method": "channels", "amount": 1.5}}, "optimize.prune.amount"),
-    ({"prune": {"method": "magnitude", "amount": 0.3}}, "optimize.prune.method"),
-    ({"fold_bn": True, "fuse": True}, "unknown key 'fuse'"),
-])
+@pytest.mark.parametrize(
+    "optimize, field",
+    [
+        ({"fold_bn": True}, "optimize:"),
+        ({"prune": {"method": "channels", "amount": 1.5}}, "optimize.prune.amount"),
+        ({"prune": {"method": "magnitude", "amount": 0.3}}, "optimize.prune.method"),
+        ({"fold_bn": True, "fuse": True}, "unknown key 'fuse'"),
+    ],
+)
 def test_bad_optimize_block(optimize, field, project, tmp_path, capsys):
     data = example_manifest_dict("model.pt")
     data["optimize"] = optimize

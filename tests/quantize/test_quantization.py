@@ -1,4 +1,5 @@
 """Quantization stage: modes, calibration methods, sensitivity / keep_float, budgets and bad input."""
+
 from __future__ import annotations
 
 import json
@@ -8,9 +9,9 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from conftest import example_manifest_dict
 from PIL import Image
 
-from conftest import example_manifest_dict
 from edgesdk import api
 from edgesdk.cli import main
 from edgesdk.errors import BackendUnavailable, ParityError
@@ -19,6 +20,7 @@ from edgesdk.quantize import get_translator
 from edgesdk.quantize.calibration import METHODS, CalibrationSet
 
 BUNDLE = "stripes-classifier-1.0.0-x86-onnxruntime"
+
 
 # A copy of the example classifier whose second block has one output channel scaled by 1000 (and
 # the next conv's matching input weights divided by 1000): the float function is unchanged, but a
@@ -121,8 +123,7 @@ def test_int8_dynamic_builds(calib_project, tmp_path):
 
 
 def test_two_int8_builds_give_the_same_zip(calib_project, tmp_path):
-    path = calib_project(quant_manifest({"mode": "int8", "calibration": {"data": "calib", "samples": 8}, "keep_float": "auto",
-                                         "accuracy_budget": {"metric": "sqnr_db", "min": 10}}))
+    path = calib_project(quant_manifest({"mode": "int8", "calibration": {"data": "calib", "samples": 8}, "keep_float": "auto", "accuracy_budget": {"metric": "sqnr_db", "min": 10}}))
     assert api.build(path, out=tmp_path / "a").zip_sha256 == api.build(path, out=tmp_path / "b").zip_sha256
 
 
@@ -143,8 +144,16 @@ class WideNet(torch.nn.Module):
     def __init__(self):
         super().__init__()
         self.body = torch.nn.Sequential(
-            torch.nn.Conv2d(3, 64, 3, 2, 1), torch.nn.ReLU(), torch.nn.Conv2d(64, 128, 3, 2, 1), torch.nn.ReLU(),
-            torch.nn.Conv2d(128, 256, 3, 2, 1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(256, 10))
+            torch.nn.Conv2d(3, 64, 3, 2, 1),
+            torch.nn.ReLU(),
+            torch.nn.Conv2d(64, 128, 3, 2, 1),
+            torch.nn.ReLU(),
+            torch.nn.Conv2d(128, 256, 3, 2, 1),
+            torch.nn.ReLU(),
+            torch.nn.AdaptiveAvgPool2d(1),
+            torch.nn.Flatten(),
+            torch.nn.Linear(256, 10),
+        )
 
     def forward(self, x):
         return self.body(x)
@@ -154,8 +163,7 @@ class WideNet(torch.nn.Module):
 def wide_onnx(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("wide") / "wide.onnx"
-    torch.onnx.export(WideNet().eval(), (torch.zeros(1, 3, 64, 64),), str(path), dynamo=True, external_data=False, opset_version=18,
-                      input_names=["image"], output_names=["logits"], verbose=False)
+    torch.onnx.export(WideNet().eval(), (torch.zeros(1, 3, 64, 64),), str(path), dynamo=True, external_data=False, opset_version=18, input_names=["image"], output_names=["logits"], verbose=False)
     return path
 
 
@@ -212,14 +220,23 @@ BAD = {
     "empty folder": ({"mode": "int8", "calibration": {"data": "calib", "samples": 4}}, lambda f: f.mkdir(), ["quantization.calibration.data", "no calibration files"]),
     "unreadable image": ({"mode": "int8", "calibration": {"data": "calib", "samples": 4}}, _bad_image, ["quantization.calibration.data", "002.png"]),
     "fewer than asked": ({"mode": "int8", "calibration": {"data": "calib", "samples": 10}}, lambda f: write_calibration(f, 4), ["quantization.calibration.samples", "asks for 10", "holds 4"]),
-    "fewer than needed": ({"mode": "int8", "calibration": {"data": "calib", "samples": 4}, "keep_float": "auto", "accuracy_budget": {"metric": "top1_agreement", "min": 0.9}},
-                          lambda f: write_calibration(f, 4), ["quantization.calibration.samples", "at least 10"]),
-    "wrong npy shape": ({"mode": "int8", "calibration": {"data": "calib", "samples": 1}}, lambda f: (f.mkdir(), np.save(f / "a.npy", np.zeros((1, 3, 8, 8), np.float32))),
-                        ["quantization.calibration.data", "a.npy", "[1, 3, 224, 224]"]),
+    "fewer than needed": (
+        {"mode": "int8", "calibration": {"data": "calib", "samples": 4}, "keep_float": "auto", "accuracy_budget": {"metric": "top1_agreement", "min": 0.9}},
+        lambda f: write_calibration(f, 4),
+        ["quantization.calibration.samples", "at least 10"],
+    ),
+    "wrong npy shape": (
+        {"mode": "int8", "calibration": {"data": "calib", "samples": 1}},
+        lambda f: (f.mkdir(), np.save(f / "a.npy", np.zeros((1, 3, 8, 8), np.float32))),
+        ["quantization.calibration.data", "a.npy", "[1, 3, 224, 224]"],
+    ),
     "no calibration for int8": ({"mode": "int8"}, None, ["quantization.calibration", "required for mode int8"]),
     "auto without budget": ({"mode": "fp16", "calibration": {"data": "calib", "samples": 4}, "keep_float": "auto"}, lambda f: write_calibration(f, 4), ["quantization.accuracy_budget", "required"]),
-    "unknown keep_float layer": ({"mode": "int8", "calibration": {"data": "calib", "samples": 4}, "keep_float": ["conv9"]}, lambda f: write_calibration(f, 4),
-                                 ["quantization.keep_float", "unknown layer 'conv9'", "/features/0/0/Conv", "/head/Gemm"]),
+    "unknown keep_float layer": (
+        {"mode": "int8", "calibration": {"data": "calib", "samples": 4}, "keep_float": ["conv9"]},
+        lambda f: write_calibration(f, 4),
+        ["quantization.keep_float", "unknown layer 'conv9'", "/features/0/0/Conv", "/head/Gemm"],
+    ),
     "unknown method": ({"mode": "int8", "calibration": {"data": "calib", "method": "kl"}}, None, ["quantization.calibration.method", "'minmax', 'entropy' or 'percentile'"]),
 }
 

@@ -1,4 +1,5 @@
 """Quantization for the Android runtimes: LiteRT (ai-edge-quantizer) and ExecuTorch (PT2E, XNNPACK)."""
+
 from __future__ import annotations
 
 import json
@@ -8,10 +9,10 @@ import pytest
 from test_quantization import quant_manifest, write_calibration
 
 from edgesdk import api
-from edgesdk.golden import GOLDEN_DIR
 from edgesdk.backends import get_backend
 from edgesdk.backends.base import Artifact
 from edgesdk.cli import main
+from edgesdk.golden import GOLDEN_DIR
 
 # 16 calibration photos: LiteRT static int8 of the example reaches cosine ~0.997 (0.998 with 8).
 CALIB = {"data": "calib", "samples": 16}
@@ -85,11 +86,13 @@ def test_executorch_int8_passes_the_gate_and_shrinks(android_project, tmp_path):
     _check_golden(result)
 
 
-@pytest.mark.parametrize("runtime, quantization, expected", [
-    ("executorch", {"mode": "fp16"}, ["quantization.mode", "'fp16' is not supported for runtime 'executorch'", "int8"]),
-    ("tflite", {"mode": "int8", "calibration": {**CALIB, "method": "entropy"}},
-     ["quantization.calibration.method", "'entropy' is not supported for runtime 'tflite'", "minmax"]),
-])
+@pytest.mark.parametrize(
+    "runtime, quantization, expected",
+    [
+        ("executorch", {"mode": "fp16"}, ["quantization.mode", "'fp16' is not supported for runtime 'executorch'", "int8"]),
+        ("tflite", {"mode": "int8", "calibration": {**CALIB, "method": "entropy"}}, ["quantization.calibration.method", "'entropy' is not supported for runtime 'tflite'", "minmax"]),
+    ],
+)
 def test_unsupported_combination_is_exit_2(android_project, tmp_path, capsys, runtime, quantization, expected):
     out = tmp_path / "dist"
     path = android_project(quant_manifest(quantization))

@@ -1,4 +1,5 @@
 """The build log takes a converter's output from every channel, labels it, and writes it the same way every build."""
+
 from __future__ import annotations
 
 import ctypes
@@ -24,7 +25,7 @@ def chatty_converter(tag: str) -> None:
     os.write(2, f"{tag} fd 2\n".encode())
     libc = ctypes.CDLL(None)
     libc.printf(f"{tag} C printf, buffered\n".encode())  # not flushed here: the capture must flush it
-    warnings.warn(f"{tag} a UserWarning")
+    warnings.warn(f"{tag} a UserWarning", stacklevel=1)
     logging.getLogger("some.converter").warning("%s a log record", tag)
     logging.getLogger("some.converter").info("%s below WARNING: not logged", tag)
 
@@ -36,8 +37,15 @@ def test_every_channel_is_captured_labelled_by_stage(capfd):
         chatty_converter("inside")
     text = log.text()
     assert text.startswith("a stage note\n--- output of convert (x): the converter ---\n")
-    for line in ("inside python stdout", "inside python stderr", "inside fd 1", "inside fd 2", "inside C printf, buffered",
-                 "UserWarning: inside a UserWarning", "WARNING some.converter: inside a log record"):
+    for line in (
+        "inside python stdout",
+        "inside python stderr",
+        "inside fd 1",
+        "inside fd 2",
+        "inside C printf, buffered",
+        "UserWarning: inside a UserWarning",
+        "WARNING some.converter: inside a log record",
+    ):
         assert line in text, line
     assert "below WARNING" not in text
     assert text.endswith("--- end of convert (x): the converter ---\n")
@@ -112,12 +120,13 @@ def test_volatile_text_is_normalised(tmp_path):
 
 def test_the_same_log_whatever_the_process_configured(capfd):
     """Filters, root handlers, root level and terminal width set outside must not change the log."""
+
     def build_once() -> str:
         log = buildlog.BuildLog()
         with log.active(), buildlog.capture("c"):
             for _ in range(3):  # once per place, like Python's default
-                warnings.warn("repeated", UserWarning)
-            warnings.warn("for developers", DeprecationWarning)
+                warnings.warn("repeated", UserWarning, stacklevel=1)
+            warnings.warn("for developers", DeprecationWarning, stacklevel=1)
             logging.getLogger("lib").warning("a record")
             logging.getLogger("lib").info("not at INFO")
             console.print("word " * 30)  # rich wraps at the terminal's width, if it may choose one

@@ -1,4 +1,5 @@
 """init, inspect and targets."""
+
 from __future__ import annotations
 
 import json

@@ -1,12 +1,13 @@
 """Per-step code generation (edgesdk/codegen.py): every manifest step has a macro in every
 generated language, and a step without one, or one the Python reference refuses, stops the render
 with an error naming the field: never a silently missing line of generated code."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from cpp.conftest import context  # the render context of docs/glue-context.md, as the C++ tests build it
+
 from edgesdk import codegen, render
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.manifest import POST_STEPS, PRE_STEPS
@@ -14,17 +15,24 @@ from edgesdk.processing import ProcessingError, run_postprocess
 
 # Every template tree is a language the glue is generated in.
 LANGUAGES = sorted(p.name for p in render.TEMPLATES_DIR.iterdir() if p.is_dir())
-PRE = [{"op": "resize", "size": [8, 8], "interpolation": "bilinear", "keep_ratio": False},
-       {"op": "center_crop", "size": [6, 6]}, {"op": "layout", "layout": "nchw"}]
+PRE = [{"op": "resize", "size": [8, 8], "interpolation": "bilinear", "keep_ratio": False}, {"op": "center_crop", "size": [6, 6]}, {"op": "layout", "layout": "nchw"}]
 POST = [{"op": "softmax", "axis": -1}, {"op": "topk", "k": 2}]
 # The target whose bundles carry each language's SDK, and a runtime with glue for it.
 BUNDLE_OF = {"cpp": ("x86", "onnxruntime"), "kotlin": ("android", "onnxruntime")}
 
 
 def _context(task: str = "classification", pre: list | None = None, post: list | None = None) -> dict:
-    return context("steps", b"model", task=task, inputs=[{"name": "x", "shape": [1, 3, 6, 6], "dtype": "float32"}],
-                   outputs=[{"name": "y", "shape": [1, 4], "dtype": "float32"}], input_color="rgb",
-                   pre=PRE if pre is None else pre, post=POST if post is None else post, labels=[])
+    return context(
+        "steps",
+        b"model",
+        task=task,
+        inputs=[{"name": "x", "shape": [1, 3, 6, 6], "dtype": "float32"}],
+        outputs=[{"name": "y", "shape": [1, 4], "dtype": "float32"}],
+        input_color="rgb",
+        pre=PRE if pre is None else pre,
+        post=POST if post is None else post,
+        labels=[],
+    )
 
 
 def _render(language: str, ctx: dict, tmp_path) -> None:
@@ -73,8 +81,7 @@ def test_bundle_with_a_step_a_language_lacks_is_refused_before_rendering(languag
     with pytest.raises(UnsupportedOpError) as caught:
         render.render_bundle(stage, _context(), *BUNDLE_OF[language])
     assert caught.value.exit_code == 2
-    assert str(caught.value) == (f"postprocess.steps[1].topk: the {language} glue has no postprocess step 'topk' "
-                                 "(it has: softmax, sigmoid, argmax)")
+    assert str(caught.value) == (f"postprocess.steps[1].topk: the {language} glue has no postprocess step 'topk' (it has: softmax, sigmoid, argmax)")
     assert not any(stage.iterdir())
 
 

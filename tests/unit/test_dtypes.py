@@ -1,6 +1,7 @@
 """The dtype table (edgesdk/dtypes.py) against the libraries and the generated SDKs it speaks for:
 a wrong code there would make a backend misread a model's dtype, or generated code name another
 enumerator than it means."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """One exit-code table behind every error class, the CLI help and README; every flag explained; causes kept."""
+
 from __future__ import annotations
 
 import argparse

@@ -6,6 +6,7 @@ cycle makes the outcome depend on which module is imported first. A cycle closed
 import deferred into a function runs, but it is the same layering mistake hidden (the manifest
 once reached up into quantization that way), so the layers are checked with those imports too.
 """
+
 from __future__ import annotations
 
 import ast
@@ -141,7 +142,7 @@ def _cycle_in(graph: dict[str, set[str]], component: set[str]) -> list[str]:
     while True:
         nxt = min(w for w in graph[path[-1]] if w in component)
         if nxt in seen:
-            return path[path.index(nxt):] + [nxt]
+            return path[path.index(nxt) :] + [nxt]
         path.append(nxt)
         seen.add(nxt)
 
@@ -174,41 +175,50 @@ def _package(tmp_path: Path, files: dict[str, str]) -> Path:
 
 def test_cycle_check_finds_a_cycle_through_a_package_init(tmp_path):
     # The shape edgesdk had: manifest -> quantize.calibration, whose package __init__ imports manifest.
-    root = _package(tmp_path, {
-        "__init__.py": "",
-        "manifest.py": "from pkg.quantize.calibration import calibration_files\n",
-        "quantize/__init__.py": "from pkg.manifest import Manifest\n",
-        "quantize/calibration.py": "import numpy\n",
-    })
+    root = _package(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "manifest.py": "from pkg.quantize.calibration import calibration_files\n",
+            "quantize/__init__.py": "from pkg.manifest import Manifest\n",
+            "quantize/calibration.py": "import numpy\n",
+        },
+    )
     cycles = find_cycles(import_graph(root, "pkg"))
     assert cycles == [["pkg.manifest", "pkg.quantize", "pkg.manifest"]]
 
 
 def test_deferred_import_cycle_is_found_only_when_deferred_imports_count(tmp_path):
     # What edgesdk had before: the manifest imported calibration inside a function.
-    root = _package(tmp_path, {
-        "__init__.py": "",
-        "manifest.py": "import re\ndef check():\n    from pkg.quantize.calibration import calibration_files\n",
-        "quantize/__init__.py": "from pkg.manifest import Manifest\n",
-        "quantize/calibration.py": "",
-    })
+    root = _package(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "manifest.py": "import re\ndef check():\n    from pkg.quantize.calibration import calibration_files\n",
+            "quantize/__init__.py": "from pkg.manifest import Manifest\n",
+            "quantize/calibration.py": "",
+        },
+    )
     assert find_cycles(import_graph(root, "pkg")) == []
     assert find_cycles(import_graph(root, "pkg", deferred=True)) == [["pkg.manifest", "pkg.quantize", "pkg.manifest"]]
 
 
 def test_cycle_check_ignores_deferred_imports_and_a_package_importing_its_own_modules(tmp_path):
-    root = _package(tmp_path, {
-        "__init__.py": "",
-        "a/__init__.py": "from .loading import load\nfrom pkg.a.schema import Model\n",
-        "a/loading.py": "from pkg.a.schema import Model\nfrom . import checks\n",
-        "a/checks.py": "from .schema import Model\ndef f():\n    from pkg.b import helper\n",
-        "a/schema.py": """\
+    root = _package(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "a/__init__.py": "from .loading import load\nfrom pkg.a.schema import Model\n",
+            "a/loading.py": "from pkg.a.schema import Model\nfrom . import checks\n",
+            "a/checks.py": "from .schema import Model\ndef f():\n    from pkg.b import helper\n",
+            "a/schema.py": """\
             from typing import TYPE_CHECKING
             if TYPE_CHECKING:
                 from pkg.b import helper
             """,
-        "b.py": "from pkg.a import load\n",
-    })
+            "b.py": "from pkg.a import load\n",
+        },
+    )
     graph = import_graph(root, "pkg")
     assert graph["pkg.a"] == {"pkg.a.loading", "pkg.a.schema"}
     assert graph["pkg.a.loading"] == {"pkg.a.schema", "pkg.a.checks"}

@@ -1,5 +1,6 @@
 """`edgesdk inspect` counts the weights wherever an exporter stored them: as initializers or as
 Constant nodes."""
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,7 @@ def test_weights_in_constant_nodes_count_like_initializers(tmp_path, capsys):
     model = ConvLinear().eval()
     image = torch.randn(1, 3, 8, 8, generator=torch.Generator().manual_seed(1))
     initializers = tmp_path / "initializers.onnx"
-    torch.onnx.export(model, (image,), str(initializers), dynamo=True, external_data=False, opset_version=18,
-                      input_names=["image"], output_names=["logits"], verbose=False)
+    torch.onnx.export(model, (image,), str(initializers), dynamo=True, external_data=False, opset_version=18, input_names=["image"], output_names=["logits"], verbose=False)
     exported = onnx.load(str(initializers))
     assert len(exported.graph.initializer) >= 4 and not any(n.op_type == "Constant" for n in exported.graph.node)
     constants = tmp_path / "constants.onnx"

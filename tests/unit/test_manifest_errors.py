@@ -1,11 +1,12 @@
 """Every bad manifest is one clear line naming the field and what is allowed, exit 2, nothing written."""
+
 from __future__ import annotations
 
 import copy
 
 import pytest
-
 from conftest import example_manifest_dict
+
 from edgesdk.cli import main
 
 
@@ -149,8 +150,8 @@ def test_schema_is_exported(capsys):
 def test_schema_validates_the_example():
     import jsonschema
     import yaml
-
     from conftest import EXAMPLE
+
     from edgesdk.manifest import json_schema
 
     jsonschema.validate(yaml.safe_load((EXAMPLE / "edgesdk.yaml").read_text()), json_schema())

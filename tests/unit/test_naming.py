@@ -11,6 +11,7 @@ Swift cannot be compiled on this machine without a 3 GB chroot, so the Swift tes
 literal syntax with an independent parser written from the Swift grammar and check identifiers
 against the keyword list and the identifier grammar.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,9 +31,7 @@ from edgesdk import naming, render
 
 # Bounded, deadline-free settings, local to this module (tests/conftest.py belongs to others).
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
-BATCH = settings(
-    max_examples=160, deadline=None, database=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck)
-)
+BATCH = settings(max_examples=160, deadline=None, database=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck))
 
 # ---------------------------------------------------------------------------------- strategies
 
@@ -41,20 +40,144 @@ wild_names = st.text(max_size=80)  # any unicode (no lone surrogates: st.text ne
 any_names = st.one_of(manifest_names, wild_names)
 
 NASTY_TEXT = [
-    "", '"', "\\", "'", "\\\\", '\\"', "$", "$x", "${x}", "\\$", "$$", "??=", "??/", "??(", "a??b", "\\x41",
-    "\\x41BC", "\\u0041", "\\u{41}", "\\(x)", "\\0", "\\n", "\n", "\r\n", "\t", "\x00", "a\x00b", "\x00\x00",
-    "\x01\x1f\x7f", "\x80\x9f", "é", "e\u0301", "😀", "👍🏽", "👨‍👩‍👧", "\U0010ffff", "\ufeff", "\ufffd",
-    "\u2028\u2029", "שלום", "مرحبا", "\u202eevil\u202c", "\u200f", "\u200b", "中文标签", "\ud7ff\ue000",
-    "class", "fun", "init", "namespace", "std", "main", "nil", "null", "self", "$0", "#if", "/*", "*/", "//",
-    "\\u", "\\U0001F600", "x" * 3000, "é" * 2500,
+    "",
+    '"',
+    "\\",
+    "'",
+    "\\\\",
+    '\\"',
+    "$",
+    "$x",
+    "${x}",
+    "\\$",
+    "$$",
+    "??=",
+    "??/",
+    "??(",
+    "a??b",
+    "\\x41",
+    "\\x41BC",
+    "\\u0041",
+    "\\u{41}",
+    "\\(x)",
+    "\\0",
+    "\\n",
+    "\n",
+    "\r\n",
+    "\t",
+    "\x00",
+    "a\x00b",
+    "\x00\x00",
+    "\x01\x1f\x7f",
+    "\x80\x9f",
+    "é",
+    "e\u0301",
+    "😀",
+    "👍🏽",
+    "👨‍👩‍👧",
+    "\U0010ffff",
+    "\ufeff",
+    "\ufffd",
+    "\u2028\u2029",
+    "שלום",
+    "مرحبا",
+    "\u202eevil\u202c",
+    "\u200f",
+    "\u200b",
+    "中文标签",
+    "\ud7ff\ue000",
+    "class",
+    "fun",
+    "init",
+    "namespace",
+    "std",
+    "main",
+    "nil",
+    "null",
+    "self",
+    "$0",
+    "#if",
+    "/*",
+    "*/",
+    "//",
+    "\\u",
+    "\\U0001F600",
+    "x" * 3000,
+    "é" * 2500,
 ]
 NASTY_NAMES = [
-    "class", "fun", "init", "namespace", "std", "std1", "main", "int", "string", "data", "image", "text", "view",
-    "result", "error", "any", "unit", "object", "system", "float", "array", "type", "protocol", "self", "super",
-    "linux", "unix", "errno", "assert", "stdin", "major", "minor", "min", "max", "interface", "small", "near",
-    "eof", "null", "true", "e-o-f", "n-u-l-l", "time", "random", "index", "log", "exit", "abort", "signal",
-    "int32-t", "size-t", "m-pi", "a-1b", "a1b", "1a", "m-1a", "a--b", "a-", "-", "", "---", "_", "__x__",
-    "_Foo", "__init__", "模型", "café", "😀", "a" * 200, "flower-classifier", "resnet-50", "mobilenet-v2",
+    "class",
+    "fun",
+    "init",
+    "namespace",
+    "std",
+    "std1",
+    "main",
+    "int",
+    "string",
+    "data",
+    "image",
+    "text",
+    "view",
+    "result",
+    "error",
+    "any",
+    "unit",
+    "object",
+    "system",
+    "float",
+    "array",
+    "type",
+    "protocol",
+    "self",
+    "super",
+    "linux",
+    "unix",
+    "errno",
+    "assert",
+    "stdin",
+    "major",
+    "minor",
+    "min",
+    "max",
+    "interface",
+    "small",
+    "near",
+    "eof",
+    "null",
+    "true",
+    "e-o-f",
+    "n-u-l-l",
+    "time",
+    "random",
+    "index",
+    "log",
+    "exit",
+    "abort",
+    "signal",
+    "int32-t",
+    "size-t",
+    "m-pi",
+    "a-1b",
+    "a1b",
+    "1a",
+    "m-1a",
+    "a--b",
+    "a-",
+    "-",
+    "",
+    "---",
+    "_",
+    "__x__",
+    "_Foo",
+    "__init__",
+    "模型",
+    "café",
+    "😀",
+    "a" * 200,
+    "flower-classifier",
+    "resnet-50",
+    "mobilenet-v2",
 ]
 
 label_texts = st.one_of(
@@ -157,14 +280,14 @@ def test_grammar_collision_examples(name):
 
 
 def test_render_filters_are_stable():
-    for key in ("snake", "pascal", "camel", "cpp_ident", "kotlin_ident", "swift_ident", "cpp_string",
-                "kotlin_string", "swift_string", "json_string", "cpp_float", "kotlin_float", "swift_float"):
+    for key in ("snake", "pascal", "camel", "cpp_ident", "kotlin_ident", "swift_ident", "cpp_string", "kotlin_string", "swift_string", "json_string", "cpp_float", "kotlin_float", "swift_float"):
         assert render.FILTERS[key] is getattr(naming, key)
     out = render.render_string('{{ n | snake | cpp_ident }} {{ "a\\"b" | cpp_string }}', {"n": "class"})
     assert out == 'class_ "a\\"b"'
 
 
 # ------------------------------------------------------------------------- strings, no compile
+
 
 def test_surrogates_joined_or_refused():
     pair = "\ud83d\ude00"  # what PyYAML makes of "\ud83d\ude00"
@@ -257,8 +380,28 @@ def test_float_edge_cases():
 
 # ------------------------------------------------------------------------------ batch builders
 
-EDGE_FLOATS = [0.0, -0.0, 1.0, -1.0, 0.1, 1e-45, -1e-45, 1.1754942e-38, 1.17549435e-38, 3.4028235e38,
-               -3.4028235e38, 1e38, 1e-38, 16777217.0, 0.333333343, 123456.789, 1e16, 9.999999e15, 1e-4, 9.9999e-5]
+EDGE_FLOATS = [
+    0.0,
+    -0.0,
+    1.0,
+    -1.0,
+    0.1,
+    1e-45,
+    -1e-45,
+    1.1754942e-38,
+    1.17549435e-38,
+    3.4028235e38,
+    -3.4028235e38,
+    1e38,
+    1e-38,
+    16777217.0,
+    0.333333343,
+    123456.789,
+    1e16,
+    9.999999e15,
+    1e-4,
+    9.9999e-5,
+]
 
 
 def batch_inputs():
@@ -273,11 +416,40 @@ def unique(idents):
 
 
 def cpp_program(names, labels, floats) -> str:
-    lines = [f"#include <{h}>" for h in (
-        "cstdio", "cstdlib", "cstring", "cmath", "ctime", "cstdint", "cstddef", "csignal", "cerrno",
-        "cassert", "climits", "cfloat", "string", "string_view", "vector", "memory", "iostream", "algorithm",
-        "array", "map", "functional", "stdexcept", "unistd.h", "sys/types.h", "sys/stat.h", "fcntl.h",
-        "pthread.h", "dirent.h", "math.h")]
+    lines = [
+        f"#include <{h}>"
+        for h in (
+            "cstdio",
+            "cstdlib",
+            "cstring",
+            "cmath",
+            "ctime",
+            "cstdint",
+            "cstddef",
+            "csignal",
+            "cerrno",
+            "cassert",
+            "climits",
+            "cfloat",
+            "string",
+            "string_view",
+            "vector",
+            "memory",
+            "iostream",
+            "algorithm",
+            "array",
+            "map",
+            "functional",
+            "stdexcept",
+            "unistd.h",
+            "sys/types.h",
+            "sys/stat.h",
+            "fcntl.h",
+            "pthread.h",
+            "dirent.h",
+            "math.h",
+        )
+    ]
     # Generated namespaces live inside a project namespace (see naming's module docstring).
     lines.append("namespace edgesdk_fuzz {")
     calls = []
@@ -304,7 +476,7 @@ def cpp_program(names, labels, floats) -> str:
     lines.append('        for (unsigned char c : s) std::printf("%02x", c);')
     lines.append('        std::printf("\\n");')
     lines.append("    }")
-    lines.append("    for (float f : kFloats) { std::uint32_t b; std::memcpy(&b, &f, 4); std::printf(\"F%08x\\n\", b); }")
+    lines.append('    for (float f : kFloats) { std::uint32_t b; std::memcpy(&b, &f, 4); std::printf("F%08x\\n", b); }')
     lines.append("    return 0;")
     lines.append("}")
     return "\n".join(lines) + "\n"
@@ -317,7 +489,7 @@ def kotlin_program(names, labels, floats) -> str:
         var = naming.kotlin_ident(naming.snake(n))
         lines.append(f"class {cls}_{i} {{ fun {fn}(): Int {{ val {var} = {i}; return {var} }} }}")
     for cls in unique(naming.kotlin_ident(naming.pascal(n)) for n in names):
-        lines.append(f"class {cls} {{ val {naming.kotlin_ident(naming.camel(cls))}: String = \"x\" }}")
+        lines.append(f'class {cls} {{ val {naming.kotlin_ident(naming.camel(cls))}: String = "x" }}')
     lines.append("val LABELS: Array<String> = arrayOf(")
     lines += [f"    {naming.kotlin_string(t)}," for t in labels]
     lines.append(")")
@@ -362,6 +534,7 @@ def diff_hint(names, labels, floats, expected: str, got: str) -> str:
 
 # ------------------------------------------------------------------------------- compile tests
 
+
 @pytest.mark.cpp
 def test_cpp_batch_compiles_and_round_trips(tmp_path: Path):
     gxx = shutil.which("g++")
@@ -373,8 +546,7 @@ def test_cpp_batch_compiles_and_round_trips(tmp_path: Path):
     exe = tmp_path / "fuzz"
     # gnu++17 too: it is CMake's default (CXX_EXTENSIONS ON) and predefines `linux`/`unix` macros.
     for std in ("gnu++17", "c++17"):
-        cc = subprocess.run([gxx, f"-std={std}", "-Wall", "-Wextra", "-Werror", "-O0", str(src), "-o", str(exe)],
-                            capture_output=True, text=True)
+        cc = subprocess.run([gxx, f"-std={std}", "-Wall", "-Wextra", "-Werror", "-O0", str(src), "-o", str(exe)], capture_output=True, text=True)
         assert cc.returncode == 0, cc.stderr[-4000:]
     run = subprocess.run([str(exe)], capture_output=True, check=True)
     got = run.stdout.decode("ascii")
@@ -392,16 +564,14 @@ def kotlinc_path() -> Path:
 def test_kotlin_batch_compiles_and_round_trips(tmp_path: Path):
     kotlinc = kotlinc_path()
     if not kotlinc.exists():
-        pytest.skip(f"kotlinc not found at {kotlinc} (set KOTLINC or run: bash scripts/fetch_kotlinc.sh "
-                    "~/.cache/edgesdk/kotlinc-2.4.20)")
+        pytest.skip(f"kotlinc not found at {kotlinc} (set KOTLINC or run: bash scripts/fetch_kotlinc.sh ~/.cache/edgesdk/kotlinc-2.4.20)")
     if shutil.which("java") is None:
         pytest.skip("java not found on PATH (kotlinc and the test program need a JDK)")
     names, labels, floats = batch_inputs()
     src = tmp_path / "Fuzz.kt"
     src.write_text(kotlin_program(names, labels, floats), encoding="ascii")
     jar = tmp_path / "fuzz.jar"
-    kc = subprocess.run([str(kotlinc), str(src), "-include-runtime", "-nowarn", "-d", str(jar)],
-                        capture_output=True, text=True, timeout=300)
+    kc = subprocess.run([str(kotlinc), str(src), "-include-runtime", "-nowarn", "-d", str(jar)], capture_output=True, text=True, timeout=300)
     assert kc.returncode == 0 and jar.exists(), (kc.stdout + kc.stderr)[-4000:]
     run = subprocess.run(["java", "-cp", str(jar), "edgesdk.fuzz.Fuzz_Main"], capture_output=True, check=True, timeout=120)
     got = run.stdout.decode("ascii")

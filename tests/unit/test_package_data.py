@@ -1,6 +1,7 @@
 """The generated-code trees are package data that any checkout and any installed wheel can hold:
 no path needs characters Windows refuses, every path placeholder is one render.py maps, and a
 missing tree is an error instead of a bundle without glue."""
+
 from __future__ import annotations
 
 import re

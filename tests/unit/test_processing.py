@@ -1,4 +1,5 @@
 """Pre-processing steps, the pipeline, output_shape and geometry (docs/processing.md)."""
+
 from __future__ import annotations
 
 import time

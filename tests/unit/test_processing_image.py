@@ -1,4 +1,5 @@
 """Image decoding: what the app hands to pre-processing (docs/processing.md, Input image)."""
+
 from __future__ import annotations
 
 import struct

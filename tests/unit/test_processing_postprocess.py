@@ -1,4 +1,5 @@
 """Post-processing steps against torch, the stable tie rules, and the task results."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -93,9 +94,7 @@ def test_classification_topk_with_labels():
 def test_classification_without_topk_sorts_everything_and_labels_are_indices():
     logits = np.array([[0.0, 2.0, -1.0, 2.0]], np.float32)
     result = run_postprocess([logits], "classification", _post([]))
-    assert [(c.label, c.index, c.score) for c in result.classifications] == [
-        ("1", 1, 2.0), ("3", 3, 2.0), ("0", 0, 0.0), ("2", 2, -1.0)
-    ]
+    assert [(c.label, c.index, c.score) for c in result.classifications] == [("1", 1, 2.0), ("3", 3, 2.0), ("0", 0, 0.0), ("2", 2, -1.0)]
 
 
 def test_classification_argmax_is_top1_and_output_index_selects():

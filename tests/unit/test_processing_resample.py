@@ -1,4 +1,5 @@
 """Resampling tables and interpolation against OpenCV and Pillow, where their semantics coincide."""
+
 from __future__ import annotations
 
 import cv2
