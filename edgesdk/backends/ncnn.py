@@ -229,7 +229,7 @@ def _pnnx_input(source: SourceModel, manifest: Manifest, work: Path) -> Path:
             torch.jit.trace(program.module(), example_inputs(manifest), check_trace=False).save(str(target))
     except Exception as exc:  # tracing raises many types; the first line says what failed
         text = str(exc).strip().splitlines()
-        raise UnsupportedOpError(f"tracing {source.origin} for pnnx failed: {text[0] if text else type(exc).__name__}") from None
+        raise UnsupportedOpError(f"tracing {source.origin} for pnnx failed: {text[0] if text else type(exc).__name__}") from exc
     return target
 
 
@@ -250,8 +250,8 @@ def _run_pnnx(model_file: Path, manifest: Manifest, work: Path, origin: str) -> 
     cmd = [pnnx.EXEC_PATH, str(model_file), f"inputshape=[{shape}]f32", "fp16=0", "device=cpu", *(f"{key}={work / name}" for key, name in outputs.items())]
     try:
         proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, errors="replace", timeout=PNNX_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise UnsupportedOpError(f"pnnx did not finish converting {origin} within {PNNX_TIMEOUT_S} s") from None
+    except subprocess.TimeoutExpired as exc:
+        raise UnsupportedOpError(f"pnnx did not finish converting {origin} within {PNNX_TIMEOUT_S} s") from exc
     if proc.returncode != 0 or not (work / PARAM_FILE).is_file() or not (work / BIN_FILE).is_file():
         log = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip() and not line.startswith("#####")]
         tail = " | ".join(log[-3:]) if log else "no output"

@@ -7,7 +7,7 @@ Validation entry points are in loading.py; this module only describes what a man
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, model_validator
 
@@ -177,8 +177,9 @@ def expand_bare_step(value: Any) -> Any:
 
 def _step_union(steps: dict[str, type[_Strict]]) -> Any:
     options = tuple(Annotated[model, Tag(tag)] for tag, model in steps.items())
+    # Union[...] of a runtime-built tuple: `X | Y` cannot be spelled for a tuple.
     return Annotated[
-        options,
+        Union[options],  # noqa: UP007
         Discriminator(_step_tag),
     ]
 
