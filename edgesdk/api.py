@@ -22,7 +22,7 @@ import edgesdk
 from edgesdk import buildlog, golden, parity, quantize, render
 from edgesdk import bundle as bundle_mod
 from edgesdk.backends import get_backend
-from edgesdk.errors import BackendUnavailable, EdgeSdkError, InputError, ManifestError, ParityError
+from edgesdk.errors import BackendUnavailable, EdgeSdkError, InputError, ManifestError, PackagingError, ParityError
 from edgesdk.manifest import Manifest, load_manifest, with_overrides
 from edgesdk.processing.postprocess import run_postprocess
 from edgesdk.processing.preprocess import run_preprocess
@@ -76,13 +76,13 @@ class _Stages:
 @contextlib.contextmanager
 def _log_kept_on_failure(log: buildlog.BuildLog, path: Path) -> Iterator[None]:
     """A failed build's staging folder is deleted; once a converter has run, its log, the converters'
-    output included, stays beside where the bundle would have been, and the error names it. Bad
-    input (in the manifest, on the command line, a source the runtime refuses before converting)
-    writes nothing, as everywhere else."""
+    output included, stays beside where the bundle would have been, and the error names it. What
+    the user fixes outside the build (the manifest, the flags, a source the runtime refuses before
+    converting, a broken installation) writes nothing, as everywhere else."""
     try:
         yield
     except Exception as exc:
-        if isinstance(exc, (ManifestError, InputError)) or not log.tools_ran:
+        if isinstance(exc, (ManifestError, InputError, PackagingError)) or not log.tools_ran:
             raise
         failure = "".join(traceback.format_exception(exc))
         path.write_text(log.text() + f"--- build failed ---\n{failure}", encoding="utf-8")

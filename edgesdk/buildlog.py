@@ -35,8 +35,9 @@ _ACTIVE: contextvars.ContextVar[BuildLog | None] = contextvars.ContextVar("edges
 
 # (pattern, replacement) for every captured line, after the known folders are replaced.
 _VOLATILE = [
-    # glog / absl prefix "W1128 09:32:06.112000 12441 file.py:107]": level letter, date, time, thread id
-    (re.compile(r"^([IWEF])\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ "), r"\1 "),
+    # glog / absl prefixes: level letter, date, time (or seconds since the epoch), thread id:
+    # "W1128 09:32:06.112000 12441 file.py:107]", "I0000 00:00:1795862661.995563   11907 file.cc:4410]"
+    (re.compile(r"^([IWEF])\d{4} [\d:.]+\s+\d+ "), r"\1 "),
     (re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?"), "<time>"),
     # Progress: litert-torch's "(00:21) ... (+00:03)", rich's "0:00:03 • 0:00:00", tqdm's "[00:01<00:00, 12.3it/s]";
     # a bar drawn as wide as the terminal is ten glyphs.

@@ -99,6 +99,7 @@ def test_volatile_text_is_normalised(tmp_path):
     log.hide_folder(staging, "<bundle>")
     with log.active(), buildlog.capture("c"):
         print("W1128 09:32:06.112000 12441 torch/onnx/_registration.py:107] torchvision is not installed")
+        print("I0000 00:00:1795862661.995563   11907 flatbuffer_export.cc:4410] Estimated count of arithmetic ops")
         print("2025-11-28 09:33:46.467000: I tensorflow/core/util/port.cc:153] oneDNN custom operations are on")
         print(f"(00:21) [ DONE] Write Model to {staging}/model/model.tflite (+00:03)")
         print("<torch.ScriptMethod object at 0x7f3a2b1c9d80>")
@@ -108,6 +109,7 @@ def test_volatile_text_is_normalised(tmp_path):
         print("calibrate: 100%|" + "█" * 40 + "| 16/16 [00:01<00:00, 12.34it/s] (pid 4242)")
     assert log.text().splitlines()[1:-1] == [
         "W torch/onnx/_registration.py:107] torchvision is not installed",
+        "I flatbuffer_export.cc:4410] Estimated count of arithmetic ops",
         "<time>: I tensorflow/core/util/port.cc:153] oneDNN custom operations are on",
         "(mm:ss) [ DONE] Write Model to <bundle>/model/model.tflite (mm:ss)",
         "<torch.ScriptMethod object at 0x?>",
