@@ -131,6 +131,18 @@ def _standard_folders() -> list[tuple[str, str]]:
     return [(f, p) for f, p in folders if len(Path(f).parts) > 1]
 
 
+def record(label: str, text: str, folders: dict[Path, str] | None = None) -> None:
+    """File text a tool already handed back (a subprocess run with capture_output) in the active
+    build's log, `folders` (e.g. the tool's temporary work folder) written as their placeholders."""
+    log = _ACTIVE.get()
+    if log is None:
+        return
+    log.tools_ran = True
+    for folder, placeholder in (folders or {}).items():
+        log.hide_folder(folder, placeholder)
+    log.add_output(label, text)
+
+
 @contextlib.contextmanager
 def capture(label: str) -> Iterator[None]:
     """Everything printed, written to fds 1/2, warned or logged inside goes to the build log as `label`."""

@@ -30,13 +30,13 @@ import sys
 import tempfile
 import urllib.parse
 import urllib.request
-import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
+from edgesdk import buildlog
 from edgesdk.backends.base import Artifact, Backend, CppPackage, Runner, cache_dir
 from edgesdk.backends.torch_export import example_inputs, exported_program
 from edgesdk.errors import BackendUnavailable, ManifestError, UnsupportedOpError
@@ -224,8 +224,7 @@ def _pnnx_input(source: SourceModel, manifest: Manifest, work: Path) -> Path:
     program = exported_program(source, manifest, "ncnn")
     target = work / "model.pt"
     try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # tracing is deprecated in favour of export; pnnx reads traces only
+        with buildlog.capture("torch.jit.trace"), torch.no_grad():  # pnnx reads traces only
             torch.jit.trace(program.module(), example_inputs(manifest), check_trace=False).save(str(target))
     except Exception as exc:  # tracing raises many types; the first line says what failed
         text = str(exc).strip().splitlines()
@@ -252,6 +251,7 @@ def _run_pnnx(model_file: Path, manifest: Manifest, work: Path, origin: str) -> 
         proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, errors="replace", timeout=PNNX_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
         raise UnsupportedOpError(f"pnnx did not finish converting {origin} within {PNNX_TIMEOUT_S} s") from exc
+    buildlog.record("pnnx", proc.stdout + proc.stderr, folders={work: "<pnnx work>"})
     if proc.returncode != 0 or not (work / PARAM_FILE).is_file() or not (work / BIN_FILE).is_file():
         log = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip() and not line.startswith("#####")]
         tail = " | ".join(log[-3:]) if log else "no output"

@@ -202,3 +202,13 @@ def test_hidden_folders_match_both_spellings_and_never_the_root(tmp_path, monkey
     with log.active(), buildlog.capture("c"):
         print(f"wrote dist/.staging-x-k2j4h5/model.onnx and {tmp_path}/dist/.staging-x-k2j4h5/model.bin")
     assert "wrote <bundle>/model.onnx and <bundle>/model.bin" in log.text() and "<root>" not in log.text()
+
+
+def test_text_a_tool_handed_back_is_recorded_with_its_work_folder_hidden(tmp_path):
+    work = tmp_path / "edgesdk-pnnx-x4lfkfs5"
+    buildlog.record("pnnx", f"ncnnparam = {work}/model.ncnn.param")  # outside a build: nowhere to go, no error
+    log = buildlog.BuildLog()
+    with log.active(), log.stage("convert (ncnn)"):
+        buildlog.record("pnnx", f"ncnnparam = {work}/model.ncnn.param\nFLOPS = 69.394M\n", folders={work: "<pnnx work>"})
+    assert log.tools_ran
+    assert log.text() == "--- output of convert (ncnn): pnnx ---\nncnnparam = <pnnx work>/model.ncnn.param\nFLOPS = 69.394M\n--- end of convert (ncnn): pnnx ---\n"
