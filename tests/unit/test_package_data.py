@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edgesdk import render
+from edgesdk import package_data, render
 from edgesdk.backends import IMPLEMENTED, get_backend
 from edgesdk.errors import PackagingError
 from edgesdk.targets import TARGETS
@@ -29,12 +29,12 @@ def test_data_trees_live_inside_the_package():
 
 
 def test_template_paths_are_portable():
-    bad = [str(p) for p in _data_files() if re.search(r"[{}|\s<>:\"\\?*]", p.relative_to(render.PACKAGE_ROOT).as_posix())]
+    bad = [str(p) for p in _data_files() if re.search(r"[{}|\s<>:\"\\?*]", p.relative_to(package_data.PACKAGE_ROOT).as_posix())]
     assert not bad, f"paths that cannot be checked out everywhere: {bad}"
 
 
 def test_every_path_placeholder_is_mapped():
-    used = {m for p in _data_files() for m in PLACEHOLDER.findall(p.relative_to(render.PACKAGE_ROOT).as_posix())} - {"__init__", "__pycache__"}
+    used = {m for p in _data_files() for m in PLACEHOLDER.findall(p.relative_to(package_data.PACKAGE_ROOT).as_posix())} - {"__init__", "__pycache__"}
     assert used, "the Kotlin and C++ trees name files after the model: placeholders are expected"
     assert used <= set(render.PATH_PLACEHOLDERS), f"unmapped placeholders: {used - set(render.PATH_PLACEHOLDERS)}"
 
