@@ -20,7 +20,7 @@ from edgesdk.backends.ncnn import FP32_OPTIONS, read_param
 from edgesdk.cli import main
 from edgesdk.errors import ManifestError, UnsupportedOpError
 from edgesdk.golden import SAMPLE_IMAGES_DIR
-from edgesdk.manifest import load_manifest
+from edgesdk.manifest import load_manifest, with_overrides
 from edgesdk.render import RUNTIMES_DIR
 from edgesdk.sources import load_source
 
@@ -76,7 +76,7 @@ def test_targets_shows_ncnn_available_for_arm(capsys):
 def test_every_source_kind_converts_to_a_float32_graph_that_runs_like_the_source(source, project, tmp_path):
     """TorchScript is the example's own source (tests/e2e/test_ncnn.py builds it); these are the others."""
     _need_ncnn()
-    manifest = load_manifest(project(example_manifest_dict(source))).with_overrides(target="arm", runtime="ncnn")
+    manifest = with_overrides(load_manifest(project(example_manifest_dict(source))), target="arm", runtime="ncnn")
     model = load_source(manifest)
     backend = get_backend("ncnn")
     artifact = backend.convert(model, manifest, tmp_path / "model")
@@ -114,7 +114,7 @@ def test_outputs_keep_the_manifest_order(project, tmp_path):
     data = example_manifest_dict("two.pt2")
     data["model"]["outputs"] = [{"name": "first", "shape": [1, 4]}, {"name": "second", "shape": [1, 3]}]
     data.update(task="custom", postprocess={"steps": []})
-    manifest = load_manifest(project(data)).with_overrides(target="arm", runtime="ncnn")
+    manifest = with_overrides(load_manifest(project(data)), target="arm", runtime="ncnn")
     model = load_source(manifest)
     artifact = get_backend("ncnn").convert(model, manifest, tmp_path / "model")
     again = get_backend("ncnn").convert(model, manifest, tmp_path / "again")
@@ -166,7 +166,7 @@ def test_an_output_without_a_batch_axis_is_refused(project, tmp_path):
     data = example_manifest_dict("flat.pt2")
     data["model"]["outputs"] = [{"name": "logits", "shape": [4, 6]}]
     data.update(task="custom", postprocess={"steps": []})
-    manifest = load_manifest(project(data)).with_overrides(target="arm", runtime="ncnn")
+    manifest = with_overrides(load_manifest(project(data)), target="arm", runtime="ncnn")
     with pytest.raises(UnsupportedOpError, match=r"has shape \[1, 4, 6\]; the model's is \[4, 6\]"):
         get_backend("ncnn").convert(load_source(manifest), manifest, tmp_path / "model")
 
@@ -201,7 +201,7 @@ def test_tensors_ncnn_cannot_carry_are_refused_naming_the_field(field, change, p
     _need_ncnn()
     data = example_manifest_dict("model.pt")
     change(data)
-    manifest = load_manifest(project(data)).with_overrides(target="arm", runtime="ncnn")
+    manifest = with_overrides(load_manifest(project(data)), target="arm", runtime="ncnn")
     with pytest.raises(ManifestError) as info:
         get_backend("ncnn").convert(load_source(manifest), manifest, tmp_path / "model")
     assert info.value.field == field and "float32" in info.value.message
