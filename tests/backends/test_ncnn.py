@@ -153,7 +153,10 @@ def test_a_model_ncnn_cannot_run_is_refused_and_nothing_is_written(op, messages,
     assert main(["build", "-c", str(project(example_manifest_dict("op.pt2"))), "--target", "arm", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert all(m in err for m in messages), err
-    assert not out.exists() or not any(out.iterdir())
+    # No bundle, no staging leftovers: only the failed build's log, which the error line names.
+    left = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    assert all(name.endswith(".build-failed.log") for name in left), left
+    assert all(name in err for name in left), err
 
 
 @pytest.mark.ncnn
