@@ -10,6 +10,9 @@ VENV ?= $(CACHE)/venv-$(DEPS_HASH)
 PY := $(VENV)/bin/python
 export KOTLINC ?= $(CACHE)/kotlinc-2.4.20/node_modules/kotlin-compiler/bin/kotlinc
 export EDGESDK_CACHE := $(CACHE)
+# The venv is shared by every checkout (it is keyed by the pins), and its editable install points
+# at whichever one ran `make` last: this checkout's code comes first for every command run here.
+export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 PYTEST_ARGS ?=
 
 .PHONY: setup venv system-deps native-deps demo test test-fast lint bench clean

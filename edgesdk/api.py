@@ -93,6 +93,37 @@ def _log_kept_on_failure(log: buildlog.BuildLog, path: Path) -> Iterator[None]:
         raise
 
 
+def _resolve(manifest_path: str | Path, target: str | None, runtime: str | None) -> tuple[Manifest, str, str, Any]:
+    """The validated manifest with the command line's target/runtime, and the runtime's backend if it runs here."""
+    manifest = with_overrides(load_manifest(manifest_path), target=target, runtime=runtime)
+    target_name = manifest.resolved_target()
+    runtime_name = manifest.resolved_runtime()
+    backend = get_backend(runtime_name)
+    ok, why = backend.is_available()
+    if not ok:
+        raise BackendUnavailable(f"runtime '{runtime_name}' is not available here: {why}")
+    return manifest, target_name, runtime_name, backend
+
+
+def validate(manifest_path: str | Path, target: str | None = None, runtime: str | None = None) -> dict[str, Any]:
+    """Everything `build` checks before it loads the model: the manifest, the files it names (labels,
+    golden images, calibration data, decoded) and the runtime's presence. Writes nothing."""
+    manifest, target_name, runtime_name, _ = _resolve(manifest_path, target, runtime)
+    labels = manifest.labels()
+    images = golden.collect_images(manifest.resolve(manifest.golden.images) if manifest.golden.images else None, manifest.golden.count)
+    calibration = quantize.prepare(manifest, runtime_name)
+    return {
+        "manifest": str(manifest_path),
+        "name": manifest.name,
+        "version": manifest.version,
+        "target": target_name,
+        "runtime": runtime_name,
+        "labels": len(labels),
+        "golden_images": len(images),
+        "calibration_samples": len(calibration.tensors) if calibration is not None else 0,
+    }
+
+
 def build(
     manifest_path: str | Path,
     target: str | None = None,
@@ -103,13 +134,7 @@ def build(
 ) -> BuildResult:
     started = time.perf_counter()
     stages = _Stages(progress)
-    manifest = with_overrides(load_manifest(manifest_path), target=target, runtime=runtime)
-    target_name = manifest.resolved_target()
-    runtime_name = manifest.resolved_runtime()
-    backend = get_backend(runtime_name)
-    ok, why = backend.is_available()
-    if not ok:
-        raise BackendUnavailable(f"runtime '{runtime_name}' is not available here: {why}")
+    manifest, target_name, runtime_name, backend = _resolve(manifest_path, target, runtime)
     out_dir = Path(out)
     dirname = bundle_mod.bundle_dirname(manifest.name, manifest.version, target_name, runtime_name)
     bundle_mod.check_free(out_dir, dirname, force)

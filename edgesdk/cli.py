@@ -17,6 +17,24 @@ from edgesdk.targets import TARGETS
 
 EPILOG = exit_codes_text()
 DEBUG_ENV = "EDGESDK_DEBUG"
+# Ranges of numeric flags: a runtime handed a million threads allocates until the machine stops.
+THREADS = (1, 256)
+BENCH_RUNS = (1, 1_000_000)
+
+
+def _int_in(low: int, high: int):
+    """An argparse type: an integer in [low, high], or argparse's usage error (exit 2) saying the range."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer (allowed: {low} to {high})") from exc
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is out of range (allowed: {low} to {high})")
+        return value
+
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="replace an existing bundle of the same name and version")
     s.add_argument("--json", action="store_true", help="print a machine-readable summary")
 
+    s = command("validate", "check a manifest and the files it names, as build does before it loads the model; writes nothing")
+    s.add_argument("-c", "--config", type=Path, default=Path("edgesdk.yaml"), help="manifest (default: edgesdk.yaml)")
+    s.add_argument("--target", choices=list(TARGETS), help="check for this target instead of the manifest's `target`")
+    s.add_argument("--runtime", help="check for this runtime instead of the manifest's")
+    s.add_argument("--json", action="store_true", help="print the result as JSON")
+
     s = command("verify", "check a bundle's checksums and sdk.json")
     s.add_argument("bundle", type=Path, help="the bundle folder")
     s.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -63,8 +87,8 @@ def _parser() -> argparse.ArgumentParser:
 
     s = command("bench", "latency of the bundle's C++ SDK vs a bare runtime session and the Python reference")
     s.add_argument("bundle", type=Path, help="the bundle folder")
-    s.add_argument("--runs", type=int, default=50, help="timed runs of each contender (default: 50)")
-    s.add_argument("--threads", type=int, default=1, help="inference threads for every contender (default: 1)")
+    s.add_argument("--runs", type=_int_in(*BENCH_RUNS), default=50, help=f"timed runs of each contender, {BENCH_RUNS[0]} to {BENCH_RUNS[1]} (default: 50)")
+    s.add_argument("--threads", type=_int_in(*THREADS), default=1, help=f"inference threads for every contender, {THREADS[0]} to {THREADS[1]} (default: 1)")
 
     s = command("targets", "targets, runtimes and languages, and which are available here")
     s.add_argument("--json", action="store_true", help="print the table as JSON")
@@ -100,6 +124,17 @@ def _cmd_build(args: argparse.Namespace) -> int:
     print(f"zip      {result.zip} (sha256 {result.zip_sha256[:16]}...)")
     print(f"parity   passed on {result.parity['samples']} images: {figures}" + (f"; {task}" if task else ""))
     print(f"built in {result.seconds:.1f} s")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from edgesdk import api
+
+    result = api.validate(args.config, target=args.target, runtime=args.runtime)
+    if args.json:
+        _print_json(result)
+        return 0
+    print(f"ok: {result['name']} {result['version']} for {result['target']}/{result['runtime']}: manifest and the files it names are valid")
     return 0
 
 
@@ -172,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "build":
             return _cmd_build(args)
+        if args.command == "validate":
+            return _cmd_validate(args)
         if args.command == "verify":
             return _cmd_verify(args)
         if args.command == "test":
@@ -196,7 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print_json(json_schema())
             return 0
     except ManifestError as exc:
-        where = f"{args.config}: " if getattr(args, "config", None) and args.command == "build" else ""
+        config = str(getattr(args, "config", "") or "")
+        where = f"{config}: " if config and not str(exc).startswith(config) else ""
         _report(exc, f"error: {where}{exc}", debug)
         return exc.exit_code
     except EdgeSdkError as exc:
@@ -205,6 +243,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         _report(exc, "interrupted", debug)
         return INTERRUPTED
+    except Exception as exc:  # a bug must still end in one line and exit 1, not a traceback
+        _report(exc, f"internal error: {type(exc).__name__}: {exc} (a bug in edgesdk; --debug prints the traceback for a report)", debug)
+        return 1
     return 1
 
 

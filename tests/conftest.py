@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -12,6 +13,22 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "classifier"
 sys.path.insert(0, str(EXAMPLE))
+
+
+def _this_checkout_first() -> None:
+    """Tests run this checkout's code, in this process and in every `edgesdk` they start: the shared
+    venv's editable install may point at another checkout."""
+    import edgesdk
+
+    imported = Path(edgesdk.__file__).resolve().parent
+    if imported != REPO / "edgesdk":
+        pytest.exit(f"edgesdk is imported from {imported}, not from this checkout {REPO}: run `make test`, or put {REPO} first on PYTHONPATH", returncode=4)
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if str(REPO) not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, paths)])
+
+
+_this_checkout_first()
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgesdk.errors import ManifestError
+from edgesdk.manifest import limits
 
 if TYPE_CHECKING:
     from edgesdk.manifest.schema import CalibrationSpec, Manifest
@@ -23,6 +24,9 @@ CALIBRATION_FIELD = "quantization.calibration"
 def read_labels(path: Path, field: str) -> list[str]:
     if not path.is_file():
         raise ManifestError(field, f"label file not found: {path}")
+    size = path.stat().st_size
+    if size > limits.MAX_LABEL_FILE_BYTES:
+        raise ManifestError(field, f"{path} is {size} bytes (at most {limits.MAX_LABEL_FILE_BYTES})")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -35,6 +39,11 @@ def read_labels(path: Path, field: str) -> list[str]:
     if any(label.strip() == "" for label in labels):
         line = next(i for i, label in enumerate(labels, 1) if label.strip() == "")
         raise ManifestError(field, f"{path} line {line} is empty (one label per line, no blank lines)")
+    if len(labels) > limits.MAX_LABELS:
+        raise ManifestError(field, f"{path} holds {len(labels)} labels (at most {limits.MAX_LABELS})")
+    long = next((i for i, label in enumerate(labels, 1) if len(label) > limits.MAX_LABEL_CHARS), None)
+    if long is not None:
+        raise ManifestError(field, f"{path} line {long} is {len(labels[long - 1])} characters long (at most {limits.MAX_LABEL_CHARS})")
     return labels
 
 

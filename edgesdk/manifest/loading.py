@@ -11,13 +11,28 @@ from pydantic import ValidationError
 
 from edgesdk import targets
 from edgesdk.errors import ManifestError
+from edgesdk.manifest import limits
 from edgesdk.manifest.checks import check_semantics
 from edgesdk.manifest.schema import SCHEMA_VERSION, Manifest, expand_bare_step
 from edgesdk.manifest.translate import to_manifest_error
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """Safe YAML that refuses duplicate keys instead of silently keeping the last one."""
+    """Safe YAML that refuses duplicate keys instead of silently keeping the last one, and nesting
+    deeper than limits.MAX_YAML_DEPTH (PyYAML composes recursively: 2000 levels is a RecursionError)."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > limits.MAX_YAML_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {limits.MAX_YAML_DEPTH} levels", self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
@@ -33,21 +48,44 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def _count_nodes(data: Any, budget: int) -> int:
+    """Nodes in `data` with shared (aliased) objects counted each time they appear, stopping once
+    `budget` is exceeded: an anchor bomb is refused without walking it."""
+    seen, stack = 0, [data]
+    while stack and seen <= budget:
+        item = stack.pop()
+        seen += 1
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return seen
+
+
 def load_manifest(path: str | Path) -> Manifest:
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ManifestError("", f"manifest not found: {path}")
+    if not path.is_file():
+        raise ManifestError("", f"{path} is not a regular file (a manifest is a YAML file)")
+    size = path.stat().st_size
+    if size > limits.MAX_MANIFEST_BYTES:
+        raise ManifestError("", f"{path} is {size} bytes; a manifest may hold at most {limits.MAX_MANIFEST_BYTES}")
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ManifestError("", f"{path}:{where}: invalid YAML: {problem}") from exc
+        where = f": line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        # A ReaderError (a control character) has no problem text, and its str() spans lines.
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise ManifestError("", f"{path}{where}: invalid YAML: {problem}") from exc
     except UnicodeDecodeError as exc:
         raise ManifestError("", f"{path} is not UTF-8 text") from exc
     if not isinstance(data, dict):
         raise ManifestError("", f"{path}: the manifest must be a YAML mapping (got {type(data).__name__})")
+    if _count_nodes(data, limits.MAX_YAML_NODES) > limits.MAX_YAML_NODES:
+        raise ManifestError("", f"{path}: more than {limits.MAX_YAML_NODES} YAML values (with anchors expanded); a manifest is far smaller")
     return _validate(data, path.parent.resolve(), path.resolve())
 
 

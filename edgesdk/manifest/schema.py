@@ -6,6 +6,7 @@ Validation entry points are in loading.py; this module only describes what a man
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, T
 from edgesdk import targets
 from edgesdk.dtypes import CAST_DTYPES, TENSOR_DTYPES
 from edgesdk.errors import ManifestError
+from edgesdk.manifest import limits
 from edgesdk.manifest.files import read_labels
 from edgesdk.results import TASKS
 
@@ -27,7 +29,13 @@ TARGET_NAMES = tuple(targets.TARGETS)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: YAML spells inf and nan (.inf, .nan), and no manifest number means them.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+PathText = Annotated[str, Field(min_length=1, max_length=limits.MAX_PATH_CHARS)]
+Dim = Annotated[int, Field(ge=1, le=limits.MAX_TENSOR_DIM)]
+Axis = Annotated[int, Field(ge=-limits.MAX_TENSOR_RANK, le=limits.MAX_TENSOR_RANK - 1)]
 
 
 Size2 = Annotated[tuple[Annotated[int, Field(ge=1, le=16384)], Annotated[int, Field(ge=1, le=16384)]], Field(description="[height, width]")]
@@ -35,20 +43,35 @@ Triple = Annotated[list[float], Field(min_length=3, max_length=3)]
 
 
 # ---- model ---------------------------------------------------------------------------------
+def _check_elements(shape: list[int] | None) -> None:
+    if shape is not None and math.prod(shape) > limits.MAX_TENSOR_ELEMENTS:
+        raise ValueError(f"{shape} holds {math.prod(shape)} elements (at most {limits.MAX_TENSOR_ELEMENTS})")
+
+
 class TensorSpec(_Strict):
     name: str = Field(pattern=TENSOR_NAME_PATTERN)
-    shape: list[Annotated[int, Field(ge=1)]] = Field(min_length=1, max_length=8)
+    shape: list[Dim] = Field(min_length=1, max_length=limits.MAX_TENSOR_RANK)
     dtype: Literal[TENSOR_DTYPES] = "float32"  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _bounded(self) -> TensorSpec:
+        _check_elements(self.shape)
+        return self
 
 
 class OutputSpec(_Strict):
     name: str = Field(pattern=TENSOR_NAME_PATTERN)
-    shape: list[Annotated[int, Field(ge=1)]] | None = None
+    shape: list[Dim] | None = Field(None, min_length=1, max_length=limits.MAX_TENSOR_RANK)
     dtype: Literal[TENSOR_DTYPES] | None = None  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _bounded(self) -> OutputSpec:
+        _check_elements(self.shape)
+        return self
 
 
 class ModelSpec(_Strict):
-    source: str = Field(description="model.pt (TorchScript) | model.pt2 (torch.export) | model.onnx | python:pkg.mod:factory")
+    source: PathText = Field(description="model.pt (TorchScript) | model.pt2 (torch.export) | model.onnx | python:pkg.mod:factory")
     inputs: list[TensorSpec] = Field(min_length=1, max_length=1)
     outputs: list[OutputSpec] = Field(min_length=1, max_length=16)
 
@@ -78,9 +101,16 @@ class NormalizeParams(_Strict):
     scale: float = 1.0
 
     @model_validator(mode="after")
-    def _std_nonzero(self) -> NormalizeParams:
+    def _float32_safe(self) -> NormalizeParams:
+        big, small = limits.NORMALIZE_MAX_MAGNITUDE, limits.NORMALIZE_MIN_MAGNITUDE
         if any(s == 0 for s in self.std):
             raise ValueError("std values must be non-zero")
+        if any(abs(m) > big for m in self.mean):
+            raise ValueError(f"mean values must lie in [-{big:g}, {big:g}] (got {self.mean})")
+        if any(not small <= abs(s) <= big for s in self.std):
+            raise ValueError(f"std values must have a magnitude in [{small:g}, {big:g}] (got {self.std})")
+        if not small <= abs(self.scale) <= big:
+            raise ValueError(f"scale must have a magnitude in [{small:g}, {big:g}] (got {self.scale})")
         return self
 
 
@@ -114,7 +144,7 @@ class CastStep(_Strict):
 
 # ---- post-processing steps ---------------------------------------------------------------------
 class AxisParams(_Strict):
-    axis: int = -1
+    axis: Axis = -1
 
 
 class TopkParams(_Strict):
@@ -190,7 +220,7 @@ PostStep = _step_union(POST_STEPS)
 
 class PreprocessSpec(_Strict):
     input_color: Literal["rgb", "bgr"] = "rgb"
-    steps: list[PreStep] = Field(min_length=1)  # type: ignore[valid-type]
+    steps: list[PreStep] = Field(min_length=1, max_length=limits.MAX_STEPS)  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _order(self) -> PreprocessSpec:
@@ -210,14 +240,14 @@ class PreprocessSpec(_Strict):
 
 
 class PostprocessSpec(_Strict):
-    output: str | None = Field(None, description="the model output the steps apply to; default: the first")
-    steps: list[PostStep] = []  # type: ignore[valid-type]
-    labels: str | None = Field(None, description="a text file, one label per line")
+    output: str | None = Field(None, max_length=limits.MAX_NAME_CHARS, description="the model output the steps apply to; default: the first")
+    steps: list[PostStep] = Field([], max_length=limits.MAX_STEPS)  # type: ignore[valid-type]
+    labels: PathText | None = Field(None, description="a text file, one label per line")
 
 
 class CalibrationSpec(_Strict):
-    data: str
-    samples: int = Field(128, ge=1)
+    data: PathText
+    samples: int = Field(128, ge=1, le=limits.MAX_CALIBRATION_SAMPLES)
     method: Literal["minmax", "entropy", "percentile"] = "minmax"
 
 
@@ -225,12 +255,19 @@ class AccuracyBudget(_Strict):
     metric: Literal["top1_agreement", "cosine", "sqnr_db"] = "top1_agreement"
     min: float
 
+    @model_validator(mode="after")
+    def _in_metric_range(self) -> AccuracyBudget:
+        low, high = {"top1_agreement": (0.0, 1.0), "cosine": (-1.0, 1.0), "sqnr_db": limits.SQNR_DB_RANGE}[self.metric]
+        if not low <= self.min <= high:
+            raise ValueError(f"min {self.min} is outside {self.metric}'s range [{low:g}, {high:g}]")
+        return self
+
 
 class QuantizationSpec(_Strict):
     mode: Literal["none", "fp16", "int8-dynamic", "int8"] = "none"
     calibration: CalibrationSpec | None = None
     per_channel: bool = True
-    keep_float: Literal["auto"] | list[str] = []
+    keep_float: Literal["auto"] | Annotated[list[Annotated[str, Field(min_length=1, max_length=limits.MAX_NAME_CHARS)]], Field(max_length=limits.MAX_KEEP_FLOAT)] = []
     accuracy_budget: AccuracyBudget | None = None
 
 
@@ -248,7 +285,7 @@ class OptimizeSpec(_Strict):
 
 class EncryptionSpec(_Strict):
     enabled: bool = False
-    key: str | None = Field(None, pattern=r"^(env|file):.+$", description="env:NAME | file:path; never a literal key")
+    key: str | None = Field(None, max_length=limits.MAX_PATH_CHARS, pattern=r"^(env|file):.+$", description="env:NAME | file:path; never a literal key")
 
 
 class ParitySpec(_Strict):
@@ -257,12 +294,12 @@ class ParitySpec(_Strict):
     max_abs: float | None = Field(None, gt=0)
     mean_abs: float | None = Field(None, gt=0)
     cosine_min: float | None = Field(None, ge=-1, le=1)
-    sqnr_db_min: float | None = None
+    sqnr_db_min: float | None = Field(None, ge=limits.SQNR_DB_RANGE[0], le=limits.SQNR_DB_RANGE[1])
     top1_agreement_min: float | None = Field(None, ge=0, le=1)
 
 
 class GoldenSpec(_Strict):
-    images: str | None = Field(None, description="folder of PNG/JPEG images for golden vectors and parity; default: the bundled sample photos")
+    images: PathText | None = Field(None, description="folder of PNG/JPEG images for golden vectors and parity; default: the bundled sample photos")
     count: int = Field(4, ge=1, le=64)
 
 
@@ -275,7 +312,7 @@ class Manifest(_Strict):
     preprocess: PreprocessSpec
     postprocess: PostprocessSpec = PostprocessSpec()
     target: Literal[TARGET_NAMES] | None = None  # type: ignore[valid-type]
-    runtime: str | None = None
+    runtime: str | None = Field(None, max_length=limits.MAX_NAME_CHARS)
     quantization: QuantizationSpec = QuantizationSpec()
     optimize: OptimizeSpec = OptimizeSpec()
     encryption: EncryptionSpec = EncryptionSpec()

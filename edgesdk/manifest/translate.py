@@ -97,7 +97,9 @@ def to_manifest_error(exc: ValidationError) -> ManifestError:
     message = err["msg"]
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
-    if kind == "literal_error" and str(loc[-1]) == "antialias":
+    if kind == "finite_number":
+        message = f"{err['input']!r} is not allowed: must be a finite number"
+    elif kind == "literal_error" and str(loc[-1]) == "antialias":
         message = "antialias: true (Pillow-style resampling) is not implemented yet (allowed: false)"
     elif kind == "literal_error":
         message = f"{err['input']!r} is not allowed (expected {err.get('ctx', {}).get('expected')})"

@@ -69,6 +69,19 @@ BAD_MANIFESTS = {
     "literal key": (_set("encryption", {"enabled": False, "key": "00112233"}), ["encryption.key", "env:NAME"]),
     "int8 without calibration": (_set("quantization", {"mode": "int8"}), ["quantization.calibration", "required"]),
     "labels count": (lambda d: None, ["postprocess.labels", "6 classes"]),  # labels file edited below
+    # Numbers that would overflow the float32 pipeline or mean nothing (manifest/limits.py).
+    "inf in mean": (_set("preprocess.steps.2.normalize.mean", [float("inf"), 0, 0]), ["preprocess.steps[2].normalize.mean[0]", "finite"]),
+    "nan in std": (_set("preprocess.steps.2.normalize.std", [1, float("nan"), 1]), ["preprocess.steps[2].normalize.std[1]", "finite"]),
+    "1e308 in std": (_set("preprocess.steps.2.normalize.std", [1e308, 1, 1]), ["preprocess.steps[2].normalize", "std", "1e+06"]),
+    "1e100 in mean": (_set("preprocess.steps.2.normalize.mean", [1e100, 0, 0]), ["preprocess.steps[2].normalize", "mean", "1e+06"]),
+    "denormal scale": (_set("preprocess.steps.2.normalize.scale", 1e-30), ["preprocess.steps[2].normalize", "scale", "1e-06"]),
+    "inf tolerance": (_set("parity", {"max_abs": float("inf")}), ["parity.max_abs", "finite"]),
+    "axis beyond any rank": (_set("postprocess.steps.0", {"softmax": {"axis": 10**30}}), ["postprocess.steps[0].softmax.axis", "less than or equal to 7"]),
+    "output of 2**40 elements": (_set("model.outputs.0.shape", [1, 2**20, 2**20]), ["model.outputs[0]", "elements"]),
+    "2**40 dimension": (_set("model.outputs.0.shape", [2**40]), ["model.outputs[0].shape[0]", "16777216"]),
+    "too many steps": (lambda d: d["preprocess"]["steps"].__setitem__(slice(0, 0), [{"color": "rgb"}] * 100), ["preprocess.steps", "at most 64"]),
+    "5000-character path": (_set("model.source", "a" * 5000 + ".pt"), ["model.source", "at most 4096"]),
+    "budget outside its metric": (_set("quantization", {"mode": "fp16", "accuracy_budget": {"metric": "cosine", "min": 5}}), ["quantization.accuracy_budget", "cosine's range"]),
 }
 
 
@@ -96,6 +109,10 @@ def test_bad_manifest_is_one_clear_line(case, project, tmp_path, capsys):
         ("schema_version: 1\nname: a\nname: b\n", "duplicate key 'name'"),
         ("- just\n- a list\n", "must be a YAML mapping"),
         ("!!python/object:os.system {}\n", "invalid YAML"),
+        ("schema_version: 1\nname: " + "[" * 2000 + "]" * 2000 + "\n", "nested deeper than 32 levels"),
+        # Nine levels of ten aliases each: 10**9 values once expanded, a few hundred bytes of text.
+        ("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(9)), "anchors expanded"),
+        ("name: " + "x" * (1 << 20) + "\n", "at most 1048576"),
     ],
 )
 def test_unparseable_yaml(text, fragment, project, tmp_path, capsys):
