@@ -366,10 +366,13 @@ def verify(bundle_path: str | Path) -> dict[str, Any]:
     if sdk.get("schema_version") != 1:
         problems.append(f"sdk.json: schema_version {sdk.get('schema_version')!r} is not supported (1)")
     problems += bundle_mod.verify_checksums(bundle)
-    model = sdk.get("model") or {}
-    for entry in [model, *model.get("companions", [])]:
-        path = bundle / str(entry.get("file", ""))
-        if entry.get("file") and path.is_file() and bundle_mod.sha256_bytes(path.read_bytes()) != entry.get("sha256"):
+    model: dict[str, Any] = sdk["model"] if isinstance(sdk.get("model"), dict) else {}
+    companions: list[Any] = model["companions"] if isinstance(model.get("companions"), list) else []
+    for entry in [model, *(c for c in companions if isinstance(c, dict))]:
+        name = str(entry.get("file", ""))
+        if name and not bundle_mod.is_inside(bundle, name):
+            problems.append(f"sdk.json names a model file outside the bundle: {name!r}")
+        elif name and (bundle / name).is_file() and bundle_mod.sha256_file(bundle / name) != entry.get("sha256"):
             problems.append(f"{entry['file']}: sha256 differs from sdk.json")
     if problems:
         raise IntegrityError(f"{bundle} failed verification: " + "; ".join(problems))

@@ -83,6 +83,26 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def sha256_file(path: Path) -> str:
+    """Streamed, so a large (or hostile) file is hashed in constant memory."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def is_inside(root: Path, rel: str) -> bool:
+    """`rel` names a path inside `root`: not absolute, no `..` reaching out, no link leading out."""
+    if not rel or rel.startswith("/") or "\\" in rel:
+        return False
+    try:
+        (root / rel).resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True
+
+
 def _files(root: Path) -> list[Path]:
     return sorted((p for p in root.rglob("*") if p.is_file()), key=lambda p: p.relative_to(root).as_posix())
 
@@ -103,17 +123,23 @@ def verify_checksums(root: Path) -> list[str]:
     if not sums.is_file():
         return [f"{SUMS_FILE} is missing"]
     listed: dict[str, str] = {}
-    for n, line in enumerate(sums.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        text = sums.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return [f"{SUMS_FILE} is not UTF-8 text"]
+    for n, line in enumerate(text.splitlines(), 1):
         digest, sep, rel = line.partition("  ")
         if not sep or len(digest) != 64:
             return [f"{SUMS_FILE} line {n} is malformed"]
+        if not is_inside(root, rel):
+            return [f"{SUMS_FILE} line {n} names a path outside the bundle: {rel!r}"]
         listed[rel] = digest
     problems = []
     for rel, digest in listed.items():
         path = root / rel
         if not path.is_file():
             problems.append(f"{rel}: missing")
-        elif sha256_bytes(path.read_bytes()) != digest:
+        elif sha256_file(path) != digest:
             problems.append(f"{rel}: sha256 mismatch")
     for path in _files(root):
         rel = path.relative_to(root).as_posix()
@@ -156,6 +182,9 @@ def load_sdk_json(bundle: Path) -> dict[str, Any]:
     if not path.is_file():
         raise InputError(f"{bundle} is not an edgesdk bundle ({SDK_JSON} is missing)")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise IntegrityError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise IntegrityError(f"{path} must hold a JSON object (got {type(data).__name__})")
+    return data

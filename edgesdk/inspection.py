@@ -55,7 +55,9 @@ def inspect_onnx(path: Path) -> dict[str, Any]:
     import onnx
 
     try:
-        model = onnx.load(str(path))
+        # Weights are counted from their dims: external data (which may name any file) stays unread.
+        model = onnx.load(str(path), load_external_data=False)
+        onnx.checker.check_model(model)  # an empty or random file parses as an empty ModelProto
         inferred = onnx.shape_inference.infer_shapes(model)
     except Exception as exc:  # onnx raises several unrelated types for a bad file
         raise InputError(f"{path} is not a readable ONNX model: {exc}") from exc
@@ -133,6 +135,8 @@ def _flops(graph, shapes: dict[str, list], constants: dict[str, list[int]]) -> i
 def _inspect_torch(path: Path) -> dict[str, Any]:
     import torch
 
+    from edgesdk.sources import TORCH_FILE_ERRORS
+
     try:
         if path.suffix == ".pt":
             module = torch.jit.load(str(path), map_location="cpu")
@@ -142,7 +146,7 @@ def _inspect_torch(path: Path) -> dict[str, Any]:
             program = torch.export.load(str(path))
             state = program.state_dict
             inputs = [{"shape": list(a.shape), "dtype": str(a.dtype).replace("torch.", "")} for a in program.example_inputs[0]] if program.example_inputs else None
-    except (RuntimeError, ValueError, OSError) as exc:
+    except TORCH_FILE_ERRORS as exc:
         raise InputError(f"{path} is not a readable {'TorchScript' if path.suffix == '.pt' else 'torch.export'} file: {exc}") from exc
     return {
         "file": str(path),

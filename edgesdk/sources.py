@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib
+import pickle
 import sys
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from edgesdk.bundle import sha256_file
 from edgesdk.errors import EdgeSdkError, ManifestError
 from edgesdk.manifest import Manifest
+
+# What torch.jit.load / torch.export.load raise for a file that is not theirs: a .pt2 that is not
+# a zip is a BadZipFile, a damaged pickle inside one an UnpicklingError or EOFError.
+TORCH_FILE_ERRORS = (RuntimeError, ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, pickle.UnpicklingError)
 
 Runner = Callable[[dict[str, np.ndarray]], list[np.ndarray]]
 
@@ -46,14 +53,6 @@ class SourceModel:
         return onnx_file_runner(self.onnx_path, threads=1)
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def load_source(manifest: Manifest) -> SourceModel:
     import torch
 
@@ -72,7 +71,7 @@ def load_source(manifest: Manifest) -> SourceModel:
         if path.suffix == ".pt2":
             program = torch.export.load(str(path))
             return SourceModel("exported_program", source, digest, module=program, input_names=in_names, output_names=out_names)
-    except (RuntimeError, ValueError, OSError) as exc:
+    except TORCH_FILE_ERRORS as exc:
         raise ManifestError("model.source", f"cannot load {path}: {_first_line(exc)} (is it a {'TorchScript' if path.suffix == '.pt' else 'torch.export'} file?)") from exc
     import onnx
 

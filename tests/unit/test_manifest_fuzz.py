@@ -126,11 +126,16 @@ def fuzz_project(example_models, tmp_path_factory):
     return folder
 
 
-def _validate(manifest_path) -> tuple[int, str]:
+def run_cli(argv: list[str]) -> tuple[int, str]:
+    """The CLI in this process: its exit code and everything it printed."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["validate", "-c", str(manifest_path)])
+        code = main(argv)
     return code, out.getvalue() + err.getvalue()
+
+
+def _validate(manifest_path) -> tuple[int, str]:
+    return run_cli(["validate", "-c", str(manifest_path)])
 
 
 def _check(code: int, output: str, manifest_text: str) -> None:
