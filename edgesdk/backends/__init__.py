@@ -28,11 +28,11 @@ IMPLEMENTED = {
     "executorch": "edgesdk.backends.executorch",
     "openvino": "edgesdk.backends.openvino",
     "ncnn": "edgesdk.backends.ncnn",
+    "mnn": "edgesdk.backends.mnn",
 }
 PLANNED = {
     p.name: p
     for p in (
-        PlannedRuntime("mnn", "mnn", "MNN"),
         PlannedRuntime("coreml", "coreml", "coremltools"),
         PlannedRuntime("tensorrt", "", "tensorrt"),
     )

@@ -36,6 +36,9 @@ class Artifact:
     runtime: str
     runtime_versions: dict[str, str] = field(default_factory=dict)  # e.g. {"python": "1.32.0", "cpp": "1.29.0"}
     notes: list[str] = field(default_factory=list)
+    # The model outputs' names in the manifest's order, for runners of formats that keep outputs
+    # by name only (MNN's sessions map them by name).
+    output_names: list[str] = field(default_factory=list)
 
     @property
     def main_path(self) -> Path:

@@ -140,9 +140,9 @@ def test_cli_runtime_override_checked_against_target(project, tmp_path, capsys):
 
 def test_planned_runtime_is_backend_unavailable(project, tmp_path, capsys):
     path = project()
-    code = main(["build", "-c", str(path), "--target", "arm", "--runtime", "mnn", "--out", str(tmp_path / "dist")])
+    code = main(["build", "-c", str(path), "--target", "jetson", "--runtime", "tensorrt", "--out", str(tmp_path / "dist")])
     err = capsys.readouterr().err
-    assert code == 5 and "mnn" in err
+    assert code == 5 and "tensorrt" in err
     assert not (tmp_path / "dist").exists()
 
 

@@ -1,0 +1,3 @@
+#include <stdexcept>
+
+#include "../sdk/cpp/src/runtime/mnn_tensors.hpp"
