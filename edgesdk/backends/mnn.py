@@ -63,7 +63,7 @@ class MnnBackend(Backend):
     display_name = "MNN"
     extra = "mnn"
     languages = ("cpp",)
-    quantizer = None  # mnnconvert's --fp16 / --weightQuantBits and mnnquant are not wired yet
+    quantizer = "edgesdk.quantize.mnn"
 
     def is_available(self) -> tuple[bool, str]:
         try:
@@ -139,7 +139,7 @@ def stable_uuid(data: bytes) -> bytes:
     that UUID blanked: the same model always gets the same UUID."""
     import re
 
-    found = [m for m in re.finditer(rb"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", data)]
+    found = [m for m in re.finditer(rb"[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", data)]
     if len(found) != 1:
         raise UnsupportedOpError(f"mnnconvert wrote {len(found)} model UUIDs (1 expected): this MNN's file layout is not the one edgesdk was written for")
     start, end = found[0].span()
@@ -158,8 +158,13 @@ def _check_manifest_io(manifest: Manifest) -> None:
             raise ManifestError(f"model.outputs[{i}].dtype", f"the MNN glue reads float32 outputs; '{output.dtype}' is not supported")
 
 
+def converter_command() -> list[str]:
+    """mnnconvert without MNN.tools (see the module's docstring); its arguments follow."""
+    return [sys.executable, "-c", _CONVERT_SCRIPT]
+
+
 def _run_mnnconvert(onnx: Path, target: Path, origin: str) -> None:
-    cmd = [sys.executable, "-c", _CONVERT_SCRIPT, "-f", "ONNX", "--modelFile", str(onnx), "--MNNModel", str(target), "--bizCode", "edgesdk"]
+    cmd = [*converter_command(), "-f", "ONNX", "--modelFile", str(onnx), "--MNNModel", str(target), "--bizCode", "edgesdk"]
     try:
         proc = subprocess.run(cmd, cwd=target.parent, capture_output=True, text=True, errors="replace", timeout=CONVERT_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:

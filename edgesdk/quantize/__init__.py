@@ -29,7 +29,9 @@ FIELD = "quantization"
 def translator_modules() -> dict[str, str]:
     """runtime -> the module of its translator, as each backend declares it (`Backend.quantizer`).
     The module exposes TRANSLATOR (with `modes` and `plan(...)`). Optional attributes:
-    `calibration_methods` (the methods it can honour; all when absent) and `quantizes_source`
+    `calibration_methods` (the methods it can honour; all when absent), `per_layer` (False: it
+    quantizes the whole model, so keep_float is refused; True when absent), `per_tensor` (False:
+    weights per output channel only, so `per_channel: false` is refused) and `quantizes_source`
     (True: it quantizes the torch program, not the converted file, and `plan` also gets
     `source=` and `manifest=`)."""
     from edgesdk.backends import IMPLEMENTED, get_backend
@@ -53,6 +55,10 @@ def prepare(manifest: Manifest, runtime: str) -> CalibrationSet | None:
     if q.mode == "none":
         return None
     translator = get_translator(runtime, q.mode)
+    if q.keep_float and not getattr(translator, "per_layer", True):
+        raise ManifestError(f"{FIELD}.keep_float", f"runtime '{runtime}' quantizes the whole model; it cannot keep layers float (remove keep_float)")
+    if not q.per_channel and not getattr(translator, "per_tensor", True):
+        raise ManifestError(f"{FIELD}.per_channel", f"runtime '{runtime}' quantizes weights per output channel only (allowed: true)")
     methods = getattr(translator, "calibration_methods", None)
     if q.calibration is not None and methods is not None and q.calibration.method not in methods:
         raise ManifestError(f"{FIELD}.calibration.method", f"'{q.calibration.method}' is not supported for runtime '{runtime}' (supported: {', '.join(methods)})")

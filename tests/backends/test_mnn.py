@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from conftest import example_manifest_dict
 from torch import nn
 
@@ -20,6 +23,7 @@ from edgesdk.backends import availability, get_backend
 from edgesdk.backends.mnn import SESSION_CONFIG, stable_uuid
 from edgesdk.cli import main
 from edgesdk.errors import BackendUnavailable, ManifestError, UnsupportedOpError
+from edgesdk.golden import SAMPLE_IMAGES_DIR
 from edgesdk.manifest import manifest_from_dict
 from edgesdk.render import RUNTIMES_DIR
 from edgesdk.sources import load_source
@@ -137,3 +141,41 @@ def test_targets_reports_mnn(capsys):
     row = next(r for r in json.loads(capsys.readouterr().out) if (r["target"], r["runtime"]) == ("arm", "mnn"))
     ok, why = availability("mnn")
     assert row["available"] == ok and why in row["detail"]
+
+
+def _quantized_build(example_models, tmp_path, quantization: dict, out: str = "dist"):
+    project = tmp_path / "project"
+    if not project.exists():
+        shutil.copytree(example_models, project)
+    data = example_manifest_dict()
+    data["quantization"] = quantization
+    (project / "edgesdk.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    return main(["build", "-c", str(project / "edgesdk.yaml"), "--target", "arm", "--runtime", "mnn", "--out", str(tmp_path / out), "--json"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode, max_size_ratio", [("fp16", 0.6), ("int8-dynamic", 0.35)])
+def test_weight_compression_passes_parity_smaller_and_reproducibly(example_models, tmp_path, capsys, mode, max_size_ratio):
+    _need_mnn()
+    assert _quantized_build(example_models, tmp_path, {"mode": mode}) == 0, capsys.readouterr().err
+    first = json.loads(capsys.readouterr().out)
+    report = json.loads((Path(first["bundle"]) / "reports" / "quantization.json").read_text())
+    assert report["mode"] == mode and report["size_ratio"] < max_size_ratio
+    assert _quantized_build(example_models, tmp_path, {"mode": mode}, out="again") == 0
+    assert json.loads(capsys.readouterr().out)["zip_sha256"] == first["zip_sha256"]
+
+
+@pytest.mark.parametrize(
+    "quantization, field",
+    [
+        ({"mode": "fp16", "keep_float": ["conv1"]}, "quantization.keep_float"),
+        ({"mode": "int8-dynamic", "per_channel": False}, "quantization.per_channel"),
+        ({"mode": "int8", "calibration": {"data": str(SAMPLE_IMAGES_DIR), "samples": 1}}, "quantization.mode"),
+    ],
+)
+def test_what_mnn_cannot_compress_is_refused_naming_the_field(example_models, tmp_path, capsys, quantization, field):
+    _need_mnn()
+    assert _quantized_build(example_models, tmp_path, quantization) == 2
+    err = capsys.readouterr().err
+    assert field in err, err
+    assert not (tmp_path / "dist").exists()
