@@ -109,20 +109,14 @@ bool decode_png(std::FILE* file, const unsigned char* head, const DecodeLimits& 
   const int pixel_bytes = channels * sample_bytes;
   const std::size_t row_bytes = png_get_rowbytes(png, info);
   if (row_bytes != static_cast<std::size_t>(width) * pixel_bytes) png_error(png, "unexpected row layout");
-  pixels.resize(row_bytes * height);
-  rows.resize(height);
-  for (int y = 0; y < height; ++y) rows[y] = pixels.data() + y * row_bytes;
-  png_read_image(png, rows.data());
-  png_destroy_read_struct(&png, &info, nullptr);
-
   image.width = width;
   image.height = height;
   image.rgb.resize(static_cast<std::size_t>(width) * height * 3);
   const bool gray = channels <= 2;
-  for (int y = 0; y < height; ++y) {
-    for (int x = 0; x < width; ++x) {
-      uint8_t* out = &image.rgb[(static_cast<std::size_t>(y) * width + x) * 3];
-      const uint8_t* in = rows[y] + static_cast<std::size_t>(x) * pixel_bytes;
+  auto to_rgb = [&](int y, const uint8_t* row) {
+    uint8_t* out = &image.rgb[static_cast<std::size_t>(y) * width * 3];
+    for (int x = 0; x < width; ++x, out += 3) {
+      const uint8_t* in = row + static_cast<std::size_t>(x) * pixel_bytes;
       if (gray16) {
         uint16_t v;
         std::memcpy(&v, in, 2);
@@ -133,7 +127,23 @@ bool decode_png(std::FILE* file, const unsigned char* head, const DecodeLimits& 
         std::memcpy(out, in, 3);
       }
     }
+  };
+  if (png_get_interlace_type(png, info) == PNG_INTERLACE_NONE) {
+    // Row by row: the file's rows never all sit in memory next to the RGB image.
+    pixels.resize(row_bytes);
+    for (int y = 0; y < height; ++y) {
+      png_read_row(png, pixels.data(), nullptr);
+      to_rgb(y, pixels.data());
+    }
+  } else {
+    // Adam7 fills every row in seven passes: the whole image is needed at once.
+    pixels.resize(row_bytes * height);
+    rows.resize(height);
+    for (int y = 0; y < height; ++y) rows[y] = pixels.data() + y * row_bytes;
+    png_read_image(png, rows.data());
+    for (int y = 0; y < height; ++y) to_rgb(y, rows[y]);
   }
+  png_destroy_read_struct(&png, &info, nullptr);
   return true;
 }
 
