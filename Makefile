@@ -15,7 +15,7 @@ export EDGESDK_CACHE := $(CACHE)
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 PYTEST_ARGS ?=
 
-.PHONY: setup venv system-deps native-deps demo test test-fast lint bench clean
+.PHONY: setup venv system-deps native-deps demo test test-fast fuzz lint bench clean
 setup: venv system-deps native-deps
 
 # The venv holds the pinned dependencies; the project itself is installed editable from this
@@ -51,6 +51,11 @@ test: setup lint
 
 test-fast: setup lint
 	$(PY) -m pytest -m "not slow and not cpp and not kotlin" $(PYTEST_ARGS)
+
+# libFuzzer over the C++ decoder + pre-processing (tests/fuzz); `make test` runs it for 20 s.
+FUZZ_SECONDS ?= 600
+fuzz: setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(PY) -m pytest -m fuzz -s $(PYTEST_ARGS)
 
 # Lint, format check and type check: seconds, so every test run starts with them.
 lint: venv

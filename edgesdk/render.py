@@ -21,6 +21,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from edgesdk import codegen, naming
 from edgesdk.dtypes import DTYPES
+from edgesdk.limits import IMAGE_LIMITS, MAX_THREADS
 from edgesdk.package_data import RUNTIMES_DIR, SAMPLE_APPS_DIR, TEMPLATES_DIR, require_dir
 
 # Placeholder in a template path -> its value, from the glue context.
@@ -53,6 +54,9 @@ FILTERS = {
 GLOBALS = {
     "cpp_dtype_enumerators": {name: d.cpp for name, d in DTYPES.items()},
     "kotlin_dtype_constants": {name: f"DType.{d.kotlin}" for name, d in DTYPES.items()},
+    # The default run-time limits of every generated language (edgesdk/limits.py).
+    "image_limits": IMAGE_LIMITS,
+    "max_threads": MAX_THREADS,
 }
 
 

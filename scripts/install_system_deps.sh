@@ -2,7 +2,8 @@
 # Debian packages the C++ SDK build needs: a compiler, CMake, and the image/crypto libraries
 # the generated code and sample app link against. Installs only what is missing.
 set -euo pipefail
-pkgs=(g++ cmake make pkg-config libjpeg62-turbo-dev libpng-dev libssl-dev zlib1g-dev)
+# clang-14 + libclang-rt-14-dev: libFuzzer and the sanitizers of the fuzz tests (tests/fuzz).
+pkgs=(g++ cmake make pkg-config libjpeg62-turbo-dev libpng-dev libssl-dev zlib1g-dev clang-14 libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

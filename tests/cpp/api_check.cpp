@@ -47,6 +47,30 @@ int main(int argc, char** argv) {
   if (wrong.ok() || wrong.error().code != sdk::ErrorCode::InvalidInput) return std::printf("bad tensor accepted\n"), 1;
   std::printf("%s\n", wrong.error().message.c_str());
 
+  // Options are checked at load; limits are the app's to set, and each names itself when hit.
+  sdk::LoadOptions threads;
+  threads.intra_op_threads = 1000000;
+  auto refused = sdk::Model::load(argv[1], threads);
+  if (refused.ok() || refused.error().code != sdk::ErrorCode::InvalidInput) return std::printf("threads accepted\n"), 1;
+  std::printf("%s\n", refused.error().message.c_str());
+  sdk::LoadOptions zero;
+  zero.limits.max_intermediate_pixels = 0;
+  auto refused_zero = sdk::Model::load(argv[1], zero);
+  if (refused_zero.ok() || refused_zero.error().code != sdk::ErrorCode::InvalidInput) return std::printf("zero limit accepted\n"), 1;
+  std::printf("%s\n", refused_zero.error().message.c_str());
+  sdk::LoadOptions small;
+  small.limits.max_image_side = 44;
+  auto strict = sdk::Model::load(argv[1], small);
+  if (!strict.ok()) return std::printf("load: %s\n", strict.error().message.c_str()), 1;
+  auto too_wide = strict.value().run({rgb.data(), w, h, w * 3, sdk::PixelFormat::RGB8});
+  if (too_wide.ok() || too_wide.error().code != sdk::ErrorCode::InvalidInput) return std::printf("limit not applied\n"), 1;
+  std::printf("%s\n", too_wide.error().message.c_str());
+  small.limits.max_image_side = 45;
+  small.limits.max_image_pixels = w * h - 1;
+  auto too_many = sdk::Model::load(argv[1], small).value().run({rgb.data(), w, h, w * 3, sdk::PixelFormat::RGB8});
+  if (too_many.ok()) return std::printf("pixel limit not applied\n"), 1;
+  std::printf("%s\n", too_many.error().message.c_str());
+
   auto classes = model.value().classify({rgb.data(), w, h, w * 3, sdk::PixelFormat::RGB8});
   if (!classes.ok() || classes.value().size() != 3) return std::printf("classify failed\n"), 1;
   sdk::Model moved = std::move(model).value();

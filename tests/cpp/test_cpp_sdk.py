@@ -400,3 +400,7 @@ def test_public_api_pixel_formats_and_errors(bundles, tmp_path):
     proc = subprocess.run([str(tmp_path / "build" / "api_check"), str(bundle.root / "model" / "model.onnx")], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "does not fit model input 'image' float32[1, 3, 32, 32]" in proc.stdout
+    assert "LoadOptions::intra_op_threads is 1000000; allowed: 0 (the runtime's default) to 256" in proc.stdout
+    assert "LoadOptions::limits.max_intermediate_pixels is 0; allowed: >= 1" in proc.stdout
+    assert "image 45x41 has a side over Limits::max_image_side = 44" in proc.stdout
+    assert "image 45x41 has more pixels than Limits::max_image_pixels = 1844" in proc.stdout

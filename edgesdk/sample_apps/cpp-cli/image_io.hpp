@@ -1,9 +1,16 @@
 // PNG (libpng) and JPEG (libjpeg-turbo) decoding to 8-bit RGB, matching Pillow's
-// Image.open(path).convert("RGB"): gray is replicated, alpha and transparency are dropped,
-// 16-bit RGB keeps the high byte and 16-bit gray is clipped to 255. EXIF orientation is ignored.
+// Image.open(path).convert("RGB") pixel for pixel: gray is replicated, alpha and transparency
+// (tRNS) are dropped, palettes are looked up, 16-bit samples keep their high byte except 16-bit
+// gray, which is clipped to 255. Every PNG colour type, bit depth and interlacing; baseline and
+// progressive JPEG, gray or YCbCr/RGB. CMYK JPEG is refused. EXIF orientation is ignored.
+//
+// The input is untrusted: the declared size is checked against `limits` before anything sized
+// by it is allocated, and a truncated or corrupt file is an error (as in Pillow), never a
+// partly gray image.
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -13,5 +20,17 @@ struct DecodedImage {
   std::vector<uint8_t> rgb;  // height * width * 3, rows packed
 };
 
-// Returns false and sets `error` when the file cannot be read or is not a PNG/JPEG.
-bool decode_image(const std::string& path, DecodedImage& image, std::string& error);
+// Largest image a file may declare (the SDK's Limits::max_image_side / max_image_pixels).
+struct DecodeLimits {
+  int max_side;
+  int64_t max_pixels;
+};
+
+// Returns false and sets `error` (naming the file) when the file cannot be read, is not a
+// seekable regular file, is not a PNG/JPEG, is corrupt or truncated, or declares a size over
+// `limits`. Throws std::bad_alloc only when memory runs out below the limits.
+bool decode_image(const std::string& path, const DecodeLimits& limits, DecodedImage& image, std::string& error);
+
+// The same on an open, seekable stream positioned at the image's first byte (the fuzz harness
+// decodes from memory with fmemopen); `error` does not name a file.
+bool decode_image_stream(std::FILE* file, const DecodeLimits& limits, DecodedImage& image, std::string& error);
