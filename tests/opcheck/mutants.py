@@ -153,6 +153,9 @@ class Harness:
             return True, f"exit {proc.returncode}: {proc.stderr.strip()[-300:]}"
         return False, "every case passed"
 
+    def baseline_problems(self, language: str, failed: bool, how: str) -> list[str]:
+        return [f"{language}: {how}"] if failed else []
+
     def check(self, out: Path) -> list[str]:
         return programs.check_outputs(out, self.pre, self.post, self.exact)
 
@@ -192,33 +195,31 @@ def kotlin_name(index: int) -> str:
     return f"opcheck-mutant-{index}"
 
 
-def run(mutants: list[Mutant], work: Path, jobs: int = 2) -> tuple[list[str], list[Outcome]]:
-    """(problems of the unmutated templates, one outcome per mutant). The unmutated run must pass,
+def run_cpp(harness: Harness, mutants: list[Mutant], jobs: int = 2) -> tuple[list[str], list[Outcome]]:
+    """(problems of the unmutated C++, one outcome per mutant). The unmutated program must pass,
     or no mutant result means anything."""
-    harness = Harness(work)
-    baseline = harness.run_cpp(TEMPLATES_DIR, "baseline")
-    baseline_problems = [] if not baseline[0] else [f"C++: {baseline[1]}"]
-    root = work / "templates"
-    outcomes: dict[str, Outcome] = {}
-    cpp = [m for m in mutants if m.language == "cpp"]
-    kotlin = [m for m in mutants if m.language == "kotlin"]
+    killed, how = harness.run_cpp(TEMPLATES_DIR, "baseline")
+    root = harness.work / "templates"
 
-    def one_cpp(m: Mutant) -> Outcome:
-        killed, how = harness.run_cpp(mutated_templates(m, root), m.id)
-        return Outcome(m, killed, how)
+    def one(m: Mutant) -> Outcome:
+        return Outcome(m, *harness.run_cpp(mutated_templates(m, root), m.id))
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for outcome in pool.map(one_cpp, cpp):
-            outcomes[outcome.mutant.id] = outcome
-    if kotlin:
-        named = {"opcheck-baseline": TEMPLATES_DIR}
-        named.update({kotlin_name(i): mutated_templates(m, root) for i, m in enumerate(kotlin)})
-        results = harness.run_kotlin(named)
-        if results["opcheck-baseline"][0]:
-            baseline_problems.append(f"Kotlin: {results['opcheck-baseline'][1]}")
-        for i, m in enumerate(kotlin):
-            outcomes[m.id] = Outcome(m, *results[kotlin_name(i)])
-    return baseline_problems, [outcomes[m.id] for m in mutants]
+        outcomes = list(pool.map(one, mutants))
+    return harness.baseline_problems("C++", killed, how), outcomes
+
+
+def run_kotlin(harness: Harness, mutants: list[Mutant]) -> tuple[list[str], list[Outcome]]:
+    """The same for Kotlin: the unmutated core and every mutant's in one kotlinc run."""
+    root = harness.work / "templates"
+    named = {"opcheck-baseline": TEMPLATES_DIR}
+    named.update({kotlin_name(i): mutated_templates(m, root) for i, m in enumerate(mutants)})
+    results = harness.run_kotlin(named)
+    return harness.baseline_problems("Kotlin", *results["opcheck-baseline"]), [Outcome(m, *results[kotlin_name(i)]) for i, m in enumerate(mutants)]
+
+
+def of_language(language: str) -> list[Mutant]:
+    return [m for m in MUTANTS if m.language == language]
 
 
 def report(outcomes: list[Outcome]) -> str:
@@ -236,8 +237,15 @@ def report(outcomes: list[Outcome]) -> str:
 def main(argv: list[str]) -> int:
     languages = set(argv) or {"cpp", "kotlin"}
     started = time.monotonic()
+    baseline: list[str] = []
+    outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="edgesdk-mutants-") as tmp:
-        baseline, outcomes = run([m for m in MUTANTS if m.language in languages], Path(tmp))
+        harness = Harness(Path(tmp))
+        for language, runner in (("cpp", run_cpp), ("kotlin", run_kotlin)):
+            if language in languages:
+                problems, mine = runner(harness, of_language(language))
+                baseline += problems
+                outcomes += mine
     if baseline:
         print("the unmutated templates fail the op cases:\n" + "\n".join(baseline))
         return 1
