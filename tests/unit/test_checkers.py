@@ -203,3 +203,50 @@ def test_tolerances_merge_overrides_and_ignore_unset_keys():
     merged = tolerances_for("int8", {"cosine_min": 0.95, "max_abs": None})
     assert merged == {**parity.GATE_TOLERANCES["int8"], "cosine_min": 0.95}
     assert parity.GATE_TOLERANCES["int8"]["cosine_min"] == 0.99  # the defaults are not changed
+
+
+def test_metric_edge_cases():
+    empty = compare_arrays(np.zeros(0), np.zeros(0))
+    assert (empty.max_abs, empty.mean_abs) == (0.0, 0.0)
+    zeros = compare_arrays(np.zeros(3), np.zeros(3))
+    assert zeros.cosine == 1.0 and zeros.sqnr_db == math.inf
+    from_zero = compare_arrays(np.zeros(3), np.ones(3))
+    assert from_zero.cosine == 0.0 and from_zero.sqnr_db == -math.inf
+    # dot(x, x) / |x|^2 rounds to 1 + 2^-52 for this vector: the cosine is clipped to 1.
+    x = np.array([0.9470809631292422, -0.7037352358069926, -1.2654214710460525, -0.6232744625373522, 0.0413259793472436, -2.3250307746388343, -0.21879166393254573])
+    assert compare_arrays(x, x).cosine == 1.0
+    # float32 inputs are compared in float64: 16777217 is not a float32, the difference is exact.
+    wide = compare_arrays(np.array([16777216.0], np.float32), np.array([16777218.0], np.float32))
+    assert wide.max_abs == 2.0
+
+
+def test_metrics_and_reports_serialize_non_finite_values_as_strings():
+    assert parity.OutputMetrics(1.5, 0.5, 1.0, math.inf).as_dict() == {"max_abs": 1.5, "mean_abs": 0.5, "cosine": 1.0, "sqnr_db": "inf"}
+    assert parity.OutputMetrics(0.0, 0.0, math.nan, -math.inf).as_dict() == {"max_abs": 0.0, "mean_abs": 0.0, "cosine": "nan", "sqnr_db": "-inf"}
+    ref = _samples(n=3, classes=4)
+    report = evaluate(["logits"], ref, [[s[0].copy()] for s in ref], {"max_abs": 1e-4}, score_output=0)
+    assert report.as_dict() == {
+        "passed": True,
+        "samples": 3,
+        "tolerances": {"max_abs": 1e-4},
+        "outputs": {"logits": {"max_abs": 0.0, "mean_abs": 0.0, "cosine": 1.0, "sqnr_db": "inf"}},
+        "task": {"top1_agreement": 1.0, "top5_agreement": 1.0},
+        "failures": [],
+    }
+    json.dumps(report.as_dict(), allow_nan=False)
+
+
+def test_a_metric_exactly_at_its_tolerance_passes():
+    ref = [[np.zeros((1, 4), np.float64)]]
+    got = [[np.full((1, 4), 0.5)]]
+    assert evaluate(["o"], ref, got, {"max_abs": 0.5, "mean_abs": 0.5}, score_output=None).passed
+    assert not evaluate(["o"], ref, got, {"max_abs": 0.4999}, score_output=None).passed
+    assert not evaluate(["o"], ref, got, {"mean_abs": 0.4999}, score_output=None).passed
+
+
+def test_every_output_is_measured_by_name():
+    ref = [[np.ones((1, 3)), np.arange(4.0)]]
+    got = [[np.ones((1, 3)), np.arange(4.0) + 1]]
+    report = evaluate(["a", "b"], ref, got, {"max_abs": 0.5}, score_output=None)
+    assert report.outputs["a"]["max_abs"] == 0.0 and report.outputs["b"]["max_abs"] == 1.0
+    assert report.failures == ["b: max_abs 1 > 0.5"]

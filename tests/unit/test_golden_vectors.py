@@ -29,11 +29,12 @@ def test_collect_images_takes_the_first_by_name_with_unique_ids(tmp_path):
 
 
 def test_collect_images_errors_name_the_field(tmp_path):
-    with pytest.raises(ManifestError, match="golden.images"):
+    with pytest.raises(ManifestError, match="golden.images.*no PNG or JPEG images in"):
         golden.collect_images(tmp_path, 2)
     (tmp_path / "x.png").write_bytes(b"junk")
-    with pytest.raises(ManifestError, match="x.png"):
-        golden.collect_images(tmp_path, 2, "golden.images")
+    with pytest.raises(ManifestError, match="golden.dir.*x.png") as info:
+        golden.collect_images(tmp_path, 2, "golden.dir")
+    assert info.value.__cause__ is not None
 
 
 def test_ids_are_sanitized_and_bounded():
@@ -46,8 +47,9 @@ def test_ids_are_sanitized_and_bounded():
 
 def test_parity_variants_are_the_image_its_mirror_and_two_crops():
     px = _image(8, 10, 5)
-    variants = golden.parity_variants([golden.GoldenImage("a", px)])
-    assert len(variants) == 4
+    variants = golden.parity_variants([golden.GoldenImage("a", px), golden.GoldenImage("b", px[::-1])])
+    assert len(variants) == 8
+    np.testing.assert_array_equal(variants[4], px[::-1])
     np.testing.assert_array_equal(variants[0], px)
     np.testing.assert_array_equal(variants[1], px[:, ::-1])
     np.testing.assert_array_equal(variants[2], px[:6, :7])
@@ -67,7 +69,8 @@ def test_write_case_files_and_index_entry(tmp_path):
     px = _image(4, 6, 8)
     pre = np.arange(24, dtype=np.float32).reshape(1, 3, 2, 4)
     outs = [np.ones((1, 5), np.float32), np.zeros((1, 2), np.float16)]
-    entry = golden.write_case(tmp_path, golden.GoldenImage("im", px), "bgr", pre, ["logits", "aux"], outs, {"classifications": []})
+    folder = tmp_path / "tests" / "golden"  # made with its parents
+    entry = golden.write_case(folder, golden.GoldenImage("im", px), "bgr", pre, ["logits", "aux"], outs, {"classifications": []})
     assert entry == {
         "id": "im",
         "image": "im.png",
@@ -78,10 +81,10 @@ def test_write_case_files_and_index_entry(tmp_path):
         "outputs": {"logits": "im.output0.npy", "aux": "im.output1.npy"},
         "result": {"classifications": []},
     }
-    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "im.png")), px)
-    np.testing.assert_array_equal(np.load(tmp_path / "im.input.npy"), px[..., ::-1])
-    np.testing.assert_array_equal(np.load(tmp_path / "im.preprocessed.npy"), pre)
-    aux = np.load(tmp_path / "im.output1.npy")
+    np.testing.assert_array_equal(np.asarray(Image.open(folder / "im.png")), px)
+    np.testing.assert_array_equal(np.load(folder / "im.input.npy"), px[..., ::-1])
+    np.testing.assert_array_equal(np.load(folder / "im.preprocessed.npy"), pre)
+    aux = np.load(folder / "im.output1.npy")
     assert aux.dtype == np.float16 and aux.shape == (1, 2)
 
 

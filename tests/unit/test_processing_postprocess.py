@@ -136,3 +136,30 @@ def test_custom_without_steps_returns_outputs_untouched():
     raw = [np.arange(3, dtype=np.int32), np.ones((1, 2), np.float16)]
     result = run_postprocess(raw, "custom", _post([]))
     assert [t.dtype for t in result.tensors] == [np.int32, np.float16]
+
+
+def test_selection_and_sigmoid_work_in_float32_whatever_the_input_dtype():
+    """The contract is float32: scores equal in float32 are ties, whatever the model's dtype."""
+    x = np.array([1.0, 1.0 + 1e-12, 0.5], dtype=np.float64)  # one float32 value twice
+    assert int(argmax(x)) == 0
+    values, indices = topk(x, 2)
+    assert indices.tolist() == [0, 1] and values.dtype == np.float32
+    assert sigmoid(x).dtype == np.float32
+
+
+def test_topk_selects_along_the_last_axis_of_each_row():
+    x = np.array([[1.0, 3.0, 2.0], [9.0, 7.0, 8.0]], np.float32)
+    values, indices = topk(x, 2)
+    assert indices.tolist() == [[1, 2], [0, 2]] and values.tolist() == [[3.0, 2.0], [9.0, 8.0]]
+
+
+def test_topk_refuses_a_boolean_k():
+    with pytest.raises(ProcessingError, match="k must be a positive integer"):
+        topk(np.zeros(3, np.float32), True)
+
+
+def test_one_class_and_the_default_k():
+    one = run_postprocess([np.array([[4.0]], np.float32)], "classification", _post([{"op": "softmax", "axis": -1}]))
+    assert [(c.index, c.score) for c in one.classifications] == [(0, 1.0)]
+    seven = run_postprocess([np.arange(7, dtype=np.float32)[None]], "classification", _post([{"op": "topk"}]))
+    assert [c.index for c in seven.classifications] == [6, 5, 4, 3, 2]
