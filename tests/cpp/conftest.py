@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from toolchains import need
 
 from edgesdk.backends.onnxruntime import CPP_RUNTIME_VERSION, package_root
 from edgesdk.render import render_sample_app, render_sdk
@@ -81,9 +82,7 @@ class Bundle:
 @pytest.fixture(scope="module")
 def build_bundle(tmp_path_factory):
     """build_bundle(key, ctx, model_bytes) -> Bundle, rendered and built once per module and key."""
-    reason = cpp_toolchain_missing()
-    if reason:
-        pytest.skip(reason)
+    need(cpp_toolchain_missing())
     built: dict[str, Bundle] = {}
 
     def build(key: str, ctx: dict, model_bytes: bytes) -> Bundle:

@@ -9,6 +9,7 @@ import subprocess
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from toolchains import need
 
 from edgesdk.naming import snake
 from edgesdk.render import render_sdk
@@ -71,9 +72,7 @@ def _build_and_run(tmp, sdks: list[tuple[str, dict]]) -> list[str]:
     labels=st.lists(st.lists(LABEL_TEXT, min_size=1, max_size=6), min_size=len(FIXED_NAMES) + 3, max_size=len(FIXED_NAMES) + 3),
 )
 def test_fuzzed_names_and_labels_compile_and_round_trip(names, labels, tmp_path_factory):
-    reason = cpp_toolchain_missing()
-    if reason:
-        pytest.skip(reason)
+    need(cpp_toolchain_missing())
     chosen = FIXED_NAMES + [n for n in names if snake(n) not in {snake(f) for f in FIXED_NAMES}]
     sdks = []
     for name, label_list in zip(chosen, labels):

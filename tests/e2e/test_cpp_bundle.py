@@ -13,6 +13,7 @@ import pytest
 import torch
 import yaml
 from PIL import Image
+from toolchains import need
 from torch import nn
 
 from edgesdk import api, hosttest
@@ -23,13 +24,11 @@ pytestmark = pytest.mark.cpp
 
 
 def _need_toolchain():
-    problem = hosttest.toolchain_problem()
-    if problem:
-        pytest.skip(problem)
+    need(hosttest.toolchain_problem())
     try:
         hosttest.cpp_package("onnxruntime")
     except Exception as exc:  # BackendUnavailable: the C++ package is not fetched
-        pytest.skip(str(exc))
+        need(str(exc))
 
 
 class OtherNet(nn.Module):
@@ -176,18 +175,29 @@ def test_edgesdk_test_passes_and_catches_a_wrong_golden_file(unseen_model_bundle
     assert report["passed"] and len(report["cases"]) >= 3
     assert all(c["outputs_max_abs"]["scores"] <= 1e-4 for c in report["cases"])
 
-    # Change a golden tensor (and re-sign SHA256SUMS so only the comparison can catch it).
-    case = json.loads((bundle / "tests/golden/index.json").read_text())["cases"][0]
-    pre = bundle / "tests/golden" / case["preprocessed"]
-    tensor = np.load(pre)
+    # Change a golden pre-processed tensor, a golden raw output and a golden label order, one case
+    # each (and re-sign SHA256SUMS so only the comparison can catch them): each must be reported.
+    gdir = bundle / "tests/golden"
+    index = json.loads((gdir / "index.json").read_text())
+    pre_case, out_case, result_case = index["cases"][:3]
+    tensor = np.load(gdir / pre_case["preprocessed"])
     tensor[0, 0, 10, 10] += 0.01
-    np.save(pre, tensor)
+    np.save(gdir / pre_case["preprocessed"], tensor)
+    output = gdir / out_case["outputs"]["scores"]
+    logits = np.load(output)
+    logits[0, 4] += 0.01
+    np.save(output, logits)
+    top = result_case["result"]["classifications"]
+    top[0], top[1] = top[1], top[0]
+    (gdir / "index.json").write_text(json.dumps(index))
     from edgesdk.bundle import write_checksums
 
     write_checksums(bundle)
     assert main(["test", str(bundle)]) == 3
     err = capsys.readouterr().err
-    assert "preprocessed" in err and case["id"] in err
+    assert f"{pre_case['id']}: preprocessed" in err
+    assert f"{out_case['id']}: output scores" in err
+    assert f"{result_case['id']}: result[0]" in err
 
 
 def test_edgesdk_test_refuses_a_tampered_bundle(unseen_model_bundles, tmp_path, capsys):

@@ -17,6 +17,7 @@ import torch
 import yaml
 from conftest import example_manifest_dict
 from PIL import Image
+from toolchains import need
 
 from edgesdk import api, benchmark, hosttest
 from edgesdk.backends import availability
@@ -35,13 +36,11 @@ def _need_ncnn() -> None:
 
 
 def _need_cpp() -> None:
-    problem = hosttest.toolchain_problem()
-    if problem:
-        pytest.skip(problem)
+    need(hosttest.toolchain_problem())
     try:
         hosttest.cpp_package("ncnn")
     except BackendUnavailable as exc:
-        pytest.skip(str(exc))
+        need(str(exc))
 
 
 def _build(folder: Path, data: dict, out: Path, runtime: str | None = "ncnn") -> api.BuildResult:

@@ -16,6 +16,7 @@ import torch
 import yaml
 from conftest import example_manifest_dict
 from PIL import Image
+from toolchains import need
 
 from edgesdk import api, benchmark, hosttest
 from edgesdk.cli import main
@@ -27,9 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 
 def _need_toolchain():
-    problem = hosttest.toolchain_problem()
-    if problem:
-        pytest.skip(problem)
+    need(hosttest.toolchain_problem())
 
 
 def _build(folder: Path, data: dict, out: Path):

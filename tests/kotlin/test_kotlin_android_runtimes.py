@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import example_manifest_dict
+from toolchains import need
 
 from edgesdk import api, hosttest_kotlin
 from edgesdk.cli import main
@@ -108,9 +109,7 @@ def test_executorch_pins_its_exact_release_in_gradle_and_the_guard(executorch_bu
 
 @pytest.mark.kotlin
 def test_edgesdk_test_runs_the_core_on_the_host_and_says_the_android_layer_is_unchecked(bundle, capsys):
-    problem = hosttest_kotlin.toolchain_problem()
-    if problem:
-        pytest.skip(problem)
+    need(hosttest_kotlin.toolchain_problem())
     runtime, path = bundle
     assert main(["test", str(path)]) == 0
     out = capsys.readouterr().out
@@ -123,9 +122,7 @@ def test_edgesdk_test_runs_the_core_on_the_host_and_says_the_android_layer_is_un
 @pytest.mark.kotlin
 def test_executorch_version_guard_refuses_any_other_release(executorch_bundle, tmp_path):
     """The generated guard, compiled with the core's errors and run on the host JVM."""
-    problem = hosttest_kotlin.toolchain_problem()
-    if problem:
-        pytest.skip(problem)
+    need(hosttest_kotlin.toolchain_problem())
     path = executorch_bundle
     version = metadata.version("executorch")
     pkg = path / "sdk/kotlin" / PKG

@@ -13,6 +13,7 @@ import torch
 import yaml
 from conftest import example_manifest_dict
 from PIL import Image
+from toolchains import need
 from torch import nn
 
 from edgesdk import api, hosttest_kotlin, naming, render
@@ -25,9 +26,7 @@ from edgesdk.processing.postprocess import run_postprocess
 
 
 def _need_kotlin():
-    problem = hosttest_kotlin.toolchain_problem()
-    if problem:
-        pytest.skip(problem)
+    need(hosttest_kotlin.toolchain_problem())
 
 
 @pytest.fixture(scope="module")

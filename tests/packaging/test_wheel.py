@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import REPO, example_manifest_dict
+from toolchains import need
 
 from edgesdk import hosttest
 from edgesdk.backends import availability
@@ -135,16 +136,14 @@ def test_installed_edgesdk_is_the_wheels(installed: Installed, outside: Path):
 @pytest.mark.onnxruntime
 def test_installed_edgesdk_builds_and_tests_the_example(installed: Installed, outside: Path):
     need_onnxruntime()
-    problem = hosttest.toolchain_problem()
-    if problem:
-        pytest.skip(problem)
+    need(hosttest.toolchain_problem())
     out = outside.parent / "dist"
     _checked([installed.edgesdk, "build", "-c", "edgesdk.yaml", "--target", "x86", "--out", out], outside, installed.env)
     bundle = out / BUNDLE
     assert (bundle / "sdk" / "cpp").is_dir() and (bundle / "sample_app").is_dir()
     tested = _run([installed.edgesdk, "test", bundle], outside, installed.env)
     if tested.returncode == BackendUnavailable.exit_code:  # the C++ runtime package is not fetched here
-        pytest.skip(tested.stderr.strip())
+        need(tested.stderr.strip())
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert "golden cases passed through the C++ SDK" in tested.stdout
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from test_manifest_fuzz import FUZZ, run_cli
 
 SDK_KEYS = st.sampled_from(["name", "version", "model", "file", "sha256", "companions", "schema_version", "io"]) | st.text(max_size=8)
+pytestmark = pytest.mark.fuzz
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(SDK_KEYS, inner, max_size=6),

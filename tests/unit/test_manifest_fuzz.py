@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from edgesdk.cli import main
 
+pytestmark = pytest.mark.fuzz
 FUZZ_EXAMPLES = int(os.environ.get("EDGESDK_FUZZ_EXAMPLES", "0"))
 FUZZ = settings(
     max_examples=FUZZ_EXAMPLES or 250,

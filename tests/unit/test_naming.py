@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from toolchains import need
 
 from edgesdk import naming, render
 
@@ -539,7 +540,7 @@ def diff_hint(names, labels, floats, expected: str, got: str) -> str:
 def test_cpp_batch_compiles_and_round_trips(tmp_path: Path):
     gxx = shutil.which("g++")
     if gxx is None:
-        pytest.skip("g++ not found on PATH")
+        need("g++ not found on PATH")
     names, labels, floats = batch_inputs()
     src = tmp_path / "fuzz.cpp"
     src.write_text(cpp_program(names, labels, floats), encoding="ascii")  # ascii: literals are pure ASCII
@@ -564,9 +565,9 @@ def kotlinc_path() -> Path:
 def test_kotlin_batch_compiles_and_round_trips(tmp_path: Path):
     kotlinc = kotlinc_path()
     if not kotlinc.exists():
-        pytest.skip(f"kotlinc not found at {kotlinc} (set KOTLINC or run: bash scripts/fetch_kotlinc.sh ~/.cache/edgesdk/kotlinc-2.4.20)")
+        need(f"kotlinc not found at {kotlinc} (set KOTLINC or run: bash scripts/fetch_kotlinc.sh ~/.cache/edgesdk/kotlinc-2.4.20)")
     if shutil.which("java") is None:
-        pytest.skip("java not found on PATH (kotlinc and the test program need a JDK)")
+        need("java not found on PATH (kotlinc and the test program need a JDK)")
     names, labels, floats = batch_inputs()
     src = tmp_path / "Fuzz.kt"
     src.write_text(kotlin_program(names, labels, floats), encoding="ascii")

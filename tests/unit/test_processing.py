@@ -11,7 +11,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edgesdk.processing import Geometry, Preprocessed, ProcessingError, output_shape, run_preprocess
+from edgesdk.processing import Geometry, Preprocessed, ProcessingError, decode_image, output_shape, run_preprocess
 from edgesdk.processing.preprocess import cast, keep_ratio_size, letterbox_placement
 
 RNG = np.random.default_rng(0)
@@ -304,3 +304,21 @@ def test_resize_to_the_same_size_is_identity(h, w, interpolation, seed):
     out = run_preprocess(image, "rgb", [_resize([h, w], interpolation)])
     np.testing.assert_array_equal(out.tensor, image.astype(np.float32))
     assert out.geometry == Geometry.identity(w, h)
+
+
+def test_step_defaults_are_the_contracts():
+    """normalize: mean 0, std 1, scale 1 (the identity); letterbox: pad 114; resize: keep_ratio false."""
+    image = np.random.default_rng(5).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    same = run_preprocess(image, "rgb", [{"op": "normalize"}]).tensor
+    np.testing.assert_array_equal(same, image.astype(np.float32))
+    boxed = run_preprocess(image, "rgb", [{"op": "letterbox", "size": [9, 7]}]).tensor
+    assert boxed[0].tolist() == [[114.0] * 3] * 7 and boxed[-1].tolist() == [[114.0] * 3] * 7
+    assert output_shape((5, 7), [{"op": "resize", "size": [4, 4]}]) == (4, 4, 3)
+    assert output_shape((None, 7), [{"op": "resize", "size": [4, 4], "keep_ratio": True}]) == (None, None, 3)
+    assert output_shape((5, None), [{"op": "resize", "size": [4, 4], "keep_ratio": True}]) == (None, None, 3)
+    assert output_shape(None, [{"op": "letterbox", "size": [6, 8]}, {"op": "layout", "layout": "nhwc"}]) == (1, 6, 8, 3)
+
+
+def test_decode_image_refuses_another_colour_order(tmp_path):
+    with pytest.raises(ValueError, match="color must be 'rgb' or 'bgr', got 'rgba'"):
+        decode_image(tmp_path / "any.png", "rgba")

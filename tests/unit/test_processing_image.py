@@ -6,6 +6,7 @@ import struct
 import zlib
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -74,9 +75,13 @@ def test_exif_orientation_is_not_applied(tmp_path):
     assert decode_image(tmp_path / "r.jpg").shape == (10, 30, 3)
 
 
-def test_jpeg_decodes_like_pillow(tmp_path):
-    Image.fromarray(_rgb(32, 48)).save(tmp_path / "a.jpg", quality=90)
-    np.testing.assert_array_equal(decode_image(tmp_path / "a.jpg"), np.asarray(Image.open(tmp_path / "a.jpg").convert("RGB")))
+@pytest.mark.parametrize("subsampling", [0, 2])
+def test_jpeg_decodes_like_opencvs_libjpeg_turbo(tmp_path, subsampling):
+    """An independent decoder (OpenCV's libjpeg-turbo) gives the same pixels, 4:2:0 upsampling included."""
+    Image.fromarray(_rgb(32, 48)).save(tmp_path / "a.jpg", quality=90, subsampling=subsampling)
+    want = cv2.imread(str(tmp_path / "a.jpg"), cv2.IMREAD_COLOR)[..., ::-1]
+    np.testing.assert_array_equal(decode_image(tmp_path / "a.jpg"), want)
+    np.testing.assert_array_equal(decode_image(tmp_path / "a.jpg", "bgr"), want[..., ::-1])
 
 
 @pytest.mark.parametrize("content", [b"not an image at all", b"\x89PNG\r\n\x1a\n" + b"\x00" * 20, b""])

@@ -70,7 +70,7 @@ def test_argmax_lowest_index_wins_ties():
     assert argmax(np.array([1.0, 3.0, 3.0, 2.0], np.float32)) == 1
     x = _logits((9, 40))
     np.testing.assert_array_equal(argmax(x), torch.argmax(torch.from_numpy(x), dim=-1).numpy())
-    np.testing.assert_array_equal(argmax(x, axis=0), np.argmax(x, axis=0))
+    np.testing.assert_array_equal(argmax(x, axis=0), torch.argmax(torch.from_numpy(x), dim=0).numpy())
 
 
 # ---- task results -------------------------------------------------------------------------------
@@ -128,12 +128,38 @@ def test_custom_returns_raw_tensors_with_elementwise_steps_on_the_selected_outpu
     result = run_postprocess([first, second], "custom", _post([{"op": "softmax", "axis": 0}], output_index=1))
     assert result.task == "custom" and len(result.tensors) == 2
     np.testing.assert_array_equal(result.tensors[0], first)
-    assert result.tensors[1].shape == (1, 4, 5)
     # axis 0 is the first axis after the batch dimension
-    np.testing.assert_array_equal(result.tensors[1], softmax(second[0], 0)[None])
+    np.testing.assert_allclose(result.tensors[1], torch.softmax(torch.from_numpy(second), dim=1).numpy(), rtol=0, atol=1e-6)
 
 
 def test_custom_without_steps_returns_outputs_untouched():
     raw = [np.arange(3, dtype=np.int32), np.ones((1, 2), np.float16)]
     result = run_postprocess(raw, "custom", _post([]))
     assert [t.dtype for t in result.tensors] == [np.int32, np.float16]
+
+
+def test_selection_and_sigmoid_work_in_float32_whatever_the_input_dtype():
+    """The contract is float32: scores equal in float32 are ties, whatever the model's dtype."""
+    x = np.array([1.0, 1.0 + 1e-12, 0.5], dtype=np.float64)  # one float32 value twice
+    assert int(argmax(x)) == 0
+    values, indices = topk(x, 2)
+    assert indices.tolist() == [0, 1] and values.dtype == np.float32
+    assert sigmoid(x).dtype == np.float32
+
+
+def test_topk_selects_along_the_last_axis_of_each_row():
+    x = np.array([[1.0, 3.0, 2.0], [9.0, 7.0, 8.0]], np.float32)
+    values, indices = topk(x, 2)
+    assert indices.tolist() == [[1, 2], [0, 2]] and values.tolist() == [[3.0, 2.0], [9.0, 8.0]]
+
+
+def test_topk_refuses_a_boolean_k():
+    with pytest.raises(ProcessingError, match="k must be a positive integer"):
+        topk(np.zeros(3, np.float32), True)
+
+
+def test_one_class_and_the_default_k():
+    one = run_postprocess([np.array([[4.0]], np.float32)], "classification", _post([{"op": "softmax", "axis": -1}]))
+    assert [(c.index, c.score) for c in one.classifications] == [(0, 1.0)]
+    seven = run_postprocess([np.arange(7, dtype=np.float32)[None]], "classification", _post([{"op": "topk"}]))
+    assert [c.index for c in seven.classifications] == [6, 5, 4, 3, 2]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from cpp import reference
 from PIL import Image
 
 from edgesdk.processing import ProcessingError
@@ -88,8 +89,9 @@ def test_bilinear_of_uint8_equals_bilinear_of_its_float32_copy():
 def test_bilinear_follows_the_separable_float32_rule_exactly():
     image = np.random.default_rng(2).uniform(0, 255, (9, 13, 3)).astype(np.float32)
     out_h, out_w = 7, 20
-    xi0, xi1, xw0, xw1 = bilinear_taps(13, out_w)
-    yj0, yj1, yv0, yv1 = bilinear_taps(9, out_h)
+    # Taps from the transcription of docs/processing.md, not from the code under test.
+    xi0, xi1, xw0, xw1 = reference._taps(13, out_w, "bilinear")
+    yj0, yj1, yv0, yv1 = reference._taps(9, out_h, "bilinear")
     t = xw0[None, :, None] * image[:, xi0] + xw1[None, :, None] * image[:, xi1]
     expected = yv0[:, None, None] * t[yj0] + yv1[:, None, None] * t[yj1]
     np.testing.assert_array_equal(resize_bilinear(image, out_h, out_w), expected)

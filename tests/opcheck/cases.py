@@ -1,0 +1,364 @@
+"""Processing cases held to the libraries that define each op (docs/processing.md), not to
+edgesdk's numpy.
+
+Every pre-processing case carries the output a library computes (OpenCV, Pillow, torch), with the
+tolerance the contract allows against it and why; where the contract deliberately differs from
+every library (round-half-up sizes, floor crop offsets) the sizes and offsets are hand-computed
+in the case and checked by tests/opcheck/test_opcheck_cases.py. Each case is also held bit for bit
+to tests/cpp/reference.py, a transcription of the document alone: the library says what the op
+means, the transcription what the contract's float32 operation order gives exactly.
+
+The same cases run through the Python reference, the generated C++ and the generated Kotlin.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+BILINEAR_WHY = "torch F.interpolate(bilinear, align_corners=False) in float64; the contract is float32 arithmetic"
+# The contract computes two float32 passes of products of weights rounded to float32; on a 0..255
+# scale each pass is within a few float32 ulps of 255 (1.5e-5 each) of the float64 result.
+BILINEAR_ATOL = 1e-4
+PLACED_WHY = "placement by hand; OpenCV copyMakeBorder around the library resize"
+CROP_WHY = "offsets by hand; torch permute for the layout"
+
+
+@dataclass
+class PreCase:
+    id: str
+    pixels: np.ndarray  # HWC uint8 in input_color order: what the app passes
+    input_color: str
+    steps: list[dict]
+    expected: np.ndarray  # what the defining libraries compute
+    atol: float  # 0: bit for bit
+    why: str
+
+    @property
+    def rgb(self) -> np.ndarray:
+        return np.ascontiguousarray(self.pixels[..., ::-1]) if self.input_color == "bgr" else self.pixels
+
+
+@dataclass
+class PostCase:
+    id: str
+    task: str  # classification: steps end in a selection; custom: elementwise steps only
+    values: np.ndarray  # the model output, batch dimension included, float32
+    steps: list[dict]
+    expected: np.ndarray  # the output values after the steps
+    atol: float
+    why: str
+    expected_order: list[int] = field(default_factory=list)  # classification: class indices, best first
+
+
+def _random(h: int, w: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def round_half_up(v: float) -> int:
+    return math.floor(v + 0.5)
+
+
+# ---- one library call per op ------------------------------------------------------------------
+def torch_bilinear(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float64)).permute(2, 0, 1)[None]
+    out = F.interpolate(t, size=(out_h, out_w), mode="bilinear", align_corners=False, antialias=False)
+    return out[0].permute(1, 2, 0).numpy()
+
+
+def cv2_nearest(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    """OpenCV INTER_NEAREST_EXACT: pixel centres, the rule the contract states (Pillow NEAREST too)."""
+    out = cv2.resize(np.ascontiguousarray(img), (out_w, out_h), interpolation=cv2.INTER_NEAREST_EXACT)
+    return out.reshape(out_h, out_w, img.shape[2])
+
+
+def pillow_nearest(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    return np.asarray(Image.fromarray(img).resize((out_w, out_h), Image.NEAREST))
+
+
+def library_resize(img: np.ndarray, out_h: int, out_w: int, interpolation: str) -> np.ndarray:
+    if interpolation == "nearest":
+        return cv2_nearest(img, out_h, out_w).astype(np.float64)
+    return torch_bilinear(img, out_h, out_w)
+
+
+def library_preprocess(pixels: np.ndarray, input_color: str, steps: list[dict]) -> np.ndarray:
+    """The steps run by the libraries that define them; sizes and offsets by the contract's own
+    formulas (no library rounds sizes half up or centres crops with floor)."""
+    x: np.ndarray = pixels.astype(np.float64)
+    order = input_color
+    dtype = "float32"
+    for step in steps:
+        op = step["op"]
+        h, w = x.shape[:2]
+        if op == "resize":
+            out_h, out_w = step["size"]
+            if step["keep_ratio"]:
+                s = max(out_h / h, out_w / w)
+                out_h, out_w = round_half_up(h * s), round_half_up(w * s)
+            x = library_resize(x.astype(np.float32) if step["interpolation"] == "nearest" else x, out_h, out_w, step["interpolation"])
+        elif op == "center_crop":
+            out_h, out_w = step["size"]
+            top, left = (h - out_h) // 2, (w - out_w) // 2
+            x = x[top : top + out_h, left : left + out_w]
+        elif op == "letterbox":
+            out_h, out_w = step["size"]
+            s = min(out_h / h, out_w / w)
+            nh = min(max(round_half_up(h * s), 1), out_h)
+            nw = min(max(round_half_up(w * s), 1), out_w)
+            top, left = ((out_h - nh) // 2, (out_w - nw) // 2) if step["align"] == "center" else (0, 0)
+            inner = library_resize(x.astype(np.float32) if step["interpolation"] == "nearest" else x, nh, nw, step["interpolation"])
+            canvas = cv2.copyMakeBorder(inner, top, out_h - nh - top, left, out_w - nw - left, cv2.BORDER_CONSTANT, value=[float(v) for v in step["pad_value"]])
+            x = canvas.reshape(out_h, out_w, 3)
+        elif op == "color":
+            if step["order"] != order:
+                x = cv2.cvtColor(x.astype(np.float32), cv2.COLOR_RGB2BGR).astype(np.float64)
+            order = step["order"]
+        elif op == "normalize":
+            # torchvision Normalize's arithmetic in float32 tensors, after the scale.
+            t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+            mean = torch.tensor(step["mean"], dtype=torch.float32)
+            std = torch.tensor(step["std"], dtype=torch.float32)
+            x = ((t * torch.tensor(step["scale"], dtype=torch.float32) - mean) / std).numpy().astype(np.float64)
+        elif op == "layout":
+            t = torch.from_numpy(np.ascontiguousarray(x))
+            x = (t.permute(2, 0, 1) if step["layout"] == "nchw" else t).unsqueeze(0).numpy()
+        elif op == "cast":
+            dtype = step["dtype"]
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    if dtype == "float16":
+        return t.to(torch.float16).numpy()
+    if dtype in ("uint8", "int8"):
+        info = np.iinfo(dtype)
+        # torch.round is round half to even, the contract's integer rounding.
+        return torch.round(t).clamp(info.min, info.max).to(getattr(torch, dtype)).numpy()
+    return x
+
+
+# ---- the cases ---------------------------------------------------------------------------------
+def _resize(size, interpolation, keep_ratio=False):
+    return {"op": "resize", "size": list(size), "interpolation": interpolation, "keep_ratio": keep_ratio}
+
+
+def _letterbox(size, pad, interpolation, align="center"):
+    return {"op": "letterbox", "size": list(size), "pad_value": [float(v) for v in pad], "interpolation": interpolation, "align": align}
+
+
+def _normalize(mean, std, scale=1.0):
+    return {"op": "normalize", "mean": [float(v) for v in mean], "std": [float(v) for v in std], "scale": float(scale)}
+
+
+def _layout(layout):
+    return {"op": "layout", "layout": layout}
+
+
+def _cast(dtype):
+    return {"op": "cast", "dtype": dtype}
+
+
+# (source h, w) -> (out h, w): a pixel centre on a source edge (640 -> 479, 3 -> 2, 5 -> 3, 2 -> 7),
+# 1-pixel axes both ways, extreme aspect ratios, identity and plain up/down scaling.
+NEAREST_SIZES = [((480, 640), (359, 479)), ((2, 3), (7, 2)), ((3, 5), (2, 3)), ((1, 9), (4, 1)), ((7, 1), (1, 5)), ((2, 300), (9, 7)), ((300, 2), (5, 11)), ((13, 17), (13, 17)), ((37, 53), (61, 47))]
+BILINEAR_SIZES = [((37, 53), (40, 40)), ((480, 640), (224, 224)), ((1, 9), (5, 4)), ((7, 1), (3, 6)), ((3, 5), (2, 3)), ((2, 300), (9, 7)), ((13, 17), (13, 17)), ((5, 4), (11, 9))]
+
+# keep_ratio sizes by hand: round half up of h*s, w*s with s = max(H/h, W/w).
+KEEP_RATIO = [
+    ((37, 53), (28, 28), (28, 40)),  # s = 28/37: 53 * 28 / 37 = 40.11
+    ((4, 6), (3, 3), (3, 5)),  # s = 0.75: 6 * 0.75 = 4.5 rounds up to 5 (round half to even: 4)
+    ((3, 5), (2, 2), (2, 3)),  # s = 2/3: 5 * 2 / 3 = 3.33
+    ((1, 300), (4, 4), (4, 1200)),  # s = 4: the short side grows
+]
+# letterbox placements by hand: s = min(H/h, W/w), nh, nw rounded half up and clamped to [1, H/W].
+LETTERBOX = [
+    ((37, 53), (32, 32), "center", (22, 32, 5, 0)),  # 37 * 32 / 53 = 22.34; top = (32 - 22) // 2
+    ((5, 2), (16, 16), "top_left", (16, 6, 0, 0)),  # 2 * 3.2 = 6.4
+    ((1, 9), (8, 8), "center", (1, 8, 3, 0)),  # 1 * 8 / 9 rounds to 1; top = 7 // 2
+    ((1, 300), (4, 4), "center", (1, 4, 1, 0)),  # 1 * 4 / 300 rounds to 0, clamped to 1
+    ((6, 10), (5, 7), "center", (4, 7, 0, 0)),  # s = 0.7: 6 * 0.7 = 4.2
+    ((10, 6), (7, 5), "center", (7, 4, 0, 0)),  # s = 0.7: 6 * 0.7 = 4.2; left = 1 // 2
+    ((3, 8), (9, 9), "center", (3, 9, 3, 0)),  # s = 9/8: 3 * 9 / 8 = 3.375; top = 6 // 2
+]
+# center_crop offsets by hand: floor((h - H) / 2). torchvision's CenterCrop rounds (h - H) / 2
+# half to even (7 - 4 = 3 gives top 2, not 1); the contract floors, so these are hand values.
+CENTER_CROP = [((7, 10), (4, 5), (1, 2)), ((9, 9), (9, 9), (0, 0)), ((5, 300), (1, 1), (2, 149))]
+
+
+def pre_cases() -> list[PreCase]:
+    cases: list[PreCase] = []
+
+    def add(case_id, pixels, input_color, steps, atol, why):
+        expected = library_preprocess(pixels, input_color, steps)
+        cases.append(PreCase(case_id, pixels, input_color, steps, expected, atol, why))
+
+    seed = 100
+    for (h, w), (oh, ow) in NEAREST_SIZES:
+        seed += 1
+        add(f"nearest_{h}x{w}_to_{oh}x{ow}", _random(h, w, seed), "rgb", [_resize((oh, ow), "nearest")], 0.0, "OpenCV INTER_NEAREST_EXACT (and Pillow NEAREST)")
+    for (h, w), (oh, ow) in BILINEAR_SIZES:
+        seed += 1
+        add(f"bilinear_{h}x{w}_to_{oh}x{ow}", _random(h, w, seed), "rgb", [_resize((oh, ow), "bilinear")], BILINEAR_ATOL, BILINEAR_WHY)
+    for (h, w), size, _ in KEEP_RATIO:
+        seed += 1
+        add(f"keep_ratio_{h}x{w}_to_{size[0]}", _random(h, w, seed), "rgb", [_resize(size, "bilinear", True)], BILINEAR_ATOL, "keep_ratio sizes by hand; " + BILINEAR_WHY)
+        seed += 1
+        add(f"keep_ratio_nearest_{h}x{w}_to_{size[0]}", _random(h, w, seed), "bgr", [_resize(size, "nearest", True)], 0.0, "keep_ratio sizes by hand; OpenCV INTER_NEAREST_EXACT")
+    for (h, w), size, align, _ in LETTERBOX:
+        seed += 1
+        for interpolation in ("nearest", "bilinear"):
+            atol = 0.0 if interpolation == "nearest" else BILINEAR_ATOL
+            add(f"letterbox_{interpolation}_{align}_{h}x{w}_to_{size[0]}x{size[1]}", _random(h, w, seed), "rgb", [_letterbox(size, (114, 0, 255), interpolation, align)], atol, PLACED_WHY)
+    for (h, w), size, _ in CENTER_CROP:
+        seed += 1
+        add(f"center_crop_{h}x{w}_to_{size[0]}x{size[1]}", _random(h, w, seed), "rgb", [{"op": "center_crop", "size": list(size)}, _layout("nchw")], 0.0, CROP_WHY)
+    # Colour order: the app's order, a swap, swapping back; per-channel parameters follow the order of their step.
+    add("color_bgr_to_rgb", _random(6, 5, 201), "bgr", [{"op": "color", "order": "rgb"}], 0.0, "OpenCV cvtColor")
+    add("color_swap_nchw", _random(5, 8, 215), "bgr", [{"op": "color", "order": "rgb"}, _layout("nchw")], 0.0, "OpenCV cvtColor, torch permute")
+    add("color_rgb_kept", _random(4, 7, 202), "rgb", [{"op": "color", "order": "rgb"}, _layout("nhwc")], 0.0, "no swap; torch unsqueeze")
+    add(
+        "color_pad_and_mean_follow_order",
+        _random(9, 14, 203),
+        "rgb",
+        [
+            _resize((11, 7), "nearest"),
+            {"op": "color", "order": "bgr"},
+            _letterbox((12, 12), (114, 0, 255), "nearest"),
+            _normalize((10, 20, 30), (2, 4, 8)),
+            {"op": "color", "order": "rgb"},
+            _layout("nchw"),
+        ],
+        0.0,
+        "OpenCV cvtColor, copyMakeBorder, INTER_NEAREST_EXACT; torch normalize and permute",
+    )
+    # normalize: torch float32 arithmetic is the contract's, bit for bit.
+    add("normalize_imagenet_nchw", _random(8, 6, 204), "rgb", [_normalize((123.675, 116.28, 103.53), (58.395, 57.12, 57.375)), _layout("nchw")], 0.0, "torch float32 (x * scale - mean) / std, permute")
+    add("normalize_scale_nhwc", _random(5, 9, 205), "bgr", [_normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 1 / 255), _layout("nhwc")], 0.0, "torch float32 (x * scale - mean) / std")
+    # cast: torch's float16 conversion (nearest even, inf past 65519) and round-half-even + clamp.
+    add("cast_float16_overflow", _random(7, 8, 206), "rgb", [_normalize((0, 0, 0), (1, 1, 1), 300.0), _layout("nchw"), _cast("float16")], 0.0, "torch .to(float16)")
+    add("cast_float16_ties", _random(9, 4, 207), "rgb", [_normalize((0, 0, 0), (1, 1, 1), 2049.0 / 255.0), _cast("float16")], 0.0, "torch .to(float16)")
+    add("cast_uint8_halves", _random(6, 9, 208), "rgb", [_normalize((-0.5, 100, 0), (2, 2, 0.5)), _layout("nchw"), _cast("uint8")], 0.0, "torch.round (half to even), clamp")
+    add("cast_int8_halves", _random(9, 6, 209), "bgr", [_normalize((127.5, 0, 255), (1, 2, 1)), _layout("nhwc"), _cast("int8")], 0.0, "torch.round (half to even), clamp")
+    add("cast_float32", _random(3, 3, 210), "rgb", [_cast("float32")], 0.0, "float32 pixels")
+    # Chains: a resize of a resize, bilinear after nearest, crop after keep_ratio, the glue's caching of tables.
+    add(
+        "chain_keep_ratio_crop_normalize",
+        _random(37, 53, 211),
+        "rgb",
+        [_resize((40, 40), "bilinear", True), {"op": "center_crop", "size": [32, 32]}, _normalize((123.675, 116.28, 103.53), (58.395, 57.12, 57.375)), _layout("nchw")],
+        2e-6,
+        BILINEAR_WHY + " (after normalize: 1e-4 / 57)",
+    )
+    add("chain_nearest_nearest", _random(30, 20, 212), "bgr", [_resize((61, 47), "nearest"), _resize((30, 20), "nearest"), _layout("nchw")], 0.0, "OpenCV INTER_NEAREST_EXACT twice")
+    add("chain_nearest_then_bilinear", _random(16, 16, 213), "rgb", [_letterbox((16, 16), (0, 0, 0), "nearest", "top_left"), _resize((12, 20), "bilinear")], BILINEAR_ATOL, BILINEAR_WHY)
+    crop = {"op": "center_crop", "size": [10, 10]}
+    add("chain_bilinear_then_nearest_crop", _random(21, 17, 214), "rgb", [_resize((25, 30), "bilinear"), _resize((13, 11), "nearest"), crop], BILINEAR_ATOL, BILINEAR_WHY)
+    # Steps the C++ glue folds into one sampling table: a crop or nearest resize before a bilinear one.
+    add("chain_crop_then_bilinear", _random(19, 23, 216), "rgb", [{"op": "center_crop", "size": [15, 16]}, _resize((9, 29), "bilinear")], BILINEAR_ATOL, BILINEAR_WHY)
+    add("chain_nearest_then_bilinear_resize", _random(17, 13, 217), "bgr", [_resize((23, 9), "nearest"), _resize((10, 14), "bilinear")], BILINEAR_ATOL, BILINEAR_WHY)
+    add("chain_bilinear_bilinear", _random(15, 21, 218), "rgb", [_resize((26, 11), "bilinear"), _resize((9, 17), "bilinear")], BILINEAR_ATOL, BILINEAR_WHY)
+    return cases
+
+
+# ---- post-processing ---------------------------------------------------------------------------
+def _f32(values) -> np.ndarray:
+    return np.asarray(values, dtype=np.float32)
+
+
+def _stable_order(scores: np.ndarray) -> list[int]:
+    """torch.sort(descending, stable=True): equal scores keep their index order."""
+    return [int(i) for i in torch.sort(torch.from_numpy(scores), descending=True, stable=True).indices]
+
+
+def post_cases() -> list[PostCase]:
+    cases: list[PostCase] = []
+    rng = np.random.default_rng(300)
+
+    def classification(case_id, scores, steps, k, why):
+        scores = _f32(scores)
+        t = torch.from_numpy(scores)
+        for step in steps:
+            if step["op"] == "softmax":
+                t = torch.softmax(t, dim=-1)
+            elif step["op"] == "sigmoid":
+                t = torch.sigmoid(t)
+        order = _stable_order(t.numpy())[:k]
+        if any(step["op"] == "argmax" for step in steps):
+            order = [int(torch.argmax(t))]  # the first of equal maxima (torch documents it)
+        cases.append(PostCase(case_id, "classification", scores[None], steps, t.numpy()[None], 1e-6, why, order))
+
+    logits = rng.normal(0, 4, 1000)
+    classification("softmax_topk5_1000", logits, [{"op": "softmax", "axis": -1}, {"op": "topk", "k": 5}], 5, "torch.softmax, torch.sort(stable)")
+    # 16+ equal scores: only a stable sort keeps them by index (numpy's default sort does not).
+    ties = np.full(40, 0.5)
+    ties[[3, 17, 30]] = [0.9, 0.1, 0.7]
+    classification("topk_17_ties", ties, [{"op": "topk", "k": 20}], 20, "torch.sort(stable)")
+    classification("topk_all_equal", np.full(33, -2.0), [{"op": "topk", "k": 33}], 33, "torch.sort(stable)")
+    classification("topk_k_clamped", [1.0, 3.0, 2.0], [{"op": "topk", "k": 10}], 3, "k past the class count is clamped")
+    inf = np.float32(np.inf)
+    classification("topk_infinities", [0.0, inf, -inf, 5.0, inf, -inf, 1e30, -1e30], [{"op": "topk", "k": 8}], 8, "torch.sort(stable)")
+    classification("argmax_ties", [1.0, 7.0, 3.0, 7.0, 7.0], [{"op": "argmax", "axis": -1}], 1, "torch.argmax: the first maximum")
+    classification("argmax_after_softmax_ties", np.concatenate([np.full(20, 4.0), [-1.0]]), [{"op": "softmax", "axis": -1}, {"op": "argmax", "axis": -1}], 1, "torch.softmax, torch.argmax")
+    classification("sigmoid_topk", rng.normal(0, 6, 25), [{"op": "sigmoid"}, {"op": "topk", "k": 7}], 7, "torch.sigmoid, torch.sort(stable)")
+    classification("sigmoid_saturates_to_ties", [30.0, 40.0, 50.0, -200.0, 0.0, 20.0], [{"op": "sigmoid"}, {"op": "topk", "k": 6}], 6, "torch.sigmoid: 1.0 for all large inputs, then index order")
+    classification("whole_vector_sorted", rng.normal(0, 1, 9), [], 9, "no selection step: every class, best first")
+
+    def custom(case_id, values, steps, why):
+        values = _f32(values)
+        t = torch.from_numpy(values[0])
+        for step in steps:
+            if step["op"] == "softmax":
+                t = torch.softmax(t, dim=step["axis"])
+            else:
+                t = torch.sigmoid(t)
+        cases.append(PostCase(case_id, "custom", values, steps, t.numpy()[None], 1e-6, why))
+
+    custom("softmax_axis0_map", rng.normal(0, 3, (1, 3, 4, 5)), [{"op": "softmax", "axis": 0}], "torch.softmax(dim=0) of the item")
+    custom("softmax_axis1_map", rng.normal(0, 3, (1, 3, 4, 5)), [{"op": "softmax", "axis": 1}], "torch.softmax(dim=1) of the item")
+    custom("softmax_last_axis_map", rng.normal(0, 3, (1, 2, 3, 7)), [{"op": "softmax", "axis": -1}], "torch.softmax(dim=-1)")
+    extremes = np.array([[0.0, 1e30, -1e30, 88.0], [-np.inf, 0.0, 1.0, 2.0], [np.nan, 0.0, 1.0, 2.0], [np.inf, 0.0, 1.0, 2.0], [-100, -100, -100, -100], [1.0, 2.0, 3.0, 1e30]])
+    custom("softmax_extremes_nan_inf", extremes[None], [{"op": "softmax", "axis": -1}], "torch.softmax: -inf gives 0, a NaN or +inf row gives NaN")
+    custom("sigmoid_extremes", [[-np.inf, -100.0, -17.0, -1.0, 0.0, 1.0, 17.0, 100.0, np.inf, np.nan]], [{"op": "sigmoid"}], "torch.sigmoid")
+    custom("sigmoid_then_softmax", rng.normal(0, 2, (1, 4, 6)), [{"op": "sigmoid"}, {"op": "softmax", "axis": 0}], "torch.sigmoid, torch.softmax(dim=0)")
+    return cases
+
+
+def max_abs_diff(got: np.ndarray, want: np.ndarray) -> float:
+    """Largest |got - want|; equal values (infinities too) and NaN where both are NaN count 0."""
+    a, b = got.astype(np.float64), want.astype(np.float64)
+    same = (a == b) | (np.isnan(a) & np.isnan(b))
+    with np.errstate(invalid="ignore"):
+        diff = np.where(same, 0.0, np.abs(a - b))
+    return float(np.max(np.nan_to_num(diff, nan=np.inf), initial=0.0))
+
+
+def check_pre(case: PreCase, got: np.ndarray, exact: np.ndarray) -> list[str]:
+    """Problems of `got` (a language's output) against the library and the exact transcription."""
+    problems = []
+    if got.shape != case.expected.shape or got.dtype != exact.dtype:
+        return [f"{case.id}: {got.dtype}{list(got.shape)}, want {exact.dtype}{list(case.expected.shape)}"]
+    lib_err = max_abs_diff(got, case.expected)
+    if not lib_err <= case.atol:
+        problems.append(f"{case.id}: {lib_err:.3g} from the library ({case.why}), allowed {case.atol:g}")
+    if not np.array_equal(got, exact, equal_nan=True):
+        diff = np.argwhere(~((got == exact) | (np.isnan(got.astype(np.float64)) & np.isnan(exact.astype(np.float64)))))
+        problems.append(f"{case.id}: differs from the contract's exact result at {len(diff)} positions, first {diff[0].tolist()}")
+    return problems
+
+
+def check_post(case: PostCase, got: np.ndarray, order: list[int] | None) -> list[str]:
+    problems = []
+    if got.shape != case.expected.shape:
+        return [f"{case.id}: shape {list(got.shape)}, want {list(case.expected.shape)}"]
+    if not np.array_equal(np.isnan(got), np.isnan(case.expected)):
+        problems.append(f"{case.id}: NaN at other positions than {case.why}")
+    err = max_abs_diff(got, case.expected)
+    if not err <= case.atol:
+        problems.append(f"{case.id}: {err:.3g} from {case.why}, allowed {case.atol:g}")
+    if case.task == "classification" and order != case.expected_order:
+        problems.append(f"{case.id}: classes {order}, want {case.expected_order} ({case.why})")
+    return problems

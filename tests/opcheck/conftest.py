@@ -1,0 +1,35 @@
+"""Fixtures of the op checks: the cases, their exact results, and the mutation harness per language."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from toolchains import need
+
+from edgesdk import hosttest_kotlin
+
+from .mutants import Harness, of_language, run_cpp, run_kotlin
+
+
+def cpp_problem() -> str | None:
+    return None if shutil.which("g++") else "g++ is not on PATH (make system-deps)"
+
+
+@pytest.fixture(scope="session")
+def harness(tmp_path_factory) -> Harness:
+    return Harness(tmp_path_factory.mktemp("opcheck"))
+
+
+@pytest.fixture(scope="session")
+def cpp_run(harness):
+    """The unmutated C++ program's problems and every curated C++ mutant's outcome (one run)."""
+    need(cpp_problem())
+    return run_cpp(harness, of_language("cpp"))
+
+
+@pytest.fixture(scope="session")
+def kotlin_run(harness):
+    """The same for Kotlin: one kotlinc run compiles the unmutated core and every mutant."""
+    need(hosttest_kotlin.toolchain_problem())
+    return run_kotlin(harness, of_language("kotlin"))

@@ -1,0 +1,258 @@
+"""Curated one-line mutants of the C++ and Kotlin templates, and the harness that runs each
+against the op cases (tests/opcheck/cases.py) through its language's program (programs.py).
+
+Each mutant is a bug a port of docs/processing.md could plausibly have: rounding, clamping,
+off-by-one, swapped operands or indices, a lost stable tie-break. A mutant must apply to exactly
+one place (a template edit that moves the code makes the harness fail, so the list is kept up to
+date) and must be killed: its program fails to build, crashes, or gives an output the cases
+reject. `python -m opcheck.mutants` (run by `make mutate`) prints the report.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgesdk.package_data import TEMPLATES_DIR
+
+from . import programs
+from .cases import PostCase, PreCase, post_cases, pre_cases
+
+CPP = "cpp/src"
+KT = programs.KOTLIN_CORE
+
+
+@dataclass(frozen=True)
+class Mutant:
+    id: str
+    file: str  # relative to the templates folder
+    find: str
+    replace: str
+
+    @property
+    def language(self) -> str:
+        return self.file.split("/")[0]
+
+
+MUTANTS = [
+    # ---- C++ resampling tables ----
+    Mutant("cpp-nearest-multiplied-centres", f"{CPP}/resample.cpp.j2", "std::min(static_cast<int>(std::floor(x)), n_in - 1)", "std::min(static_cast<int>(std::floor((i + 0.5) * r)), n_in - 1)"),
+    Mutant("cpp-nearest-round", f"{CPP}/resample.cpp.j2", "std::min(static_cast<int>(std::floor(x)), n_in - 1)", "std::min(static_cast<int>(std::round(x)), n_in - 1)"),
+    Mutant("cpp-bilinear-no-half-pixel", f"{CPP}/resample.cpp.j2", "const double f = (i + 0.5) * r - 0.5;", "const double f = i * r;"),
+    Mutant("cpp-bilinear-low-clamp-le", f"{CPP}/resample.cpp.j2", "if (i0 < 0) {", "if (i0 <= 0) {"),
+    Mutant("cpp-bilinear-high-clamp-gt", f"{CPP}/resample.cpp.j2", "if (i0 >= n_in - 1) {", "if (i0 > n_in - 1) {"),
+    Mutant("cpp-bilinear-weight-float32", f"{CPP}/resample.cpp.j2", "map.w0[i] = static_cast<float>(1.0 - a);", "map.w0[i] = 1.0f - static_cast<float>(a);"),
+    Mutant("cpp-bilinear-second-tap", f"{CPP}/resample.cpp.j2", "map.i1[i] = std::min(map.i0[i] + 1, n_in - 1);", "map.i1[i] = std::min(map.i0[i], n_in - 1);"),
+    Mutant("cpp-compose-far-tap", f"{CPP}/resample.cpp.j2", "out.i1[i] = inner.i0[outer.i1[i]];", "out.i1[i] = inner.i0[outer.i0[i]];"),
+    Mutant("cpp-round-half-even", f"{CPP}/resample.hpp.j2", "return static_cast<int>(std::floor(v + 0.5));", "return static_cast<int>(std::nearbyint(v));"),
+    # ---- C++ pre-processing steps ----
+    Mutant("cpp-keep-ratio-min", f"{CPP}/preprocess.cpp.j2", "const double s = std::max(static_cast<double>(height) / in_h", "const double s = std::min(static_cast<double>(height) / in_h"),
+    Mutant("cpp-crop-offset-rounds-up", f"{CPP}/preprocess.cpp.j2", "ys_ = slice_axis(ys_, (in_h - height) / 2, height);", "ys_ = slice_axis(ys_, (in_h - height + 1) / 2, height);"),
+    Mutant("cpp-letterbox-max-scale", f"{CPP}/preprocess.cpp.j2", "const double s = std::min(static_cast<double>(height) / in_h", "const double s = std::max(static_cast<double>(height) / in_h"),
+    Mutant("cpp-letterbox-clamp-zero", f"{CPP}/preprocess.cpp.j2", "std::clamp(round_half_up(in_h * s), 1, height)", "std::clamp(round_half_up(in_h * s), 0, height)"),
+    Mutant("cpp-letterbox-top-rounds-up", f"{CPP}/preprocess.cpp.j2", "center ? (height - nh) / 2 : 0", "center ? (height - nh + 1) / 2 : 0"),
+    Mutant("cpp-letterbox-left-rounds-up", f"{CPP}/preprocess.cpp.j2", "center ? (width - nw) / 2 : 0", "center ? (width - nw + 1) / 2 : 0"),
+    Mutant("cpp-letterbox-pad-ignores-order", f"{CPP}/preprocess.cpp.j2", "pad_[perm_[c]] = pad_value[c];", "pad_[c] = pad_value[c];"),
+    Mutant("cpp-color-always-swaps", f"{CPP}/preprocess.cpp.j2", "if (order != order_) std::swap(perm_[0], perm_[2]);", "std::swap(perm_[0], perm_[2]);"),
+    Mutant("cpp-mean-ignores-order", f"{CPP}/preprocess.cpp.j2", "op.mean[perm_[c]] = mean[c];", "op.mean[c] = mean[c];"),
+    Mutant("cpp-normalize-reciprocal", f"{CPP}/preprocess.cpp.j2", "(v * op.scale - op.mean[c]) / op.std[c]", "(v * op.scale - op.mean[c]) * (1.0f / op.std[c])"),
+    Mutant("cpp-normalize-scale-last", f"{CPP}/preprocess.cpp.j2", "(v * op.scale - op.mean[c]) / op.std[c]", "(v - op.mean[c]) / op.std[c] * op.scale"),
+    Mutant("cpp-x-pass-near-tap-twice", f"{CPP}/preprocess.cpp.j2", "w1 * static_cast<float>(p1[offsets[c]])", "w1 * static_cast<float>(p0[offsets[c]])"),
+    Mutant("cpp-y-pass-near-row-twice", f"{CPP}/preprocess.cpp.j2", "o[c] = v0 * t0[3 * x + c] + v1 * t1[3 * x + c];", "o[c] = v0 * t0[3 * x + c] + v1 * t0[3 * x + c];"),
+    Mutant("cpp-no-materialize-before-resample", f"{CPP}/preprocess.cpp.j2", "if (!pending_.empty() || !ys_.selection() || !xs_.selection()) materialize();", "if (!pending_.empty()) materialize();"),
+    Mutant("cpp-nchw-store-ignores-order", f"{CPP}/preprocess.cpp.j2", "const float* in = row + perm[c];", "const float* in = row + c;"),
+    # ---- C++ cast ----
+    Mutant("cpp-cast-round-half-away", f"{CPP}/cast.hpp.j2", "const float rounded = std::nearbyint(value);", "const float rounded = std::round(value);"),
+    Mutant("cpp-cast-truncates", f"{CPP}/cast.hpp.j2", "const float rounded = std::nearbyint(value);", "const float rounded = std::trunc(value);"),
+    Mutant("cpp-half-scale", f"{CPP}/cast.hpp.j2", "const float scale_to_zero = 0x1.0p-110f;", "const float scale_to_zero = 0x1.0p-111f;"),
+    Mutant("cpp-half-overflow-saturates", f"{CPP}/cast.hpp.j2", "const uint32_t exp_bits = (bits >> 13) & 0x00007C00u;", "const uint32_t exp_bits = std::min((bits >> 13) & 0x00007C00u, 0x7800u);"),
+    # ---- C++ post-processing ----
+    Mutant("cpp-softmax-max-skips-last", f"{CPP}/postprocess.cpp.j2", "for (std::size_t i = 1; i < n; ++i) top", "for (std::size_t i = 1; i + 1 < n; ++i) top"),
+    Mutant("cpp-softmax-inner-stride", f"{CPP}/postprocess.cpp.j2", "for (int i = a + 1; i < rank; ++i) inner", "for (int i = a; i < rank; ++i) inner"),
+    Mutant("cpp-softmax-axis-offset", f"{CPP}/postprocess.cpp.j2", "const int a = axis < 0 ? axis + rank : axis;", "const int a = axis < 0 ? axis + rank - 1 : axis;"),
+    Mutant("cpp-sigmoid-sign", f"{CPP}/postprocess.cpp.j2", "1.0f / (1.0f + std::exp(-data[i]))", "1.0f / (1.0f + std::exp(data[i]))"),
+    Mutant("cpp-topk-ties-higher-index-first", f"{CPP}/postprocess.cpp.j2", "(scores[a] == scores[b] && a < b)", "(scores[a] == scores[b] && a > b)"),
+    Mutant("cpp-topk-unstable", f"{CPP}/postprocess.cpp.j2", "return scores[a] > scores[b] || (scores[a] == scores[b] && a < b);", "return scores[a] > scores[b];"),
+    Mutant("cpp-topk-ascending", f"{CPP}/postprocess.cpp.j2", "return scores[a] > scores[b] ||", "return scores[a] < scores[b] ||"),
+    # ---- C++ step macros ----
+    Mutant("cpp-steps-resize-size-swapped", "cpp/_steps.j2", "p.resize({{ step.size[0] | int }}, {{ step.size[1] | int }}", "p.resize({{ step.size[1] | int }}, {{ step.size[0] | int }}"),
+    Mutant("cpp-steps-align-always-center", "cpp/_steps.j2", '"top_left": "false"', '"top_left": "true"'),
+    Mutant("cpp-steps-topk-one-less", "cpp/_steps.j2", "_select(step.k | int, post)", "_select((step.k | int) - 1, post)"),
+    # ---- Kotlin core ----
+    Mutant("kt-nearest-multiplied-centres", f"{KT}/Resample.kt.j2", "out[i] = min(floor(x).toInt(), nIn - 1)", "out[i] = min(floor((i + 0.5) * r).toInt(), nIn - 1)"),
+    Mutant("kt-bilinear-weight-float32", f"{KT}/Resample.kt.j2", "w0[i] = (1.0 - a).toFloat()", "w0[i] = 1.0f - a.toFloat()"),
+    Mutant("kt-bilinear-low-clamp-le", f"{KT}/Resample.kt.j2", "if (lo < 0) {", "if (lo <= 0) {"),
+    Mutant("kt-bilinear-y-near-row-twice", f"{KT}/Resample.kt.j2", "out[base + k] = v0 * t0[k] + v1 * t1[k]", "out[base + k] = v0 * t0[k] + v1 * t0[k]"),
+    Mutant("kt-keep-ratio-min", f"{KT}/Preprocessor.kt.j2", "val s = maxOf(height.toDouble() / view.height", "val s = minOf(height.toDouble() / view.height"),
+    Mutant("kt-crop-offset-rounds-up", f"{KT}/Preprocessor.kt.j2", "view.crop((view.height - height) / 2,", "view.crop((view.height - height + 1) / 2,"),
+    Mutant("kt-letterbox-clamp-zero", f"{KT}/Preprocessor.kt.j2", "val nh = roundHalfUp(view.height * s).coerceIn(1, height)", "val nh = roundHalfUp(view.height * s).coerceIn(0, height)"),
+    Mutant("kt-letterbox-left-rounds-up", f"{KT}/Preprocessor.kt.j2", "val left = if (center) (width - nw) / 2 else 0", "val left = if (center) (width - nw + 1) / 2 else 0"),
+    Mutant("kt-normalize-reciprocal", f"{KT}/Preprocessor.kt.j2", "(view.get(y, x, c) * scale - mean[c]) / std[c]", "(view.get(y, x, c) * scale - mean[c]) * (1.0f / std[c])"),
+    Mutant("kt-nchw-store-transposed", f"{KT}/Preprocessor.kt.j2", "3) for (y in 0 until h) for (x in 0 until w) put", "3) for (x in 0 until w) for (y in 0 until h) put"),
+    Mutant("kt-round-half-even-sizes", f"{KT}/Preprocessor.kt.j2", "Math.floor(v + 0.5).toInt()", "Math.rint(v).toInt()"),
+    Mutant("kt-swap-is-identity", f"{KT}/PixelImage.kt.j2", "intArrayOf(channel[2], channel[1], channel[0])", "intArrayOf(channel[0], channel[1], channel[2])"),
+    Mutant("kt-cast-round-half-up", f"{KT}/Cast.kt.j2", "val rounded = Math.rint(value.toDouble())", "val rounded = Math.floor(value.toDouble() + 0.5)"),
+    Mutant("kt-half-scale", f"{KT}/Cast.kt.j2", "intBitsToFloat(0x08800000)", "intBitsToFloat(0x08000000)"),
+    Mutant("kt-softmax-inner-stride", f"{KT}/Postprocess.kt.j2", "for (i in a + 1 until rank) inner", "for (i in a until rank) inner"),
+    Mutant("kt-sigmoid-sign", f"{KT}/Postprocess.kt.j2", "1.0f / (1.0f + exp(-values[i]))", "1.0f / (1.0f + exp(values[i]))"),
+    Mutant("kt-topk-ties-higher-index-first", f"{KT}/Postprocess.kt.j2", "if (byScore != 0) byScore else a.compareTo(b)", "if (byScore != 0) byScore else b.compareTo(a)"),
+    Mutant("kt-steps-keep-ratio-dropped", "kotlin/_steps.j2", 'keepRatio = {{ "true" if step.keep_ratio else "false" }}', "keepRatio = false"),
+]
+
+
+def mutated_templates(mutant: Mutant, root: Path) -> Path:
+    """A copy of the templates with `mutant` applied, under `root`."""
+    original = (TEMPLATES_DIR / mutant.file).read_text(encoding="utf-8")
+    if original.count(mutant.find) != 1:
+        raise ValueError(f"mutant {mutant.id}: {mutant.find!r} occurs {original.count(mutant.find)} times in {mutant.file} (must be once; update the mutant)")
+    templates = root / mutant.id
+    shutil.copytree(TEMPLATES_DIR, templates)
+    (templates / mutant.file).write_text(original.replace(mutant.find, mutant.replace), encoding="utf-8")
+    return templates
+
+
+@dataclass
+class Outcome:
+    mutant: Mutant
+    killed: bool
+    how: str
+
+
+class Harness:
+    """Builds each mutant's program in `work` and runs the op cases through it."""
+
+    def __init__(self, work: Path):
+        self.work = work
+        self.pre: list[PreCase] = pre_cases()
+        self.post: list[PostCase] = post_cases()
+        from cpp import reference  # the transcription of docs/processing.md (tests/cpp/reference.py)
+
+        with np.errstate(over="ignore"):
+            self.exact = {c.id: reference.preprocess(c.rgb, c.input_color, c.steps) for c in self.pre}
+        self.inputs = work / "inputs"
+        programs.write_inputs(self.inputs, self.pre, self.post)
+
+    def _outputs(self, name: str) -> Path:
+        out = self.work / "out" / name
+        shutil.copytree(self.inputs, out)
+        return out
+
+    def _judge(self, proc: subprocess.CompletedProcess, out: Path) -> tuple[bool, str]:
+        problems = self.check(out)
+        if problems:
+            return True, problems[0]
+        if proc.returncode != 0:
+            return True, f"exit {proc.returncode}: {proc.stderr.strip()[-300:]}"
+        return False, "every case passed"
+
+    def baseline_problems(self, language: str, failed: bool, how: str) -> list[str]:
+        return [f"{language}: {how}"] if failed else []
+
+    def check(self, out: Path) -> list[str]:
+        return programs.check_outputs(out, self.pre, self.post, self.exact)
+
+    # ---- C++: one small program per mutant; unchanged object files are reused ----
+    def run_cpp(self, templates: Path, name: str) -> tuple[bool, str]:
+        try:
+            exe = programs.build_cpp(templates, self.work / "cpp" / name, self.pre, self.post, self.work / "objects")
+        except programs.CompileError as exc:
+            return True, f"does not compile: {str(exc).splitlines()[0]}"
+        out = self._outputs(name)
+        try:
+            proc = programs.run_cpp(exe, out)
+        except subprocess.TimeoutExpired:
+            return True, "timed out"
+        return self._judge(proc, out)
+
+    # ---- Kotlin: every mutant's core in its own package, all in one kotlinc run ----
+    def run_kotlin(self, named: dict[str, Path]) -> dict[str, tuple[bool, str]]:
+        sources = []
+        for name, templates in named.items():
+            sources += programs.render_kotlin(templates, self.work / "kotlin" / name, name, self.pre, self.post)
+        jar = self.work / "kotlin.jar"
+        programs.compile_kotlin(sources, jar)  # curated mutants compile; a failure is the harness's
+        results = {}
+        for name in named:
+            out = self._outputs(name)
+            try:
+                proc = programs.run_kotlin(jar, name, out)
+            except subprocess.TimeoutExpired:
+                results[name] = (True, "timed out")
+                continue
+            results[name] = self._judge(proc, out)
+        return results
+
+
+def kotlin_name(index: int) -> str:
+    return f"opcheck-mutant-{index}"
+
+
+def run_cpp(harness: Harness, mutants: list[Mutant], jobs: int = 2) -> tuple[list[str], list[Outcome]]:
+    """(problems of the unmutated C++, one outcome per mutant). The unmutated program must pass,
+    or no mutant result means anything."""
+    killed, how = harness.run_cpp(TEMPLATES_DIR, "baseline")
+    root = harness.work / "templates"
+
+    def one(m: Mutant) -> Outcome:
+        return Outcome(m, *harness.run_cpp(mutated_templates(m, root), m.id))
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        outcomes = list(pool.map(one, mutants))
+    return harness.baseline_problems("C++", killed, how), outcomes
+
+
+def run_kotlin(harness: Harness, mutants: list[Mutant]) -> tuple[list[str], list[Outcome]]:
+    """The same for Kotlin: the unmutated core and every mutant's in one kotlinc run."""
+    root = harness.work / "templates"
+    named = {"opcheck-baseline": TEMPLATES_DIR}
+    named.update({kotlin_name(i): mutated_templates(m, root) for i, m in enumerate(mutants)})
+    results = harness.run_kotlin(named)
+    return harness.baseline_problems("Kotlin", *results["opcheck-baseline"]), [Outcome(m, *results[kotlin_name(i)]) for i, m in enumerate(mutants)]
+
+
+def of_language(language: str) -> list[Mutant]:
+    return [m for m in MUTANTS if m.language == language]
+
+
+def report(outcomes: list[Outcome]) -> str:
+    lines = []
+    for language in ("cpp", "kotlin"):
+        mine = [o for o in outcomes if o.mutant.language == language]
+        if not mine:
+            continue
+        killed = sum(o.killed for o in mine)
+        lines.append(f"{language}: {killed}/{len(mine)} template mutants killed ({100 * killed / len(mine):.0f}%)")
+        lines += [f"  {'killed  ' if o.killed else 'SURVIVED'} {o.mutant.id}: {o.how}" for o in mine]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    languages = set(argv) or {"cpp", "kotlin"}
+    started = time.monotonic()
+    baseline: list[str] = []
+    outcomes: list[Outcome] = []
+    with tempfile.TemporaryDirectory(prefix="edgesdk-mutants-") as tmp:
+        harness = Harness(Path(tmp))
+        for language, runner in (("cpp", run_cpp), ("kotlin", run_kotlin)):
+            if language in languages:
+                problems, mine = runner(harness, of_language(language))
+                baseline += problems
+                outcomes += mine
+    if baseline:
+        print("the unmutated templates fail the op cases:\n" + "\n".join(baseline))
+        return 1
+    print(report(outcomes))
+    print(f"{time.monotonic() - started:.0f} s")
+    return 0 if all(o.killed for o in outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,163 @@
+"""Render the generated pre/post-processing of a template tree, build it into a small program per
+language (no runtime, no SDK build) and hold its outputs to tests/opcheck/cases.py.
+
+`templates` is a folder laid out like edgesdk/templates: the package's own, or a mutated copy
+(tests/opcheck/mutants.py). Step code comes from that tree's `_steps.j2` macros.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from jinja2 import FileSystemLoader
+
+from edgesdk import hosttest_kotlin, naming
+from edgesdk.render import make_environment, template_path
+
+from .cases import PostCase, PreCase, check_post, check_pre
+
+HERE = Path(__file__).resolve().parent
+CPP_TEMPLATES = [
+    "cpp/include/__name_snake__/__name_snake__.hpp.j2",
+    "cpp/src/errors.hpp.j2",
+    "cpp/src/cast.hpp.j2",
+    "cpp/src/resample.hpp.j2",
+    "cpp/src/resample.cpp.j2",
+    "cpp/src/preprocess.hpp.j2",
+    "cpp/src/preprocess.cpp.j2",
+    "cpp/src/postprocess.hpp.j2",
+    "cpp/src/postprocess.cpp.j2",
+    "cpp/src/types.cpp.j2",
+]
+KOTLIN_CORE = "kotlin/src/main/kotlin/ai/edgesdk/__kotlin_package__/core"
+KOTLIN_TEMPLATES = [f"{KOTLIN_CORE}/{f}.kt.j2" for f in ("Errors", "PixelImage", "Cast", "Resample", "Preprocessor", "Postprocess", "Tensor", "Results")]
+# The SDK's own flag that matters for the numbers (CMakeLists.txt.j2): no FMA contraction. -O0
+# compiles fastest; x86-64 float arithmetic (SSE) rounds the same at every optimization level.
+CXX = ["g++", "-std=c++17", "-O0", "-ffp-contract=off", "-w"]
+RUN_TIMEOUT_S = 60
+
+
+def context(name: str, pre: list[PreCase], post: list[PostCase]) -> dict[str, Any]:
+    """The glue context keys the rendered files read, plus the cases for the drivers."""
+    return {
+        "name": name,
+        "ident": {"snake": naming.snake(name), "pascal": naming.pascal(name), "camel": naming.camel(name)},
+        "cpp_namespace": naming.cpp_namespace(name),
+        "version": "1.0.0",
+        "task": "custom",
+        "runtime": "none",
+        "runtime_version": "0",
+        "edgesdk_version": "0",
+        "model": {"file": "model.onnx", "sha256": "0" * 64, "encrypted": False},
+        "pre_cases": [{"id": c.id, "width": c.pixels.shape[1], "height": c.pixels.shape[0], "input_color": c.input_color, "steps": c.steps} for c in pre],
+        "post_cases": [{"id": c.id, "task": c.task, "shape": list(c.values.shape), "steps": c.steps} for c in post],
+    }
+
+
+def render(templates: Path, rels: list[str], ctx: dict[str, Any], out: Path, strip: str) -> list[Path]:
+    """Render `rels` (paths under `templates`) into `out`, each minus the `strip` prefix."""
+    env = make_environment()
+    env.loader = FileSystemLoader(str(templates))  # the step library comes from this tree too
+    written = []
+    for rel in rels:
+        target = out / template_path(rel[len(strip) :].removesuffix(".j2"), ctx)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(env.from_string((templates / rel).read_text(encoding="utf-8")).render(**ctx), encoding="utf-8")
+        written.append(target)
+    driver = HERE / ("driver.cpp.j2" if strip == "cpp/" else "Opcheck.kt.j2")
+    target = out / driver.name.removesuffix(".j2")
+    target.write_text(env.from_string(driver.read_text(encoding="utf-8")).render(**ctx), encoding="utf-8")
+    return [*written, target]
+
+
+def write_inputs(folder: Path, pre: list[PreCase], post: list[PostCase]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for c in pre:
+        (folder / f"{c.id}.in").write_bytes(np.ascontiguousarray(c.pixels).tobytes())
+    for p in post:
+        (folder / f"{p.id}.in").write_bytes(p.values.astype("<f4").tobytes())
+
+
+def check_outputs(folder: Path, pre: list[PreCase], post: list[PostCase], exact: dict[str, np.ndarray]) -> list[str]:
+    """Problems of the outputs a driver wrote into `folder` (a missing output is one)."""
+    problems: list[str] = []
+    for c in pre:
+        path = folder / f"{c.id}.out"
+        want = exact[c.id]
+        if not path.is_file() or path.stat().st_size != want.nbytes:
+            problems.append(f"{c.id}: no output of {want.nbytes} bytes")
+            continue
+        problems += check_pre(c, np.fromfile(path, dtype=want.dtype.newbyteorder("<")).reshape(want.shape), want)
+    for p in post:
+        path, order = folder / f"{p.id}.out", folder / f"{p.id}.order"
+        if not path.is_file() or path.stat().st_size != p.values.nbytes:
+            problems.append(f"{p.id}: no output of {p.values.nbytes} bytes")
+            continue
+        got = np.fromfile(path, dtype="<f4").reshape(p.values.shape)
+        problems += check_post(p, got, [int(i) for i in np.fromfile(order, dtype="<i4")] if order.is_file() else None)
+    return problems
+
+
+# ---- C++ --------------------------------------------------------------------------------------
+def build_cpp(templates: Path, work: Path, pre: list[PreCase], post: list[PostCase], objects: Path) -> Path:
+    """Render and compile the C++ driver; object files are reused from `objects` by content."""
+    ctx = context("opcheck", pre, post)
+    src = work / "src"
+    files = render(templates, CPP_TEMPLATES, ctx, src, "cpp/")
+    headers = b"".join(f.read_bytes() for f in sorted(files) if f.suffix == ".hpp")
+    units = [f for f in files if f.suffix == ".cpp"]
+    objects.mkdir(parents=True, exist_ok=True)
+    include = ["-I", str(src / "include"), "-I", str(src / "src")]
+
+    def compile_unit(unit: Path) -> Path:
+        key = hashlib.sha256(" ".join(CXX).encode() + unit.read_bytes() + headers).hexdigest()[:24]
+        obj = objects / f"{unit.stem}-{key}.o"
+        if not obj.is_file():
+            proc = subprocess.run([*CXX, *include, "-c", str(unit), "-o", str(obj) + ".tmp"], capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise CompileError(f"{unit.name}: {proc.stderr[-3000:]}")
+            Path(str(obj) + ".tmp").replace(obj)
+        return obj
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        objs = list(pool.map(compile_unit, units))
+    exe = work / "opcheck"
+    proc = subprocess.run([CXX[0], *objs, "-o", str(exe)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise CompileError(f"link: {proc.stderr[-3000:]}")
+    return exe
+
+
+def run_cpp(exe: Path, folder: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(exe), str(folder)], capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+
+
+# ---- Kotlin -----------------------------------------------------------------------------------
+def render_kotlin(templates: Path, out: Path, name: str, pre: list[PreCase], post: list[PostCase]) -> list[Path]:
+    """The Kotlin core files the steps use and the driver, in package ai.edgesdk.<name>.core."""
+    return render(templates, KOTLIN_TEMPLATES, context(name, pre, post), out, KOTLIN_CORE + "/")
+
+
+def kotlin_main_class(name: str) -> str:
+    return f"{hosttest_kotlin.package_of(name)}.core.OpcheckKt"
+
+
+def compile_kotlin(sources: list[Path], jar: Path) -> float:
+    """One kotlinc run (cached by the sources' text, see hosttest_kotlin.compile_kotlin)."""
+    try:
+        return hosttest_kotlin.compile_kotlin(sources, jar)
+    except Exception as exc:  # ToolchainError: the compiler's own message
+        raise CompileError(str(exc)) from exc
+
+
+def run_kotlin(jar: Path, name: str, folder: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["java", "-cp", str(jar), kotlin_main_class(name), str(folder)], capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+
+
+class CompileError(RuntimeError):
+    """The rendered code did not compile."""

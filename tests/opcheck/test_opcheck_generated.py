@@ -1,0 +1,36 @@
+"""The generated C++ and Kotlin pre/post-processing against the libraries that define each op, and
+the curated template mutants: each must be killed by those same cases (tests/opcheck/mutants.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from .mutants import report
+
+
+@pytest.mark.cpp
+def test_cpp_ops_match_the_libraries(cpp_run):
+    baseline, _ = cpp_run
+    assert baseline == []
+
+
+@pytest.mark.cpp
+def test_cpp_template_mutants_are_killed(cpp_run):
+    baseline, outcomes = cpp_run
+    assert baseline == [], "the unmutated C++ fails, so no mutant result means anything"
+    print(report(outcomes))
+    assert outcomes and all(o.killed for o in outcomes), report([o for o in outcomes if not o.killed])
+
+
+@pytest.mark.kotlin
+def test_kotlin_ops_match_the_libraries(kotlin_run):
+    baseline, _ = kotlin_run
+    assert baseline == []
+
+
+@pytest.mark.kotlin
+def test_kotlin_template_mutants_are_killed(kotlin_run):
+    baseline, outcomes = kotlin_run
+    assert baseline == [], "the unmutated Kotlin fails, so no mutant result means anything"
+    print(report(outcomes))
+    assert outcomes and all(o.killed for o in outcomes), report([o for o in outcomes if not o.killed])

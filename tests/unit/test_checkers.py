@@ -1,0 +1,252 @@
+"""The checkers themselves: `edgesdk test`'s golden comparison (hosttest.compare_case) and the
+parity gate's metrics (parity.evaluate) must fail when an output, a score, the label order or a
+tie-break is wrong, and only then."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from edgesdk import parity
+from edgesdk.hosttest import CaseReport, HostTestReport, compare_case
+from edgesdk.parity import GOLDEN_TOLERANCES, compare_arrays, evaluate, tolerances_for, topk_indices
+
+PRE = np.random.default_rng(0).normal(0, 50, (1, 3, 4, 5)).astype(np.float32)
+LOGITS = np.array([[0.1, 2.5, -1.0, 2.0, 0.7]], dtype=np.float32)
+RESULT = {"classifications": [{"label": "b", "index": 1, "score": 0.6}, {"label": "d", "index": 3, "score": 0.3}, {"label": "e", "index": 4, "score": 0.05}]}
+
+
+def _case(tmp_path, pre=PRE, logits=LOGITS, result=RESULT):
+    """Golden files for one case, as the bundle writes them."""
+    gdir = tmp_path / "golden"
+    gdir.mkdir(parents=True, exist_ok=True)
+    np.save(gdir / "c.preprocessed.npy", pre)
+    np.save(gdir / "c.output0.npy", logits)
+    return {"id": "c", "preprocessed": "c.preprocessed.npy", "outputs": {"logits": "c.output0.npy"}, "result": result}, gdir
+
+
+def _dump(tmp_path, pre=PRE, outputs=(("logits", LOGITS),)):
+    """What a language's runner dumps: dump.json and raw little-endian tensors."""
+    dump = tmp_path / "dump"
+    dump.mkdir(parents=True, exist_ok=True)
+
+    def entry(name, array):
+        array.astype(array.dtype.newbyteorder("<")).tofile(dump / f"{name}.bin")
+        return {"name": name, "file": f"{name}.bin", "dtype": str(array.dtype), "shape": list(array.shape)}
+
+    meta = {"preprocessed": entry("preprocessed", pre), "outputs": [entry(n, a) for n, a in outputs]}
+    (dump / "dump.json").write_text(json.dumps(meta))
+    return dump
+
+
+def _compare(tmp_path, *, pre=PRE, outputs=(("logits", LOGITS),), printed=RESULT, golden_pre=PRE, check_outputs=True) -> CaseReport:
+    case, gdir = _case(tmp_path, pre=golden_pre)
+    return compare_case(case, gdir, _dump(tmp_path, pre, outputs), {"result": printed}, GOLDEN_TOLERANCES, check_outputs=check_outputs)
+
+
+def _swap(result, i, j):
+    c = [dict(x) for x in result["classifications"]]
+    c[i], c[j] = c[j], c[i]
+    return {"classifications": c}
+
+
+def test_a_faithful_run_passes(tmp_path):
+    report = _compare(tmp_path)
+    assert report.problems == [] and report.result_match and report.preprocessed_max_abs == 0.0
+    assert HostTestReport("b", [report]).passed
+
+
+def test_a_float_preprocessed_tensor_is_held_to_its_tolerance(tmp_path):
+    inside, outside = PRE.copy(), PRE.copy()
+    inside[0, 1, 2, 3] += 5e-6
+    outside[0, 1, 2, 3] += 5e-5
+    assert _compare(tmp_path / "a", pre=inside).problems == []
+    problems = _compare(tmp_path / "b", pre=outside).problems
+    assert len(problems) == 1 and problems[0].startswith("preprocessed: max_abs")
+    assert not HostTestReport("b", [_compare(tmp_path / "c", pre=outside)]).passed
+
+
+def test_an_integer_preprocessed_tensor_must_be_equal(tmp_path):
+    golden = np.arange(60, dtype=np.uint8).reshape(1, 3, 4, 5)
+    off = golden.copy()
+    off[0, 0, 0, 0] += 1
+    assert _compare(tmp_path / "a", pre=golden, golden_pre=golden).problems == []
+    assert _compare(tmp_path / "b", pre=off, golden_pre=golden).problems == ["preprocessed: integer tensor differs (max 1.0)"]
+
+
+def test_a_preprocessed_tensor_of_another_shape_fails(tmp_path):
+    problems = _compare(tmp_path, pre=PRE.reshape(1, 3, 5, 4)).problems
+    assert any("shape [1, 3, 5, 4] != golden [1, 3, 4, 5]" in p for p in problems)
+
+
+def test_a_wrong_golden_output_fails(tmp_path):
+    """The comparison switched off (or a tolerance ignored) would let this pass."""
+    wrong = LOGITS.copy()
+    wrong[0, 2] += 2e-4
+    problems = _compare(tmp_path / "a", outputs=(("logits", wrong),)).problems
+    assert len(problems) == 1 and problems[0].startswith("output logits: max_abs")
+    near = LOGITS.copy()
+    near[0, 2] += 5e-5
+    assert _compare(tmp_path / "b", outputs=(("logits", near),)).problems == []
+
+
+def test_a_missing_output_fails(tmp_path):
+    assert _compare(tmp_path, outputs=()).problems == ["output logits: not produced"]
+
+
+def test_outputs_are_not_compared_when_the_runner_did_not_infer(tmp_path):
+    wrong = LOGITS + 1.0
+    assert _compare(tmp_path, outputs=(("logits", wrong),), check_outputs=False).problems == []
+
+
+def test_a_wrong_label_order_fails(tmp_path):
+    report = _compare(tmp_path, printed=_swap(RESULT, 0, 1))
+    assert not report.result_match
+    assert any("'d' (#3) vs golden 'b' (#1)" in p for p in report.problems)
+
+
+def test_a_swap_of_two_near_tied_scores_passes_and_a_wider_one_does_not(tmp_path):
+    tied = {"classifications": [{"label": "b", "index": 1, "score": 0.40002}, {"label": "d", "index": 3, "score": 0.4}, {"label": "e", "index": 4, "score": 0.2}]}
+    case, gdir = _case(tmp_path, result=tied)
+    dump = _dump(tmp_path)
+    assert compare_case(case, gdir, dump, {"result": _swap(tied, 0, 1)}, GOLDEN_TOLERANCES).problems == []
+    apart = {"classifications": [{"label": "b", "index": 1, "score": 0.4002}, *tied["classifications"][1:]]}
+    case, gdir = _case(tmp_path, result=apart)
+    problems = compare_case(case, gdir, dump, {"result": _swap(apart, 0, 1)}, GOLDEN_TOLERANCES).problems
+    assert len(problems) == 4  # both positions: score and class
+
+
+def test_a_wrong_score_label_or_count_fails(tmp_path):
+    score = {"classifications": [{**RESULT["classifications"][0], "score": 0.6002}, *RESULT["classifications"][1:]]}
+    assert _compare(tmp_path / "a", printed=score).problems == ["result[0]: score 0.6002 vs golden 0.6"]
+    label = {"classifications": [{**RESULT["classifications"][0], "label": "B"}, *RESULT["classifications"][1:]]}
+    assert _compare(tmp_path / "b", printed=label).problems == ["result[0]: 'B' (#1) vs golden 'b' (#1)"]
+    short = {"classifications": RESULT["classifications"][:2]}
+    assert _compare(tmp_path / "c", printed=short).problems == ["result: 2 classifications, golden has 3"]
+    assert _compare(tmp_path / "d", printed={}).problems == ["result: 0 classifications, golden has 3"]
+
+
+# ---- the parity gate ---------------------------------------------------------------------------
+def test_metrics_hand_computed():
+    m = compare_arrays(np.array([3.0, 4.0]), np.array([3.0, 4.5]))
+    assert m.max_abs == 0.5 and m.mean_abs == 0.25
+    assert m.cosine == pytest.approx(27.0 / (5.0 * math.sqrt(29.25)), abs=1e-15)
+    assert m.sqnr_db == pytest.approx(20.0, abs=1e-12)  # 10 log10(25 / 0.25)
+    same = compare_arrays(np.ones(4), np.ones(4))
+    assert (same.max_abs, same.cosine, same.sqnr_db) == (0.0, 1.0, math.inf)
+    flipped = compare_arrays(np.array([1.0, -2.0]), np.array([-1.0, 2.0]))
+    assert flipped.cosine == pytest.approx(-1.0) and flipped.sqnr_db == pytest.approx(10 * math.log10(5 / 20))
+    with pytest.raises(ValueError, match="shape"):
+        compare_arrays(np.ones(3), np.ones(4))
+
+
+def _samples(n=4, classes=10, seed=0):
+    rng = np.random.default_rng(seed)
+    return [[rng.normal(0, 3, (1, classes)).astype(np.float32)] for _ in range(n)]
+
+
+def test_identical_outputs_pass_the_gate():
+    ref = _samples()
+    report = evaluate(["logits"], ref, [[o.copy() for o in s] for s in ref], tolerances_for("none", {}), score_output=0)
+    assert report.passed and report.task_metrics == {"top1_agreement": 1.0, "top5_agreement": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("tolerances", "perturb", "failure"),
+    [
+        ({"max_abs": 1e-4}, lambda x: x + np.where(np.arange(x.size).reshape(x.shape) == 3, 2e-4, 0), "logits: max_abs"),
+        ({"mean_abs": 1e-3}, lambda x: x + 2e-3, "logits: mean_abs"),
+        ({"cosine_min": 0.999}, lambda x: x[..., ::-1].copy(), "logits: cosine"),
+        ({"sqnr_db_min": 30.0}, lambda x: x * 1.1, "logits: SQNR"),
+    ],
+)
+def test_each_metric_fails_the_gate_past_its_tolerance(tolerances, perturb, failure):
+    ref = _samples()
+    got = [[perturb(s[0])] for s in ref]
+    report = evaluate(["logits"], ref, got, tolerances, score_output=None)
+    assert not report.passed and len(report.failures) == 1 and report.failures[0].startswith(failure)
+    assert evaluate(["logits"], ref, [[s[0].copy()] for s in ref], tolerances, score_output=None).passed
+
+
+def test_top1_agreement_counts_samples_whose_best_class_moved():
+    ref = _samples(n=4)
+    got = [[s[0].copy()] for s in ref]
+    best, second = topk_indices(ref[2][0], 2)
+    got[2][0][0, best], got[2][0][0, second] = ref[2][0][0, second], ref[2][0][0, best]  # swap the top two labels
+    report = evaluate(["logits"], ref, got, {"top1_agreement_min": 1.0}, score_output=0)
+    assert report.task_metrics["top1_agreement"] == 0.75 and report.task_metrics["top5_agreement"] == 1.0
+    assert report.failures == ["top-1 agreement 0.750 < 1.0"]
+    assert evaluate(["logits"], ref, got, {"top1_agreement_min": 0.75}, score_output=0).passed
+
+
+def test_top5_agreement_drops_when_the_fifth_class_changes():
+    ref = _samples(n=2)
+    got = [[s[0].copy()] for s in ref]
+    order = topk_indices(ref[0][0], 6)
+    got[0][0][0, order[4]], got[0][0][0, order[5]] = ref[0][0][0, order[5]], ref[0][0][0, order[4]]
+    assert evaluate(["logits"], ref, got, {}, score_output=0).task_metrics == {"top1_agreement": 1.0, "top5_agreement": 0.5}
+
+
+def test_topk_indices_keep_16_plus_ties_in_index_order():
+    scores = np.full(40, 0.25, dtype=np.float32)
+    scores[[7, 21]] = 0.5
+    assert topk_indices(scores, 20) == [7, 21, *range(0, 7), *range(8, 19)]
+    # so equal-score outputs agree however the sort is implemented underneath
+    report = evaluate(["s"], [[scores[None]]], [[scores[None].copy()]], {"top1_agreement_min": 1.0}, score_output=0)
+    assert report.passed
+
+
+def test_tolerances_merge_overrides_and_ignore_unset_keys():
+    merged = tolerances_for("int8", {"cosine_min": 0.95, "max_abs": None})
+    assert merged == {**parity.GATE_TOLERANCES["int8"], "cosine_min": 0.95}
+    assert parity.GATE_TOLERANCES["int8"]["cosine_min"] == 0.99  # the defaults are not changed
+
+
+def test_metric_edge_cases():
+    empty = compare_arrays(np.zeros(0), np.zeros(0))
+    assert (empty.max_abs, empty.mean_abs) == (0.0, 0.0)
+    zeros = compare_arrays(np.zeros(3), np.zeros(3))
+    assert zeros.cosine == 1.0 and zeros.sqnr_db == math.inf
+    from_zero = compare_arrays(np.zeros(3), np.ones(3))
+    assert from_zero.cosine == 0.0 and from_zero.sqnr_db == -math.inf
+    # dot(x, x) / |x|^2 rounds to 1 + 2^-52 for this vector: the cosine is clipped to 1.
+    x = np.array([0.9470809631292422, -0.7037352358069926, -1.2654214710460525, -0.6232744625373522, 0.0413259793472436, -2.3250307746388343, -0.21879166393254573])
+    assert compare_arrays(x, x).cosine == 1.0
+    # float32 inputs are compared in float64: 16777217 is not a float32, the difference is exact.
+    wide = compare_arrays(np.array([16777216.0], np.float32), np.array([16777218.0], np.float32))
+    assert wide.max_abs == 2.0
+
+
+def test_metrics_and_reports_serialize_non_finite_values_as_strings():
+    assert parity.OutputMetrics(1.5, 0.5, 1.0, math.inf).as_dict() == {"max_abs": 1.5, "mean_abs": 0.5, "cosine": 1.0, "sqnr_db": "inf"}
+    assert parity.OutputMetrics(0.0, 0.0, math.nan, -math.inf).as_dict() == {"max_abs": 0.0, "mean_abs": 0.0, "cosine": "nan", "sqnr_db": "-inf"}
+    ref = _samples(n=3, classes=4)
+    report = evaluate(["logits"], ref, [[s[0].copy()] for s in ref], {"max_abs": 1e-4}, score_output=0)
+    assert report.as_dict() == {
+        "passed": True,
+        "samples": 3,
+        "tolerances": {"max_abs": 1e-4},
+        "outputs": {"logits": {"max_abs": 0.0, "mean_abs": 0.0, "cosine": 1.0, "sqnr_db": "inf"}},
+        "task": {"top1_agreement": 1.0, "top5_agreement": 1.0},
+        "failures": [],
+    }
+    json.dumps(report.as_dict(), allow_nan=False)
+
+
+def test_a_metric_exactly_at_its_tolerance_passes():
+    ref = [[np.zeros((1, 4), np.float64)]]
+    got = [[np.full((1, 4), 0.5)]]
+    assert evaluate(["o"], ref, got, {"max_abs": 0.5, "mean_abs": 0.5}, score_output=None).passed
+    assert not evaluate(["o"], ref, got, {"max_abs": 0.4999}, score_output=None).passed
+    assert not evaluate(["o"], ref, got, {"mean_abs": 0.4999}, score_output=None).passed
+
+
+def test_every_output_is_measured_by_name():
+    ref = [[np.ones((1, 3)), np.arange(4.0)]]
+    got = [[np.ones((1, 3)), np.arange(4.0) + 1]]
+    report = evaluate(["a", "b"], ref, got, {"max_abs": 0.5}, score_output=None)
+    assert report.outputs["a"]["max_abs"] == 0.0 and report.outputs["b"]["max_abs"] == 1.0
+    assert report.failures == ["b: max_abs 1 > 0.5"]
