@@ -380,8 +380,11 @@ def verify(bundle_path: str | Path) -> dict[str, Any]:
 
 
 # ---- test -------------------------------------------------------------------------------------
-def test(bundle_path: str | Path, device: str = "host", build_dir: str | Path | None = None) -> dict[str, Any]:
-    from edgesdk import hosttest, hosttest_kotlin
+def test(bundle_path: str | Path, device: str = "host", build_dir: str | Path | None = None, cmake_args: list[str] | None = None, remote_env: list[str] | None = None) -> dict[str, Any]:
+    """The bundle's generated SDK run on its golden vectors: here (`host`), on an Android device
+    (`adb:SERIAL`) or on a board over ssh (`ssh:[USER@]HOST[:PORT]`, with `cmake_args` for its
+    build and `remote_env` for its runs)."""
+    from edgesdk import hosttest, hosttest_kotlin, remotetest
     from edgesdk.errors import IntegrityError
 
     sdk = bundle_mod.load_sdk_json(Path(bundle_path))
@@ -395,9 +398,14 @@ def test(bundle_path: str | Path, device: str = "host", build_dir: str | Path | 
     kotlin = "kotlin" in bundle_mod.load_sdk_json(Path(bundle_path)).get("languages", [])
     if device.startswith("adb:") and kotlin:
         return hosttest_kotlin.test_on_device(Path(bundle_path), device[len("adb:") :])
-    if device != "host":
-        raise BackendUnavailable(f"device '{device}': 'host' tests every bundle; 'adb:SERIAL' tests a Kotlin (Android) SDK on a device (ssh: comes with the ARM target)")
-    if kotlin:
+    if device.startswith(remotetest.SSH_PREFIX) and not kotlin:
+        target = remotetest.SshTarget.parse(device)
+        env = remotetest.parse_env(remote_env or [])
+        report = remotetest.test_bundle(Path(bundle_path), remotetest.Remote(target.command_prefix(), target.destination), list(cmake_args or []), env)
+        data = {**report.as_dict(), "device": device}
+    elif device != "host":
+        raise InputError(f"--device '{device}': 'host' tests every bundle; 'adb:SERIAL' a Kotlin (Android) SDK on a device; 'ssh:[USER@]HOST[:PORT]' a C++ SDK on a board")
+    elif kotlin:
         report, timings = hosttest_kotlin.test_bundle(Path(bundle_path), Path(build_dir) if build_dir else None)
         data = {**report.as_dict(), "language": "kotlin", **timings}
     else:

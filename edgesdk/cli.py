@@ -78,8 +78,19 @@ def _parser() -> argparse.ArgumentParser:
 
     s = command("test", "build the bundle's SDK and run its golden tests through the generated glue")
     s.add_argument("bundle", type=Path, help="the bundle folder")
-    s.add_argument("--device", default="host", help="host (default); adb:SERIAL runs an Android bundle's instrumented GoldenTest on that device; ssh:HOST comes with the ARM target")
+    s.add_argument(
+        "--device",
+        default="host",
+        help=(
+            "host (default); adb:SERIAL runs an Android bundle's instrumented GoldenTest on that device; "
+            "ssh:[USER@]HOST[:PORT] builds and runs the C++ sample on a board (cmake, a compiler, tar and the runtime there)"
+        ),
+    )
     s.add_argument("--build-dir", type=Path, help="keep the C++ build here (default: a temporary folder)")
+    s.add_argument("--cmake-arg", action="append", default=[], metavar="ARG", help="with --device ssh:, a CMake argument for the board's build, e.g. -Dncnn_DIR=/opt/ncnn/lib/cmake/ncnn (repeatable)")
+    s.add_argument(
+        "--remote-env", action="append", default=[], metavar="KEY=VALUE", help="with --device ssh:, an environment variable for the sample's runs there, e.g. LD_LIBRARY_PATH=/opt/ort/lib (repeatable)"
+    )
     s.add_argument("--json", action="store_true", help="print every golden case's result as JSON")
 
     s = command("inspect", "I/O spec, operators, size and FLOPs of a bundle or a model file")
@@ -149,14 +160,14 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 def _cmd_test(args: argparse.Namespace) -> int:
     from edgesdk import api
 
-    result = api.test(args.bundle, device=args.device, build_dir=args.build_dir)
+    result = api.test(args.bundle, device=args.device, build_dir=args.build_dir, cmake_args=args.cmake_arg, remote_env=args.remote_env)
     if args.json:
         _print_json(result)
         return 0
     for case in result["cases"]:
         outs = ", ".join(f"{k} {v:.2e}" for k, v in case["outputs_max_abs"].items())
         print(f"ok  {case['id']:<16} preprocessed max_abs {case['preprocessed_max_abs']:.2e}; outputs max_abs {outs}; result matches")
-    where = "the Kotlin SDK's core on the host JVM" if result.get("language") == "kotlin" else "the C++ SDK"
+    where = "the Kotlin SDK's core on the host JVM" if result.get("language") == "kotlin" else ("the C++ SDK on " + result["device"] if "device" in result else "the C++ SDK")
     print(f"{len(result['cases'])} golden cases passed through {where}")
     if "android_layer" in result:
         print(f"Android layer: {result['android_layer']}")
