@@ -21,6 +21,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from edgesdk import codegen, naming
 from edgesdk.dtypes import DTYPES
+from edgesdk.errors import PackagingError
 from edgesdk.limits import IMAGE_LIMITS, MAX_THREADS
 from edgesdk.package_data import RUNTIMES_DIR, SAMPLE_APPS_DIR, TEMPLATES_DIR, require_dir
 
@@ -201,6 +202,13 @@ def render_bundle(stage: Path, context: dict[str, Any], target: str, runtime: st
     check_steps(context, languages)  # before anything is written: no step is ever left out in silence
     for lang in languages:
         render_sdk(stage / "sdk" / lang, lang, runtime, context, env)
+    toolchain = TARGETS[target].cross_toolchain
+    if toolchain is not None and "cpp" in languages:
+        source = TEMPLATES_DIR / "cross" / f"{toolchain}.cmake"
+        if not source.is_file():
+            raise PackagingError(f"this edgesdk installation lacks the CMake toolchain file {source}")
+        (stage / "sdk" / "cpp" / "cmake").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, stage / "sdk" / "cpp" / "cmake" / source.name)
     app = TARGETS[target].sample_app
     if app is not None and languages:  # a sample app without the SDK it builds on would not build
         render_sample_app(stage / "sample_app", app, runtime, context, env)

@@ -109,6 +109,11 @@ class Backend:
         """The runtime's C/C++ package on this machine, for compiling and running the C++ SDK."""
         raise BackendUnavailable(f"runtime '{self.name}' has no C++ package for host builds")
 
+    def cross_cpp_package(self, arch: str) -> CppPackage:
+        """The runtime's C/C++ package for another CPU (`aarch64`), to cross-compile the C++ SDK
+        with the target's CMake toolchain file (edgesdk/templates/cross/)."""
+        raise BackendUnavailable(f"no {self.display_name} C++ package for {arch} here")
+
     def android_libraries(self) -> list[Path]:
         """The runtime's Android libraries (.aar or .jar) holding its Java/Kotlin API, to
         compile-check the Kotlin SDK's Android layer against; never stand-ins."""

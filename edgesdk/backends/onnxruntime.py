@@ -25,11 +25,17 @@ OPSET = 18
 CPP_RUNTIME_VERSION = "1.29.0"
 MODEL_FILE = "model.onnx"
 FETCH_SCRIPT = Path(__file__).resolve().parent.parent / "runtimes" / "onnxruntime" / "fetch_native.sh"
+FETCH_AARCH64_SCRIPT = FETCH_SCRIPT.with_name("fetch_native_aarch64.sh")
 
 
 def package_root() -> Path:
     """The ONNX Runtime package folder: include/, lib/ and android/onnxruntime.aar."""
     return Path(os.environ.get("ONNXRUNTIME_ROOT", cache_dir() / f"onnxruntime-{CPP_RUNTIME_VERSION}"))
+
+
+def cross_package_root(arch: str) -> Path:
+    """An ONNX Runtime package for another CPU (include/ + lib/), fetched by `make native-deps`."""
+    return cache_dir() / f"onnxruntime-{CPP_RUNTIME_VERSION}-linux-{arch}"
 
 
 class OnnxRuntimeBackend(Backend):
@@ -75,6 +81,12 @@ class OnnxRuntimeBackend(Backend):
             raise BackendUnavailable(f"the ONNX Runtime C++ package is not at {root} (run `make native-deps`, or set ONNXRUNTIME_ROOT to a folder with include/ and lib/)")
         return CppPackage((f"-DONNXRUNTIME_ROOT={root}",), (root / "lib",))
 
+    def cross_cpp_package(self, arch: str) -> CppPackage:
+        root = cross_package_root(arch)
+        if arch != "aarch64" or not (root / ".ok").is_file():
+            raise BackendUnavailable(f"no ONNX Runtime C++ package for {arch} at {root} (aarch64 only; run `make native-deps`)")
+        return CppPackage((f"-DONNXRUNTIME_ROOT={root}",), (root / "lib",))
+
     def android_libraries(self) -> list[Path]:
         aar = package_root() / "android" / "onnxruntime.aar"
         if not aar.is_file():
@@ -82,7 +94,9 @@ class OnnxRuntimeBackend(Backend):
         return [aar]
 
     def fetch_native(self, cache: Path) -> None:
-        subprocess.run(["bash", str(FETCH_SCRIPT), CPP_RUNTIME_VERSION, str(cache / f"onnxruntime-{CPP_RUNTIME_VERSION}")], check=True)
+        host = cache / f"onnxruntime-{CPP_RUNTIME_VERSION}"
+        subprocess.run(["bash", str(FETCH_SCRIPT), CPP_RUNTIME_VERSION, str(host)], check=True)
+        subprocess.run(["bash", str(FETCH_AARCH64_SCRIPT), str(host), str(cache / f"onnxruntime-{CPP_RUNTIME_VERSION}-linux-aarch64")], check=True)
 
 
 def _export_torch(source: SourceModel, manifest: Manifest, target: Path) -> None:
