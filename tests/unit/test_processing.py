@@ -363,3 +363,31 @@ def test_geometry_scales_an_earlier_vertical_pad():
     g = run_preprocess(image, "rgb", steps).geometry
     assert (g.pad_left, g.pad_top) == (0.0, 10.0)
     assert g.scale_y == pytest.approx(22 / 37 * 2) and g.scale_x == pytest.approx(32 / 53 * 2)
+
+
+def test_input_and_step_checks_say_what_is_wrong():
+    from edgesdk.processing.resample import resize_image
+
+    with pytest.raises(ProcessingError, match="non-empty HWC uint8"):
+        run_preprocess(np.zeros((0, 4, 3), np.uint8), "rgb", [])
+    with pytest.raises(ProcessingError, match=r"^resize: size must be \[H, W\] with positive integers, got \[3\]"):
+        run_preprocess(np.zeros((4, 4, 3), np.uint8), "rgb", [{"op": "resize", "size": [3]}])
+    with pytest.raises(ProcessingError, match="color"):
+        run_preprocess(np.zeros((4, 4, 3), np.uint8), "rgb", [{"op": "color", "order": "rgba"}])
+    with pytest.raises(ProcessingError, match="cannot resample an axis of length 4 to 0"):
+        resize_image(np.zeros((4, 4, 3), np.uint8), 0, 4, "nearest")
+
+
+def test_a_second_colour_step_to_the_same_order_keeps_it():
+    image = np.random.default_rng(8).integers(0, 256, (3, 4, 3), dtype=np.uint8)
+    twice = run_preprocess(image, "rgb", [{"op": "color", "order": "bgr"}, {"op": "color", "order": "bgr"}]).tensor
+    np.testing.assert_array_equal(twice, image[..., ::-1].astype(np.float32))
+
+
+def test_bilinear_to_the_same_size_is_the_float32_image():
+    from edgesdk.processing.resample import resize_image
+
+    image = np.random.default_rng(9).integers(0, 256, (3, 4, 3), dtype=np.uint8)
+    same = resize_image(image, 3, 4, "bilinear")
+    assert same.dtype == np.float32
+    np.testing.assert_array_equal(same, image)
