@@ -81,6 +81,7 @@ MUTANTS = [
     Mutant("cpp-sigmoid-sign", f"{CPP}/postprocess.cpp.j2", "1.0f / (1.0f + std::exp(-data[i]))", "1.0f / (1.0f + std::exp(data[i]))"),
     Mutant("cpp-topk-ties-higher-index-first", f"{CPP}/postprocess.cpp.j2", "(scores[a] == scores[b] && a < b)", "(scores[a] == scores[b] && a > b)"),
     Mutant("cpp-topk-unstable", f"{CPP}/postprocess.cpp.j2", "return scores[a] > scores[b] || (scores[a] == scores[b] && a < b);", "return scores[a] > scores[b];"),
+    Mutant("cpp-topk-nan-first", f"{CPP}/postprocess.cpp.j2", "return b_nan && (!a_nan || a < b);", "return a_nan && (!b_nan || a < b);"),
     Mutant("cpp-topk-ascending", f"{CPP}/postprocess.cpp.j2", "return scores[a] > scores[b] ||", "return scores[a] < scores[b] ||"),
     # ---- C++ step macros ----
     Mutant("cpp-steps-resize-size-swapped", "cpp/_steps.j2", "p.resize({{ step.size[0] | int }}, {{ step.size[1] | int }}", "p.resize({{ step.size[1] | int }}, {{ step.size[0] | int }}"),
@@ -103,7 +104,8 @@ MUTANTS = [
     Mutant("kt-half-scale", f"{KT}/Cast.kt.j2", "intBitsToFloat(0x08800000)", "intBitsToFloat(0x08000000)"),
     Mutant("kt-softmax-inner-stride", f"{KT}/Postprocess.kt.j2", "for (i in a + 1 until rank) inner", "for (i in a until rank) inner"),
     Mutant("kt-sigmoid-sign", f"{KT}/Postprocess.kt.j2", "1.0f / (1.0f + exp(-values[i]))", "1.0f / (1.0f + exp(values[i]))"),
-    Mutant("kt-topk-ties-higher-index-first", f"{KT}/Postprocess.kt.j2", "if (byScore != 0) byScore else a.compareTo(b)", "if (byScore != 0) byScore else b.compareTo(a)"),
+    Mutant("kt-topk-ties-higher-index-first", f"{KT}/Postprocess.kt.j2", "else -> a.compareTo(b)", "else -> b.compareTo(a)"),
+    Mutant("kt-topk-float-compare-to", f"{KT}/Postprocess.kt.j2", "sa > sb -> -1", "sb.compareTo(sa) != 0 -> sb.compareTo(sa)"),
     Mutant("kt-steps-keep-ratio-dropped", "kotlin/_steps.j2", 'keepRatio = {{ "true" if step.keep_ratio else "false" }}', "keepRatio = false"),
 ]
 
