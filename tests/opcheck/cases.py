@@ -301,6 +301,11 @@ def post_cases() -> list[PostCase]:
     classification("topk_k_clamped", [1.0, 3.0, 2.0], [{"op": "topk", "k": 10}], 3, "k past the class count is clamped")
     inf = np.float32(np.inf)
     classification("topk_infinities", [0.0, inf, -inf, 5.0, inf, -inf, 1e30, -1e30], [{"op": "topk", "k": 8}], 8, "torch.sort(stable)")
+    # NaN ranks below every number and -0.0 equals 0.0, as the reference's numpy sort orders them
+    # (torch.sort ranks NaN first, so this order is by hand): 1.0; the zeros by index; -inf; the NaNs.
+    nan = np.float32(np.nan)
+    signed = _f32([0.0, nan, -0.0, 1.0, nan, 0.0, -inf, -0.0])
+    cases.append(PostCase("topk_nan_and_signed_zeros", "classification", signed[None], [{"op": "topk", "k": 8}], signed[None], 0.0, "NaN last, 0.0 == -0.0", [3, 0, 2, 5, 7, 6, 1, 4]))
     classification("argmax_ties", [1.0, 7.0, 3.0, 7.0, 7.0], [{"op": "argmax", "axis": -1}], 1, "torch.argmax: the first maximum")
     classification("argmax_after_softmax_ties", np.concatenate([np.full(20, 4.0), [-1.0]]), [{"op": "softmax", "axis": -1}, {"op": "argmax", "axis": -1}], 1, "torch.softmax, torch.argmax")
     classification("sigmoid_topk", rng.normal(0, 6, 25), [{"op": "sigmoid"}, {"op": "topk", "k": 7}], 7, "torch.sigmoid, torch.sort(stable)")

@@ -250,3 +250,11 @@ def test_every_output_is_measured_by_name():
     report = evaluate(["a", "b"], ref, got, {"max_abs": 0.5}, score_output=None)
     assert report.outputs["a"]["max_abs"] == 0.0 and report.outputs["b"]["max_abs"] == 1.0
     assert report.failures == ["b: max_abs 1 > 0.5"]
+
+
+def test_cosine_and_sqnr_exactly_at_their_minimum_pass():
+    ref, got = [[np.array([3.0, 4.0])]], [[np.array([3.0, 4.5])]]
+    report = evaluate(["o"], ref, got, {"sqnr_db_min": 20.0}, score_output=None)  # exactly 20 dB
+    assert report.passed and report.task_metrics == {} and report.samples == 1
+    same = evaluate(["o"], [[np.array([1.0, 0.0])]], [[np.array([1.0, 0.0])]], {"cosine_min": 1.0}, score_output=None)
+    assert same.passed

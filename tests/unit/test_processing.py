@@ -322,3 +322,72 @@ def test_step_defaults_are_the_contracts():
 def test_decode_image_refuses_another_colour_order(tmp_path):
     with pytest.raises(ValueError, match="color must be 'rgb' or 'bgr', got 'rgba'"):
         decode_image(tmp_path / "any.png", "rgba")
+
+
+def test_optional_step_keys_default_as_the_contract_says():
+    """resize/letterbox interpolate bilinear, resize keeps no ratio and no antialias, letterbox centres."""
+    image = np.random.default_rng(6).integers(0, 256, (6, 10, 3), dtype=np.uint8)
+    explicit = [{"op": "resize", "size": [9, 7], "interpolation": "bilinear", "keep_ratio": False, "antialias": False}]
+    np.testing.assert_array_equal(run_preprocess(image, "rgb", [{"op": "resize", "size": [9, 7]}]).tensor, run_preprocess(image, "rgb", explicit).tensor)
+    boxed = {"op": "letterbox", "size": [12, 12], "pad_value": [1.0, 2.0, 3.0]}
+    explicit = [{**boxed, "interpolation": "bilinear", "align": "center"}]
+    np.testing.assert_array_equal(run_preprocess(image, "rgb", [boxed]).tensor, run_preprocess(image, "rgb", explicit).tensor)
+
+
+def test_float32_results_of_each_resampling_and_of_letterbox():
+    from edgesdk.processing.preprocess import letterbox
+    from edgesdk.processing.resample import resize_image
+
+    image = np.random.default_rng(7).integers(0, 256, (4, 5, 3), dtype=np.uint8)
+    assert resize_image(image, 7, 3, "nearest").dtype == np.float32
+    assert resize_image(image, 7, 3, "bilinear").dtype == np.float32
+    assert letterbox(image, {"op": "letterbox", "size": [8, 8]}).dtype == np.float32
+
+
+def test_bad_choices_and_per_channel_values_name_the_step():
+    image = np.zeros((4, 4, 3), np.uint8)
+    with pytest.raises(ProcessingError, match=r"^resize: interpolation must be one of \('nearest', 'bilinear'\), got 'cubic'"):
+        run_preprocess(image, "rgb", [{"op": "resize", "size": [2, 2], "interpolation": "cubic"}])
+    with pytest.raises(ProcessingError, match=r"^normalize: mean must be a number or 3 numbers, got \[1, 2\]"):
+        run_preprocess(image, "rgb", [{"op": "normalize", "mean": [1, 2]}])
+
+
+def test_a_tall_letterbox_keeps_one_column():
+    assert letterbox_placement(300, 1, 4, 4, "center") == (4, 1, 0, 1)
+
+
+def test_geometry_scales_an_earlier_vertical_pad():
+    """letterbox (top pad 5) then a 2x resize: pad_top becomes 10, scale_y 32/37 * 2."""
+    image = np.zeros((37, 53, 3), np.uint8)
+    steps = [{"op": "letterbox", "size": [32, 32]}, {"op": "resize", "size": [64, 64]}]
+    g = run_preprocess(image, "rgb", steps).geometry
+    assert (g.pad_left, g.pad_top) == (0.0, 10.0)
+    assert g.scale_y == pytest.approx(22 / 37 * 2) and g.scale_x == pytest.approx(32 / 53 * 2)
+
+
+def test_input_and_step_checks_say_what_is_wrong():
+    from edgesdk.processing.resample import resize_image
+
+    with pytest.raises(ProcessingError, match="non-empty HWC uint8"):
+        run_preprocess(np.zeros((0, 4, 3), np.uint8), "rgb", [])
+    with pytest.raises(ProcessingError, match=r"^resize: size must be \[H, W\] with positive integers, got \[3\]"):
+        run_preprocess(np.zeros((4, 4, 3), np.uint8), "rgb", [{"op": "resize", "size": [3]}])
+    with pytest.raises(ProcessingError, match="color"):
+        run_preprocess(np.zeros((4, 4, 3), np.uint8), "rgb", [{"op": "color", "order": "rgba"}])
+    with pytest.raises(ProcessingError, match="cannot resample an axis of length 4 to 0"):
+        resize_image(np.zeros((4, 4, 3), np.uint8), 0, 4, "nearest")
+
+
+def test_a_second_colour_step_to_the_same_order_keeps_it():
+    image = np.random.default_rng(8).integers(0, 256, (3, 4, 3), dtype=np.uint8)
+    twice = run_preprocess(image, "rgb", [{"op": "color", "order": "bgr"}, {"op": "color", "order": "bgr"}]).tensor
+    np.testing.assert_array_equal(twice, image[..., ::-1].astype(np.float32))
+
+
+def test_bilinear_to_the_same_size_is_the_float32_image():
+    from edgesdk.processing.resample import resize_image
+
+    image = np.random.default_rng(9).integers(0, 256, (3, 4, 3), dtype=np.uint8)
+    same = resize_image(image, 3, 4, "bilinear")
+    assert same.dtype == np.float32
+    np.testing.assert_array_equal(same, image)
