@@ -14,13 +14,14 @@ import shutil
 import stat
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from edgesdk.errors import InputError, IntegrityError
 
 SUMS_FILE = "SHA256SUMS"
+SIGNATURE_FILE = SUMS_FILE + ".sig"
 SDK_JSON = "sdk.json"
 # Zip timestamps cannot precede 1980; this is also `created` when SOURCE_DATE_EPOCH is unset,
 # so two builds of the same inputs are byte-identical.
@@ -52,14 +53,17 @@ def check_free(out_dir: Path, dirname: str, force: bool) -> None:
 
 
 @contextlib.contextmanager
-def staging(out_dir: Path, dirname: str, force: bool) -> Iterator[Path]:
-    """Yield an empty staging folder; on success it becomes out_dir/dirname (+ .zip)."""
+def staging(out_dir: Path, dirname: str, force: bool, sign: Callable[[bytes], bytes] | None = None) -> Iterator[Path]:
+    """Yield an empty staging folder; on success it becomes out_dir/dirname (+ .zip). `sign`, when
+    given, signs SHA256SUMS into SHA256SUMS.sig before the zip is written."""
     check_free(out_dir, dirname, force)
     out_dir.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".staging-{dirname}-", dir=out_dir))
     try:
         yield stage
         write_checksums(stage)
+        if sign is not None:
+            (stage / SIGNATURE_FILE).write_bytes(sign((stage / SUMS_FILE).read_bytes()))
         _publish(stage, out_dir / dirname)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
@@ -111,7 +115,7 @@ def write_checksums(root: Path) -> None:
     lines = []
     for path in _files(root):
         rel = path.relative_to(root).as_posix()
-        if rel in (SUMS_FILE, SUMS_FILE + ".sig"):
+        if rel in (SUMS_FILE, SIGNATURE_FILE):
             continue
         lines.append(f"{sha256_bytes(path.read_bytes())}  {rel}\n")
     (root / SUMS_FILE).write_text("".join(lines), encoding="utf-8")
@@ -143,7 +147,7 @@ def verify_checksums(root: Path) -> list[str]:
             problems.append(f"{rel}: sha256 mismatch")
     for path in _files(root):
         rel = path.relative_to(root).as_posix()
-        if rel not in listed and rel not in (SUMS_FILE, SUMS_FILE + ".sig"):
+        if rel not in listed and rel not in (SUMS_FILE, SIGNATURE_FILE):
             problems.append(f"{rel}: not listed in {SUMS_FILE}")
     return problems
 
