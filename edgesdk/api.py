@@ -110,9 +110,13 @@ def _resolve(manifest_path: str | Path, target: str | None, runtime: str | None)
 def _check_encryption_glue(target: str, runtime: str) -> None:
     """An encrypted model is only shipped with glue that opens it in memory: a language that
     cannot would leave the app writing the plaintext model to disk, or not loading it at all."""
-    from edgesdk.crypto.sealing import ENCRYPTION_LANGUAGES
+    from edgesdk.crypto.sealing import ENCRYPTION_LANGUAGES, PATH_ONLY_LOADERS
 
-    missing = [lang for lang in render.languages_for(target, runtime) if lang not in ENCRYPTION_LANGUAGES]
+    languages = render.languages_for(target, runtime)
+    for lang in languages:
+        if (runtime, lang) in PATH_ONLY_LOADERS:
+            raise ManifestError("encryption.enabled", f"not available for {target}/{runtime}: {PATH_ONLY_LOADERS[runtime, lang]} (allowed: false)")
+    missing = [lang for lang in languages if lang not in ENCRYPTION_LANGUAGES]
     if missing:
         raise ManifestError(
             "encryption.enabled",
@@ -485,11 +489,15 @@ def test(bundle_path: str | Path, device: str = "host", build_dir: str | Path | 
         raise BackendUnavailable("no generated SDK to test in this bundle (sdk.json languages: []): its runtime has no glue for its target yet; the model itself passed the build's parity gate")
     kotlin = "kotlin" in bundle_mod.load_sdk_json(Path(bundle_path)).get("languages", [])
     if device.startswith("adb:") and kotlin:
+        if key is not None or sdk["model"].get("encrypted"):
+            raise InputError(
+                "--device adb: does not pass a model key to the instrumented GoldenTest yet; run it with -Pandroid.testInstrumentationRunnerArguments.model_key_hex=HEX (see the module README)"
+            )
         return hosttest_kotlin.test_on_device(Path(bundle_path), device[len("adb:") :])
     if device != "host":
         raise BackendUnavailable(f"device '{device}': 'host' tests every bundle; 'adb:SERIAL' tests a Kotlin (Android) SDK on a device (ssh: comes with the ARM target)")
     if kotlin:
-        report, timings = hosttest_kotlin.test_bundle(Path(bundle_path), Path(build_dir) if build_dir else None)
+        report, timings = hosttest_kotlin.test_bundle(Path(bundle_path), Path(build_dir) if build_dir else None, key)
         data = {**report.as_dict(), "language": "kotlin", **timings}
     else:
         report = hosttest.test_bundle(Path(bundle_path), Path(build_dir) if build_dir else None, key)

@@ -167,6 +167,8 @@ def _cmd_test(args: argparse.Namespace) -> int:
         print(f"ok  {case['id']:<16} preprocessed max_abs {case['preprocessed_max_abs']:.2e}; outputs max_abs {outs}; result matches")
     where = "the Kotlin SDK's core on the host JVM" if result.get("language") == "kotlin" else "the C++ SDK"
     print(f"{len(result['cases'])} golden cases passed through {where}")
+    if "decrypted_sha256" in result:
+        print(f"encrypted model opened by the Kotlin core: plaintext sha256 {result['decrypted_sha256']} matches sdk.json")
     if "android_layer" in result:
         print(f"Android layer: {result['android_layer']}")
     return 0

@@ -14,7 +14,12 @@ from edgesdk.crypto import envelope, keys
 SEALED_SUFFIX = ".enc"
 # Languages whose generated SDK opens a sealed model in memory; a bundle with glue in any other
 # language is refused at build time rather than shipped with a model its SDK cannot load.
-ENCRYPTION_LANGUAGES = ("cpp",)
+ENCRYPTION_LANGUAGES = ("cpp", "kotlin")
+# (runtime, language) pairs whose runtime API cannot load a model from memory: decrypting would
+# mean writing the plaintext model to disk, so encryption is refused for them.
+PATH_ONLY_LOADERS = {
+    ("executorch", "kotlin"): "ExecuTorch's Android API (org.pytorch.executorch.Module.load) loads a .pte from a file path only, so the decrypted model would have to be written to disk",
+}
 
 
 @dataclass(frozen=True)
