@@ -431,13 +431,19 @@ REQUIRED_SDK_KEYS = {
 
 def verify(bundle_path: str | Path, pubkey: str | Path | None = None) -> dict[str, Any]:
     """Checksums, sdk.json shape, and the model file's sha256 against sdk.json; with `pubkey`, the
-    ed25519 signature of SHA256SUMS first (a valid signature over changed sums is no help)."""
+    ed25519 signature of SHA256SUMS first (a valid signature over changed sums is no help). A
+    bundle .zip is extracted safely first (bundle.extract_zip)."""
+    from edgesdk.crypto import signing
+
+    public = signing.load_public(Path(pubkey)) if pubkey is not None else None
+    with bundle_mod.opened(Path(bundle_path)) as bundle:
+        return _verify_folder(bundle, public, str(bundle_path))
+
+
+def _verify_folder(bundle: Path, public, label: str) -> dict[str, Any]:
     from edgesdk.crypto import signing
     from edgesdk.errors import IntegrityError
 
-    public = signing.load_public(Path(pubkey)) if pubkey is not None else None
-
-    bundle = Path(bundle_path)
     sdk = bundle_mod.load_sdk_json(bundle)
     problems = []
     for key, kind in REQUIRED_SDK_KEYS.items():
@@ -448,10 +454,10 @@ def verify(bundle_path: str | Path, pubkey: str | Path | None = None) -> dict[st
     if public is not None:
         sums, sig = bundle / bundle_mod.SUMS_FILE, bundle / bundle_mod.SIGNATURE_FILE
         if not sig.is_file() or not sums.is_file():
-            raise IntegrityError(f"{bundle} is not signed ({bundle_mod.SIGNATURE_FILE} is missing)" if sums.is_file() else f"{bundle}: {bundle_mod.SUMS_FILE} is missing")
+            raise IntegrityError(f"{label} is not signed ({bundle_mod.SIGNATURE_FILE} is missing)" if sums.is_file() else f"{label}: {bundle_mod.SUMS_FILE} is missing")
         if sig.stat().st_size > 1024:
             raise IntegrityError(f"{sig}: not an ed25519 signature ({sig.stat().st_size} bytes)")
-        signing.verify(public, sums.read_bytes(), sig.read_bytes(), str(sig))
+        signing.verify(public, sums.read_bytes(), sig.read_bytes(), f"{label}: {bundle_mod.SIGNATURE_FILE}")
     problems += bundle_mod.verify_checksums(bundle)
     model: dict[str, Any] = sdk["model"] if isinstance(sdk.get("model"), dict) else {}
     companions: list[Any] = model["companions"] if isinstance(model.get("companions"), list) else []
@@ -462,9 +468,9 @@ def verify(bundle_path: str | Path, pubkey: str | Path | None = None) -> dict[st
         elif name and (bundle / name).is_file() and bundle_mod.sha256_file(bundle / name) != entry.get("sha256"):
             problems.append(f"{entry['file']}: sha256 differs from sdk.json")
     if problems:
-        raise IntegrityError(f"{bundle} failed verification: " + "; ".join(problems))
+        raise IntegrityError(f"{label} failed verification: " + "; ".join(problems))
     return {
-        "bundle": str(bundle),
+        "bundle": label,
         "ok": True,
         "name": sdk["name"],
         "version": sdk["version"],
@@ -475,7 +481,13 @@ def verify(bundle_path: str | Path, pubkey: str | Path | None = None) -> dict[st
 
 # ---- test -------------------------------------------------------------------------------------
 def test(bundle_path: str | Path, device: str = "host", build_dir: str | Path | None = None, key: str | None = None) -> dict[str, Any]:
-    """Compile the bundle's SDK and hold it to the golden vectors; `key` (env:NAME | file:PATH) opens an encrypted model."""
+    """Compile the bundle's SDK and hold it to the golden vectors; `key` (env:NAME | file:PATH) opens
+    an encrypted model. A bundle .zip is extracted safely first (bundle.extract_zip)."""
+    with bundle_mod.opened(Path(bundle_path)) as bundle:
+        return _test_folder(bundle, device, build_dir, key)
+
+
+def _test_folder(bundle_path: Path, device: str, build_dir: str | Path | None, key: str | None) -> dict[str, Any]:
     from edgesdk import hosttest, hosttest_kotlin
     from edgesdk.errors import IntegrityError
 
