@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from vault_bundle import Built
+
+from .vault_bundle import Built
 
 
 @pytest.fixture(scope="session")

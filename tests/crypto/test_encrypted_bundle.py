@@ -12,13 +12,14 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from vault_bundle import NAME, VERSION, Built, manifest, write_manifest
 
 from edgesdk import api
 from edgesdk import bundle as bundle_mod
 from edgesdk.cli import main
 from edgesdk.crypto import envelope, keys, signing
 from edgesdk.crypto.envelope import Binding
+
+from .vault_bundle import NAME, VERSION, Built, manifest, write_manifest
 
 
 def sealed_model(built: Built) -> bytes:
