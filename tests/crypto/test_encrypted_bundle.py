@@ -113,7 +113,6 @@ def test_manifest_and_flags_refuse(built, tmp_path, capsys):
         (manifest(key=None), "encryption.key: required"),
         (manifest(enabled=False), "encryption.enabled is false"),
         (manifest(key="file:nowhere.key"), "cannot be read"),
-        ({**manifest(), "target": "android", "runtime": "onnxruntime"}, "kotlin SDK of android/onnxruntime cannot decrypt"),
     ]
     for data, message in cases:
         path = write_manifest(tmp_path, data)
