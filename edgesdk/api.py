@@ -126,10 +126,10 @@ def _check_encryption_glue(target: str, runtime: str) -> None:
 
 def _model_key(manifest: Manifest) -> bytes | None:
     """The model key named by `encryption.key`, read before anything is built; None when not encrypted."""
-    from edgesdk.crypto import keys
-
     if not manifest.encryption.enabled:
         return None
+    from edgesdk.crypto import keys
+
     assert manifest.encryption.key is not None  # checks.py requires it
     return keys.load_key(manifest.encryption.key, "encryption.key", manifest.base_dir)
 
@@ -433,15 +433,16 @@ def verify(bundle_path: str | Path, pubkey: str | Path | None = None) -> dict[st
     """Checksums, sdk.json shape, and the model file's sha256 against sdk.json; with `pubkey`, the
     ed25519 signature of SHA256SUMS first (a valid signature over changed sums is no help). A
     bundle .zip is extracted safely first (bundle.extract_zip)."""
-    from edgesdk.crypto import signing
+    public = None
+    if pubkey is not None:
+        from edgesdk.crypto import signing
 
-    public = signing.load_public(Path(pubkey)) if pubkey is not None else None
+        public = signing.load_public(Path(pubkey))
     with bundle_mod.opened(Path(bundle_path)) as bundle:
         return _verify_folder(bundle, public, str(bundle_path))
 
 
 def _verify_folder(bundle: Path, public, label: str) -> dict[str, Any]:
-    from edgesdk.crypto import signing
     from edgesdk.errors import IntegrityError
 
     sdk = bundle_mod.load_sdk_json(bundle)
@@ -457,6 +458,8 @@ def _verify_folder(bundle: Path, public, label: str) -> dict[str, Any]:
             raise IntegrityError(f"{label} is not signed ({bundle_mod.SIGNATURE_FILE} is missing)" if sums.is_file() else f"{label}: {bundle_mod.SUMS_FILE} is missing")
         if sig.stat().st_size > 1024:
             raise IntegrityError(f"{sig}: not an ed25519 signature ({sig.stat().st_size} bytes)")
+        from edgesdk.crypto import signing
+
         signing.verify(public, sums.read_bytes(), sig.read_bytes(), f"{label}: {bundle_mod.SIGNATURE_FILE}")
     problems += bundle_mod.verify_checksums(bundle)
     model: dict[str, Any] = sdk["model"] if isinstance(sdk.get("model"), dict) else {}

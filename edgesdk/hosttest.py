@@ -30,8 +30,6 @@ SAMPLE_INTEGRITY_EXIT = 4  # the sample app's exit code for a model that fails i
 def key_arguments(bundle: Path, key: str | None) -> list[str]:
     """The sample app's key flags for an encrypted bundle, from `--key env:NAME|file:PATH`; the key
     itself is read by the app, never passed on a command line."""
-    from edgesdk.crypto import keys
-
     encrypted = bool(bundle_mod.load_sdk_json(bundle)["model"].get("encrypted"))
     if not encrypted:
         if key is not None:
@@ -39,6 +37,8 @@ def key_arguments(bundle: Path, key: str | None) -> list[str]:
         return []
     if key is None:
         raise InputError(f"{bundle} holds an encrypted model: pass --key env:NAME or --key file:PATH")
+    from edgesdk.crypto import keys
+
     keys.load_key(key, "--key")  # a missing or malformed key is bad input (exit 2), found before compiling
     kind, _, ref = key.partition(":")
     return ["--key-env", ref] if kind == "env" else ["--key-file", str(Path(ref).resolve())]
