@@ -102,7 +102,36 @@ def _resolve(manifest_path: str | Path, target: str | None, runtime: str | None)
     ok, why = backend.is_available()
     if not ok:
         raise BackendUnavailable(f"runtime '{runtime_name}' is not available here: {why}")
+    if manifest.encryption.enabled:
+        _check_encryption_glue(target_name, runtime_name)
     return manifest, target_name, runtime_name, backend
+
+
+def _check_encryption_glue(target: str, runtime: str) -> None:
+    """An encrypted model is only shipped with glue that opens it in memory: a language that
+    cannot would leave the app writing the plaintext model to disk, or not loading it at all."""
+    from edgesdk.crypto.sealing import ENCRYPTION_LANGUAGES, PATH_ONLY_LOADERS
+
+    languages = render.languages_for(target, runtime)
+    for lang in languages:
+        if (runtime, lang) in PATH_ONLY_LOADERS:
+            raise ManifestError("encryption.enabled", f"not available for {target}/{runtime}: {PATH_ONLY_LOADERS[runtime, lang]} (allowed: false)")
+    missing = [lang for lang in languages if lang not in ENCRYPTION_LANGUAGES]
+    if missing:
+        raise ManifestError(
+            "encryption.enabled",
+            f"the {' and '.join(missing)} SDK of {target}/{runtime} cannot decrypt a model in memory in this edgesdk (encrypted models are supported for: {', '.join(ENCRYPTION_LANGUAGES)} SDKs)",
+        )
+
+
+def _model_key(manifest: Manifest) -> bytes | None:
+    """The model key named by `encryption.key`, read before anything is built; None when not encrypted."""
+    if not manifest.encryption.enabled:
+        return None
+    from edgesdk.crypto import keys
+
+    assert manifest.encryption.key is not None  # checks.py requires it
+    return keys.load_key(manifest.encryption.key, "encryption.key", manifest.base_dir)
 
 
 def validate(manifest_path: str | Path, target: str | None = None, runtime: str | None = None) -> dict[str, Any]:
@@ -112,6 +141,7 @@ def validate(manifest_path: str | Path, target: str | None = None, runtime: str 
     labels = manifest.labels()
     images = golden.collect_images(manifest.resolve(manifest.golden.images) if manifest.golden.images else None, manifest.golden.count)
     calibration = quantize.prepare(manifest, runtime_name)
+    _model_key(manifest)
     return {
         "manifest": str(manifest_path),
         "name": manifest.name,
@@ -131,7 +161,9 @@ def build(
     out: str | Path = "dist",
     force: bool = False,
     progress: Progress | None = None,
+    sign_key: str | Path | None = None,
 ) -> BuildResult:
+    """`sign_key`: an ed25519 private key (PEM) that signs SHA256SUMS into SHA256SUMS.sig."""
     started = time.perf_counter()
     stages = _Stages(progress)
     manifest, target_name, runtime_name, backend = _resolve(manifest_path, target, runtime)
@@ -141,6 +173,8 @@ def build(
     labels = manifest.labels()
     images = golden.collect_images(manifest.resolve(manifest.golden.images) if manifest.golden.images else None, manifest.golden.count)
     calibration = quantize.prepare(manifest, runtime_name)
+    model_key = _model_key(manifest)
+    sign = _signer(Path(sign_key)) if sign_key is not None else None
 
     source = stages.run("load model", lambda: load_source(manifest))
     optimized = None
@@ -151,7 +185,7 @@ def build(
     stages.note(f"source {manifest.model.source} ({source.kind}) sha256 {source.sha256}")
     stages.log.hide_folder(manifest.base_dir, "<project>")
 
-    with _log_kept_on_failure(stages.log, out_dir / f"{dirname}.build-failed.log"), stages.log.active(), bundle_mod.staging(out_dir, dirname, force) as stage:
+    with _log_kept_on_failure(stages.log, out_dir / f"{dirname}.build-failed.log"), stages.log.active(), bundle_mod.staging(out_dir, dirname, force, sign) as stage:
         stages.log.hide_folder(stage, "<bundle>")
         artifact = stages.run(f"convert ({runtime_name})", lambda: backend.convert(source, manifest, stage / "model"))
         stages.note(f"converted to {artifact.main} with {runtime_name} {artifact.runtime_versions}")
@@ -174,14 +208,18 @@ def build(
         stages.note(f"parity passed on {report.samples} samples: {report.outputs}")
         golden_cases = stages.run("golden vectors", lambda: _write_golden(stage, manifest, images, candidate, labels))
         model_sha = bundle_mod.sha256_bytes(artifact.main_path.read_bytes())
-        context = render.glue_context(manifest, target_name, runtime_name, artifact, model_sha, labels)
+        model_files = _model_files(artifact, model_sha)
+        if model_key is not None:
+            # Parity and the golden vectors ran on the plaintext above; from here on the bundle holds only the envelope.
+            model_files = stages.run("encrypt model", lambda: _seal(model_files, artifact, model_key, manifest, target_name, runtime_name))
+        context = render.glue_context(manifest, target_name, runtime_name, artifact, model_files, labels)
         stages.run("render SDK", lambda: render.render_bundle(stage, context, target_name, runtime_name))
         if not render.languages_for(target_name, runtime_name):
             stages.note(
                 f"no SDK generated: no {target_name} language has a {runtime_name} adapter (runtimes/{runtime_name}/<language>/) yet; "
                 "this bundle holds the converted model, golden vectors and reports only"
             )
-        sdk = _sdk_json(manifest, target_name, runtime_name, artifact, model_sha, source, report, labels, golden_cases)
+        sdk = _sdk_json(manifest, target_name, runtime_name, artifact, model_files, source, report, labels, golden_cases)
         if quantized is not None:
             sdk["quantization"] = quantized.summary
         if optimized is not None:
@@ -200,6 +238,32 @@ def build(
         seconds=time.perf_counter() - started,
         stages=stages.times,
     )
+
+
+def _signer(path: Path) -> Callable[[bytes], bytes]:
+    """Loads the signing key now, so a bad key file stops the build before anything is built."""
+    from edgesdk.crypto import signing
+
+    private = signing.load_private(path)
+    return lambda message: signing.sign(private, message)
+
+
+def _model_files(artifact, model_sha: str) -> list[dict[str, Any]]:
+    """The model's files as the glue context and sdk.json describe them, main file first: name
+    (in model/), sha256 of what the runtime loads, size in the bundle."""
+    return [
+        {"file": artifact.main, "sha256": model_sha, "size_bytes": artifact.main_path.stat().st_size},
+        *({**c, "size_bytes": (artifact.folder / c["file"]).stat().st_size} for c in render.companions(artifact)),
+    ]
+
+
+def _seal(model_files: list[dict[str, Any]], artifact, key: bytes, manifest: Manifest, target: str, runtime: str) -> list[dict[str, Any]]:
+    """Encrypt every model file; each entry then names the sealed file and carries its `encryption` record."""
+    from edgesdk.crypto import sealing
+
+    sealed = sealing.seal_files(artifact.folder, [f["file"] for f in model_files], key, manifest.name, manifest.version, target, runtime)
+    key_id = sealing.key_id_hex(key)
+    return [{"file": s.sealed_name, "sha256": s.plaintext_sha256, "size_bytes": s.size_bytes, "encryption": s.record(key_id)} for s in (sealed[f["file"]] for f in model_files)]
 
 
 def _check_model_against_manifest(manifest: Manifest, source: SourceModel, reference, labels: list[str]) -> None:
@@ -287,13 +351,31 @@ def _write_golden(stage: Path, manifest: Manifest, images: list[golden.GoldenIma
     return cases
 
 
+def _sdk_model_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """One model file in sdk.json: `sha256` is always that of the file in the bundle (what `verify`
+    checks); an encrypted file adds its `encryption` record with the plaintext's sha256."""
+    if "encryption" not in entry:
+        return {"file": f"model/{entry['file']}", "sha256": entry["sha256"], "size_bytes": entry["size_bytes"]}
+    return {"file": f"model/{entry['file']}", "sha256": entry["encryption"]["ciphertext_sha256"], "size_bytes": entry["size_bytes"], "encryption": entry["encryption"]}
+
+
 def _sdk_json(
-    manifest: Manifest, target: str, runtime: str, artifact, model_sha: str, source: SourceModel, report: parity.ParityReport, labels: list[str], cases: list[dict[str, Any]]
+    manifest: Manifest,
+    target: str,
+    runtime: str,
+    artifact,
+    model_files: list[dict[str, Any]],
+    source: SourceModel,
+    report: parity.ParityReport,
+    labels: list[str],
+    cases: list[dict[str, Any]],
 ) -> dict[str, Any]:
     import onnx
     import torch
 
     epoch = bundle_mod.source_date_epoch()
+    main, *others = model_files
+    encryption = main.get("encryption")
     return {
         "schema_version": 1,
         "name": manifest.name,
@@ -302,16 +384,10 @@ def _sdk_json(
         "runtime": runtime,
         "task": manifest.task,
         "model": {
-            "file": f"model/{artifact.main}",
-            "sha256": model_sha,
-            "size_bytes": artifact.main_path.stat().st_size,
-            "encrypted": False,
-            "key_id": None,
-            **(
-                {"companions": [{**c, "file": f"model/{c['file']}", "size_bytes": (artifact.folder / c["file"]).stat().st_size} for c in render.companions(artifact)]}
-                if len(artifact.files) > 1
-                else {}
-            ),
+            **_sdk_model_entry(main),
+            "encrypted": encryption is not None,
+            "key_id": encryption["key_id"] if encryption else None,
+            **({"companions": [_sdk_model_entry(c) for c in others]} if others else {}),
         },
         "io": {
             "inputs": [i.model_dump() for i in manifest.model.inputs],
@@ -353,11 +429,22 @@ REQUIRED_SDK_KEYS = {
 }
 
 
-def verify(bundle_path: str | Path) -> dict[str, Any]:
-    """Checksums, sdk.json shape, and the model file's sha256 against sdk.json."""
+def verify(bundle_path: str | Path, pubkey: str | Path | None = None) -> dict[str, Any]:
+    """Checksums, sdk.json shape, and the model file's sha256 against sdk.json; with `pubkey`, the
+    ed25519 signature of SHA256SUMS first (a valid signature over changed sums is no help). A
+    bundle .zip is extracted safely first (bundle.extract_zip)."""
+    public = None
+    if pubkey is not None:
+        from edgesdk.crypto import signing
+
+        public = signing.load_public(Path(pubkey))
+    with bundle_mod.opened(Path(bundle_path)) as bundle:
+        return _verify_folder(bundle, public, str(bundle_path))
+
+
+def _verify_folder(bundle: Path, public, label: str) -> dict[str, Any]:
     from edgesdk.errors import IntegrityError
 
-    bundle = Path(bundle_path)
     sdk = bundle_mod.load_sdk_json(bundle)
     problems = []
     for key, kind in REQUIRED_SDK_KEYS.items():
@@ -365,6 +452,15 @@ def verify(bundle_path: str | Path) -> dict[str, Any]:
             problems.append(f"sdk.json: '{key}' is missing or not a {kind.__name__}")
     if sdk.get("schema_version") != 1:
         problems.append(f"sdk.json: schema_version {sdk.get('schema_version')!r} is not supported (1)")
+    if public is not None:
+        sums, sig = bundle / bundle_mod.SUMS_FILE, bundle / bundle_mod.SIGNATURE_FILE
+        if not sig.is_file() or not sums.is_file():
+            raise IntegrityError(f"{label} is not signed ({bundle_mod.SIGNATURE_FILE} is missing)" if sums.is_file() else f"{label}: {bundle_mod.SUMS_FILE} is missing")
+        if sig.stat().st_size > 1024:
+            raise IntegrityError(f"{sig}: not an ed25519 signature ({sig.stat().st_size} bytes)")
+        from edgesdk.crypto import signing
+
+        signing.verify(public, sums.read_bytes(), sig.read_bytes(), f"{label}: {bundle_mod.SIGNATURE_FILE}")
     problems += bundle_mod.verify_checksums(bundle)
     model: dict[str, Any] = sdk["model"] if isinstance(sdk.get("model"), dict) else {}
     companions: list[Any] = model["companions"] if isinstance(model.get("companions"), list) else []
@@ -375,15 +471,35 @@ def verify(bundle_path: str | Path) -> dict[str, Any]:
         elif name and (bundle / name).is_file() and bundle_mod.sha256_file(bundle / name) != entry.get("sha256"):
             problems.append(f"{entry['file']}: sha256 differs from sdk.json")
     if problems:
-        raise IntegrityError(f"{bundle} failed verification: " + "; ".join(problems))
-    return {"bundle": str(bundle), "ok": True, "name": sdk["name"], "version": sdk["version"], "files_checked": len((bundle / bundle_mod.SUMS_FILE).read_text().splitlines())}
+        raise IntegrityError(f"{label} failed verification: " + "; ".join(problems))
+    return {
+        "bundle": label,
+        "ok": True,
+        "name": sdk["name"],
+        "version": sdk["version"],
+        "files_checked": len((bundle / bundle_mod.SUMS_FILE).read_text().splitlines()),
+        "signature": "verified" if public is not None else "not checked",
+    }
 
 
 # ---- test -------------------------------------------------------------------------------------
-def test(bundle_path: str | Path, device: str = "host", build_dir: str | Path | None = None, cmake_args: list[str] | None = None, remote_env: list[str] | None = None) -> dict[str, Any]:
-    """The bundle's generated SDK run on its golden vectors: here (`host`), on an Android device
+def test(
+    bundle_path: str | Path,
+    device: str = "host",
+    build_dir: str | Path | None = None,
+    key: str | None = None,
+    cmake_args: list[str] | None = None,
+    remote_env: list[str] | None = None,
+) -> dict[str, Any]:
+    """The bundle's generated SDK held to its golden vectors: here (`host`), on an Android device
     (`adb:SERIAL`) or on a board over ssh (`ssh:[USER@]HOST[:PORT]`, with `cmake_args` for its
-    build and `remote_env` for its runs)."""
+    build and `remote_env` for its runs). `key` (env:NAME | file:PATH) opens an encrypted model.
+    A bundle .zip is extracted safely first (bundle.extract_zip)."""
+    with bundle_mod.opened(Path(bundle_path)) as bundle:
+        return _test_folder(bundle, device, build_dir, key, cmake_args or [], remote_env or [])
+
+
+def _test_folder(bundle_path: Path, device: str, build_dir: str | Path | None, key: str | None, cmake_args: list[str], remote_env: list[str]) -> dict[str, Any]:
     from edgesdk import hosttest, hosttest_kotlin, remotetest
     from edgesdk.errors import IntegrityError
 
@@ -397,19 +513,25 @@ def test(bundle_path: str | Path, device: str = "host", build_dir: str | Path | 
         raise BackendUnavailable("no generated SDK to test in this bundle (sdk.json languages: []): its runtime has no glue for its target yet; the model itself passed the build's parity gate")
     kotlin = "kotlin" in bundle_mod.load_sdk_json(Path(bundle_path)).get("languages", [])
     if device.startswith("adb:") and kotlin:
+        if key is not None or sdk["model"].get("encrypted"):
+            raise InputError(
+                "--device adb: does not pass a model key to the instrumented GoldenTest yet; run it with -Pandroid.testInstrumentationRunnerArguments.model_key_hex=HEX (see the module README)"
+            )
         return hosttest_kotlin.test_on_device(Path(bundle_path), device[len("adb:") :])
     if device.startswith(remotetest.SSH_PREFIX) and not kotlin:
+        if key is not None or sdk["model"].get("encrypted"):
+            raise InputError("--device ssh: does not carry a model key to the board yet: test an encrypted bundle on the host (--key), or its unencrypted build on the board")
         target = remotetest.SshTarget.parse(device)
-        env = remotetest.parse_env(remote_env or [])
-        report = remotetest.test_bundle(Path(bundle_path), remotetest.Remote(target.command_prefix(), target.destination), list(cmake_args or []), env)
+        env = remotetest.parse_env(remote_env)
+        report = remotetest.test_bundle(Path(bundle_path), remotetest.Remote(target.command_prefix(), target.destination), cmake_args, env)
         data = {**report.as_dict(), "device": device}
     elif device != "host":
         raise InputError(f"--device '{device}': 'host' tests every bundle; 'adb:SERIAL' a Kotlin (Android) SDK on a device; 'ssh:[USER@]HOST[:PORT]' a C++ SDK on a board")
     elif kotlin:
-        report, timings = hosttest_kotlin.test_bundle(Path(bundle_path), Path(build_dir) if build_dir else None)
+        report, timings = hosttest_kotlin.test_bundle(Path(bundle_path), Path(build_dir) if build_dir else None, key)
         data = {**report.as_dict(), "language": "kotlin", **timings}
     else:
-        report = hosttest.test_bundle(Path(bundle_path), Path(build_dir) if build_dir else None)
+        report = hosttest.test_bundle(Path(bundle_path), Path(build_dir) if build_dir else None, key)
         data = report.as_dict()
     if not report.passed:
         problems = [f"{c.id}: {p}" for c in report.cases for p in c.problems]

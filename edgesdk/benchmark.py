@@ -16,6 +16,7 @@ from typing import Any
 from edgesdk import bundle as bundle_mod
 from edgesdk import golden, hosttest
 from edgesdk.backends import Artifact, get_backend
+from edgesdk.errors import InputError
 from edgesdk.processing import decode_image, run_postprocess, run_preprocess
 
 
@@ -52,6 +53,9 @@ def python_pipeline_ms(bundle: Path, image: Path, runs: int, threads: int) -> di
 
 def bench_bundle(bundle_path: str | Path, runs: int = 50, threads: int = 1, build_dir: Path | None = None) -> dict[str, Any]:
     bundle = Path(bundle_path)
+    if bundle_mod.load_sdk_json(bundle)["model"].get("encrypted"):
+        # Both the bare session and the Python pipeline would need the plaintext model on disk.
+        raise InputError(f"{bundle} holds an encrypted model: `edgesdk bench` compares against a bare session on the model file (benchmarks/bench_encryption.py measures decryption + load)")
     index = golden.load_index(bundle)
     image = bundle / golden.GOLDEN_DIR / index["cases"][0]["image"]
     with tempfile.TemporaryDirectory(prefix="edgesdk-bench-") as tmp:

@@ -14,14 +14,19 @@ import shutil
 import stat
 import tempfile
 import zipfile
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from edgesdk.errors import InputError, IntegrityError
 
 SUMS_FILE = "SHA256SUMS"
+SIGNATURE_FILE = SUMS_FILE + ".sig"
 SDK_JSON = "sdk.json"
+# What an edgesdk bundle zip may hold; anything beyond is refused before a byte is extracted.
+MAX_ZIP_MEMBERS = 100_000
+MAX_ZIP_BYTES = 16 * 1024**3  # uncompressed, all members together
 # Zip timestamps cannot precede 1980; this is also `created` when SOURCE_DATE_EPOCH is unset,
 # so two builds of the same inputs are byte-identical.
 DEFAULT_EPOCH = 315532800
@@ -52,14 +57,17 @@ def check_free(out_dir: Path, dirname: str, force: bool) -> None:
 
 
 @contextlib.contextmanager
-def staging(out_dir: Path, dirname: str, force: bool) -> Iterator[Path]:
-    """Yield an empty staging folder; on success it becomes out_dir/dirname (+ .zip)."""
+def staging(out_dir: Path, dirname: str, force: bool, sign: Callable[[bytes], bytes] | None = None) -> Iterator[Path]:
+    """Yield an empty staging folder; on success it becomes out_dir/dirname (+ .zip). `sign`, when
+    given, signs SHA256SUMS into SHA256SUMS.sig before the zip is written."""
     check_free(out_dir, dirname, force)
     out_dir.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".staging-{dirname}-", dir=out_dir))
     try:
         yield stage
         write_checksums(stage)
+        if sign is not None:
+            (stage / SIGNATURE_FILE).write_bytes(sign((stage / SUMS_FILE).read_bytes()))
         _publish(stage, out_dir / dirname)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
@@ -111,7 +119,7 @@ def write_checksums(root: Path) -> None:
     lines = []
     for path in _files(root):
         rel = path.relative_to(root).as_posix()
-        if rel in (SUMS_FILE, SUMS_FILE + ".sig"):
+        if rel in (SUMS_FILE, SIGNATURE_FILE):
             continue
         lines.append(f"{sha256_bytes(path.read_bytes())}  {rel}\n")
     (root / SUMS_FILE).write_text("".join(lines), encoding="utf-8")
@@ -143,7 +151,7 @@ def verify_checksums(root: Path) -> list[str]:
             problems.append(f"{rel}: sha256 mismatch")
     for path in _files(root):
         rel = path.relative_to(root).as_posix()
-        if rel not in listed and rel not in (SUMS_FILE, SUMS_FILE + ".sig"):
+        if rel not in listed and rel not in (SUMS_FILE, SIGNATURE_FILE):
             problems.append(f"{rel}: not listed in {SUMS_FILE}")
     return problems
 
@@ -188,3 +196,71 @@ def load_sdk_json(bundle: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise IntegrityError(f"{path} must hold a JSON object (got {type(data).__name__})")
     return data
+
+
+@contextlib.contextmanager
+def opened(path: Path) -> Iterator[Path]:
+    """The bundle folder at `path`, or, for a bundle .zip, the folder extracted from it into a
+    temporary directory (removed afterwards) by `extract_zip`."""
+    if path.suffix != ".zip" or not path.is_file():
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="edgesdk-bundle-") as tmp:
+        yield extract_zip(path, Path(tmp))
+
+
+def _member_problem(info: zipfile.ZipInfo) -> str | None:
+    name = info.filename
+    parts = name.split("/")
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return "is a symbolic link"
+    if name.startswith("/") or "\\" in name or (len(parts[0]) == 2 and parts[0][1] == ":"):
+        return "has an absolute path"
+    if any(part in ("", ".", "..") for part in parts[:-1]) or parts[-1] in (".", ".."):
+        return "leaves its folder (empty, '.' or '..' path parts)"
+    return None
+
+
+def extract_zip(archive: Path, dest: Path) -> Path:
+    """Extracts a bundle zip into `dest` and returns the bundle folder. Refused (IntegrityError)
+    before anything is written: absolute paths, `..` or empty path parts, links, more than
+    MAX_ZIP_MEMBERS members or MAX_ZIP_BYTES in all, or members outside one top folder; while
+    extracting, a member that inflates beyond the size its header declares."""
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise IntegrityError(f"{archive} is not a readable zip: {exc}") from exc
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > MAX_ZIP_MEMBERS:
+            raise IntegrityError(f"{archive} has {len(infos)} members; a bundle zip has at most {MAX_ZIP_MEMBERS}")
+        roots = set()
+        total = 0
+        for info in infos:
+            problem = _member_problem(info)
+            if problem:
+                raise IntegrityError(f"{archive}: member {info.filename!r} {problem}; refused")
+            roots.add(info.filename.split("/")[0])
+            total += info.file_size
+        if total > MAX_ZIP_BYTES:
+            raise IntegrityError(f"{archive} would extract to {total} bytes; a bundle zip holds at most {MAX_ZIP_BYTES}")
+        if len(roots) != 1:
+            raise IntegrityError(f"{archive} must hold one bundle folder (found {len(roots)} top-level entries)")
+        for info in infos:
+            if not info.is_dir():
+                _extract_member(zf, info, dest / info.filename, archive)
+    return dest / roots.pop()
+
+
+def _extract_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, archive: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    try:
+        with zf.open(info) as src, open(target, "wb") as out:
+            for chunk in iter(lambda: src.read(1 << 20), b""):
+                written += len(chunk)
+                if written > info.file_size:  # the header lied: a zip bomb, not a bundle
+                    raise IntegrityError(f"{archive}: member {info.filename!r} inflates beyond its declared {info.file_size} bytes; refused")
+                out.write(chunk)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # a damaged member: bad CRC, bad deflate stream
+        raise IntegrityError(f"{archive}: member {info.filename!r} is damaged: {exc}") from exc

@@ -64,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--runtime", help="convert for this runtime instead of the manifest's (default: the target's default runtime; see `edgesdk targets`)")
     s.add_argument("--out", type=Path, default=Path("dist"), help="folder the bundle and its zip are written to (default: dist)")
     s.add_argument("--force", action="store_true", help="replace an existing bundle of the same name and version")
+    s.add_argument("--sign-key", type=Path, help="ed25519 private key (PEM, from `edgesdk keygen --sign`): sign SHA256SUMS into SHA256SUMS.sig")
     s.add_argument("--json", action="store_true", help="print a machine-readable summary")
 
     s = command("validate", "check a manifest and the files it names, as build does before it loads the model; writes nothing")
@@ -72,8 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--runtime", help="check for this runtime instead of the manifest's")
     s.add_argument("--json", action="store_true", help="print the result as JSON")
 
-    s = command("verify", "check a bundle's checksums and sdk.json")
+    s = command("verify", "check a bundle's checksums and sdk.json, and its signature with --pubkey")
     s.add_argument("bundle", type=Path, help="the bundle folder")
+    s.add_argument("--pubkey", type=Path, help="ed25519 public key (PEM): SHA256SUMS.sig must be its signature of SHA256SUMS")
     s.add_argument("--json", action="store_true", help="print the result as JSON")
 
     s = command("test", "build the bundle's SDK and run its golden tests through the generated glue")
@@ -87,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     s.add_argument("--build-dir", type=Path, help="keep the C++ build here (default: a temporary folder)")
+    s.add_argument("--key", help="the model key of an encrypted bundle: env:NAME (64 hex digits) or file:PATH (32 bytes); the sample app reads it")
     s.add_argument("--cmake-arg", action="append", default=[], metavar="ARG", help="with --device ssh:, a CMake argument for the board's build, e.g. -Dncnn_DIR=/opt/ncnn/lib/cmake/ncnn (repeatable)")
     s.add_argument(
         "--remote-env", action="append", default=[], metavar="KEY=VALUE", help="with --device ssh:, an environment variable for the sample's runs there, e.g. LD_LIBRARY_PATH=/opt/ort/lib (repeatable)"
@@ -100,6 +103,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("bundle", type=Path, help="the bundle folder")
     s.add_argument("--runs", type=_int_in(*BENCH_RUNS), default=50, help=f"timed runs of each contender, {BENCH_RUNS[0]} to {BENCH_RUNS[1]} (default: 50)")
     s.add_argument("--threads", type=_int_in(*THREADS), default=1, help=f"inference threads for every contender, {THREADS[0]} to {THREADS[1]} (default: 1)")
+
+    s = command("keygen", "make a model key (AES-256) or, with --sign, an ed25519 signing pair")
+    s.add_argument("--out", type=Path, help="write the key here (mode 0600; never overwritten); with --sign also OUT.pub")
+    s.add_argument("--print", dest="print_key", action="store_true", help="print the model key as 64 hex digits instead, for an environment variable")
+    s.add_argument("--sign", action="store_true", help="make an ed25519 pair for `build --sign-key` and `verify --pubkey`")
 
     s = command("targets", "targets, runtimes and languages, and which are available here")
     s.add_argument("--json", action="store_true", help="print the table as JSON")
@@ -124,7 +132,7 @@ def _progress(enabled: bool):
 def _cmd_build(args: argparse.Namespace) -> int:
     from edgesdk import api
 
-    result = api.build(args.config, target=args.target, runtime=args.runtime, out=args.out, force=args.force, progress=_progress(not args.json))
+    result = api.build(args.config, target=args.target, runtime=args.runtime, out=args.out, force=args.force, progress=_progress(not args.json), sign_key=args.sign_key)
     if args.json:
         _print_json(result.as_dict())
         return 0
@@ -152,15 +160,16 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     from edgesdk import api
 
-    result = api.verify(args.bundle)
-    _print_json(result) if args.json else print(f"ok: {result['name']} {result['version']}, {result['files_checked']} files match SHA256SUMS")
+    result = api.verify(args.bundle, pubkey=args.pubkey)
+    signed = ", signature verified" if result.get("signature") == "verified" else ""
+    _print_json(result) if args.json else print(f"ok: {result['name']} {result['version']}, {result['files_checked']} files match SHA256SUMS{signed}")
     return 0
 
 
 def _cmd_test(args: argparse.Namespace) -> int:
     from edgesdk import api
 
-    result = api.test(args.bundle, device=args.device, build_dir=args.build_dir, cmake_args=args.cmake_arg, remote_env=args.remote_env)
+    result = api.test(args.bundle, device=args.device, build_dir=args.build_dir, key=args.key, cmake_args=args.cmake_arg, remote_env=args.remote_env)
     if args.json:
         _print_json(result)
         return 0
@@ -169,8 +178,32 @@ def _cmd_test(args: argparse.Namespace) -> int:
         print(f"ok  {case['id']:<16} preprocessed max_abs {case['preprocessed_max_abs']:.2e}; outputs max_abs {outs}; result matches")
     where = "the Kotlin SDK's core on the host JVM" if result.get("language") == "kotlin" else ("the C++ SDK on " + result["device"] if "device" in result else "the C++ SDK")
     print(f"{len(result['cases'])} golden cases passed through {where}")
+    if "decrypted_sha256" in result:
+        print(f"encrypted model opened by the Kotlin core: plaintext sha256 {result['decrypted_sha256']} matches sdk.json")
     if "android_layer" in result:
         print(f"Android layer: {result['android_layer']}")
+    return 0
+
+
+def _cmd_keygen(args: argparse.Namespace) -> int:
+    from edgesdk.crypto import keys, signing
+    from edgesdk.errors import InputError
+
+    if args.sign:
+        if args.out is None or args.print_key:
+            raise InputError("keygen --sign: pass --out PATH (writes PATH and PATH.pub)")
+        public = args.out.with_name(args.out.name + ".pub")
+        signing.generate_pair(args.out, public)
+        print(f"wrote {args.out} (private, mode 0600) and {public}")
+        return 0
+    if (args.out is None) == (not args.print_key):
+        raise InputError("keygen: pass one of --out PATH or --print")
+    key = keys.generate_key()
+    if args.print_key:
+        print(key.hex())
+        return 0
+    keys.write_key_file(args.out, key)
+    print(f"wrote {args.out} (mode 0600), key id {keys.key_id(key).hex()}; name it in the manifest as encryption.key: file:{args.out}")
     return 0
 
 
@@ -224,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_verify(args)
         if args.command == "test":
             return _cmd_test(args)
+        if args.command == "keygen":
+            return _cmd_keygen(args)
         if args.command == "targets":
             return _cmd_targets(args)
         if args.command == "bench":

@@ -46,6 +46,15 @@ class IntegrityError(EdgeSdkError):
     """Checksums, signatures or decryption failed."""
 
 
+class DecryptionError(IntegrityError):
+    """An encrypted model that cannot be opened; `reason` is one of: truncated, not-an-envelope,
+    unsupported-version, wrong-key, authentication (modified, or bound to another bundle)."""
+
+    def __init__(self, reason: str, message: str):
+        self.reason = reason
+        super().__init__(message)
+
+
 class BackendUnavailable(EdgeSdkError):
     """A runtime or toolchain the request needs is not installed here; the message says how to get it."""
 
@@ -70,7 +79,7 @@ EXIT_CODES = (
     ExitCode(1, "internal error or toolchain failure (compiler, CMake)", (EdgeSdkError, ToolchainError, PackagingError)),
     ExitCode(2, "bad input (manifest, files, flags) or an operator the runtime cannot run", (ManifestError, InputError, UnsupportedOpError)),
     ExitCode(3, "parity gate failed", (ParityError,)),
-    ExitCode(4, "integrity or crypto failure", (IntegrityError,)),
+    ExitCode(4, "integrity or crypto failure", (IntegrityError, DecryptionError)),
     ExitCode(5, "backend unavailable", (BackendUnavailable,)),
     ExitCode(130, "interrupted"),
 )

@@ -24,6 +24,24 @@ from edgesdk.dtypes import DTYPES
 from edgesdk.errors import BackendUnavailable, InputError, IntegrityError, ToolchainError
 
 SAMPLE_BINARY = "edgesdk-run"
+SAMPLE_INTEGRITY_EXIT = 4  # the sample app's exit code for a model that fails integrity or decryption
+
+
+def key_arguments(bundle: Path, key: str | None) -> list[str]:
+    """The sample app's key flags for an encrypted bundle, from `--key env:NAME|file:PATH`; the key
+    itself is read by the app, never passed on a command line."""
+    encrypted = bool(bundle_mod.load_sdk_json(bundle)["model"].get("encrypted"))
+    if not encrypted:
+        if key is not None:
+            raise InputError(f"--key: {bundle} is not encrypted")
+        return []
+    if key is None:
+        raise InputError(f"{bundle} holds an encrypted model: pass --key env:NAME or --key file:PATH")
+    from edgesdk.crypto import keys
+
+    keys.load_key(key, "--key")  # a missing or malformed key is bad input (exit 2), found before compiling
+    kind, _, ref = key.partition(":")
+    return ["--key-env", ref] if kind == "env" else ["--key-file", str(Path(ref).resolve())]
 
 
 def toolchain_problem() -> str | None:
@@ -96,6 +114,8 @@ def run_sample(binary: Path, bundle: Path, image: Path, dump_dir: Path | None = 
         cmd += ["--dump-dir", str(dump_dir)]
     cmd += extra or []
     proc = subprocess.run(cmd, capture_output=True, text=True, env=cpp_package(_bundle_runtime(bundle)).run_env())
+    if proc.returncode == SAMPLE_INTEGRITY_EXIT:
+        raise IntegrityError(f"{SAMPLE_BINARY} refused the model on {image.name}: {proc.stderr.strip()}")
     if proc.returncode != 0:
         raise ToolchainError(f"{SAMPLE_BINARY} failed on {image.name} (exit {proc.returncode}): {proc.stderr.strip()}")
     try:
@@ -108,9 +128,9 @@ def read_dump(dump_dir: Path, entry: dict[str, Any]) -> np.ndarray:
     return np.fromfile(dump_dir / entry["file"], dtype=np.dtype(DTYPES[entry["dtype"]].numpy).newbyteorder("<")).reshape(entry["shape"])
 
 
-def test_bundle(bundle: Path, build_dir: Path | None = None) -> HostTestReport:
+def test_bundle(bundle: Path, build_dir: Path | None = None, key: str | None = None) -> HostTestReport:
     bundle = Path(bundle)
-    bundle_mod.load_sdk_json(bundle)
+    key_args = key_arguments(bundle, key)
     problems = bundle_mod.verify_checksums(bundle)
     if problems:
         raise IntegrityError(f"{bundle} failed its checksums: " + "; ".join(problems[:5]))
@@ -123,7 +143,7 @@ def test_bundle(bundle: Path, build_dir: Path | None = None) -> HostTestReport:
         for case in index["cases"]:
             dump = Path(tmp) / "dump" / case["id"]
             dump.mkdir(parents=True)
-            printed = run_sample(binary, bundle, gdir / case["image"], dump)
+            printed = run_sample(binary, bundle, gdir / case["image"], dump, key_args)
             cases.append(compare_case(case, gdir, dump, printed, tol))
     return HostTestReport(str(bundle), cases)
 

@@ -38,6 +38,7 @@ from edgesdk.hosttest import HostTestReport, compare_case
 KOTLINC_VERSION = "2.4.20"
 ANDROID_API = 23
 RUNNER_SOURCE = Path(__file__).resolve().parent / "kotlin_host" / "GoldenRunner.kt"
+DECRYPT_RUNNER_SOURCE = Path(__file__).resolve().parent / "kotlin_host" / "DecryptRunner.kt"
 SDK_DIR = "sdk/kotlin"
 JVM_COMPILE_TIMEOUT_S = 300
 
@@ -101,11 +102,28 @@ def core_sources(sdk_dir: Path) -> list[Path]:
     return core + npy
 
 
-def write_runner(package: str, folder: Path) -> Path:
-    path = folder / package.replace(".", "_") / "GoldenRunner.kt"
+def write_runner(package: str, folder: Path, source: Path = RUNNER_SOURCE) -> Path:
+    """A host runner (kotlin_host/) placed in the SDK's package, next to its core."""
+    path = folder / package.replace(".", "_") / source.name
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"package {package}.golden\n\nimport {package}.core.*\n\n" + RUNNER_SOURCE.read_text(encoding="utf-8"), encoding="utf-8")
+    path.write_text(f"package {package}.golden\n\nimport {package}.core.*\n\n" + source.read_text(encoding="utf-8"), encoding="utf-8")
     return path
+
+
+def decrypt_with_core(jar: Path, package: str, sealed: Path, key_args: list[str]) -> str:
+    """Open `sealed` through the compiled Kotlin core (DecryptRunner.kt); returns the plaintext's
+    sha256, or raises IntegrityError (exit 4: a wrong key or any damage) / InputError (exit 2)."""
+    from edgesdk.errors import InputError
+
+    proc = subprocess.run(["java", "-cp", str(jar), f"{package}.golden.DecryptRunnerKt", str(sealed), *key_args], capture_output=True, text=True)
+    message = proc.stderr.strip()
+    if proc.returncode == 4:
+        raise IntegrityError(f"the Kotlin SDK refused {sealed.name}: {message}")
+    if proc.returncode == 2:
+        raise InputError(f"the Kotlin SDK could not read the key: {message}")
+    if proc.returncode != 0 or not proc.stdout.startswith("ok "):
+        raise ToolchainError(f"the Kotlin decrypt runner failed (exit {proc.returncode}): {message[-2000:]}")
+    return proc.stdout.split()[1]
 
 
 def runner_class(package: str) -> str:
@@ -177,12 +195,16 @@ def case_line(case_id: str, input_npy: Path, width: int, height: int, outputs: l
     return "\t".join([case_id, str(input_npy), str(width), str(height)] + [str(p) for p in outputs])
 
 
-def test_bundle(bundle: Path, build_dir: Path | None = None) -> tuple[HostTestReport, dict[str, Any]]:
+def test_bundle(bundle: Path, build_dir: Path | None = None, key: str | None = None) -> tuple[HostTestReport, dict[str, Any]]:
     """Compile and run the bundle's Kotlin core on the golden vectors, compile-check its Android
     layer where the runtime's jar is here; returns the report, the compile seconds and
-    `android_layer` (what happened to the Android layer)."""
+    `android_layer` (what happened to the Android layer). An encrypted model is opened through the
+    core with `key` (env:NAME | file:PATH) first, and must decrypt to the model the SDK was made for."""
+    from edgesdk.hosttest import key_arguments
+
     bundle = Path(bundle)
     sdk = bundle_mod.load_sdk_json(bundle)
+    key_args = key_arguments(bundle, key)
     problems = bundle_mod.verify_checksums(bundle)
     if problems:
         raise IntegrityError(f"{bundle} failed its checksums: " + "; ".join(problems[:5]))
@@ -193,7 +215,10 @@ def test_bundle(bundle: Path, build_dir: Path | None = None) -> tuple[HostTestRe
     with tempfile.TemporaryDirectory(prefix="edgesdk-ktest-") as tmp:
         work = Path(build_dir) if build_dir else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        timings: dict[str, float | str] = {"jvm_compile_s": compile_kotlin(core_sources(sdk_dir) + [write_runner(package, work / "src")], work / "core.jar")}
+        runners = [write_runner(package, work / "src")] + ([write_runner(package, work / "src", DECRYPT_RUNNER_SOURCE)] if key_args else [])
+        timings: dict[str, float | str] = {"jvm_compile_s": compile_kotlin(core_sources(sdk_dir) + runners, work / "core.jar")}
+        if key_args:
+            timings["decrypted_sha256"] = decrypt_with_core(work / "core.jar", package, bundle / sdk["model"]["file"], key_args)
         unchecked = android_layer_problem(sdk["runtime"])
         if unchecked:
             timings["android_layer"] = f"not compile-checked here ({unchecked})"

@@ -5,7 +5,8 @@ bug, never an empty string. Template trees are package data (found through impor
 so an installed wheel renders exactly what a checkout does); a path inside a tree names its
 variable parts with the placeholders of PATH_PLACEHOLDERS (e.g. `include/__name_snake__.hpp`),
 never with `{{ }}`, which cannot be checked out everywhere. Files ending in `.j2` are rendered,
-others copied as is. A template tree or adapter that should exist and does not is an error: a
+others copied as is; a `.j2` that renders to whitespace only is not written (a file only some
+bundles need wraps itself in `{% if %}`). A template tree or adapter that should exist and does not is an error: a
 bundle never ships without the glue its target and runtime promise.
 """
 
@@ -101,10 +102,14 @@ def render_tree(src: Path, dst: Path, context: dict[str, Any], env: SandboxedEnv
             continue
         rel = template_path(rel, context)
         target = dst / (rel[:-3] if rel.endswith(".j2") else rel)
-        target.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".j2":
-            target.write_text(env.from_string(path.read_text(encoding="utf-8")).render(**context), encoding="utf-8")
+            text = env.from_string(path.read_text(encoding="utf-8")).render(**context)
+            if not text.strip():
+                continue  # a file only some bundles have (e.g. model_crypto.cpp) renders to nothing in the others
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
         else:
+            target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
         written.append(target)
     return sorted(written)
@@ -135,8 +140,26 @@ def companions(artifact) -> list[dict[str, str]]:
     return [{"file": f, "sha256": hashlib.sha256((artifact.folder / f).read_bytes()).hexdigest()} for f in artifact.files if f != artifact.main]
 
 
-def glue_context(manifest, target: str, runtime: str, artifact, model_sha256: str, labels: list[str]) -> dict[str, Any]:
-    """The context of docs/glue-context.md, built from the validated manifest."""
+def model_context(model_files: list[dict[str, Any]]) -> dict[str, Any]:
+    """`model` of the glue context: the main file and its companions as the glue finds them in
+    model/, each with the sha256 of the bytes the runtime loads (the plaintext, when encrypted).
+    An encrypted model adds the key id the glue expects; each file's envelope is bound to the
+    bundle (name, version, target, runtime) and to its own file name."""
+    main, *others = model_files
+    context: dict[str, Any] = {
+        "file": main["file"],
+        "sha256": main["sha256"],
+        "encrypted": "encryption" in main,
+        "companions": [{"file": c["file"], "sha256": c["sha256"]} for c in others],
+    }
+    if context["encrypted"]:
+        context["key_id"] = main["encryption"]["key_id"]
+    return context
+
+
+def glue_context(manifest, target: str, runtime: str, artifact, model_files: list[dict[str, Any]], labels: list[str]) -> dict[str, Any]:
+    """The context of docs/glue-context.md, built from the validated manifest; `model_files` as
+    api._model_files lists them (main file first)."""
     import edgesdk
     from edgesdk.backends import get_backend
 
@@ -154,7 +177,7 @@ def glue_context(manifest, target: str, runtime: str, artifact, model_sha256: st
         # The runtime release the glue is written for and checks at load (the backend's version guard).
         "runtime_version": backend.glue_runtime_version(artifact),
         "edgesdk_version": edgesdk.__version__,
-        "model": {"file": artifact.main, "sha256": model_sha256, "encrypted": False, "companions": companions(artifact)},
+        "model": model_context(model_files),
         "inputs": [i.model_dump() for i in manifest.model.inputs],
         "outputs": [o.model_dump() for o in manifest.model.outputs],
         "preprocess": {"input_color": manifest.preprocess.input_color, "steps": manifest.pre_steps()},

@@ -54,8 +54,10 @@ def check_semantics(m: Manifest, cli: bool) -> None:
     _check_quantization(m)
     if (m.optimize.fold_bn or m.optimize.prune is not None) and not source.startswith("python:"):
         raise ManifestError("optimize", f"needs a torch module source (model.source: python:module:factory) to rewrite; '{source}' cannot be changed in place")
-    if m.encryption.enabled:
-        raise ManifestError("encryption.enabled", "model encryption is not implemented in this edgesdk yet (allowed: false)")
+    if m.encryption.enabled and m.encryption.key is None:
+        raise ManifestError("encryption.key", "required with encryption.enabled: env:NAME or file:PATH naming the 32-byte model key (make one with `edgesdk keygen`)")
+    if not m.encryption.enabled and m.encryption.key is not None:
+        raise ManifestError("encryption.key", "set, but encryption.enabled is false: the model would ship unencrypted (set enabled: true, or remove the key)")
 
 
 def _check_quantization(m: Manifest) -> None:
