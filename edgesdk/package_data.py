@@ -14,6 +14,8 @@ PACKAGE_ROOT = Path(str(importlib.resources.files("edgesdk")))
 TEMPLATES_DIR = PACKAGE_ROOT / "templates"
 RUNTIMES_DIR = PACKAGE_ROOT / "runtimes"
 SAMPLE_APPS_DIR = PACKAGE_ROOT / "sample_apps"
+# CMake toolchain files for cross-compiling a bundle's C++ SDK (Target.cross_toolchain).
+CROSS_TOOLCHAINS_DIR = PACKAGE_ROOT / "cross"
 
 
 def require_dir(path: Path, what: str) -> Path:

@@ -24,7 +24,7 @@ from edgesdk import codegen, naming
 from edgesdk.dtypes import DTYPES
 from edgesdk.errors import PackagingError
 from edgesdk.limits import IMAGE_LIMITS, MAX_THREADS
-from edgesdk.package_data import RUNTIMES_DIR, SAMPLE_APPS_DIR, TEMPLATES_DIR, require_dir
+from edgesdk.package_data import CROSS_TOOLCHAINS_DIR, RUNTIMES_DIR, SAMPLE_APPS_DIR, TEMPLATES_DIR, require_dir
 
 # Placeholder in a template path -> its value, from the glue context.
 PATH_PLACEHOLDERS: dict[str, Callable[[dict[str, Any]], str]] = {
@@ -227,7 +227,7 @@ def render_bundle(stage: Path, context: dict[str, Any], target: str, runtime: st
         render_sdk(stage / "sdk" / lang, lang, runtime, context, env)
     toolchain = TARGETS[target].cross_toolchain
     if toolchain is not None and "cpp" in languages:
-        source = TEMPLATES_DIR / "cross" / f"{toolchain}.cmake"
+        source = CROSS_TOOLCHAINS_DIR / f"{toolchain}.cmake"
         if not source.is_file():
             raise PackagingError(f"this edgesdk installation lacks the CMake toolchain file {source}")
         (stage / "sdk" / "cpp" / "cmake").mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ class Target:
     languages: tuple[str, ...]
     sample_app: str | None  # folder under edgesdk/sample_apps/; None: none written for this target yet
     description: str
-    # A CMake toolchain file (edgesdk/templates/cross/<name>.cmake) its C++ SDK carries, for
+    # A CMake toolchain file (edgesdk/cross/<name>.cmake) its C++ SDK carries, for
     # cross-compiling from an x86-64 machine; None: the SDK is built natively.
     cross_toolchain: str | None = None
 

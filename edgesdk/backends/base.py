@@ -111,7 +111,7 @@ class Backend:
 
     def cross_cpp_package(self, arch: str) -> CppPackage:
         """The runtime's C/C++ package for another CPU (`aarch64`), to cross-compile the C++ SDK
-        with the target's CMake toolchain file (edgesdk/templates/cross/)."""
+        with the target's CMake toolchain file (edgesdk/cross/)."""
         raise BackendUnavailable(f"no {self.display_name} C++ package for {arch} here")
 
     def android_libraries(self) -> list[Path]:

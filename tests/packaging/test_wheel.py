@@ -28,7 +28,7 @@ from edgesdk.backends import availability
 from edgesdk.errors import BackendUnavailable, PackagingError
 
 # The package-data folders of pyproject's [tool.setuptools.package-data], under edgesdk/.
-DATA_DIRS = ("templates", "runtimes", "sample_apps", "kotlin_host", "data")
+DATA_DIRS = ("templates", "runtimes", "sample_apps", "kotlin_host", "data", "cross")
 # What a wheel must never carry.
 FORBIDDEN_PARTS = ("tests", "examples", "__pycache__")
 # Left out of the copy the wheel is built from: repository and build leftovers, not sources.

@@ -14,7 +14,7 @@ from edgesdk.backends import IMPLEMENTED, get_backend
 from edgesdk.errors import PackagingError
 from edgesdk.targets import TARGETS
 
-DATA_DIRS = (render.TEMPLATES_DIR, render.RUNTIMES_DIR, render.SAMPLE_APPS_DIR)
+DATA_DIRS = (render.TEMPLATES_DIR, render.RUNTIMES_DIR, render.SAMPLE_APPS_DIR, render.CROSS_TOOLCHAINS_DIR)
 PLACEHOLDER = re.compile(r"__[a-z_]+?__")
 
 
