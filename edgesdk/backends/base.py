@@ -60,6 +60,17 @@ class CppPackage:
         return env
 
 
+def first_output_shape_mismatch(run: Runner, source: SourceModel, manifest: Manifest) -> tuple[int, tuple, tuple] | None:
+    """(index, the model's shape, the artifact's shape) of the first output whose shape the
+    converted artifact changed, for a zero input; None when all match. Converters may fold or
+    drop an axis the model keeps, and then the SDK's tensors would not be the model's."""
+    spec = manifest.model.inputs[0]
+    feeds = {spec.name: np.zeros(spec.shape, dtype=np.float32)}
+    want = [o.shape for o in source.reference_runner()(feeds)]
+    got = [o.shape for o in run(feeds)]
+    return next(((k, w, g) for k, (w, g) in enumerate(zip(want, got)) if w != g), None)
+
+
 def cache_dir() -> Path:
     """Where native packages are fetched to (`make native-deps`; EDGESDK_CACHE moves it)."""
     return Path(os.environ.get("EDGESDK_CACHE", Path.home() / ".cache" / "edgesdk"))

@@ -22,17 +22,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 from edgesdk import buildlog
-from edgesdk.backends.base import Artifact, Backend, CppPackage, Runner
+from edgesdk.backends.base import Artifact, Backend, CppPackage, Runner, first_output_shape_mismatch
 from edgesdk.errors import BackendUnavailable, ManifestError, UnsupportedOpError
 from edgesdk.manifest import Manifest
 from edgesdk.sources import SourceModel
@@ -83,10 +85,9 @@ class MnnBackend(Backend):
         with tempfile.TemporaryDirectory(prefix="edgesdk-mnn-") as tmp:
             work = Path(tmp)
             onnx = onnx_exporter.convert(source, manifest, work).main_path  # checks names and shapes against the graph
-            _run_mnnconvert(onnx, work / MODEL_FILE, source.origin)
+            run_mnnconvert("ONNX", onnx, work / MODEL_FILE, f"convert {source.origin} to MNN")
             out_dir.mkdir(parents=True, exist_ok=True)
-            data = stable_uuid((work / MODEL_FILE).read_bytes())
-            (out_dir / MODEL_FILE).write_bytes(data)
+            shutil.copyfile(work / MODEL_FILE, out_dir / MODEL_FILE)
         artifact = Artifact(
             folder=out_dir,
             main=MODEL_FILE,
@@ -158,33 +159,31 @@ def _check_manifest_io(manifest: Manifest) -> None:
             raise ManifestError(f"model.outputs[{i}].dtype", f"the MNN glue reads float32 outputs; '{output.dtype}' is not supported")
 
 
-def converter_command() -> list[str]:
-    """mnnconvert without MNN.tools (see the module's docstring); its arguments follow."""
-    return [sys.executable, "-c", _CONVERT_SCRIPT]
-
-
-def _run_mnnconvert(onnx: Path, target: Path, origin: str) -> None:
-    cmd = [*converter_command(), "-f", "ONNX", "--modelFile", str(onnx), "--MNNModel", str(target), "--bizCode", "edgesdk"]
+def run_mnnconvert(framework: str, source: Path, target: Path, what: str, flags: Sequence[str] = ()) -> None:
+    """mnnconvert (without MNN.tools, see the module's docstring): `source` (an ONNX or MNN file,
+    `framework`) to `target` with a content-derived UUID. `what` ("convert X to MNN") names the job
+    in errors and the build log."""
+    raw = target.with_name(target.name + ".converting")
+    cmd = [sys.executable, "-c", _CONVERT_SCRIPT, "-f", framework, "--modelFile", str(source), "--MNNModel", str(raw), "--bizCode", "edgesdk", *flags]
     try:
         proc = subprocess.run(cmd, cwd=target.parent, capture_output=True, text=True, errors="replace", timeout=CONVERT_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
-        raise UnsupportedOpError(f"mnnconvert did not finish converting {origin} within {CONVERT_TIMEOUT_S} s") from exc
-    buildlog.record("mnnconvert", proc.stdout + proc.stderr, folders={target.parent: "<mnn work>"})
-    if proc.returncode != 0 or not target.is_file():
+        raise UnsupportedOpError(f"mnnconvert did not {what} within {CONVERT_TIMEOUT_S} s") from exc
+    buildlog.record(f"mnnconvert ({what})", proc.stdout + proc.stderr, folders={target.parent: "<mnn work>"})
+    if proc.returncode != 0 or not raw.is_file():
         log = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
         tail = " | ".join(log[-3:]) if log else "no output"
-        raise UnsupportedOpError(f"mnnconvert could not convert {origin} to MNN (exit {proc.returncode}): {tail}")
+        raise UnsupportedOpError(f"mnnconvert could not {what} (exit {proc.returncode}): {tail}")
+    target.write_bytes(stable_uuid(raw.read_bytes()))
+    raw.unlink()
 
 
 def _check_outputs(run: Runner, source: SourceModel, manifest: Manifest) -> None:
     """The MNN graph must give the model's outputs, by name and shape, for a zero input."""
-    spec = manifest.model.inputs[0]
-    feeds = {spec.name: np.zeros(spec.shape, dtype=np.float32)}
-    want = [o.shape for o in source.reference_runner()(feeds)]
-    got = [o.shape for o in run(feeds)]
-    for k, (w, g) in enumerate(zip(want, got)):
-        if w != g:
-            raise UnsupportedOpError(f"MNN output {manifest.model.outputs[k].name} of {source.origin} has shape {list(g)}; the model's is {list(w)}")
+    mismatch = first_output_shape_mismatch(run, source, manifest)
+    if mismatch is not None:
+        k, w, g = mismatch
+        raise UnsupportedOpError(f"MNN output {manifest.model.outputs[k].name} of {source.origin} has shape {list(g)}; the model's is {list(w)}")
 
 
 BACKEND = MnnBackend()

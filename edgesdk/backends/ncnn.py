@@ -20,7 +20,6 @@ bf16 support runs reduced precision). The C++ glue links the ncnn C++ library bu
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -37,8 +36,9 @@ from pathlib import Path
 import numpy as np
 
 from edgesdk import buildlog
-from edgesdk.backends.base import Artifact, Backend, CppPackage, Runner, cache_dir
+from edgesdk.backends.base import Artifact, Backend, CppPackage, Runner, cache_dir, first_output_shape_mismatch
 from edgesdk.backends.torch_export import example_inputs, exported_program
+from edgesdk.bundle import sha256_file
 from edgesdk.errors import BackendUnavailable, ManifestError, UnsupportedOpError
 from edgesdk.manifest import Manifest
 from edgesdk.sources import SourceModel
@@ -272,18 +272,14 @@ def _check_graph(graph: ParamGraph, manifest: Manifest, origin: str) -> None:
 
 
 def _check_output_shapes(run: Runner, source: SourceModel, manifest: Manifest) -> None:
-    """pnnx may fold an axis the model keeps; outputs come back as [1, <Mat dims>], which must be
-    the model's own output shapes, or the SDK's tensors would not be the model's."""
-    spec = manifest.model.inputs[0]
-    feeds = {spec.name: np.zeros(spec.shape, dtype=np.float32)}
-    want = [o.shape for o in source.reference_runner()(feeds)]
-    got = [o.shape for o in run(feeds)]
-    for k, (w, g) in enumerate(zip(want, got)):
-        if w != g:
-            raise UnsupportedOpError(
-                f"ncnn output {OUTPUT_BLOB.format(k)} ({manifest.model.outputs[k].name}) of {source.origin} has shape "
-                f"{list(g)}; the model's is {list(w)} (ncnn tensors carry no batch axis and at most 4 dimensions)"
-            )
+    """Outputs come back as [1, <Mat dims>], which must be the model's own output shapes."""
+    mismatch = first_output_shape_mismatch(run, source, manifest)
+    if mismatch is not None:
+        k, w, g = mismatch
+        raise UnsupportedOpError(
+            f"ncnn output {OUTPUT_BLOB.format(k)} ({manifest.model.outputs[k].name}) of {source.origin} has shape "
+            f"{list(g)}; the model's is {list(w)} (ncnn tensors carry no batch axis and at most 4 dimensions)"
+        )
 
 
 # ---- the C++ library's source ------------------------------------------------------------------
@@ -294,7 +290,7 @@ def fetch_sdist(cache: Path, version: str = CPP_RUNTIME_VERSION, sha256: str = S
     The index is pip's (PIP_INDEX_URL or pip's configured index-url, else PyPI); the archive must
     have the pinned sha256."""
     target = cache / f"ncnn-{version}.tar.gz"
-    if target.is_file() and _sha256(target) == sha256:
+    if target.is_file() and sha256_file(target) == sha256:
         return target
     url = _sdist_url(_index_url(), f"ncnn-{version}.tar.gz")
     cache.mkdir(parents=True, exist_ok=True)
@@ -305,19 +301,11 @@ def fetch_sdist(cache: Path, version: str = CPP_RUNTIME_VERSION, sha256: str = S
         except OSError as exc:
             os.unlink(tmp.name)
             raise BackendUnavailable(f"could not download {url}: {exc}") from exc
-    if _sha256(Path(tmp.name)) != sha256:
+    if sha256_file(Path(tmp.name)) != sha256:
         os.unlink(tmp.name)
         raise BackendUnavailable(f"{url} does not have the pinned sha256 {sha256}")
     os.replace(tmp.name, target)
     return target
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _index_url() -> str:

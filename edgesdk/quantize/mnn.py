@@ -14,12 +14,10 @@ mnnconvert compresses the whole model: there is no per-layer choice here, so kee
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from edgesdk import buildlog
-from edgesdk.backends.mnn import CONVERT_TIMEOUT_S, converter_command, stable_uuid
+from edgesdk.backends.mnn import run_mnnconvert
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.quantize.calibration import CalibrationSet
 
@@ -45,15 +43,7 @@ class MnnPlan:
     def quantize(self, dest: Path, exclude: Sequence[str] = (), only: Sequence[str] | None = None) -> Path:
         if exclude or only:
             raise UnsupportedOpError("mnnconvert compresses the whole model; it cannot keep layers float")
-        work = dest.with_name(dest.stem + ".converting.mnn")
-        cmd = [*converter_command(), "-f", "MNN", "--modelFile", str(self.float_model), "--MNNModel", str(work), "--bizCode", "edgesdk", *_FLAGS[self.mode]]
-        proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=CONVERT_TIMEOUT_S)
-        buildlog.record(f"mnnconvert {self.mode}", proc.stdout + proc.stderr, folders={dest.parent: "<quantize work>"})
-        if proc.returncode != 0 or not work.is_file():
-            tail = " | ".join([line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()][-3:]) or "no output"
-            raise UnsupportedOpError(f"mnnconvert could not compress the model to {self.mode} (exit {proc.returncode}): {tail}")
-        dest.write_bytes(stable_uuid(work.read_bytes()))
-        work.unlink()
+        run_mnnconvert("MNN", self.float_model, dest, f"compress the model to {self.mode}", _FLAGS[self.mode])
         return dest
 
 
