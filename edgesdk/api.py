@@ -134,23 +134,35 @@ def _model_key(manifest: Manifest) -> bytes | None:
     return keys.load_key(manifest.encryption.key, "encryption.key", manifest.base_dir)
 
 
+@dataclass
+class _Inputs:
+    """What a manifest names besides the model, read and checked before anything is built."""
+
+    labels: list[str]
+    images: list[golden.GoldenImage]
+    calibration: quantize.CalibrationSet | None
+    model_key: bytes | None
+
+
+def _read_inputs(manifest: Manifest, runtime: str) -> _Inputs:
+    images = golden.collect_images(manifest.resolve(manifest.golden.images) if manifest.golden.images else None, manifest.golden.count)
+    return _Inputs(manifest.labels(), images, quantize.prepare(manifest, runtime), _model_key(manifest))
+
+
 def validate(manifest_path: str | Path, target: str | None = None, runtime: str | None = None) -> dict[str, Any]:
     """Everything `build` checks before it loads the model: the manifest, the files it names (labels,
     golden images, calibration data, decoded) and the runtime's presence. Writes nothing."""
     manifest, target_name, runtime_name, _ = _resolve(manifest_path, target, runtime)
-    labels = manifest.labels()
-    images = golden.collect_images(manifest.resolve(manifest.golden.images) if manifest.golden.images else None, manifest.golden.count)
-    calibration = quantize.prepare(manifest, runtime_name)
-    _model_key(manifest)
+    inputs = _read_inputs(manifest, runtime_name)
     return {
         "manifest": str(manifest_path),
         "name": manifest.name,
         "version": manifest.version,
         "target": target_name,
         "runtime": runtime_name,
-        "labels": len(labels),
-        "golden_images": len(images),
-        "calibration_samples": len(calibration.tensors) if calibration is not None else 0,
+        "labels": len(inputs.labels),
+        "golden_images": len(inputs.images),
+        "calibration_samples": len(inputs.calibration.tensors) if inputs.calibration is not None else 0,
     }
 
 
@@ -170,10 +182,8 @@ def build(
     out_dir = Path(out)
     dirname = bundle_mod.bundle_dirname(manifest.name, manifest.version, target_name, runtime_name)
     bundle_mod.check_free(out_dir, dirname, force)
-    labels = manifest.labels()
-    images = golden.collect_images(manifest.resolve(manifest.golden.images) if manifest.golden.images else None, manifest.golden.count)
-    calibration = quantize.prepare(manifest, runtime_name)
-    model_key = _model_key(manifest)
+    inputs = _read_inputs(manifest, runtime_name)
+    labels, images, calibration, model_key = inputs.labels, inputs.images, inputs.calibration, inputs.model_key
     sign = _signer(Path(sign_key)) if sign_key is not None else None
 
     source = stages.run("load model", lambda: load_source(manifest))
