@@ -27,6 +27,11 @@ GOLDEN_TOLERANCES: dict[str, float] = {
     "preprocessed_float_max_abs": 1e-5,  # integer tensors must be equal
     "output_max_abs": 1e-4,
     "score_max_abs": 1e-4,
+    # detection: each golden box matched by one SDK box of the same label at this IoU or more,
+    # corners within box_max_abs_px pixels; segmentation: this share of pixels agree.
+    "detection_match_iou_min": 0.99,
+    "box_max_abs_px": 0.5,
+    "mask_agreement_min": 0.999,
 }
 
 
