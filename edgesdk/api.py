@@ -350,14 +350,19 @@ def _post_spec(manifest: Manifest, labels: list[str]) -> dict[str, Any]:
 
 def _parity(manifest: Manifest, images: list[golden.GoldenImage], reference, candidate) -> parity.ParityReport:
     name = manifest.model.inputs[0].name
-    refs, cands = [], []
+    refs, cands, pairs = [], [], []
+    post = _post_spec(manifest, manifest.labels())
     for pixels in golden.parity_variants(images):
-        feeds = {name: _pre(manifest, pixels)}
+        pre = _preprocessed(manifest, pixels)
+        feeds = {name: pre.tensor}
         refs.append(reference(feeds))
         cands.append(candidate(feeds))
+        if manifest.task in ("detection", "segmentation"):
+            ref_result, cand_result = (run_postprocess(outs, manifest.task, post, pre.geometry, pre.input_hw) for outs in (refs[-1], cands[-1]))
+            pairs.append((ref_result, cand_result))
     tolerances = parity.tolerances_for(manifest.quantization.mode, manifest.parity.model_dump())
     score_output = manifest.post_output_index() if manifest.task == "classification" else None
-    return parity.evaluate([o.name for o in manifest.model.outputs], refs, cands, tolerances, score_output)
+    return parity.evaluate([o.name for o in manifest.model.outputs], refs, cands, tolerances, score_output, pairs or None)
 
 
 def _write_golden(stage: Path, manifest: Manifest, images: list[golden.GoldenImage], candidate, labels: list[str]) -> list[dict[str, Any]]:

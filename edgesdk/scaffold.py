@@ -9,6 +9,7 @@ from edgesdk.errors import InputError
 from edgesdk.inspection import inspect_path
 from edgesdk.manifest import MODEL_SUFFIXES
 from edgesdk.render import render_string
+from edgesdk.results import TASKS
 from edgesdk.targets import TARGETS
 
 DEFAULT_INPUT = {"name": "image", "shape": [1, 3, 224, 224], "dtype": "float32"}
@@ -23,15 +24,36 @@ model:
   # {{ io_note }}
   inputs:  [{name: {{ input.name }}, shape: {{ input.shape }}, dtype: {{ input.dtype }}}]
   outputs: [{% for o in outputs %}{name: {{ o.name }}{% if o.shape %}, shape: {{ o.shape }}{% endif %}}{% if not loop.last %}, {% endif %}{% endfor %}]
-task: {{ task }}                      # classification | custom (detection | segmentation are reserved)
+task: {{ task }}                      # classification | detection | segmentation | custom
 preprocess:                           # from a decoded HWC uint8 image
   input_color: rgb                    # rgb | bgr: the order the app passes pixels in
   steps:
+{% if task == "detection" %}
+    - letterbox: {size: [{{ h }}, {{ w }}], pad_value: 114, interpolation: bilinear}   # keeps the aspect ratio; boxes are mapped back
+    - normalize: {mean: [0, 0, 0], std: [255, 255, 255]}   # (x * scale - mean) / std
+{% elif task == "segmentation" %}
+    - resize: {size: [{{ h }}, {{ w }}], interpolation: bilinear}   # the mask is mapped back to the original size
+    - normalize: {mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375]}   # (x * scale - mean) / std
+{% else %}
     - resize: {size: [{{ side + 32 }}, {{ side + 32 }}], interpolation: bilinear, keep_ratio: true}   # nearest | bilinear
     - center_crop: {size: [{{ h }}, {{ w }}]}
     - normalize: {mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375]}   # (x * scale - mean) / std
+{% endif %}
     - layout: {{ layout }}                   # nchw | nhwc
-{% if task == "classification" %}
+{% if task == "detection" %}
+postprocess:
+  steps:
+    # yolo: one [1, N, 4 + classes] output ([1, 4 + classes, N] with transposed: true), or
+    # format: boxes_scores with a [1, N, 4] boxes and a [1, N, classes] scores output.
+    - decode_boxes: {format: yolo, box: cxcywh, objectness: false, transposed: {{ "true" if transposed else "false" }}}
+    - nms: {score_threshold: 0.25, iou_threshold: 0.45, class_agnostic: false, max_detections: 100, pre_nms_topk: 1000}
+  # labels: classes.txt               # one label per line; defaults to the class index
+{% elif task == "segmentation" %}
+postprocess:
+  steps:
+    - mask: {activation: argmax}      # [1, classes, h, w] scores; {activation: sigmoid, threshold: 0.5} for one class
+  # labels: classes.txt               # one label per line; defaults to the class index
+{% elif task == "classification" %}
 postprocess:
   steps:
     - softmax: {axis: -1}
@@ -50,8 +72,8 @@ def init_manifest(model: Path, task: str = "classification", force: bool = False
         raise InputError(f"model not found: {model}")
     if model.suffix not in MODEL_SUFFIXES:
         raise InputError(f"{model}: unsupported model file (allowed: {', '.join(MODEL_SUFFIXES)})")
-    if task not in ("classification", "custom"):
-        raise InputError(f"--task {task}: not implemented yet (allowed: classification, custom)")
+    if task not in TASKS:
+        raise InputError(f"--task {task}: unknown task (allowed: {', '.join(TASKS)})")
     target = model.parent / "edgesdk.yaml"
     if target.exists() and not force:
         raise InputError(f"{target} already exists (pass --force to overwrite)")
@@ -78,6 +100,8 @@ def init_manifest(model: Path, task: str = "classification", force: bool = False
         "h": h,
         "w": w,
         "layout": "nhwc" if nhwc else "nchw",
+        # YOLOv8-style exports put the candidates last: [1, 4 + classes, N] with N the larger axis.
+        "transposed": _candidates_last(outputs[0].get("shape")),
         "targets": list(TARGETS),
     }
     text = render_string(TEMPLATE, context)
@@ -85,3 +109,7 @@ def init_manifest(model: Path, task: str = "classification", force: bool = False
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(target)
     return target
+
+
+def _candidates_last(shape) -> bool:
+    return bool(shape) and len(shape) == 3 and all(isinstance(d, int) for d in shape) and shape[1] < shape[2]

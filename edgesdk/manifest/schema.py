@@ -349,6 +349,8 @@ class ParitySpec(_Strict):
     cosine_min: float | None = Field(None, ge=-1, le=1)
     sqnr_db_min: float | None = Field(None, ge=limits.SQNR_DB_RANGE[0], le=limits.SQNR_DB_RANGE[1])
     top1_agreement_min: float | None = Field(None, ge=0, le=1)
+    detection_f1_min: float | None = Field(None, ge=0, le=1)
+    mask_agreement_min: float | None = Field(None, ge=0, le=1)
 
 
 class GoldenSpec(_Strict):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
+import pytest
 import yaml
 
 from edgesdk import api
@@ -67,3 +69,28 @@ def test_targets_lists_every_target_and_says_why_not(capsys):
     assert not trt["available"] and trt["detail"]
     assert main(["targets"]) == 0
     assert "jetson" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("task", "output_shape", "steps"), [("detection", [1, 7, 48], ["decode_boxes", "nms"]), ("segmentation", [1, 3, 16, 16], ["mask"])])
+def test_init_writes_a_valid_detection_or_segmentation_manifest(task, output_shape, steps, tmp_path, capsys):
+    import onnx
+    from onnx import TensorProto, helper
+
+    # A graph whose output has the task's layout: YOLOv8-style [1, 4 + classes, N] or [1, C, h, w].
+    graph = helper.make_graph(
+        [helper.make_node("Constant", [], ["raw"], value=helper.make_tensor("v", TensorProto.FLOAT, output_shape, [0.0] * int(np.prod(output_shape)))), helper.make_node("Identity", ["raw"], ["out"])],
+        "g",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 64, 64])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, output_shape)],
+    )
+    folder = tmp_path / task
+    folder.mkdir()
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), folder / "net.onnx")
+    assert main(["init", str(folder / "net.onnx"), "--task", task]) == 0
+    data = yaml.safe_load((folder / "edgesdk.yaml").read_text())
+    assert [next(iter(s)) for s in data["postprocess"]["steps"]] == steps
+    if task == "detection":
+        assert data["postprocess"]["steps"][0]["decode_boxes"]["transposed"] is True
+        assert next(iter(data["preprocess"]["steps"][0])) == "letterbox"
+    capsys.readouterr()
+    assert main(["validate", "-c", str(folder / "edgesdk.yaml")]) == 0, capsys.readouterr().err
