@@ -77,22 +77,57 @@ class ModelSpec(_Strict):
 
 
 # ---- pre-processing steps (docs/processing.md) -----------------------------------------------
-class ResizeParams(_Strict):
+Interpolation = Literal["nearest", "bilinear", "bicubic", "area"]
+# (interpolation, antialias) pairs with a precision: uint8 path (docs/processing.md, Resampling).
+UINT8_RESAMPLING = {("nearest", False), ("bilinear", False), ("bilinear", True), ("bicubic", True)}
+
+
+def check_resampling(interpolation: str, antialias: bool, precision: str) -> None:
+    """The combinations the contract defines; the others are refused by name."""
+    if antialias and interpolation not in ("bilinear", "bicubic"):
+        raise ValueError(f"antialias: true applies to interpolation bilinear or bicubic (Pillow's filters), not {interpolation}")
+    if precision == "uint8" and (interpolation, antialias) not in UINT8_RESAMPLING:
+        raise ValueError(
+            f"precision: uint8 is not implemented for interpolation {interpolation} with antialias {str(antialias).lower()} "
+            "(allowed: nearest, bilinear, or bilinear/bicubic with antialias: true; or precision: float)"
+        )
+
+
+class _Resampling(_Strict):
+    interpolation: Interpolation = Field("bilinear", description="nearest (OpenCV INTER_NEAREST_EXACT) | bilinear (OpenCV INTER_LINEAR) | bicubic (OpenCV INTER_CUBIC) | area (OpenCV INTER_AREA)")
+    antialias: bool = Field(False, description="true: Pillow's BILINEAR / BICUBIC filters (support scaled when downscaling), as torchvision on PIL images")
+    precision: Literal["float", "uint8"] = Field(
+        "float",
+        description="float: resample float32 values of 0..255; uint8: resample the uint8 pixels with the library's integer arithmetic and round to uint8 "
+        "(OpenCV INTER_LINEAR on a uint8 Mat, Pillow on an RGB image; nearest, bilinear, antialias bilinear/bicubic)",
+    )
+
+    @model_validator(mode="after")
+    def _defined(self) -> _Resampling:
+        check_resampling(self.interpolation, self.antialias, self.precision)
+        return self
+
+
+class ResizeParams(_Resampling):
     size: Size2
-    interpolation: Literal["nearest", "bilinear"] = "bilinear"
     keep_ratio: bool = False
-    antialias: Literal[False] = Field(False, description="antialias: true (Pillow-style) is not implemented yet")
 
 
 class CenterCropParams(_Strict):
     size: Size2
 
 
-class LetterboxParams(_Strict):
+class LetterboxParams(_Resampling):
     size: Size2
     pad_value: Annotated[float, Field(ge=0, le=255)] | Annotated[list[Annotated[float, Field(ge=0, le=255)]], Field(min_length=3, max_length=3)] = 114.0
-    interpolation: Literal["nearest", "bilinear"] = "bilinear"
     align: Literal["center", "top_left"] = "center"
+
+    @model_validator(mode="after")
+    def _whole_pad(self) -> LetterboxParams:
+        pads = self.pad_value if isinstance(self.pad_value, list) else [self.pad_value]
+        if self.precision == "uint8" and any(v != int(v) for v in pads):
+            raise ValueError(f"precision: uint8 needs whole-number pad_value (uint8 pixels), got {self.pad_value}")
+        return self
 
 
 class NormalizeParams(_Strict):
@@ -289,6 +324,16 @@ class PreprocessSpec(_Strict):
             raise ValueError("only one 'cast' step is allowed")
         if "cast" in ops and ops.index("cast") < ops.index("layout"):
             raise ValueError("'cast' must come after 'layout'")
+        uint8_pixels = True
+        for n, step in enumerate(self.steps):
+            op = step_op(step)
+            if op in ("resize", "letterbox"):
+                precision = getattr(step, op).precision
+                if precision == "uint8" and not uint8_pixels:
+                    raise ValueError(f"step {n} ({op}): precision: uint8 resizes uint8 pixels; only center_crop, color and precision: uint8 resize/letterbox steps may come before it")
+                uint8_pixels = precision == "uint8"
+            elif op not in ("center_crop", "color"):
+                uint8_pixels = False
         return self
 
 
@@ -456,7 +501,11 @@ def normalized_step(step: BaseModel) -> dict[str, Any]:
         # class 1 where sigmoid(x) > t, evaluated exactly as x > logit(t) (docs/processing.md).
         t = params["threshold"]
         params["logit_threshold"] = math.log(t / (1.0 - t))
-    params.pop("antialias", None)
+    # Defaults that select today's resampling are left out, so existing bundles keep their bytes.
+    if params.get("antialias") is False:
+        del params["antialias"]
+    if params.get("precision") == "float":
+        del params["precision"]
     return {"op": op, **params}
 
 

@@ -99,8 +99,6 @@ def to_manifest_error(exc: ValidationError) -> ManifestError:
         message = message[len("Value error, ") :]
     if kind == "finite_number":
         message = f"{err['input']!r} is not allowed: must be a finite number"
-    elif kind == "literal_error" and str(loc[-1]) == "antialias":
-        message = "antialias: true (Pillow-style resampling) is not implemented yet (allowed: false)"
     elif kind == "literal_error":
         message = f"{err['input']!r} is not allowed (expected {err.get('ctx', {}).get('expected')})"
     return ManifestError(path, message)

@@ -16,7 +16,7 @@ import numpy as np
 from ..dtypes import CAST_DTYPES, codes
 from .errors import ProcessingError
 from .geometry import Geometry
-from .resample import INTERPOLATIONS, resize_image
+from .resample import INTERPOLATIONS, PRECISIONS, resize_image
 
 COLORS = ("rgb", "bgr")
 LAYOUTS = ("nchw", "nhwc")
@@ -77,15 +77,21 @@ def crop_offsets(h: int, w: int, out_h: int, out_w: int) -> tuple[int, int]:
     return (h - out_h) // 2, (w - out_w) // 2
 
 
-def resize(image: np.ndarray, step: dict) -> np.ndarray:
-    """The `resize` step on an HWC image (float32 result)."""
-    out_h, out_w = _size(step)
+def _resampling(step: dict) -> tuple[str, bool, str]:
+    """(interpolation, antialias, precision) of a resize or letterbox step."""
     interpolation = _choice(step, "interpolation", INTERPOLATIONS, "bilinear")
-    if step.get("antialias", False):
-        raise ProcessingError("resize: antialias is not implemented in schema_version 1")
+    antialias = step.get("antialias", False)
+    if not isinstance(antialias, bool):
+        raise ProcessingError(f"{step.get('op')}: antialias must be true or false, got {antialias!r}")
+    return interpolation, antialias, _choice(step, "precision", PRECISIONS, "float")
+
+
+def resize(image: np.ndarray, step: dict) -> np.ndarray:
+    """The `resize` step on an HWC image (float32 result; uint8 with precision uint8)."""
+    out_h, out_w = _size(step)
     if step.get("keep_ratio", False):
         out_h, out_w = keep_ratio_size(image.shape[0], image.shape[1], out_h, out_w)
-    return resize_image(image, out_h, out_w, interpolation)
+    return resize_image(image, out_h, out_w, *_resampling(step))
 
 
 def center_crop(image: np.ndarray, step: dict) -> np.ndarray:
@@ -96,15 +102,16 @@ def center_crop(image: np.ndarray, step: dict) -> np.ndarray:
 
 
 def letterbox(image: np.ndarray, step: dict) -> np.ndarray:
-    """The `letterbox` step on an HWC image (float32 result)."""
+    """The `letterbox` step on an HWC image (float32 result; uint8 with precision uint8)."""
     out_h, out_w = _size(step)
     pad = _per_channel(step, "pad_value", 114.0)
-    interpolation = _choice(step, "interpolation", INTERPOLATIONS, "bilinear")
+    resampling = _resampling(step)
     align = _choice(step, "align", ALIGNS, "center")
     nh, nw, top, left = letterbox_placement(image.shape[0], image.shape[1], out_h, out_w, align)
-    canvas = np.empty((out_h, out_w, CHANNELS), dtype=np.float32)
+    inner = resize_image(image, nh, nw, *resampling)
+    canvas = np.empty((out_h, out_w, CHANNELS), dtype=inner.dtype)
     canvas[...] = pad
-    canvas[top : top + nh, left : left + nw] = resize_image(image, nh, nw, interpolation)
+    canvas[top : top + nh, left : left + nw] = inner
     return canvas
 
 
@@ -141,13 +148,27 @@ def cast(tensor: np.ndarray, dtype: str) -> np.ndarray:
         return values.astype(target)
 
 
+# Steps that keep uint8 pixels uint8: a `precision: uint8` resize may follow only these.
+_UINT8_KEEPING = ("center_crop", "color")
+
+
 def check_steps(steps: Sequence[dict]) -> None:
     """Reject unknown ops and an order the contract does not allow."""
     seen_layout = seen_cast = False
+    uint8_pixels = True
     for n, step in enumerate(steps):
         op = step.get("op") if isinstance(step, dict) else None
         if op not in OPS:
             raise ProcessingError(f"preprocess step {n}: unknown op {op!r} (expected one of {OPS})")
+        if op in ("resize", "letterbox"):
+            uint8_step = step.get("precision", "float") == "uint8"
+            if uint8_step and not uint8_pixels:
+                raise ProcessingError(f"preprocess step {n} ({op}): precision uint8 resizes uint8 pixels; only center_crop, color and precision uint8 resize/letterbox steps may come before it")
+            if uint8_step and op == "letterbox" and any(v != int(v) for v in np.atleast_1d(step.get("pad_value", 114.0))):
+                raise ProcessingError(f"preprocess step {n} (letterbox): precision uint8 needs whole-number pad_value, got {step.get('pad_value')!r}")
+            uint8_pixels = uint8_step
+        elif op not in _UINT8_KEEPING:
+            uint8_pixels = False
         if seen_cast:
             raise ProcessingError(f"preprocess step {n} ({op}): cast must be the last step")
         if op in IMAGE_OPS and seen_layout:

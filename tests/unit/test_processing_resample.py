@@ -154,6 +154,6 @@ def test_resize_to_the_same_size_is_identity(interpolation):
 def test_resize_rejects_unknown_interpolation_and_empty_axes():
     image = np.zeros((4, 4, 3), np.uint8)
     with pytest.raises(ProcessingError, match="interpolation"):
-        resize_image(image, 2, 2, "bicubic")
+        resize_image(image, 2, 2, "lanczos")
     with pytest.raises(ProcessingError):
         nearest_indices(4, 0)
