@@ -37,7 +37,154 @@ def _taps(n_in: int, n_out: int, interpolation: str):
     return np.array(i0s), np.array(i1s), np.array(w0s, np.float32), np.array(w1s, np.float32)
 
 
-def resize(img: np.ndarray, out_h: int, out_w: int, interpolation: str) -> np.ndarray:
+def _f32(v) -> np.float32:
+    return np.float32(v)
+
+
+def _cubic_row(n_in: int, n_out: int):
+    scale = 1.0 / (n_out / n_in)
+    a = _f32(-0.75)
+    for i in range(n_out):
+        f = _f32((i + 0.5) * scale - 0.5)
+        i0 = math.floor(f)
+        t = _f32(f - _f32(i0))
+        w = [((a * (t + _f32(1)) - _f32(5) * a) * (t + _f32(1)) + _f32(8) * a) * (t + _f32(1)) - _f32(4) * a]
+        w.append(((a + _f32(2)) * t - (a + _f32(3))) * t * t + _f32(1))
+        w.append(((a + _f32(2)) * (_f32(1) - t) - (a + _f32(3))) * (_f32(1) - t) * (_f32(1) - t) + _f32(1))
+        w.append(_f32(1) - w[0] - w[1] - w[2])
+        yield [min(max(i0 + k, 0), n_in - 1) for k in (-1, 0, 1, 2)], w
+
+
+def _area_row(n_in: int, n_out: int, box: bool):
+    inv = n_out / n_in
+    scale = 1.0 / inv
+    for i in range(n_out):
+        if not box:
+            sx = math.floor(i * scale)
+            fx = _f32((i + 1) - (sx + 1) * inv)
+            fx = _f32(0) if fx <= 0 else _f32(fx - _f32(math.floor(fx)))
+            if sx >= n_in - 1:
+                sx, fx = n_in - 1, _f32(0)
+            yield [sx, min(sx + 1, n_in - 1)], [_f32(1) - fx, fx]
+            continue
+        f1 = i * scale
+        f2 = f1 + scale
+        cell = min(scale, n_in - f1)
+        s2 = min(math.floor(f2), n_in - 1)
+        s1 = min(math.ceil(f1), s2)
+        idx, w = [], []
+        if s1 - f1 > 1e-3:
+            idx.append(s1 - 1)
+            w.append(_f32((s1 - f1) / cell))
+        for s in range(s1, s2):
+            idx.append(s)
+            w.append(_f32(1.0 / cell))
+        if f2 - s2 > 1e-3:
+            idx.append(s2)
+            w.append(_f32(min(f2 - s2, 1.0, cell) / cell))
+        yield idx, w
+
+
+def _pillow_row(n_in: int, n_out: int, interpolation: str):
+    def kernel(x):
+        x = abs(x)
+        if interpolation == "bilinear":
+            return 1.0 - x if x < 1.0 else 0.0
+        if x < 1.0:
+            return (1.5 * x - 2.5) * x * x + 1
+        return (((x - 5) * x + 8) * x - 4) * -0.5 if x < 2.0 else 0.0
+
+    scale = n_in / n_out
+    fs = max(scale, 1.0)
+    support = (1.0 if interpolation == "bilinear" else 2.0) * fs
+    for i in range(n_out):
+        center = (i + 0.5) * scale
+        lo = max(int(center - support + 0.5), 0)
+        hi = min(int(center + support + 0.5), n_in)
+        w = [kernel((x - center + 0.5) * (1.0 / fs)) for x in range(lo, hi)]
+        total = 0.0
+        for v in w:
+            total += v
+        yield list(range(lo, hi)), [v / total for v in w] if total != 0.0 else w
+
+
+def _weighted(img: np.ndarray, axis: int, rows, wide: bool) -> np.ndarray:
+    """One axis: each output the sum, in tap order, of weight * pixel; float32 operations, or
+    float64 ones rounded to float32 once (wide)."""
+    src = np.moveaxis(img.astype(np.float32), axis, 0)
+    out = []
+    for idx, w in rows:
+        if wide:
+            acc = src[idx[0]].astype(np.float64) * w[0]
+            for j, v in zip(idx[1:], w[1:]):
+                acc = acc + src[j].astype(np.float64) * v
+        else:
+            acc = _f32(w[0]) * src[idx[0]]
+            for j, v in zip(idx[1:], w[1:]):
+                acc = acc + _f32(v) * src[j]
+        out.append(acc.astype(np.float32))
+    return np.moveaxis(np.stack(out), 0, axis)
+
+
+def _uint8_resize(img: np.ndarray, out_h: int, out_w: int, interpolation: str, antialias: bool) -> np.ndarray:
+    img = img.astype(np.int64)
+    h, w = img.shape[:2]
+    if interpolation == "nearest":
+        ys = _taps(h, out_h, "nearest")[0]
+        xs = _taps(w, out_w, "nearest")[0]
+        return img[ys][:, xs].astype(np.float32)
+    if antialias:
+        def one_pass(x, axis, n_in, n_out):
+            src = np.moveaxis(x, axis, 0)
+            out = []
+            for idx, ws in _pillow_row(n_in, n_out, interpolation):
+                acc = np.full(src.shape[1:], 1 << 21, np.int64)
+                for j, v in zip(idx, ws):
+                    acc = acc + src[j] * (int(v * (1 << 22) - 0.5) if v < 0 else int(v * (1 << 22) + 0.5))
+                out.append(np.clip(acc >> 22, 0, 255))
+            return np.moveaxis(np.stack(out), 0, axis)
+
+        if w != out_w:
+            img = one_pass(img, 1, w, out_w)
+        if h != out_h:
+            img = one_pass(img, 0, h, out_h)
+        return img.astype(np.float32)
+    if (h, w) == (out_h, out_w):
+        return img.astype(np.float32)
+
+    def table(n_in, n_out, clamp):
+        scale = 1.0 / (n_out / n_in)
+        for i in range(n_out):
+            fx = _f32((i + 0.5) * scale - 0.5)
+            sx = math.floor(fx)
+            fx = _f32(fx - _f32(sx))
+            if clamp and (sx < 0 or sx >= n_in - 1):
+                sx, fx = min(max(sx, 0), n_in - 1), _f32(0)
+            yield [min(max(sx, 0), n_in - 1), min(max(sx + 1, 0), n_in - 1)], [int(np.rint((_f32(1) - fx) * _f32(2048))), int(np.rint(fx * _f32(2048)))]
+
+    t = np.stack([img[:, a] * wa + img[:, b] * wb for (a, b), (wa, wb) in table(w, out_w, True)], axis=1)
+    rows = [(((wa * (t[a] >> 4)) >> 16) + ((wb * (t[b] >> 4)) >> 16) + 2) >> 2 for (a, b), (wa, wb) in table(h, out_h, False)]
+    return np.clip(np.stack(rows), 0, 255).astype(np.float32)
+
+
+def resize(img: np.ndarray, out_h: int, out_w: int, interpolation: str, antialias: bool = False, precision: str = "float") -> np.ndarray:
+    if precision == "uint8":
+        return _uint8_resize(img, out_h, out_w, interpolation, antialias)
+    h, w = img.shape[:2]
+    if antialias or interpolation in ("bicubic", "area"):
+        box = out_h <= h and out_w <= w
+        if antialias:
+            make = lambda n, m: _pillow_row(n, m, interpolation)  # noqa: E731
+        elif interpolation == "bicubic":
+            make = _cubic_row
+        else:
+            make = lambda n, m: _area_row(n, m, box)  # noqa: E731
+        x = img.astype(np.float32)
+        if w != out_w:
+            x = _weighted(x, 1, make(w, out_w), antialias)
+        if h != out_h:
+            x = _weighted(x, 0, make(h, out_h), antialias)
+        return x
     img = img.astype(np.float32)
     i0, i1, w0, w1 = _taps(img.shape[1], out_w, interpolation)
     t = w0[None, :, None] * img[:, i0] + w1[None, :, None] * img[:, i1]
@@ -57,7 +204,7 @@ def preprocess(rgb: np.ndarray, input_color: str, steps: list[dict]) -> np.ndarr
             if step["keep_ratio"]:
                 s = max(H / h, W / w)
                 H, W = _round(h * s), _round(w * s)
-            x = resize(x, H, W, step["interpolation"])
+            x = resize(x, H, W, step["interpolation"], step.get("antialias", False), step.get("precision", "float"))
         elif op == "center_crop":
             H, W = step["size"]
             assert h >= H and w >= W
@@ -70,7 +217,7 @@ def preprocess(rgb: np.ndarray, input_color: str, steps: list[dict]) -> np.ndarr
             top, left = ((H - nh) // 2, (W - nw) // 2) if step["align"] == "center" else (0, 0)
             canvas = np.empty((H, W, 3), np.float32)
             canvas[:] = np.array(step["pad_value"], np.float32)
-            canvas[top : top + nh, left : left + nw] = resize(x, nh, nw, step["interpolation"])
+            canvas[top : top + nh, left : left + nw] = resize(x, nh, nw, step["interpolation"], step.get("antialias", False), step.get("precision", "float"))
             x = canvas
         elif op == "color":
             if step["order"] != order:

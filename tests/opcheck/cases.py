@@ -82,10 +82,59 @@ def pillow_nearest(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     return np.asarray(Image.fromarray(img).resize((out_w, out_h), Image.NEAREST))
 
 
-def library_resize(img: np.ndarray, out_h: int, out_w: int, interpolation: str) -> np.ndarray:
+def cv2_float(img: np.ndarray, out_h: int, out_w: int, flag: int) -> np.ndarray:
+    """OpenCV's own float32 code: with IPP (opencv-python's default) INTER_CUBIC differs by up to
+    1.4e-3 on 0..255 values (IPP's cubic), so IPP is off for the call."""
+    use_ipp = cv2.ipp.useIPP()
+    cv2.ipp.setUseIPP(False)
+    try:
+        out = cv2.resize(np.ascontiguousarray(img, dtype=np.float32), (out_w, out_h), interpolation=flag)
+    finally:
+        cv2.ipp.setUseIPP(use_ipp)
+    return out.reshape(out_h, out_w, img.shape[2]).astype(np.float64)
+
+
+PILLOW_FILTERS = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}
+
+
+def pillow_two_pass(img: np.ndarray, out_h: int, out_w: int, interpolation: str, uint8: bool) -> np.ndarray:
+    """Pillow resampling, horizontal pass then vertical, each pass by Pillow itself: an "RGB" image
+    (uint8, rounded between the passes) or one "F" image per channel (float32 between the passes).
+    Pillow 13 runs the vertical pass first for some size pairs (python-pillow/Pillow#9549); the
+    contract keeps the horizontal-first order of every earlier Pillow (what models trained with)."""
+    f = PILLOW_FILTERS[interpolation]
+    h, w = img.shape[:2]
+
+    def two_pass(im: Image.Image) -> Image.Image:
+        if w != out_w:
+            im = im.resize((out_w, h), f)
+        if h != out_h:
+            im = im.resize((out_w, out_h), f)
+        return im
+
+    if uint8:
+        return np.asarray(two_pass(Image.fromarray(np.ascontiguousarray(img, dtype=np.uint8)))).astype(np.float64)
+    planes = [np.asarray(two_pass(Image.fromarray(np.ascontiguousarray(img[..., c], dtype=np.float32), "F"))) for c in range(img.shape[2])]
+    return np.stack(planes, axis=-1).astype(np.float64)
+
+
+def library_resize(img: np.ndarray, out_h: int, out_w: int, interpolation: str, antialias: bool = False, precision: str = "float") -> np.ndarray:
     if interpolation == "nearest":
-        return cv2_nearest(img, out_h, out_w).astype(np.float64)
+        return cv2_nearest(img.astype(np.float32) if precision == "float" else img.astype(np.uint8), out_h, out_w).astype(np.float64)
+    if antialias:
+        return pillow_two_pass(img, out_h, out_w, interpolation, precision == "uint8")
+    if precision == "uint8":  # bilinear: OpenCV INTER_LINEAR on a uint8 Mat
+        out = cv2.resize(np.ascontiguousarray(img, dtype=np.uint8), (out_w, out_h), interpolation=cv2.INTER_LINEAR)
+        return out.reshape(out_h, out_w, img.shape[2]).astype(np.float64)
+    if interpolation == "bicubic":
+        return cv2_float(img, out_h, out_w, cv2.INTER_CUBIC)
+    if interpolation == "area":
+        return cv2_float(img, out_h, out_w, cv2.INTER_AREA)
     return torch_bilinear(img, out_h, out_w)
+
+
+def _resampling(step: dict) -> tuple[str, bool, str]:
+    return step["interpolation"], step.get("antialias", False), step.get("precision", "float")
 
 
 def library_preprocess(pixels: np.ndarray, input_color: str, steps: list[dict]) -> np.ndarray:
@@ -102,7 +151,7 @@ def library_preprocess(pixels: np.ndarray, input_color: str, steps: list[dict]) 
             if step["keep_ratio"]:
                 s = max(out_h / h, out_w / w)
                 out_h, out_w = round_half_up(h * s), round_half_up(w * s)
-            x = library_resize(x.astype(np.float32) if step["interpolation"] == "nearest" else x, out_h, out_w, step["interpolation"])
+            x = library_resize(x, out_h, out_w, *_resampling(step))
         elif op == "center_crop":
             out_h, out_w = step["size"]
             top, left = (h - out_h) // 2, (w - out_w) // 2
@@ -113,7 +162,7 @@ def library_preprocess(pixels: np.ndarray, input_color: str, steps: list[dict]) 
             nh = min(max(round_half_up(h * s), 1), out_h)
             nw = min(max(round_half_up(w * s), 1), out_w)
             top, left = ((out_h - nh) // 2, (out_w - nw) // 2) if step["align"] == "center" else (0, 0)
-            inner = library_resize(x.astype(np.float32) if step["interpolation"] == "nearest" else x, nh, nw, step["interpolation"])
+            inner = library_resize(x, nh, nw, *_resampling(step))
             canvas = cv2.copyMakeBorder(inner, top, out_h - nh - top, left, out_w - nw - left, cv2.BORDER_CONSTANT, value=[float(v) for v in step["pad_value"]])
             x = canvas.reshape(out_h, out_w, 3)
         elif op == "color":
@@ -142,12 +191,17 @@ def library_preprocess(pixels: np.ndarray, input_color: str, steps: list[dict]) 
 
 
 # ---- the cases ---------------------------------------------------------------------------------
-def _resize(size, interpolation, keep_ratio=False):
-    return {"op": "resize", "size": list(size), "interpolation": interpolation, "keep_ratio": keep_ratio}
+def _options(antialias: bool, precision: str) -> dict:
+    """Only the options that differ from the defaults, as the manifest's normalized steps have them."""
+    return {**({"antialias": True} if antialias else {}), **({"precision": precision} if precision != "float" else {})}
 
 
-def _letterbox(size, pad, interpolation, align="center"):
-    return {"op": "letterbox", "size": list(size), "pad_value": [float(v) for v in pad], "interpolation": interpolation, "align": align}
+def _resize(size, interpolation, keep_ratio=False, antialias=False, precision="float"):
+    return {"op": "resize", "size": list(size), "interpolation": interpolation, "keep_ratio": keep_ratio, **_options(antialias, precision)}
+
+
+def _letterbox(size, pad, interpolation, align="center", antialias=False, precision="float"):
+    return {"op": "letterbox", "size": list(size), "pad_value": [float(v) for v in pad], "interpolation": interpolation, "align": align, **_options(antialias, precision)}
 
 
 def _normalize(mean, std, scale=1.0):
@@ -165,6 +219,20 @@ def _cast(dtype):
 # (source h, w) -> (out h, w): a pixel centre on a source edge (640 -> 479, 3 -> 2, 5 -> 3, 2 -> 7),
 # 1-pixel axes both ways, extreme aspect ratios, identity and plain up/down scaling.
 NEAREST_SIZES = [((480, 640), (359, 479)), ((2, 3), (7, 2)), ((3, 5), (2, 3)), ((1, 9), (4, 1)), ((7, 1), (1, 5)), ((2, 300), (9, 7)), ((300, 2), (5, 11)), ((13, 17), (13, 17)), ((37, 53), (61, 47))]
+# Every new resampling runs on these: down, up, mixed, 1-pixel axes both ways, an equal axis,
+# odd and exact integer factors.
+RESAMPLE_SIZES = [((37, 53), (40, 40)), ((480, 640), (224, 224)), ((1, 9), (5, 4)), ((7, 1), (3, 6)), ((3, 5), (2, 3)), ((2, 300), (9, 7)), ((13, 17), (13, 17)), ((5, 4), (11, 9)), ((21, 33), (7, 11)), ((19, 23), (19, 7)), ((9, 10), (31, 10))]
+# (interpolation, antialias, precision, tolerance against the library, why)
+RESAMPLINGS = [
+    ("bicubic", False, "float", 1e-4, "OpenCV INTER_CUBIC (IPP off) on float32; OpenCV's float32 operation order differs from the contract's by a few ulps"),
+    ("area", False, "float", 1e-4, "OpenCV INTER_AREA on float32; OpenCV's float32 operation order differs from the contract's by a few ulps"),
+    ("bilinear", True, "float", 0.0, "Pillow BILINEAR on \"F\" images, horizontal pass first"),
+    ("bicubic", True, "float", 0.0, "Pillow BICUBIC on \"F\" images, horizontal pass first"),
+    ("bilinear", True, "uint8", 0.0, "Pillow BILINEAR on an RGB image, horizontal pass first"),
+    ("bicubic", True, "uint8", 0.0, "Pillow BICUBIC on an RGB image, horizontal pass first"),
+    ("bilinear", False, "uint8", 0.0, "OpenCV INTER_LINEAR on a uint8 Mat"),
+    ("nearest", False, "uint8", 0.0, "OpenCV INTER_NEAREST_EXACT on a uint8 Mat"),
+]
 BILINEAR_SIZES = [((37, 53), (40, 40)), ((480, 640), (224, 224)), ((1, 9), (5, 4)), ((7, 1), (3, 6)), ((3, 5), (2, 3)), ((2, 300), (9, 7)), ((13, 17), (13, 17)), ((5, 4), (11, 9))]
 
 # keep_ratio sizes by hand: round half up of h*s, w*s with s = max(H/h, W/w).
@@ -203,6 +271,19 @@ def pre_cases() -> list[PreCase]:
     for (h, w), (oh, ow) in BILINEAR_SIZES:
         seed += 1
         add(f"bilinear_{h}x{w}_to_{oh}x{ow}", _random(h, w, seed), "rgb", [_resize((oh, ow), "bilinear")], BILINEAR_ATOL, BILINEAR_WHY)
+    for interpolation, antialias, precision, atol, why in RESAMPLINGS:
+        name = f"{interpolation}{'_antialias' if antialias else ''}_{precision}"
+        for (h, w), (oh, ow) in RESAMPLE_SIZES:
+            seed += 1
+            add(f"{name}_{h}x{w}_to_{oh}x{ow}", _random(h, w, seed), "rgb", [_resize((oh, ow), interpolation, antialias=antialias, precision=precision)], atol, why)
+        seed += 1
+        add(f"letterbox_{name}", _random(23, 17, seed), "bgr", [_letterbox((12, 16), (114, 0, 255), interpolation, antialias=antialias, precision=precision), _layout("nchw")], atol, why)
+    # uint8 chains: a crop and a colour swap keep uint8 pixels; a uint8 resize of a uint8 letterbox.
+    add("chain_crop_color_uint8_bilinear", _random(31, 29, 230), "bgr", [{"op": "center_crop", "size": [25, 20]}, {"op": "color", "order": "rgb"}, _resize((11, 13), "bilinear", precision="uint8"), _normalize((1, 2, 3), (2, 2, 2))], 0.0, "OpenCV INTER_LINEAR on a uint8 Mat, torch normalize")
+    add("chain_uint8_letterbox_then_pillow", _random(17, 26, 231), "rgb", [_letterbox((20, 20), (114, 0, 255), "bilinear", precision="uint8"), _resize((9, 7), "bicubic", antialias=True, precision="uint8")], 0.0, "OpenCV INTER_LINEAR then Pillow BICUBIC on RGB images")
+    # Float chains the C++ glue folds into one table (crop before bicubic) or materializes (area after antialias).
+    add("chain_crop_then_bicubic", _random(19, 23, 232), "rgb", [{"op": "center_crop", "size": [15, 16]}, _resize((9, 29), "bicubic")], 1e-4, "OpenCV INTER_CUBIC (IPP off)")
+    add("chain_antialias_then_area", _random(40, 37, 233), "rgb", [_resize((20, 30), "bicubic", antialias=True), _resize((10, 10), "area"), _layout("nchw")], 1e-4, "Pillow BICUBIC (F), then OpenCV INTER_AREA")
     for (h, w), size, _ in KEEP_RATIO:
         seed += 1
         add(f"keep_ratio_{h}x{w}_to_{size[0]}", _random(h, w, seed), "rgb", [_resize(size, "bilinear", True)], BILINEAR_ATOL, "keep_ratio sizes by hand; " + BILINEAR_WHY)
