@@ -29,7 +29,7 @@ from .cases import PostCase, PreCase, post_cases, pre_cases
 CPP = "cpp/src"
 # Cores per kotlinc run: one run of every mutant's core would save a compiler start or two, but
 # takes minutes and can pass the compile timeout (hosttest_kotlin) on a busy machine.
-KOTLIN_BATCH = 7
+KOTLIN_BATCH = 4
 KT = programs.KOTLIN_CORE
 
 
