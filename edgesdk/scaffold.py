@@ -56,7 +56,11 @@ postprocess:
 {% elif task == "classification" %}
 postprocess:
   steps:
+{% if ends_in_softmax %}
+    # the model's graph already ends in Softmax: no second softmax here
+{% else %}
     - softmax: {axis: -1}
+{% endif %}
     - topk: {k: 5}
   # labels: labels.txt                # one label per line; defaults to the class index
 {% endif %}
@@ -79,9 +83,12 @@ def init_manifest(model: Path, task: str = "classification", force: bool = False
         raise InputError(f"{target} already exists (pass --force to overwrite)")
     info = inspect_path(model)
     inputs = info.get("inputs") or []
-    if inputs and all(isinstance(d, int) for d in inputs[0]["shape"]):
+    if inputs and all(_fixed(d) for d in inputs[0]["shape"]):
         first = dict(inputs[0])
         io_note = "read from the model file; check the output names and shapes"
+    elif inputs:
+        first = _fill_dynamic(inputs[0])
+        io_note = f"the model's input is dynamic ({inputs[0]['shape']}): the shape below is a guess, set the size the model was trained at"
     else:
         first = dict(DEFAULT_INPUT)
         io_note = "the file does not record its input shape: check inputs and outputs below"
@@ -94,7 +101,8 @@ def init_manifest(model: Path, task: str = "classification", force: bool = False
         "source": model.name,
         "io_note": io_note,
         "input": first,
-        "outputs": [{"name": o["name"], "shape": o["shape"] if all(isinstance(d, int) for d in o.get("shape") or ["?"]) else None} for o in outputs],
+        "outputs": [{"name": o["name"], "shape": o["shape"] if all(_fixed(d) for d in o.get("shape") or ["?"]) else None} for o in outputs],
+        "ends_in_softmax": info.get("output_ops", {}).get(outputs[0]["name"]) == "Softmax",
         "task": task,
         "side": max(h, w),
         "h": h,
@@ -113,3 +121,17 @@ def init_manifest(model: Path, task: str = "classification", force: bool = False
 
 def _candidates_last(shape) -> bool:
     return bool(shape) and len(shape) == 3 and all(isinstance(d, int) for d in shape) and shape[1] < shape[2]
+
+
+def _fixed(dim) -> bool:
+    return isinstance(dim, int) and not isinstance(dim, bool) and dim >= 1
+
+
+def _fill_dynamic(spec: dict) -> dict:
+    """The model's input with its symbolic dims filled: batch 1, a 3-channel axis kept, image
+    axes from DEFAULT_INPUT's 224."""
+    shape = list(spec["shape"])
+    if len(shape) != 4:
+        return {**DEFAULT_INPUT, "name": spec["name"]}
+    filled = [1] + [d if _fixed(d) else 224 for d in shape[1:]]
+    return {"name": spec["name"], "shape": filled, "dtype": spec.get("dtype", "float32")}

@@ -94,3 +94,26 @@ def test_init_writes_a_valid_detection_or_segmentation_manifest(task, output_sha
         assert next(iter(data["preprocess"]["steps"][0])) == "letterbox"
     capsys.readouterr()
     assert main(["validate", "-c", str(folder / "edgesdk.yaml")]) == 0, capsys.readouterr().err
+
+
+def test_init_keeps_a_dynamic_input_name_and_adds_no_second_softmax(tmp_path, capsys):
+    from onnx import TensorProto, helper, save
+
+    # pixel_values [batch, 3, height, width] -> GlobalAveragePool -> Flatten -> Softmax: dynamic
+    # input and output dims, and probabilities already.
+    graph = helper.make_graph(
+        [helper.make_node("GlobalAveragePool", ["pixel_values"], ["pooled"]), helper.make_node("Flatten", ["pooled"], ["flat"]), helper.make_node("Softmax", ["flat"], ["probs"], axis=-1)],
+        "g",
+        [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch", 3, "height", "width"])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", 3])],
+    )
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "hf.onnx")
+    assert main(["init", str(tmp_path / "hf.onnx")]) == 0
+    text = (tmp_path / "edgesdk.yaml").read_text()
+    data = yaml.safe_load(text)
+    assert data["model"]["inputs"] == [{"name": "pixel_values", "shape": [1, 3, 224, 224], "dtype": "float32"}]
+    assert data["model"]["outputs"] == [{"name": "probs"}]  # a dynamic shape is left out, not written wrong
+    assert [next(iter(s)) for s in data["postprocess"]["steps"]] == ["topk"]
+    assert "dynamic" in text and "already ends in Softmax" in text
+    capsys.readouterr()
+    assert main(["validate", "-c", str(tmp_path / "edgesdk.yaml")]) == 0, capsys.readouterr().err

@@ -265,3 +265,10 @@ def test_onnx_nms_graph_is_valid():
     boxes = np.array([[0, 0, 1, 1]], np.float32)
     assert _ort_nms(boxes, np.array([[0.9]], np.float32), 0.5, 0.1) == {(0, 0)}
     onnx.checker.check_model(helper.make_model(helper.make_graph([], "empty", [], [])))
+
+
+def test_score_threshold_compares_in_float64():
+    # float32(0.3) = 0.30000001192...: over a 0.3 threshold in float64, equal to it in float32.
+    rows = np.array([[[0, 0, 10, 10, 0.3], [20, 20, 30, 30, 0.29999998]]], np.float32)
+    found = detection.detect([rows], DECODE, {**NMS, "score_threshold": 0.3}, Geometry.identity(40, 40), (40, 40))
+    assert found.scores.tolist() == [np.float32(0.3)]
