@@ -93,37 +93,45 @@ def check_resampling(interpolation: str, antialias: bool, precision: str) -> Non
         )
 
 
-class _Resampling(_Strict):
-    interpolation: Interpolation = Field("bilinear", description="nearest (OpenCV INTER_NEAREST_EXACT) | bilinear (OpenCV INTER_LINEAR) | bicubic (OpenCV INTER_CUBIC) | area (OpenCV INTER_AREA)")
-    antialias: bool = Field(False, description="true: Pillow's BILINEAR / BICUBIC filters (support scaled when downscaling), as torchvision on PIL images")
-    precision: Literal["float", "uint8"] = Field(
-        "float",
-        description="float: resample float32 values of 0..255; uint8: resample the uint8 pixels with the library's integer arithmetic and round to uint8 "
-        "(OpenCV INTER_LINEAR on a uint8 Mat, Pillow on an RGB image; nearest, bilinear, antialias bilinear/bicubic)",
-    )
+INTERPOLATION_FIELD = Field("bilinear", description="nearest (OpenCV INTER_NEAREST_EXACT) | bilinear (OpenCV INTER_LINEAR) | bicubic (OpenCV INTER_CUBIC) | area (OpenCV INTER_AREA)")
+ANTIALIAS_FIELD = Field(False, description="true: Pillow's BILINEAR / BICUBIC filters (support scaled when downscaling), as torchvision on PIL images")
+PRECISION_FIELD = Field(
+    "float",
+    description="float: resample float32 values of 0..255; uint8: resample the uint8 pixels with the library's integer arithmetic and round to uint8 "
+    "(OpenCV INTER_LINEAR on a uint8 Mat, Pillow on an RGB image; nearest, bilinear, antialias bilinear/bicubic)",
+)
+
+
+# The fields are spelled out in each step (not inherited) so their order, and so the normalized
+# steps written into bundles, stays as it was.
+class ResizeParams(_Strict):
+    size: Size2
+    interpolation: Interpolation = INTERPOLATION_FIELD
+    keep_ratio: bool = False
+    antialias: bool = ANTIALIAS_FIELD
+    precision: Literal["float", "uint8"] = PRECISION_FIELD
 
     @model_validator(mode="after")
-    def _defined(self) -> _Resampling:
+    def _defined(self) -> ResizeParams:
         check_resampling(self.interpolation, self.antialias, self.precision)
         return self
-
-
-class ResizeParams(_Resampling):
-    size: Size2
-    keep_ratio: bool = False
 
 
 class CenterCropParams(_Strict):
     size: Size2
 
 
-class LetterboxParams(_Resampling):
+class LetterboxParams(_Strict):
     size: Size2
     pad_value: Annotated[float, Field(ge=0, le=255)] | Annotated[list[Annotated[float, Field(ge=0, le=255)]], Field(min_length=3, max_length=3)] = 114.0
+    interpolation: Interpolation = INTERPOLATION_FIELD
     align: Literal["center", "top_left"] = "center"
+    antialias: bool = ANTIALIAS_FIELD
+    precision: Literal["float", "uint8"] = PRECISION_FIELD
 
     @model_validator(mode="after")
-    def _whole_pad(self) -> LetterboxParams:
+    def _defined(self) -> LetterboxParams:
+        check_resampling(self.interpolation, self.antialias, self.precision)
         pads = self.pad_value if isinstance(self.pad_value, list) else [self.pad_value]
         if self.precision == "uint8" and any(v != int(v) for v in pads):
             raise ValueError(f"precision: uint8 needs whole-number pad_value (uint8 pixels), got {self.pad_value}")
