@@ -18,6 +18,8 @@ from .conftest import context
 HERE = Path(__file__).resolve().parent
 # The SDK's flags that matter for the numbers (CMakeLists.txt.j2): no FMA contraction.
 CXX = ["g++", "-std=c++17", "-ffp-contract=off", "-Wall", "-Wextra", "-Werror"]
+# numpy dtype -> the SDK's DType enumerator (raw outputs may have dtypes the manifest's inputs cannot).
+CPP_DTYPE = {"float32": "Float32", "float16": "Float16", "float64": "Float64", "uint8": "UInt8", "int8": "Int8", "int16": "Int16", "int32": "Int32", "int64": "Int64", "bool": "Bool"}
 SOURCES = {"detection": ["types.cpp", "postprocess.cpp", "detection.cpp"], "segmentation": ["types.cpp", "postprocess.cpp", "segmentation.cpp"]}
 
 
@@ -94,7 +96,7 @@ def build(task: str, cases: list[Case], folder: Path, *, optimize: str = "-O1", 
     sdk = folder / "sdk"
     env = templates_env or make_environment()
     render_sdk(sdk, "cpp", "onnxruntime", ctx, env)
-    driver_ctx = {**ctx, "cases": [{"id": c.id, "labels": c.labels, "geometry": c.geometry, "output_index": c.output_index, "steps": c.steps, "outputs": [{"name": f"out{k}", "shape": list(a.shape), "dtype": str(a.dtype)} for k, a in enumerate(c.outputs)]} for c in cases]}
+    driver_ctx = {**ctx, "cases": [{"id": c.id, "labels": c.labels, "geometry": c.geometry, "output_index": c.output_index, "steps": c.steps, "outputs": [{"name": f"out{k}", "shape": list(a.shape), "dtype": CPP_DTYPE[str(a.dtype)]} for k, a in enumerate(c.outputs)]} for c in cases]}
     source = folder / "post_driver.cpp"
     source.write_text(env.from_string((HERE / "post_driver.cpp.j2").read_text(encoding="utf-8")).render(**driver_ctx), encoding="utf-8")
     exe = folder / "post_driver"
