@@ -200,3 +200,74 @@ def test_exact_iou_threshold_cases_are_reached(detection_results):
         decode, nms = case.steps
         stricter = reference.detect(case.outputs, decode, {**nms, "iou_threshold": math.nextafter(threshold, 0.0)}, case.geometry, [])
         assert len(stricter) < len(detection_results[cid]), cid
+
+
+def segmentation_cases() -> list[Case]:
+    rng = np.random.default_rng(23)
+    cases = []
+
+    def add(cid, output, step, geo, labels=None):
+        cases.append(Case(cid, [output], [step], geo, labels or []))
+
+    # Few score levels: ties between classes everywhere (the lowest class wins).
+    scores = (rng.integers(0, 4, (1, 5, 12, 16)) / 4).astype(np.float32)
+    scores[0, :, 0, 0] = np.nan  # every class NaN: class 0
+    scores[0, 0, 1, :] = np.nan  # NaN never wins, not even over -inf
+    scores[0, 1:, 1, :3] = -np.inf
+    add("argmax_nchw_letterbox", scores, mask_step(), LETTERBOX | {"input_width": 64, "input_height": 48}, ["a", "b", "c", "d", "e"])
+    add("argmax_nhwc", np.ascontiguousarray(scores.transpose(0, 2, 3, 1)), mask_step(layout="nhwc"), geometry(0.5, 0.25, 3.0, -2.0, src=(101, 77), size=(64, 48)))
+    # 1-pixel axes, exact-edge sizes (the mask as large as the input, and larger).
+    add("argmax_one_pixel_wide", scores, mask_step(), geometry(64.0, 48 / 7, 0.0, 0.0, src=(1, 7)))
+    add("argmax_one_pixel_tall", scores, mask_step(), geometry(64 / 9, 48.0, 0.0, 0.0, src=(9, 1)))
+    big = (rng.integers(0, 3, (1, 3, 48, 64)) / 2).astype(np.float32)
+    add("argmax_mask_equals_input", big, mask_step(), geometry())
+    add("argmax_256_classes", rng.normal(0, 1, (1, 256, 3, 4)).astype(np.float32), mask_step(), geometry(src=(5, 3), size=(4, 3)))
+    # sigmoid: values at and around logit(0.3) in float32.
+    t = math.log(0.3 / 0.7)
+    at = np.float32(t)
+    levels = np.array([np.nextafter(at, np.float32(-1)), at, np.nextafter(at, np.float32(1)), 0.0, -5.0, np.nan], np.float32)
+    add("sigmoid_threshold", levels[rng.integers(0, 6, (1, 1, 10, 9))], mask_step(activation="sigmoid", threshold=0.3), geometry(src=(13, 11), size=(9, 10)), ["bg", "fg"])
+    add("sigmoid_rank3", levels[rng.integers(0, 6, (1, 10, 9))], mask_step(activation="sigmoid", threshold=0.3), geometry(1.5, 1.5, 0.5, 0.5, src=(6, 7), size=(9, 10)))
+    ids = rng.integers(0, 7, (1, 1, 6, 8))
+    add("none_uint8", ids.astype(np.uint8), mask_step(activation="none"), geometry(src=(17, 19), size=(8, 6)))
+    add("none_int64_rank3", ids[:, 0].astype(np.int64), mask_step(activation="none"), geometry(src=(3, 2), size=(8, 6)))
+    add("none_float", ids.astype(np.float32), mask_step(activation="none"), geometry(src=(8, 6), size=(8, 6)))
+    # Refused: the message names the output and the layout.
+    add("err_257_classes", np.zeros((1, 257, 2, 2), np.float32), mask_step(), geometry())
+    add("err_argmax_rank", np.zeros((1, 4, 4), np.float32), mask_step(), geometry())
+    add("err_sigmoid_channels", np.zeros((1, 2, 4, 4), np.float32), mask_step(activation="sigmoid"), geometry())
+    add("err_none_fraction", np.full((1, 4, 4), 1.5, np.float32), mask_step(activation="none"), geometry())
+    add("err_none_256", np.full((1, 4, 4), 256, np.int32), mask_step(activation="none"), geometry())
+    add("err_labels", scores, mask_step(), geometry(), ["a", "b"])
+    return cases
+
+
+SEGMENTATION_CASES = segmentation_cases()
+MASK_ERRORS = {
+    "err_257_classes": "mask: output 'out0' must be float32 [1, C, h, w] (argmax, nchw, 1 <= C <= 256), got float32[1, 257, 2, 2]",
+    "err_argmax_rank": "got float32[1, 4, 4]",
+    "err_sigmoid_channels": "must be float32 [1, 1, h, w] or [1, h, w] (sigmoid: one class), got float32[1, 2, 4, 4]",
+    "err_none_fraction": "holds 1.500000 at cell 0; activation none needs class ids 0..255",
+    "err_none_256": "holds 256.000000 at cell 0",
+    "err_labels": "gives 5 classes but the manifest has 2 labels",
+}
+
+
+@pytest.fixture(scope="module")
+def segmentation_results(tmp_path_factory):
+    need(cpp_toolchain_missing())
+    folder = tmp_path_factory.mktemp("segmentation")
+    driver = build("segmentation", SEGMENTATION_CASES, folder)
+    return driver.run(folder / "run")
+
+
+@pytest.mark.parametrize("case", SEGMENTATION_CASES, ids=[c.id for c in SEGMENTATION_CASES])
+def test_mask_matches_reference(segmentation_results, case):
+    got = segmentation_results[case.id]
+    if case.id.startswith("err_"):
+        assert isinstance(got, str) and MASK_ERRORS[case.id] in got, got
+        return
+    assert not isinstance(got, str), got
+    want = reference.mask(case.outputs[0], case.steps[0], case.geometry)
+    assert got.shape == (case.geometry["src_height"], case.geometry["src_width"])
+    np.testing.assert_array_equal(got, want)
