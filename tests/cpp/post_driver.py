@@ -35,7 +35,16 @@ class Case:
 
 def geometry_dict(g, input_width: int, input_height: int) -> dict:
     """A Geometry (edgesdk.processing.geometry) plus the model-input size, as the C++ struct holds it."""
-    return {"scale_x": g.scale_x, "scale_y": g.scale_y, "pad_left": g.pad_left, "pad_top": g.pad_top, "src_width": g.src_width, "src_height": g.src_height, "input_width": input_width, "input_height": input_height}
+    return {
+        "scale_x": g.scale_x,
+        "scale_y": g.scale_y,
+        "pad_left": g.pad_left,
+        "pad_top": g.pad_top,
+        "src_width": g.src_width,
+        "src_height": g.src_height,
+        "input_width": input_width,
+        "input_height": input_height,
+    }
 
 
 class Driver:
@@ -96,7 +105,20 @@ def build(task: str, cases: list[Case], folder: Path, *, optimize: str = "-O1", 
     sdk = folder / "sdk"
     env = templates_env or make_environment()
     render_sdk(sdk, "cpp", "onnxruntime", ctx, env)
-    driver_ctx = {**ctx, "cases": [{"id": c.id, "labels": c.labels, "geometry": c.geometry, "output_index": c.output_index, "steps": c.steps, "outputs": [{"name": f"out{k}", "shape": list(a.shape), "dtype": CPP_DTYPE[str(a.dtype)]} for k, a in enumerate(c.outputs)]} for c in cases]}
+    driver_ctx = {
+        **ctx,
+        "cases": [
+            {
+                "id": c.id,
+                "labels": c.labels,
+                "geometry": c.geometry,
+                "output_index": c.output_index,
+                "steps": c.steps,
+                "outputs": [{"name": f"out{k}", "shape": list(a.shape), "dtype": CPP_DTYPE[str(a.dtype)]} for k, a in enumerate(c.outputs)],
+            }
+            for c in cases
+        ],
+    }
     source = folder / "post_driver.cpp"
     source.write_text(env.from_string((HERE / "post_driver.cpp.j2").read_text(encoding="utf-8")).render(**driver_ctx), encoding="utf-8")
     exe = folder / "post_driver"

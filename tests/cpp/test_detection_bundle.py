@@ -87,7 +87,18 @@ CROP = [
     {"op": "normalize", "mean": [0.0, 0.0, 0.0], "std": [255.0, 255.0, 255.0], "scale": 1.0},
     {"op": "layout", "layout": "nchw"},
 ]
-DECODE = {"op": "decode_boxes", "format": "yolo", "box": "cxcywh", "objectness": True, "transposed": True, "normalized": False, "score_activation": "sigmoid", "multi_label": False, "boxes_index": 0, "scores_index": 0}
+DECODE = {
+    "op": "decode_boxes",
+    "format": "yolo",
+    "box": "cxcywh",
+    "objectness": True,
+    "transposed": True,
+    "normalized": False,
+    "score_activation": "sigmoid",
+    "multi_label": False,
+    "boxes_index": 0,
+    "scores_index": 0,
+}
 PALETTE = [[0, 0, 0], [255, 0, 0], [0, 128, 255]]
 LABELS = ["red", "green", "blue"]
 
@@ -192,7 +203,16 @@ def reference_geometry(ctx: dict, image: Path) -> tuple[dict, np.ndarray]:
     pre = run_preprocess(pixels, "rgb", ctx["preprocess"]["steps"])
     g = pre.geometry
     h, w = pre.tensor.shape[2:]
-    return {"scale_x": g.scale_x, "scale_y": g.scale_y, "pad_left": g.pad_left, "pad_top": g.pad_top, "src_width": g.src_width, "src_height": g.src_height, "input_width": w, "input_height": h}, pre.tensor
+    return {
+        "scale_x": g.scale_x,
+        "scale_y": g.scale_y,
+        "pad_left": g.pad_left,
+        "pad_top": g.pad_top,
+        "src_width": g.src_width,
+        "src_height": g.src_height,
+        "input_width": w,
+        "input_height": h,
+    }, pre.tensor
 
 
 @pytest.mark.parametrize("key", ["yolo", "boxes_scores"])

@@ -20,7 +20,18 @@ pytestmark = pytest.mark.cpp
 
 
 def decode_step(**kw) -> dict:
-    step = {"op": "decode_boxes", "format": "yolo", "box": "cxcywh", "objectness": False, "transposed": False, "normalized": False, "score_activation": "none", "multi_label": False, "boxes_index": 0, "scores_index": 0}
+    step = {
+        "op": "decode_boxes",
+        "format": "yolo",
+        "box": "cxcywh",
+        "objectness": False,
+        "transposed": False,
+        "normalized": False,
+        "score_activation": "none",
+        "multi_label": False,
+        "boxes_index": 0,
+        "scores_index": 0,
+    }
     return {**step, **kw}
 
 
@@ -101,12 +112,15 @@ def detection_cases() -> list[tuple[Case, dict]]:
     bad[0, 3::13, 5] = np.inf
     bad[0, 4::17, 6] = -np.inf
     add("yolo_nan_inf", [bad], decode_step(), nms_step())
+    add("yolo_nan_inf_transposed", [np.ascontiguousarray(bad.transpose(0, 2, 1))], decode_step(transposed=True), nms_step())
 
     # boxes_scores: two outputs, in either order.
     bs_boxes = np.concatenate([boxes[:, :2] - boxes[:, 2:] / 2, boxes[:, :2] + boxes[:, 2:] / 2], 1)[None].astype(np.float32)
     bs_scores = tied_scores(rng, n, 3)[None]
     add("boxes_scores", [bs_boxes, bs_scores], decode_step(format="boxes_scores", box="xyxy", boxes_index=0, scores_index=1), nms_step(), cv=True)
-    add("boxes_scores_swapped_agnostic", [bs_scores, bs_boxes], decode_step(format="boxes_scores", box="xyxy", boxes_index=1, scores_index=0), nms_step(class_agnostic=True, iou_threshold=0.5), cv=True)
+    add(
+        "boxes_scores_swapped_agnostic", [bs_scores, bs_boxes], decode_step(format="boxes_scores", box="xyxy", boxes_index=1, scores_index=0), nms_step(class_agnostic=True, iou_threshold=0.5), cv=True
+    )
 
     # Every candidate the same box and score: one survivor per class, the lowest candidate number.
     same = np.tile(np.array([[20, 20, 10, 10, 0.5, 0.5, 0.5]], np.float32), (50, 1))[None]
