@@ -33,7 +33,18 @@ GEOMETRY = {"scale_x": 0.5, "scale_y": 0.5, "pad_left": 0.0, "pad_top": 140.0, "
 
 
 def decode(**kw) -> dict:
-    step = {"op": "decode_boxes", "format": "yolo", "box": "cxcywh", "objectness": False, "transposed": True, "normalized": False, "score_activation": "none", "multi_label": False, "boxes_index": 0, "scores_index": 0}
+    step = {
+        "op": "decode_boxes",
+        "format": "yolo",
+        "box": "cxcywh",
+        "objectness": False,
+        "transposed": True,
+        "normalized": False,
+        "score_activation": "none",
+        "multi_label": False,
+        "boxes_index": 0,
+        "scores_index": 0,
+    }
     return {**step, **kw}
 
 

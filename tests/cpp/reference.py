@@ -123,6 +123,7 @@ def _iou(a, b) -> float:
 
 def detect(outputs: list[np.ndarray], decode: dict, nms: dict, geometry: dict, labels: list[str]) -> list[tuple]:
     """[(index, score, box (float32 x0, y0, x1, y1), label)], one candidate at a time in plain Python."""
+    outputs = [np.asarray(o).astype(np.float32) for o in outputs]  # any numeric output, as float32
     if decode["format"] == "yolo":
         t = outputs[decode["boxes_index"]][0]
         rows = t.T if decode["transposed"] else t
@@ -132,7 +133,7 @@ def detect(outputs: list[np.ndarray], decode: dict, nms: dict, geometry: dict, l
     else:
         boxes, classes, objectness = outputs[decode["boxes_index"]][0], outputs[decode["scores_index"]][0], None
     act = _sigmoid if decode["score_activation"] == "sigmoid" else (lambda v: np.asarray(v, np.float32))
-    thr = np.float32(nms["score_threshold"])
+    thr = float(nms["score_threshold"])  # float64: the float32 score widened, never the threshold rounded
     W, H = geometry["input_width"], geometry["input_height"]
     cands = []  # (score, number, class, candidate)
     n_cls = classes.shape[1]
@@ -141,13 +142,13 @@ def detect(outputs: list[np.ndarray], decode: dict, nms: dict, geometry: dict, l
         if objectness is not None:
             scores = (act(objectness[i]) * scores).astype(np.float32)
         if decode["multi_label"]:
-            cands += [(scores[c], i * n_cls + c, c, i) for c in range(n_cls) if scores[c] > thr]
+            cands += [(scores[c], i * n_cls + c, c, i) for c in range(n_cls) if float(scores[c]) > thr]
         else:
             best = None
             for c in range(n_cls):
                 if not np.isnan(scores[c]) and (best is None or scores[c] > scores[best]):
                     best = c
-            if best is not None and scores[best] > thr:
+            if best is not None and float(scores[best]) > thr:
                 cands.append((scores[best], i, best, i))
     cands.sort(key=lambda k: (-float(k[0]), k[1]))
     cands = cands[: nms["pre_nms_topk"]]
@@ -177,14 +178,11 @@ def mask(output: np.ndarray, step: dict, geometry: dict) -> np.ndarray:
     x = output[0]
     if step["activation"] == "argmax":
         scores = np.moveaxis(x, -1, 0) if step["layout"] == "nhwc" else x
-        nan = np.isnan(scores)
-        cells = np.argmax(np.where(nan, -np.inf, scores), axis=0)  # the first maximum: the lowest class
-        # NaN never wins, not even over -inf: where the pick is NaN, the first number (if any) wins.
-        picked_nan = np.take_along_axis(nan, cells[None], 0)[0]
-        first_number = np.argmax(~nan, axis=0)
-        cells = np.where(picked_nan & (~nan).any(axis=0), first_number, cells).astype(np.uint8)
+        scores = scores.astype(np.float32)
+        # NaN counts as -inf; the first maximum is the lowest class.
+        cells = np.argmax(np.where(np.isnan(scores), -np.inf, scores), axis=0).astype(np.uint8)
     elif step["activation"] == "sigmoid":
-        cells = (x.reshape(x.shape[-2:]).astype(np.float64) > math.log(step["threshold"] / (1 - step["threshold"]))).astype(np.uint8)
+        cells = (x.reshape(x.shape[-2:]).astype(np.float32).astype(np.float64) > math.log(step["threshold"] / (1 - step["threshold"]))).astype(np.uint8)
     else:
         cells = x.reshape(x.shape[-2:]).astype(np.uint8)
     mh, mw = cells.shape

@@ -1,24 +1,27 @@
 """Detection and segmentation bundles end to end: small torch models whose raw outputs come
 straight from the image (4x4 average pools: flat colors give exact ties), exported to ONNX, built
-into the C++ SDK + cpp-cli for x86 / ONNX Runtime and run on images of odd sizes (1-pixel axes,
-exact-edge sizes). edgesdk-run's detections and masks are compared with the independent
-transcription (tests/cpp/reference.py) applied to the raw outputs the app dumped, with the
-geometry of the Python pre-processing reference."""
+by `edgesdk build` for x86 / ONNX Runtime and held to their golden vectors by `edgesdk test`
+(which compiles the C++ SDK and cpp-cli). The same edgesdk-run then runs on images of odd sizes
+(1-pixel axes, exact-edge sizes); its detections and masks are compared with the independent
+transcription (tests/cpp/reference.py) and with edgesdk.processing, both applied to the raw
+outputs the app dumped with the geometry of the Python pre-processing reference."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
+from toolchains import need
 
 from edgesdk.dtypes import DTYPES
 
 from . import reference
-from .conftest import context
 
 pytestmark = pytest.mark.cpp
 torch = pytest.importorskip("torch")
@@ -76,79 +79,79 @@ def onnx_bytes(model, names: list[str]) -> bytes:
         return path.read_bytes()
 
 
-LETTERBOX = [
-    {"op": "letterbox", "size": [SIZE, SIZE], "pad_value": [114.0, 114.0, 114.0], "interpolation": "bilinear", "align": "center"},
-    {"op": "normalize", "mean": [0.0, 0.0, 0.0], "std": [255.0, 255.0, 255.0], "scale": 1.0},
-    {"op": "layout", "layout": "nchw"},
-]
-CROP = [
-    {"op": "resize", "size": [36, 36], "interpolation": "nearest", "keep_ratio": True},
-    {"op": "center_crop", "size": [SIZE, SIZE]},
-    {"op": "normalize", "mean": [0.0, 0.0, 0.0], "std": [255.0, 255.0, 255.0], "scale": 1.0},
-    {"op": "layout", "layout": "nchw"},
-]
-DECODE = {
-    "op": "decode_boxes",
-    "format": "yolo",
-    "box": "cxcywh",
-    "objectness": True,
-    "transposed": True,
-    "normalized": False,
-    "score_activation": "sigmoid",
-    "multi_label": False,
-    "boxes_index": 0,
-    "scores_index": 0,
-}
+NORMALIZE = [{"normalize": {"mean": [0, 0, 0], "std": [255, 255, 255]}}, {"layout": "nchw"}]
+# Black padding scores low: no detection lies wholly in it (clipped to a line, it would have no area).
+LETTERBOX = [{"letterbox": {"size": [SIZE, SIZE], "pad_value": 0}}, *NORMALIZE]
+CROP = [{"resize": {"size": [36, 36], "interpolation": "nearest", "keep_ratio": True}}, {"center_crop": {"size": [SIZE, SIZE]}}, *NORMALIZE]
 PALETTE = [[0, 0, 0], [255, 0, 0], [0, 128, 255]]
 LABELS = ["red", "green", "blue"]
 
-
-def bundle_specs() -> dict[str, dict]:
-    io_in = [{"name": "image", "shape": [1, 3, SIZE, SIZE], "dtype": "float32"}]
-    return {
-        "yolo": {
-            "model": lambda: onnx_bytes(YoloHead(), ["head"]),
-            "task": "detection",
-            "outputs": [{"name": "head", "shape": [1, 8, 64], "dtype": "float32"}],
-            "pre": LETTERBOX,
-            "post": [DECODE, {"op": "nms", "score_threshold": 0.25, "iou_threshold": 1 / 3, "class_agnostic": False, "max_detections": 20, "pre_nms_topk": 1000}],
-            "labels": LABELS,
-            "inputs": io_in,
-        },
-        "boxes_scores": {
-            "model": lambda: onnx_bytes(BoxesScoresHead(), ["boxes", "scores"]),
-            "task": "detection",
-            "outputs": [{"name": "boxes", "shape": [1, 64, 4], "dtype": "float32"}, {"name": "scores", "shape": [1, 64, 3], "dtype": "float32"}],
-            "pre": CROP,
-            "post": [
-                {**DECODE, "format": "boxes_scores", "box": "xyxy", "objectness": False, "transposed": False, "normalized": True, "score_activation": "none", "boxes_index": 0, "scores_index": 1},
-                {"op": "nms", "score_threshold": 0.5, "iou_threshold": 0.45, "class_agnostic": True, "max_detections": 100, "pre_nms_topk": 1000},
-            ],
-            "labels": [],
-            "inputs": io_in,
-        },
-        "seg": {
-            "model": lambda: onnx_bytes(SegHead(), ["cells"]),
-            "task": "segmentation",
-            "outputs": [{"name": "cells", "shape": [1, 8, 8, 3], "dtype": "float32"}],
-            "pre": LETTERBOX,
-            "post": [{"op": "mask", "activation": "argmax", "threshold": 0.5, "layout": "nhwc", "palette": PALETTE, "logit_threshold": 0.0}],
-            "labels": LABELS,
-            "inputs": io_in,
-        },
-    }
+# name -> (head, output names, pre-processing, post-processing steps, labels): one manifest each.
+PROJECTS = {
+    "yolo-net": (
+        YoloHead,
+        ["head"],
+        LETTERBOX,
+        [
+            {"decode_boxes": {"format": "yolo", "objectness": True, "transposed": True, "score_activation": "sigmoid"}},
+            {"nms": {"score_threshold": 0.25, "iou_threshold": 1 / 3, "max_detections": 20}},
+        ],
+        LABELS,
+    ),
+    "boxes-scores-net": (
+        BoxesScoresHead,
+        ["boxes", "scores"],
+        CROP,
+        [{"decode_boxes": {"format": "boxes_scores", "box": "xyxy", "normalized": True, "boxes": "boxes", "scores": "scores"}}, {"nms": {"score_threshold": 0.5, "class_agnostic": True}}],
+        None,
+    ),
+    "seg-net": (SegHead, ["cells"], LETTERBOX, [{"mask": {"activation": "argmax", "layout": "nhwc", "palette": PALETTE}}], LABELS),
+}
 
 
-SPECS = bundle_specs()
+class Built:
+    """A bundle from `edgesdk build`, its sample app built by `edgesdk test` (which held it to the
+    bundle's golden vectors), and the manifest's normalized steps."""
+
+    def __init__(self, bundle: Path, exe: Path, manifest):
+        self.bundle, self.exe, self.manifest = bundle, exe, manifest
+
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(self.exe), "--bundle", str(self.bundle), *args], capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
-def bundles(build_bundle):
-    def get(key):
-        spec = SPECS[key]
-        model = spec["model"]()
-        ctx = context(f"{key}-net", model, task=spec["task"], inputs=spec["inputs"], outputs=spec["outputs"], input_color="rgb", pre=spec["pre"], post=spec["post"], labels=spec["labels"])
-        return build_bundle(key, ctx, model)
+def bundles(tmp_path_factory):
+    from edgesdk import api, hosttest
+    from edgesdk.manifest.loading import load_manifest
+
+    need(hosttest.toolchain_problem())
+    built: dict[str, Built] = {}
+
+    def get(name: str) -> Built:
+        if name not in built:
+            head, names, pre, post, labels = PROJECTS[name]
+            root = tmp_path_factory.mktemp(name)
+            (root / "model.onnx").write_bytes(onnx_bytes(head(), names))
+            manifest = {
+                "schema_version": 1,
+                "name": name,
+                "version": "1.0.0",
+                "model": {"source": "model.onnx", "inputs": [{"name": "image", "shape": [1, 3, SIZE, SIZE]}], "outputs": [{"name": n} for n in names]},
+                "task": "segmentation" if "mask" in post[0] else "detection",
+                "preprocess": {"input_color": "rgb", "steps": pre},
+                "postprocess": {"steps": post},
+                "target": "x86",
+            }
+            if labels:
+                (root / "labels.txt").write_text("\n".join(labels) + "\n")
+                manifest["postprocess"]["labels"] = "labels.txt"
+            (root / "edgesdk.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+            result = api.build(root / "edgesdk.yaml", out=root / "dist")
+            report = api.test(result.bundle, build_dir=root / "build")  # the golden checks of edgesdk test
+            assert report["passed"] and report["cases"], report
+            built[name] = Built(result.bundle, root / "build" / hosttest.SAMPLE_BINARY, load_manifest(root / "edgesdk.yaml"))
+        return built[name]
 
     return get
 
@@ -196,56 +199,62 @@ def run_app(bundle, image: Path, folder: Path, *extra: str) -> tuple[dict, dict]
     return json.loads(proc.stdout), dumped
 
 
-def reference_geometry(ctx: dict, image: Path) -> tuple[dict, np.ndarray]:
+def reference_geometry(built: Built, image: Path) -> tuple[dict, np.ndarray, object]:
+    """(geometry dict with the model-input size, pre-processed tensor, Geometry) of edgesdk.processing."""
     from edgesdk.processing import run_preprocess
 
     pixels = np.asarray(Image.open(image).convert("RGB"))
-    pre = run_preprocess(pixels, "rgb", ctx["preprocess"]["steps"])
+    pre = run_preprocess(pixels, "rgb", built.manifest.pre_steps())
     g = pre.geometry
     h, w = pre.tensor.shape[2:]
-    return {
-        "scale_x": g.scale_x,
-        "scale_y": g.scale_y,
-        "pad_left": g.pad_left,
-        "pad_top": g.pad_top,
-        "src_width": g.src_width,
-        "src_height": g.src_height,
-        "input_width": w,
-        "input_height": h,
-    }, pre.tensor
+    as_dict = {"scale_x": g.scale_x, "scale_y": g.scale_y, "pad_left": g.pad_left, "pad_top": g.pad_top, "src_width": g.src_width, "src_height": g.src_height, "input_width": w, "input_height": h}
+    return as_dict, pre.tensor, g
 
 
-@pytest.mark.parametrize("key", ["yolo", "boxes_scores"])
-def test_detection_bundle_matches_reference(bundles, images, key, tmp_path):
-    bundle = bundles(key)
-    decode, nms = bundle.ctx["postprocess"]["steps"]
-    labels = bundle.ctx["postprocess"]["labels"]
+def edgesdk_result(built: Built, outputs: list[np.ndarray], labels: list[str], geometry: dict, g):
+    from edgesdk.processing import run_postprocess
+
+    post = {"output_index": built.manifest.post_output_index(), "steps": built.manifest.post_steps(), "labels": labels}
+    return run_postprocess(outputs, built.manifest.task, post, g, input_hw=(geometry["input_height"], geometry["input_width"]))
+
+
+@pytest.mark.parametrize("name", ["yolo-net", "boxes-scores-net"])
+def test_detection_bundle_matches_reference(bundles, images, name, tmp_path):
+    built = bundles(name)
+    decode, nms = built.manifest.post_steps()
+    labels = PROJECTS[name][4] or []
     found = 0
-    for name, image in images.items():
-        result, dumped = run_app(bundle, image, tmp_path / name)
-        geometry, tensor = reference_geometry(bundle.ctx, image)
+    for stem, image in images.items():
+        result, dumped = run_app(built, image, tmp_path / stem)
+        geometry, tensor, g = reference_geometry(built, image)
         np.testing.assert_array_equal(dumped["preprocessed"], tensor)
-        want = reference.detect(dumped["outputs"], decode, nms, geometry, labels)
         got = result["result"]["detections"]
-        assert [(d["index"], d["label"]) for d in got] == [(w[0], w[3]) for w in want], name
-        for d, w in zip(got, want):
-            assert d["score"] == pytest.approx(w[1], abs=1e-6)
-            np.testing.assert_allclose(d["box"], w[2], atol=1e-4)
+        # The independent transcription and edgesdk.processing, on the raw outputs the app dumped.
+        want = reference.detect(dumped["outputs"], decode, nms, geometry, labels)
+        edgesdk = [(d.index, d.score, d.box, d.label) for d in edgesdk_result(built, dumped["outputs"], labels, geometry, g).detections]
+        for expected in (want, edgesdk):
+            assert [(d["index"], d["label"]) for d in got] == [(w[0], w[3]) for w in expected], stem
+            for d, w in zip(got, expected):
+                assert d["score"] == pytest.approx(w[1], abs=1e-6)
+                np.testing.assert_allclose(d["box"], w[2], atol=1e-4)
+        for d in got:
             assert 0 <= d["box"][0] <= d["box"][2] <= geometry["src_width"] and 0 <= d["box"][1] <= d["box"][3] <= geometry["src_height"]
         found += len(got)
     assert found > 0
 
 
 def test_segmentation_bundle_matches_reference(bundles, images, tmp_path):
-    bundle = bundles("seg")
-    step = bundle.ctx["postprocess"]["steps"][0]
+    built = bundles("seg-net")
+    step = built.manifest.post_steps()[0]
     seen = set()
-    for name, image in images.items():
-        png = tmp_path / f"{name}.mask.png"
-        result, dumped = run_app(bundle, image, tmp_path / name, "--mask-out", str(png))
-        geometry, _ = reference_geometry(bundle.ctx, image)
+    for stem, image in images.items():
+        png = tmp_path / f"{stem}.mask.png"
+        result, dumped = run_app(built, image, tmp_path / stem, "--mask-out", str(png))
+        geometry, _, g = reference_geometry(built, image)
         want = reference.mask(dumped["outputs"][0], step, geometry)
         np.testing.assert_array_equal(dumped["mask"], want)
+        ref = edgesdk_result(built, dumped["outputs"], LABELS, geometry, g).mask
+        np.testing.assert_array_equal(dumped["mask"], np.frombuffer(ref.class_ids, np.uint8).reshape(ref.height, ref.width))
         mask = result["result"]["mask"]
         assert (mask["width"], mask["height"]) == (geometry["src_width"], geometry["src_height"])
         ids, counts = np.unique(want, return_counts=True)
@@ -259,7 +268,7 @@ def test_segmentation_bundle_matches_reference(bundles, images, tmp_path):
 
 
 def test_human_output_and_bad_flags(bundles, images):
-    det, seg = bundles("yolo"), bundles("seg")
+    det, seg = bundles("yolo-net"), bundles("seg-net")
     image = str(next(iter(images.values())))
     proc = det.run("--input", str(images["img3_32x32"]))
     assert proc.returncode == 0 and " at [" in proc.stdout, proc.stdout + proc.stderr
@@ -271,6 +280,6 @@ def test_human_output_and_bad_flags(bundles, images):
 
 
 def test_threshold_literals_are_exact(bundles):
-    """The thresholds reach the C++ as literals that read back exactly (1/3 is not 0.333333)."""
-    source = (bundles("yolo").root / "sdk/cpp/src/yolo_net.cpp").read_text()
-    assert f"{1 / 3!r}" in source and "0.25f" in source
+    """The thresholds reach the C++ as float64 literals that read back exactly (1/3, not 0.333333)."""
+    source = (bundles("yolo-net").bundle / "sdk/cpp/src/yolo_net.cpp").read_text()
+    assert f"detail::NmsOptions{{0.25, {1 / 3!r}, false, 20, 1000}}" in source

@@ -12,6 +12,9 @@ import numpy as np
 import pytest
 from toolchains import need
 
+from edgesdk.processing import ProcessingError, run_postprocess
+from edgesdk.processing.geometry import Geometry
+
 from . import reference
 from .conftest import cpp_toolchain_missing
 from .post_driver import Case, build
@@ -130,6 +133,14 @@ def detection_cases() -> list[tuple[Case, dict]]:
     far = np.array([[[-5, -5, 30, 30, 0.9], [0.5, 20, 1, 50, 0.8], [0, 0, 0, 0, 0.7]]], np.float32)
     add("clip_one_pixel_wide", [far], decode_step(), nms_step(), geometry(src=(1, 40), size=(1, 40)))
     add("no_candidates", [np.zeros((1, 0, 6), np.float32)], decode_step(), nms_step())
+    # Outputs of other dtypes are read as float32.
+    add("yolo_float64", [rows.astype(np.float64)], decode_step(), nms_step())
+    add("yolo_float16_transposed", [np.ascontiguousarray(rows.transpose(0, 2, 1)).astype(np.float16)], decode_step(transposed=True), nms_step())
+    # The threshold compares in float64: float32(0.3) = 0.30000001 > 0.3 is kept, 0.29999998 is not.
+    at = np.float32(0.3)
+    edge = np.array([[[10, 10, 4, 4, at, 0], [30, 30, 4, 4, np.nextafter(at, np.float32(0)), 0], [50, 30, 4, 4, 0, at]]], np.float32)
+    add("threshold_widened", [edge], decode_step(), nms_step(score_threshold=0.3))
+    add("threshold_widened_transposed", [np.ascontiguousarray(edge.transpose(0, 2, 1))], decode_step(transposed=True), nms_step(score_threshold=0.3))
 
     # Shapes the step must refuse, each naming the output and the layout.
     add("err_row_too_short", [np.zeros((1, 10, 5), np.float32)], decode_step(objectness=True), nms_step())
@@ -137,19 +148,25 @@ def detection_cases() -> list[tuple[Case, dict]]:
     add("err_labels", [rows], decode_step(), nms_step(), labels=["a", "b"])
     add("err_boxes_scores_rows", [bs_boxes, bs_scores[:, :-1]], decode_step(format="boxes_scores", box="xyxy", boxes_index=0, scores_index=1), nms_step())
     add("err_missing_output", [rows], decode_step(format="boxes_scores", boxes_index=0, scores_index=1), nms_step())
-    add("err_float64", [rows.astype(np.float64)], decode_step(), nms_step())
     return cases
 
 
 DETECTION_CASES = detection_cases()
 ERRORS = {
-    "err_row_too_short": "decode_boxes: output 'out0' must be float32 [1, N, 4 + 1 + C] (yolo, objectness, C >= 1), got float32[1, 10, 5]",
-    "err_rank": "output 'out0' must be float32 [1, N, 4 + C] (yolo, C >= 1), got float32[1, 10]",
+    "err_row_too_short": "decode_boxes: output 'out0' must be [1, N, 4 + 1 + C] (yolo, objectness, C >= 1), got float32[1, 10, 5]",
+    "err_rank": "output 'out0' must be [1, N, 4 + C] (yolo, C >= 1), got float32[1, 10]",
     "err_labels": "the model gives 4 class scores per box but the manifest has 2 labels",
-    "err_boxes_scores_rows": "output 'out1' must be float32 [1, 300, C] (boxes_scores: scores, one row per box, C >= 1), got float32[1, 299, 3]",
+    "err_boxes_scores_rows": "output 'out1' must be [1, 300, C] (boxes_scores: scores, one row per box, C >= 1), got float32[1, 299, 3]",
     "err_missing_output": "decode_boxes needs model output 1 (scores), got 1 outputs",
-    "err_float64": "got float64[1, 300, 8]",
 }
+
+
+def edgesdk_reference(case: Case, task: str):
+    """edgesdk.processing's TaskResult for the case (the reference the golden files hold)."""
+    g = case.geometry
+    geometry = Geometry(g["scale_x"], g["scale_y"], g["pad_left"], g["pad_top"], g["src_width"], g["src_height"])
+    post = {"output_index": case.output_index, "steps": case.steps, "labels": case.labels}
+    return run_postprocess(case.outputs, task, post, geometry, input_hw=(g["input_height"], g["input_width"]))
 
 
 @pytest.fixture(scope="module")
@@ -172,11 +189,15 @@ def test_detection_matches_reference(detection_results, case, extra):
     got = detection_results[case.id]
     if case.id.startswith("err_"):
         assert isinstance(got, str) and ERRORS[case.id] in got, got
+        with pytest.raises(ProcessingError):
+            edgesdk_reference(case, "detection")
         return
     assert not isinstance(got, str), got
     decode, nms = case.steps
     want = reference.detect(case.outputs, decode, nms, case.geometry, case.labels)
     _assert_same(got, want, case.id)
+    edgesdk = [(d.index, d.score, d.box, d.label) for d in edgesdk_reference(case, "detection").detections]
+    _assert_same(got, edgesdk, case.id)
     if extra["cv"]:
         assert [d[0] for d in got] == [d[0] for d in _opencv(case)]
 
@@ -226,9 +247,10 @@ def segmentation_cases() -> list[Case]:
     # Few score levels: ties between classes everywhere (the lowest class wins).
     scores = (rng.integers(0, 4, (1, 5, 12, 16)) / 4).astype(np.float32)
     scores[0, :, 0, 0] = np.nan  # every class NaN: class 0
-    scores[0, 0, 1, :] = np.nan  # NaN never wins, not even over -inf
+    scores[0, 0, 1, :] = np.nan  # NaN counts as -inf: it never beats a number
     scores[0, 1:, 1, :3] = -np.inf
     add("argmax_nchw_letterbox", scores, mask_step(), LETTERBOX | {"input_width": 64, "input_height": 48}, ["a", "b", "c", "d", "e"])
+    add("argmax_float16", scores.astype(np.float16), mask_step(), geometry(src=(15, 9), size=(64, 48)))
     add("argmax_nhwc", np.ascontiguousarray(scores.transpose(0, 2, 3, 1)), mask_step(layout="nhwc"), geometry(0.5, 0.25, 3.0, -2.0, src=(101, 77), size=(64, 48)))
     # 1-pixel axes, exact-edge sizes (the mask as large as the input, and larger).
     add("argmax_one_pixel_wide", scores, mask_step(), geometry(64.0, 48 / 7, 0.0, 0.0, src=(1, 7)))
@@ -258,9 +280,9 @@ def segmentation_cases() -> list[Case]:
 
 SEGMENTATION_CASES = segmentation_cases()
 MASK_ERRORS = {
-    "err_257_classes": "mask: output 'out0' must be float32 [1, C, h, w] (argmax, nchw, 1 <= C <= 256), got float32[1, 257, 2, 2]",
+    "err_257_classes": "mask: output 'out0' must be [1, C, h, w] (argmax, nchw, 1 <= C <= 256), got float32[1, 257, 2, 2]",
     "err_argmax_rank": "got float32[1, 4, 4]",
-    "err_sigmoid_channels": "must be float32 [1, 1, h, w] or [1, h, w] (sigmoid: one class), got float32[1, 2, 4, 4]",
+    "err_sigmoid_channels": "must be [1, 1, h, w] or [1, h, w] (sigmoid: one class), got float32[1, 2, 4, 4]",
     "err_none_fraction": "holds 1.500000 at cell 0; activation none needs class ids 0..255",
     "err_none_256": "holds 256.000000 at cell 0",
     "err_labels": "gives 5 classes but the manifest has 2 labels",
@@ -280,8 +302,12 @@ def test_mask_matches_reference(segmentation_results, case):
     got = segmentation_results[case.id]
     if case.id.startswith("err_"):
         assert isinstance(got, str) and MASK_ERRORS[case.id] in got, got
+        with pytest.raises(ProcessingError):
+            edgesdk_reference(case, "segmentation")
         return
     assert not isinstance(got, str), got
     want = reference.mask(case.outputs[0], case.steps[0], case.geometry)
     assert got.shape == (case.geometry["src_height"], case.geometry["src_width"])
     np.testing.assert_array_equal(got, want)
+    mask = edgesdk_reference(case, "segmentation").mask
+    np.testing.assert_array_equal(got, np.frombuffer(mask.class_ids, np.uint8).reshape(mask.height, mask.width))
