@@ -83,22 +83,22 @@ def cases(rng) -> list[tuple[Case, str]]:
     ]
 
 
-def python_ms(case: Case, runs: int) -> tuple[float, int]:
-    """Median ms of the Python reference's post-processing, and its detection count."""
+def python_ms(case: Case, runs: int) -> tuple[float, list]:
+    """Median ms of the Python reference's post-processing, and its detections."""
     from edgesdk.processing import run_postprocess
     from edgesdk.processing.geometry import Geometry
 
     g = case.geometry
     geometry = Geometry(g["scale_x"], g["scale_y"], g["pad_left"], g["pad_top"], g["src_width"], g["src_height"])
     post = {"output_index": 0, "steps": case.steps, "labels": []}
-    call = lambda: run_postprocess(case.outputs, "detection", post, geometry, input_size=(g["input_height"], g["input_width"]))  # noqa: E731
+    call = lambda: run_postprocess(case.outputs, "detection", post, geometry, input_hw=(g["input_height"], g["input_width"]))  # noqa: E731
     result = call()
     times = []
     for _ in range(runs):
         start = time.perf_counter()
         call()
         times.append((time.perf_counter() - start) * 1e3)
-    return float(np.median(times)), len(result.detections)
+    return float(np.median(times)), result.detections
 
 
 def main() -> None:
@@ -111,13 +111,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         driver = build("detection", [c for c, _ in todo], Path(tmp), optimize="-O3")  # CMake Release: -O3
         cpp_us = driver.time(Path(tmp) / "run", args.runs)
-        cpp_found = {cid: len(rows) for cid, rows in driver.run(Path(tmp) / "check").items()}
+        cpp_found = driver.run(Path(tmp) / "check")
     rows = []
     for case, what in todo:
         py_ms, py_found = python_ms(case, max(5, args.runs // 10))
         cpp_ms = cpp_us[case.id] / 1e3
-        rows.append({"case": case.id, "what": what, "python_ms": py_ms, "cpp_ms": cpp_ms, "speedup": py_ms / cpp_ms, "detections": {"python": py_found, "cpp": cpp_found[case.id]}})
-        print(f"{case.id:20s} {what:40s} python {py_ms:8.3f} ms   C++ {cpp_ms:7.3f} ms   x{py_ms / cpp_ms:6.1f}   detections {py_found}/{cpp_found[case.id]}")
+        got = cpp_found[case.id]
+        # The same answer, or the timing compares different work.
+        same = [d[0] for d in got] == [d.index for d in py_found] and all(np.allclose(d[2], w.box, atol=1e-4) and abs(d[1] - w.score) <= 1e-6 for d, w in zip(got, py_found))
+        rows.append({"case": case.id, "what": what, "python_ms": py_ms, "cpp_ms": cpp_ms, "speedup": py_ms / cpp_ms, "detections": len(got), "same_detections": same})
+        print(f"{case.id:20s} {what:40s} python {py_ms:8.3f} ms   C++ {cpp_ms:7.3f} ms   x{py_ms / cpp_ms:6.1f}   {len(got)} detections, {'the same' if same else 'DIFFERENT'}")
     goal = all(r["cpp_ms"] < 1.0 for r in rows if r["case"] != "dense_worst_case")
     print(f"goal C++ < 1 ms per image (realistic cases): {'met' if goal else 'NOT met'}")
     if args.out:
