@@ -283,3 +283,79 @@ def test_threshold_literals_are_exact(bundles):
     """The thresholds reach the C++ as float64 literals that read back exactly (1/3, not 0.333333)."""
     source = (bundles("yolo-net").bundle / "sdk/cpp/src/yolo_net.cpp").read_text()
     assert f"detail::NmsOptions{{0.25, {1 / 3!r}, false, 20, 1000}}" in source
+
+
+API_PROGRAM = r"""
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+#include "{snake}/{snake}.hpp"
+
+namespace sdk = edgesdk::{snake};
+
+// argv: model, raw RGB file, width, height. Prints the Geometry preprocess() records, checks
+// that the task's call equals run(), and that postprocess() refuses a Geometry it never recorded.
+int main(int argc, char** argv) {{
+  if (argc != 5) return 2;
+  auto model = sdk::Model::load(argv[1]);
+  if (!model.ok()) return std::printf("load: %s\n", model.error().message.c_str()), 1;
+  std::ifstream file(argv[2], std::ios::binary);
+  const std::vector<uint8_t> pixels((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  const int w = std::atoi(argv[3]), h = std::atoi(argv[4]);
+  const sdk::Image image{{pixels.data(), w, h, w * 3, sdk::PixelFormat::RGB8}};
+  auto output = model.value().run(image);
+  if (!output.ok()) return std::printf("run: %s\n", output.error().message.c_str()), 1;
+#ifdef DETECTION
+  auto found = model.value().detect(image);
+  if (!found.ok() || found.value().size() != output.value().detections.size()) return std::printf("detect differs\n"), 1;
+  for (std::size_t i = 0; i < found.value().size(); ++i) {{
+    const auto &a = found.value()[i], &b = output.value().detections[i];
+    if (a.box != b.box || a.label != b.label || a.index != b.index || a.score != b.score) return std::printf("detect differs\n"), 1;
+  }}
+#else
+  auto mask = model.value().segment(image);
+  if (!mask.ok() || mask.value().class_ids != output.value().mask.class_ids || mask.value().width != w) return std::printf("segment differs\n"), 1;
+#endif
+  sdk::Geometry g;
+  auto input = model.value().preprocess(image, &g);
+  if (!input.ok()) return 1;
+  std::printf("%.17g %.17g %.17g %.17g %d %d %d %d\n", g.scale_x, g.scale_y, g.pad_left, g.pad_top, g.src_width, g.src_height, g.input_width, g.input_height);
+  auto raw = model.value().infer(input.value());
+  auto refused = model.value().postprocess(raw.value(), sdk::Geometry{{}});
+  if (refused.ok() || refused.error().code != sdk::ErrorCode::InvalidInput) return std::printf("empty geometry accepted\n"), 1;
+  std::printf("%s\n", refused.error().message.c_str());
+  return 0;
+}}
+"""
+
+
+@pytest.mark.parametrize("name", ["yolo-net", "boxes-scores-net", "seg-net"])
+def test_public_api_geometry_and_task_calls(bundles, images, name, tmp_path):
+    """A program of its own links the SDK library `edgesdk test` built: detect()/segment() equal
+    run(), and the Geometry preprocess() records equals edgesdk.processing's to the last bit."""
+    from edgesdk.backends.onnxruntime import package_root
+
+    built = bundles(name)
+    snake = name.replace("-", "_")
+    source = tmp_path / "api.cpp"
+    source.write_text(API_PROGRAM.format(snake=snake))
+    exe, ort = tmp_path / "api", package_root()
+    task = ["-DDETECTION"] if built.manifest.task == "detection" else []
+    library = built.exe.parent / "sdk" / f"lib{snake}_sdk.a"
+    cmd = ["g++", "-std=c++17", "-O1", "-Wall", "-Werror", *task, "-I", str(built.bundle / "sdk/cpp/include"), str(source), str(library), "-L", str(ort / "lib"), "-lonnxruntime", "-lcrypto", f"-Wl,-rpath,{ort / 'lib'}", "-o", str(exe)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for stem, image in images.items():
+        rgb = np.asarray(Image.open(image).convert("RGB"))
+        (tmp_path / "rgb.bin").write_bytes(rgb.tobytes())
+        proc = subprocess.run([str(exe), str(built.bundle / "model/model.onnx"), str(tmp_path / "rgb.bin"), str(rgb.shape[1]), str(rgb.shape[0])], capture_output=True, text=True)
+        assert proc.returncode == 0, stem + proc.stdout + proc.stderr
+        printed, message = proc.stdout.splitlines()
+        want, _, _ = reference_geometry(built, image)
+        got = printed.split()
+        assert [float(v) for v in got[:4]] == [want[k] for k in ("scale_x", "scale_y", "pad_left", "pad_top")], stem
+        assert [int(v) for v in got[4:]] == [want[k] for k in ("src_width", "src_height", "input_width", "input_height")], stem
+        assert "needs the Geometry that preprocess() recorded" in message
