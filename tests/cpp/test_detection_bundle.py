@@ -345,7 +345,25 @@ def test_public_api_geometry_and_task_calls(bundles, images, name, tmp_path):
     exe, ort = tmp_path / "api", package_root()
     task = ["-DDETECTION"] if built.manifest.task == "detection" else []
     library = built.exe.parent / "sdk" / f"lib{snake}_sdk.a"
-    cmd = ["g++", "-std=c++17", "-O1", "-Wall", "-Werror", *task, "-I", str(built.bundle / "sdk/cpp/include"), str(source), str(library), "-L", str(ort / "lib"), "-lonnxruntime", "-lcrypto", f"-Wl,-rpath,{ort / 'lib'}", "-o", str(exe)]
+    cmd = [
+        "g++",
+        "-std=c++17",
+        "-O1",
+        "-Wall",
+        "-Werror",
+        *task,
+        "-I",
+        str(built.bundle / "sdk/cpp/include"),
+        str(source),
+        str(library),
+        "-L",
+        str(ort / "lib"),
+        "-lonnxruntime",
+        "-lcrypto",
+        f"-Wl,-rpath,{ort / 'lib'}",
+        "-o",
+        str(exe),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for stem, image in images.items():
