@@ -26,6 +26,17 @@ from edgesdk.errors import PackagingError
 from edgesdk.limits import IMAGE_LIMITS, MAX_THREADS
 from edgesdk.package_data import CROSS_TOOLCHAINS_DIR, RUNTIMES_DIR, SAMPLE_APPS_DIR, TEMPLATES_DIR, require_dir
 
+def kotlin_double(value: float) -> str:
+    """An exact Kotlin Double literal: Python's repr is the shortest decimal that reads back as the
+    same float64, and Kotlin (Java's Double.parseDouble) rounds a literal correctly."""
+    import math
+
+    v = float(value)
+    if not math.isfinite(v):
+        raise PackagingError(f"{value!r} has no Kotlin Double literal (not finite)")
+    return repr(v)
+
+
 # Placeholder in a template path -> its value, from the glue context.
 PATH_PLACEHOLDERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "__name_snake__": lambda ctx: naming.snake(ctx["name"]),
@@ -47,6 +58,7 @@ FILTERS = {
     "json_string": naming.json_string,
     "cpp_float": naming.cpp_float,
     "kotlin_float": naming.kotlin_float,
+    "kotlin_double": kotlin_double,
     "swift_float": naming.swift_float,
 }
 
