@@ -26,23 +26,23 @@ from edgesdk.errors import PackagingError
 from edgesdk.limits import IMAGE_LIMITS, MAX_THREADS
 from edgesdk.package_data import CROSS_TOOLCHAINS_DIR, RUNTIMES_DIR, SAMPLE_APPS_DIR, TEMPLATES_DIR, require_dir
 
-def kotlin_double(value: float) -> str:
-    """An exact Kotlin Double literal: Python's repr is the shortest decimal that reads back as the
-    same float64, and Kotlin (Java's Double.parseDouble) rounds a literal correctly."""
-    import math
-
-    v = float(value)
-    if not math.isfinite(v):
-        raise PackagingError(f"{value!r} has no Kotlin Double literal (not finite)")
-    return repr(v)
-
-
 # Placeholder in a template path -> its value, from the glue context.
 PATH_PLACEHOLDERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "__name_snake__": lambda ctx: naming.snake(ctx["name"]),
     "__kotlin_package__": lambda ctx: naming.kotlin_package(ctx["name"]),
     "__kotlin_class__": lambda ctx: naming.kotlin_ident(naming.pascal(ctx["name"])),
 }
+
+def cpp_double(value: float) -> str:
+    """A C++ double literal that reads back as exactly `value` (shortest round-trip repr)."""
+    import math
+
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"non-finite value {value!r} cannot become a literal")
+    text = repr(value)
+    return text if any(ch in text for ch in ".e") else text + ".0"
+
 
 FILTERS = {
     "snake": naming.snake,
@@ -57,8 +57,10 @@ FILTERS = {
     "swift_string": naming.swift_string,
     "json_string": naming.json_string,
     "cpp_float": naming.cpp_float,
+    "cpp_double": cpp_double,
     "kotlin_float": naming.kotlin_float,
-    "kotlin_double": kotlin_double,
+    # Kotlin reads a Double literal as Java's Double.parseDouble does (correctly rounded): the same text.
+    "kotlin_double": cpp_double,
     "swift_float": naming.swift_float,
 }
 

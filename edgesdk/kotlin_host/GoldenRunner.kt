@@ -5,7 +5,8 @@
 //   id, input .npy (HWC uint8, input_color order), width, height, then 0+ raw output .npy files.
 // Per case it writes DUMP_DIR/<id>/preprocessed.bin + dump.json (the C++ sample's dump format;
 // a segmentation's mask too, as mask.bin, uint8 [height, width]) and prints one JSON line
-// {"id": ..., "result": {...}} (TaskResult.to_json() of the reference); the result needs the outputs.
+// {"id": ..., "result": {...}, "post_ms": ...} (the result is TaskResult.to_json() of the reference;
+// post_ms the post-processing's wall time); the result needs the outputs.
 
 import java.io.File
 import kotlin.system.exitProcess
@@ -30,7 +31,9 @@ fun main(args: Array<String>) {
         val dump = File(dumpRoot, id).apply { mkdirs() }
         File(dump, "preprocessed.bin").writeBytes(tensor.bytes)
         val outputs = fields.drop(4).mapIndexed { i, path -> File(path).inputStream().use { Npy.read(it, Pipeline.OUTPUT_NAMES[i]) } }
+        val started = System.nanoTime()
         val output = if (outputs.isEmpty()) null else Pipeline.postprocess(outputs, pre.geometry)
+        val postMs = (System.nanoTime() - started) / 1e6
         val mask = output?.mask
         var entries = """"preprocessed": ${entry(null, "preprocessed.bin", tensor.dtype.id, tensor.shape.toList())}, "outputs": []"""
         if (mask != null) {
@@ -39,7 +42,7 @@ fun main(args: Array<String>) {
         }
         File(dump, "dump.json").writeText("{$entries}")
         val result = if (output == null) "{}" else resultJson(output)
-        println("""{"id": ${jsonString(id)}, "result": $result}""")
+        println("""{"id": ${jsonString(id)}, "result": $result, "post_ms": $postMs}""")
     }
 }
 
