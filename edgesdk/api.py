@@ -24,6 +24,7 @@ from edgesdk import bundle as bundle_mod
 from edgesdk.backends import get_backend
 from edgesdk.errors import BackendUnavailable, EdgeSdkError, InputError, ManifestError, PackagingError, ParityError
 from edgesdk.manifest import Manifest, load_manifest, with_overrides
+from edgesdk.processing import Geometry, Preprocessed, ProcessingError
 from edgesdk.processing.postprocess import run_postprocess
 from edgesdk.processing.preprocess import run_preprocess
 from edgesdk.sources import SourceModel, load_source
@@ -298,6 +299,14 @@ def _check_model_against_manifest(manifest: Manifest, source: SourceModel, refer
             raise ManifestError("model.outputs", f"classification needs a [1, classes] score output; the model gives {list(scores.shape)}")
         if labels and len(labels) != scores.shape[1]:
             raise ManifestError("postprocess.labels", f"{manifest.postprocess.labels} has {len(labels)} labels; the model has {scores.shape[1]} classes")
+    if manifest.task in ("detection", "segmentation"):
+        # The steps read the outputs' layout (rows, classes, mask planes): try them on these outputs.
+        height, width = manifest_input_hw(manifest)
+        try:
+            run_postprocess(outs, manifest.task, _post_spec(manifest, labels), Geometry.identity(width, height), (height, width))
+        except ProcessingError as exc:
+            field = "postprocess.labels" if "labels for" in str(exc) else "postprocess.steps"
+            raise ManifestError(field, f"{exc} (model outputs: {', '.join(f'{o.name} {list(v.shape)}' for o, v in zip(declared, outs))})") from exc
 
 
 def _optimize(manifest: Manifest, source: SourceModel, images: list[golden.GoldenImage]):
@@ -319,9 +328,20 @@ def _quantize(manifest: Manifest, runtime: str, backend, artifact, calibration, 
     return outcome
 
 
-def _pre(manifest: Manifest, rgb: np.ndarray) -> np.ndarray:
+def _preprocessed(manifest: Manifest, rgb: np.ndarray) -> Preprocessed:
     color = manifest.preprocess.input_color
-    return run_preprocess(golden.to_app_order(rgb, color), color, manifest.pre_steps()).tensor
+    return run_preprocess(golden.to_app_order(rgb, color), color, manifest.pre_steps())
+
+
+def _pre(manifest: Manifest, rgb: np.ndarray) -> np.ndarray:
+    return _preprocessed(manifest, rgb).tensor
+
+
+def manifest_input_hw(manifest: Manifest) -> tuple[int, int]:
+    """The model input's (height, width), from the declared input shape and the layout step."""
+    shape = manifest.model.inputs[0].shape
+    layout = next((s["layout"] for s in manifest.pre_steps() if s["op"] == "layout"), None)
+    return (shape[2], shape[3]) if layout == "nchw" else (shape[1], shape[2])
 
 
 def _post_spec(manifest: Manifest, labels: list[str]) -> dict[str, Any]:
@@ -330,14 +350,19 @@ def _post_spec(manifest: Manifest, labels: list[str]) -> dict[str, Any]:
 
 def _parity(manifest: Manifest, images: list[golden.GoldenImage], reference, candidate) -> parity.ParityReport:
     name = manifest.model.inputs[0].name
-    refs, cands = [], []
+    refs, cands, pairs = [], [], []
+    post = _post_spec(manifest, manifest.labels())
     for pixels in golden.parity_variants(images):
-        feeds = {name: _pre(manifest, pixels)}
+        pre = _preprocessed(manifest, pixels)
+        feeds = {name: pre.tensor}
         refs.append(reference(feeds))
         cands.append(candidate(feeds))
+        if manifest.task in ("detection", "segmentation"):
+            ref_result, cand_result = (run_postprocess(outs, manifest.task, post, pre.geometry, pre.input_hw) for outs in (refs[-1], cands[-1]))
+            pairs.append((ref_result, cand_result))
     tolerances = parity.tolerances_for(manifest.quantization.mode, manifest.parity.model_dump())
     score_output = manifest.post_output_index() if manifest.task == "classification" else None
-    return parity.evaluate([o.name for o in manifest.model.outputs], refs, cands, tolerances, score_output)
+    return parity.evaluate([o.name for o in manifest.model.outputs], refs, cands, tolerances, score_output, pairs or None)
 
 
 def _write_golden(stage: Path, manifest: Manifest, images: list[golden.GoldenImage], candidate, labels: list[str]) -> list[dict[str, Any]]:
@@ -345,10 +370,10 @@ def _write_golden(stage: Path, manifest: Manifest, images: list[golden.GoldenIma
     names = [o.name for o in manifest.model.outputs]
     cases = []
     for image in images:
-        tensor = _pre(manifest, image.pixels)
-        outputs = candidate({manifest.model.inputs[0].name: tensor})
-        result = run_postprocess(outputs, manifest.task, _post_spec(manifest, labels)).to_json()
-        cases.append(golden.write_case(folder, image, manifest.preprocess.input_color, tensor, names, outputs, result))
+        pre = _preprocessed(manifest, image.pixels)
+        outputs = candidate({manifest.model.inputs[0].name: pre.tensor})
+        result = run_postprocess(outputs, manifest.task, _post_spec(manifest, labels), pre.geometry, pre.input_hw)
+        cases.append(golden.write_case(folder, image, manifest.preprocess.input_color, pre.tensor, names, outputs, result))
     bundle_mod.write_json(
         folder / golden.INDEX_FILE,
         {

@@ -41,13 +41,18 @@ def python_pipeline_ms(bundle: Path, image: Path, runs: int, threads: int) -> di
     pre, post = sdk["preprocess"], sdk["postprocess"]
     pixels = golden.to_app_order(decode_image(image), pre["input_color"])
     name = sdk["io"]["inputs"][0]["name"]
-    tensor = run_preprocess(pixels, pre["input_color"], pre["steps"]).tensor
-    outputs = run_model({name: tensor})
+    prepared = run_preprocess(pixels, pre["input_color"], pre["steps"])
+    outputs = run_model({name: prepared.tensor})
+
+    def end_to_end() -> None:
+        p = run_preprocess(pixels, pre["input_color"], pre["steps"])
+        run_postprocess(run_model({name: p.tensor}), sdk["task"], post, p.geometry, p.input_hw)
+
     return {
         "preprocess": _median_ms(lambda: run_preprocess(pixels, pre["input_color"], pre["steps"]), runs),
-        "infer": _median_ms(lambda: run_model({name: tensor}), runs),
-        "postprocess": _median_ms(lambda: run_postprocess(outputs, sdk["task"], post), runs),
-        "e2e": _median_ms(lambda: run_postprocess(run_model({name: run_preprocess(pixels, pre["input_color"], pre["steps"]).tensor}), sdk["task"], post), runs),
+        "infer": _median_ms(lambda: run_model({name: prepared.tensor}), runs),
+        "postprocess": _median_ms(lambda: run_postprocess(outputs, sdk["task"], post, prepared.geometry, prepared.input_hw), runs),
+        "e2e": _median_ms(end_to_end, runs),
     }
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from edgesdk import __version__
 from edgesdk.errors import INTERRUPTED, EdgeSdkError, ManifestError, exit_codes_text
+from edgesdk.results import TASKS
 from edgesdk.targets import TARGETS
 
 EPILOG = exit_codes_text()
@@ -53,8 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--task",
         default="classification",
-        choices=["classification", "custom"],
-        help="the manifest's task: classification writes softmax + top-5 post-processing, custom none (default: classification)",
+        choices=list(TASKS),
+        help="the manifest's task: classification writes softmax + top-5, detection letterbox + decode_boxes + nms, segmentation a mask step, custom no post-processing (default: classification)",
     )
     s.add_argument("--force", action="store_true", help="overwrite an existing edgesdk.yaml")
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from edgesdk.errors import InputError, ManifestError
 from edgesdk.processing.image import decode_image
+from edgesdk.results import TaskResult
 
 SAMPLE_IMAGES_DIR = Path(__file__).resolve().parent / "data" / "sample_images"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -71,7 +72,7 @@ def to_app_order(rgb: np.ndarray, input_color: str) -> np.ndarray:
     return np.ascontiguousarray(rgb[..., ::-1]) if input_color == "bgr" else rgb
 
 
-def write_case(folder: Path, image: GoldenImage, input_color: str, preprocessed: np.ndarray, output_names: list[str], outputs: list[np.ndarray], result: dict[str, Any]) -> dict[str, Any]:
+def write_case(folder: Path, image: GoldenImage, input_color: str, preprocessed: np.ndarray, output_names: list[str], outputs: list[np.ndarray], result: TaskResult) -> dict[str, Any]:
     from PIL import Image
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -82,6 +83,10 @@ def write_case(folder: Path, image: GoldenImage, input_color: str, preprocessed:
     for i, (name, value) in enumerate(zip(output_names, outputs)):
         files[name] = f"{image.id}.output{i}.npy"
         _save_npy(folder / files[name], value)
+    extra: dict[str, Any] = {}
+    if result.mask is not None:
+        extra["mask"] = f"{image.id}.mask.npy"
+        _save_npy(folder / extra["mask"], np.frombuffer(result.mask.class_ids, dtype=np.uint8).reshape(result.mask.height, result.mask.width))
     return {
         "id": image.id,
         "image": f"{image.id}.png",
@@ -90,7 +95,8 @@ def write_case(folder: Path, image: GoldenImage, input_color: str, preprocessed:
         "input": f"{image.id}.input.npy",
         "preprocessed": f"{image.id}.preprocessed.npy",
         "outputs": files,
-        "result": result,
+        "result": result.to_json(),
+        **extra,
     }
 
 

@@ -171,7 +171,13 @@ def compare_case(case: dict[str, Any], gdir: Path, dump: Path, printed: dict[str
         out_errs[name] = err
         if err > tol["output_max_abs"]:
             problems.append(f"output {name}: max_abs {err:.3g} > {tol['output_max_abs']}")
-    result_ok = _results_match(case["result"], printed.get("result", {}), tol["score_max_abs"], problems)
+    got = printed.get("result", {})
+    if "detections" in case["result"]:
+        result_ok = _detections_match(case["result"]["detections"], got.get("detections"), tol, problems)
+    elif "mask" in case:
+        result_ok = _mask_matches(np.load(gdir / case["mask"]), meta.get("mask"), dump, case["result"]["mask"], got.get("mask"), tol, problems)
+    else:
+        result_ok = _results_match(case["result"], got, tol["score_max_abs"], problems)
     return CaseReport(case["id"], pre_err, out_errs, result_ok, problems)
 
 
@@ -202,6 +208,61 @@ def _results_match(want: dict[str, Any], got: dict[str, Any], score_tol: float, 
             problems.append(f"result[{i}]: {b['label']!r} (#{b['index']}) vs golden {a['label']!r} (#{a['index']})")
             ok = False
     return ok
+
+
+def box_iou(a: list[float], b: list[float]) -> float:
+    """IoU of two [x0, y0, x1, y1] boxes (docs/processing.md's formula)."""
+    from edgesdk.processing.detection import iou
+
+    return float(iou(np.asarray(a, np.float64), np.asarray([b], np.float64))[0])
+
+
+def _detections_match(want: list[dict[str, Any]], got: list[dict[str, Any]] | None, tol: dict[str, float], problems: list[str]) -> bool:
+    """The same detection set: each golden detection matched (best IoU first) by one unmatched SDK
+    detection of the same label with IoU >= detection_match_iou_min, none left over; matched
+    boxes within box_max_abs_px and scores within score_max_abs. Order may differ (near-equal
+    scores swap)."""
+    if got is None:
+        problems.append("result: no detections printed")
+        return False
+    before = len(problems)
+    free = list(range(len(got)))
+    for i, w in enumerate(want):
+        same_label = [j for j in free if got[j]["label"] == w["label"] and got[j]["index"] == w["index"]]
+        best = max(same_label, key=lambda j: box_iou(w["box"], got[j]["box"]), default=None)
+        if best is None or box_iou(w["box"], got[best]["box"]) < tol["detection_match_iou_min"]:
+            problems.append(f"detection[{i}] {w['label']!r} {w['box']} (score {w['score']:.4f}): no SDK box of that label at IoU >= {tol['detection_match_iou_min']}")
+            continue
+        free.remove(best)
+        g = got[best]
+        box_err = max(abs(a - b) for a, b in zip(w["box"], g["box"]))
+        if box_err > tol["box_max_abs_px"]:
+            problems.append(f"detection[{i}] {w['label']!r}: box {g['box']} vs golden {w['box']} ({box_err:.3g} px)")
+        if abs(w["score"] - g["score"]) > tol["score_max_abs"]:
+            problems.append(f"detection[{i}] {w['label']!r}: score {g['score']} vs golden {w['score']}")
+    for j in free:
+        problems.append(f"SDK detection {got[j]['label']!r} {got[j]['box']} (score {got[j]['score']:.4f}) is not in the golden set")
+    return len(problems) == before
+
+
+def _mask_matches(want: np.ndarray, entry: dict[str, Any] | None, dump: Path, want_json: dict[str, Any], got_json: dict[str, Any] | None, tol: dict[str, float], problems: list[str]) -> bool:
+    if entry is None or got_json is None:
+        problems.append("result: no mask dumped or printed")
+        return False
+    mask = read_dump(dump, entry)
+    if mask.shape != want.shape or [got_json.get("width"), got_json.get("height")] != [want_json["width"], want_json["height"]]:
+        problems.append(f"mask: {got_json.get('width')}x{got_json.get('height')} (dump {list(mask.shape)}) vs golden {want_json['width']}x{want_json['height']}")
+        return False
+    agreement = float(np.mean(mask == want)) if want.size else 1.0
+    if agreement < tol["mask_agreement_min"]:
+        problems.append(f"mask: {agreement:.5f} of pixels agree < {tol['mask_agreement_min']}")
+        return False
+    counts = {str(k): int(v) for k, v in (got_json.get("class_pixels") or {}).items()}
+    # An identical mask must print the golden counts; a nearly identical one at least all pixels.
+    if (agreement == 1.0 and counts != want_json["class_pixels"]) or sum(counts.values()) != want.size:
+        problems.append(f"mask: class_pixels {counts} vs golden {want_json['class_pixels']}")
+        return False
+    return True
 
 
 def _near_tie(want: list[dict[str, Any]], i: int, got: dict[str, Any], tol: float) -> bool:

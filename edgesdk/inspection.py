@@ -73,6 +73,8 @@ def inspect_onnx(path: Path) -> dict[str, Any]:
         "outputs": [{"name": v.name, "shape": _shape_of(v), "dtype": _ONNX_DTYPES.get(v.type.tensor_type.elem_type, "other")} for v in graph.output],
         "parameters": sum(int(np.prod(dims)) for dims, dtype in constants.values() if dtype not in _NOT_PARAMETERS),
         "operators": dict(sorted(Counter(n.op_type for n in graph.node).items())),
+        # The op producing each graph output (e.g. Softmax: `init` adds no second one).
+        "output_ops": {o: n.op_type for n in graph.node for o in n.output if o in {v.name for v in graph.output}},
         "flops": _flops(graph, shapes, {name: dims for name, (dims, _) in constants.items()}),
     }
 

@@ -14,19 +14,31 @@ from typing import Any
 
 import numpy as np
 
+from edgesdk.results import TaskResult
+
 # Build gate defaults per quantization mode; the manifest's `parity:` block overrides any key.
+# Task metrics apply to their task only: top-1 agreement (classification), detection F1 (boxes
+# matched at IoU >= 0.5 with the same class, after NMS) and mask pixel agreement (segmentation).
+# Float32 keeps a little room in the task metrics: a box whose score sits on the threshold may
+# flip with a 1e-6 change, which max_abs already bounds.
 GATE_TOLERANCES: dict[str, dict[str, float]] = {
-    "none": {"max_abs": 1e-4, "cosine_min": 0.99999, "top1_agreement_min": 1.0},
-    "fp16": {"cosine_min": 0.999, "top1_agreement_min": 0.98},
-    "int8-dynamic": {"cosine_min": 0.99, "top1_agreement_min": 0.99},
-    "int8": {"cosine_min": 0.99, "top1_agreement_min": 0.99},
+    "none": {"max_abs": 1e-4, "cosine_min": 0.99999, "top1_agreement_min": 1.0, "detection_f1_min": 0.98, "mask_agreement_min": 0.999},
+    "fp16": {"cosine_min": 0.999, "top1_agreement_min": 0.98, "detection_f1_min": 0.95, "mask_agreement_min": 0.99},
+    "int8-dynamic": {"cosine_min": 0.99, "top1_agreement_min": 0.99, "detection_f1_min": 0.9, "mask_agreement_min": 0.97},
+    "int8": {"cosine_min": 0.99, "top1_agreement_min": 0.99, "detection_f1_min": 0.9, "mask_agreement_min": 0.97},
 }
+DETECTION_MATCH_IOU = 0.5  # the usual mAP@0.5 match
 
 # Generated SDK vs golden vectors: pre-processing is defined op by op, so it must agree tightly.
 GOLDEN_TOLERANCES: dict[str, float] = {
     "preprocessed_float_max_abs": 1e-5,  # integer tensors must be equal
     "output_max_abs": 1e-4,
     "score_max_abs": 1e-4,
+    # detection: each golden box matched by one SDK box of the same label at this IoU or more,
+    # corners within box_max_abs_px pixels; segmentation: this share of pixels agree.
+    "detection_match_iou_min": 0.99,
+    "box_max_abs_px": 0.5,
+    "mask_agreement_min": 0.999,
 }
 
 
@@ -97,15 +109,60 @@ def tolerances_for(mode: str, overrides: dict[str, float | None]) -> dict[str, f
     return merged
 
 
+def detection_agreement(pairs: list[tuple[TaskResult, TaskResult]]) -> dict[str, float]:
+    """Reference vs candidate detections per sample: greedy matching (reference boxes by score)
+    at IoU >= DETECTION_MATCH_IOU with the same class; F1, precision, recall and the matched
+    boxes' mean IoU over all samples."""
+    from edgesdk.processing.detection import iou
+
+    matched = total_ref = total_got = 0
+    ious: list[float] = []
+    for ref, got in pairs:
+        total_ref += len(ref.detections)
+        total_got += len(got.detections)
+        free = list(got.detections)
+        for want in ref.detections:
+            same = [g for g in free if g.index == want.index]
+            if not same:
+                continue
+            overlaps = iou(np.asarray(want.box, np.float64), np.asarray([g.box for g in same], np.float64))
+            best = int(np.argmax(overlaps))
+            if overlaps[best] >= DETECTION_MATCH_IOU:
+                matched += 1
+                ious.append(float(overlaps[best]))
+                free.remove(same[best])
+    both = total_ref + total_got
+    return {
+        "detection_f1": 2 * matched / both if both else 1.0,
+        "detection_precision": matched / total_got if total_got else 1.0,
+        "detection_recall": matched / total_ref if total_ref else 1.0,
+        "matched_box_iou_mean": float(np.mean(ious)) if ious else 1.0,
+        "reference_detections": float(total_ref),
+    }
+
+
+def mask_agreement(pairs: list[tuple[TaskResult, TaskResult]]) -> dict[str, float]:
+    same = total = 0
+    for ref, got in pairs:
+        assert ref.mask is not None and got.mask is not None
+        a = np.frombuffer(ref.mask.class_ids, np.uint8)
+        b = np.frombuffer(got.mask.class_ids, np.uint8)
+        same += int(np.count_nonzero(a == b))
+        total += a.size
+    return {"mask_agreement": same / total if total else 1.0}
+
+
 def evaluate(
     output_names: list[str],
     reference: list[list[np.ndarray]],
     candidate: list[list[np.ndarray]],
     tolerances: dict[str, float],
     score_output: int | None,
+    task_pairs: list[tuple[TaskResult, TaskResult]] | None = None,
 ) -> ParityReport:
     """reference/candidate: one list of outputs per sample. score_output: the output whose
-    top-k agreement is measured (classification), or None."""
+    top-k agreement is measured (classification), or None. task_pairs: the reference's and the
+    candidate's post-processed results per sample, for detection and segmentation."""
     per_output: dict[str, dict[str, Any]] = {}
     failures: list[str] = []
     for j, name in enumerate(output_names):
@@ -132,4 +189,13 @@ def evaluate(
         task = {"top1_agreement": top1 / n, "top5_agreement": top5 / n}
         if "top1_agreement_min" in tolerances and task["top1_agreement"] < tolerances["top1_agreement_min"]:
             failures.append(f"top-1 agreement {task['top1_agreement']:.3f} < {tolerances['top1_agreement_min']}")
+    if task_pairs:
+        if task_pairs[0][0].task == "detection":
+            task = detection_agreement(task_pairs)
+            if "detection_f1_min" in tolerances and task["detection_f1"] < tolerances["detection_f1_min"]:
+                failures.append(f"detection F1 {task['detection_f1']:.3f} < {tolerances['detection_f1_min']} (boxes matched at IoU >= {DETECTION_MATCH_IOU}, same class)")
+        else:
+            task = mask_agreement(task_pairs)
+            if "mask_agreement_min" in tolerances and task["mask_agreement"] < tolerances["mask_agreement_min"]:
+                failures.append(f"mask agreement {task['mask_agreement']:.4f} < {tolerances['mask_agreement_min']}")
     return ParityReport(len(reference), per_output, task, tolerances, failures)

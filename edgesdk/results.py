@@ -9,7 +9,6 @@ if TYPE_CHECKING:
     import numpy as np
 
 TASKS = ("classification", "detection", "segmentation", "custom")
-IMPLEMENTED_TASKS = ("classification", "custom")
 
 
 @dataclass(frozen=True)
@@ -32,6 +31,7 @@ class Mask:
     width: int
     height: int
     class_ids: bytes  # row-major, one byte per original-image pixel
+    class_pixels: dict[str, int] = field(default_factory=dict)  # label -> pixel count, classes present only, by class id
 
 
 @dataclass
@@ -48,8 +48,8 @@ class TaskResult:
         if self.task == "classification":
             return {"classifications": [asdict(c) for c in self.classifications]}
         if self.task == "detection":
-            return {"detections": [asdict(d) for d in self.detections]}
+            return {"detections": [{**asdict(d), "box": list(d.box)} for d in self.detections]}
         if self.task == "segmentation":
             assert self.mask is not None
-            return {"mask": {"width": self.mask.width, "height": self.mask.height}}
+            return {"mask": {"width": self.mask.width, "height": self.mask.height, "class_pixels": dict(self.mask.class_pixels)}}
         return {}

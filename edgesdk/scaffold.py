@@ -9,6 +9,7 @@ from edgesdk.errors import InputError
 from edgesdk.inspection import inspect_path
 from edgesdk.manifest import MODEL_SUFFIXES
 from edgesdk.render import render_string
+from edgesdk.results import TASKS
 from edgesdk.targets import TARGETS
 
 DEFAULT_INPUT = {"name": "image", "shape": [1, 3, 224, 224], "dtype": "float32"}
@@ -23,18 +24,43 @@ model:
   # {{ io_note }}
   inputs:  [{name: {{ input.name }}, shape: {{ input.shape }}, dtype: {{ input.dtype }}}]
   outputs: [{% for o in outputs %}{name: {{ o.name }}{% if o.shape %}, shape: {{ o.shape }}{% endif %}}{% if not loop.last %}, {% endif %}{% endfor %}]
-task: {{ task }}                      # classification | custom (detection | segmentation are reserved)
+task: {{ task }}                      # classification | detection | segmentation | custom
 preprocess:                           # from a decoded HWC uint8 image
   input_color: rgb                    # rgb | bgr: the order the app passes pixels in
   steps:
+{% if task == "detection" %}
+    - letterbox: {size: [{{ h }}, {{ w }}], pad_value: 114, interpolation: bilinear}   # keeps the aspect ratio; boxes are mapped back
+    - normalize: {mean: [0, 0, 0], std: [255, 255, 255]}   # (x * scale - mean) / std
+{% elif task == "segmentation" %}
+    - resize: {size: [{{ h }}, {{ w }}], interpolation: bilinear}   # the mask is mapped back to the original size
+    - normalize: {mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375]}   # (x * scale - mean) / std
+{% else %}
     - resize: {size: [{{ side + 32 }}, {{ side + 32 }}], interpolation: bilinear, keep_ratio: true}   # nearest | bilinear
     - center_crop: {size: [{{ h }}, {{ w }}]}
     - normalize: {mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375]}   # (x * scale - mean) / std
+{% endif %}
     - layout: {{ layout }}                   # nchw | nhwc
-{% if task == "classification" %}
+{% if task == "detection" %}
 postprocess:
   steps:
+    # yolo: one [1, N, 4 + classes] output ([1, 4 + classes, N] with transposed: true), or
+    # format: boxes_scores with a [1, N, 4] boxes and a [1, N, classes] scores output.
+    - decode_boxes: {format: yolo, box: cxcywh, objectness: false, transposed: {{ "true" if transposed else "false" }}}
+    - nms: {score_threshold: 0.25, iou_threshold: 0.45, class_agnostic: false, max_detections: 100, pre_nms_topk: 1000}
+  # labels: classes.txt               # one label per line; defaults to the class index
+{% elif task == "segmentation" %}
+postprocess:
+  steps:
+    - mask: {activation: argmax}      # [1, classes, h, w] scores; {activation: sigmoid, threshold: 0.5} for one class
+  # labels: classes.txt               # one label per line; defaults to the class index
+{% elif task == "classification" %}
+postprocess:
+  steps:
+{% if ends_in_softmax %}
+    # the model's graph already ends in Softmax: no second softmax here
+{% else %}
     - softmax: {axis: -1}
+{% endif %}
     - topk: {k: 5}
   # labels: labels.txt                # one label per line; defaults to the class index
 {% endif %}
@@ -50,16 +76,19 @@ def init_manifest(model: Path, task: str = "classification", force: bool = False
         raise InputError(f"model not found: {model}")
     if model.suffix not in MODEL_SUFFIXES:
         raise InputError(f"{model}: unsupported model file (allowed: {', '.join(MODEL_SUFFIXES)})")
-    if task not in ("classification", "custom"):
-        raise InputError(f"--task {task}: not implemented yet (allowed: classification, custom)")
+    if task not in TASKS:
+        raise InputError(f"--task {task}: unknown task (allowed: {', '.join(TASKS)})")
     target = model.parent / "edgesdk.yaml"
     if target.exists() and not force:
         raise InputError(f"{target} already exists (pass --force to overwrite)")
     info = inspect_path(model)
     inputs = info.get("inputs") or []
-    if inputs and all(isinstance(d, int) for d in inputs[0]["shape"]):
+    if inputs and all(_fixed(d) for d in inputs[0]["shape"]):
         first = dict(inputs[0])
         io_note = "read from the model file; check the output names and shapes"
+    elif inputs:
+        first = _fill_dynamic(inputs[0])
+        io_note = f"the model's input is dynamic ({inputs[0]['shape']}): the shape below is a guess, set the size the model was trained at"
     else:
         first = dict(DEFAULT_INPUT)
         io_note = "the file does not record its input shape: check inputs and outputs below"
@@ -72,12 +101,15 @@ def init_manifest(model: Path, task: str = "classification", force: bool = False
         "source": model.name,
         "io_note": io_note,
         "input": first,
-        "outputs": [{"name": o["name"], "shape": o["shape"] if all(isinstance(d, int) for d in o.get("shape") or ["?"]) else None} for o in outputs],
+        "outputs": [{"name": o["name"], "shape": o["shape"] if all(_fixed(d) for d in o.get("shape") or ["?"]) else None} for o in outputs],
+        "ends_in_softmax": info.get("output_ops", {}).get(outputs[0]["name"]) == "Softmax",
         "task": task,
         "side": max(h, w),
         "h": h,
         "w": w,
         "layout": "nhwc" if nhwc else "nchw",
+        # YOLOv8-style exports put the candidates last: [1, 4 + classes, N] with N the larger axis.
+        "transposed": _candidates_last(outputs[0].get("shape")),
         "targets": list(TARGETS),
     }
     text = render_string(TEMPLATE, context)
@@ -85,3 +117,21 @@ def init_manifest(model: Path, task: str = "classification", force: bool = False
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(target)
     return target
+
+
+def _candidates_last(shape) -> bool:
+    return bool(shape) and len(shape) == 3 and all(isinstance(d, int) for d in shape) and shape[1] < shape[2]
+
+
+def _fixed(dim) -> bool:
+    return isinstance(dim, int) and not isinstance(dim, bool) and dim >= 1
+
+
+def _fill_dynamic(spec: dict) -> dict:
+    """The model's input with its symbolic dims filled: batch 1, a 3-channel axis kept, image
+    axes from DEFAULT_INPUT's 224."""
+    shape = list(spec["shape"])
+    if len(shape) != 4:
+        return {**DEFAULT_INPUT, "name": spec["name"]}
+    filled = [1] + [d if _fixed(d) else 224 for d in shape[1:]]
+    return {"name": spec["name"], "shape": filled, "dtype": spec.get("dtype", "float32")}

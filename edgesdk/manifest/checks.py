@@ -13,14 +13,12 @@ from edgesdk import targets
 from edgesdk.errors import ManifestError
 from edgesdk.manifest.files import calibration_files
 from edgesdk.manifest.schema import MODEL_SUFFIXES, Manifest, step_op
+from edgesdk.processing.postprocess import TASK_STEPS
 from edgesdk.processing.preprocess import output_shape
-from edgesdk.results import IMPLEMENTED_TASKS
 
 
 def check_semantics(m: Manifest, cli: bool) -> None:
     """Raise the first rule `m` breaks; with several problems, this order decides which one is reported."""
-    if m.task not in IMPLEMENTED_TASKS:
-        raise ManifestError("task", f"'{m.task}' is part of schema 1 but its steps are not implemented in this edgesdk yet (implemented: {', '.join(IMPLEMENTED_TASKS)})")
     source = m.model.source
     if source.startswith("python:"):
         if not re.fullmatch(r"python:[A-Za-z_][\w.]*:[A-Za-z_]\w*", source):
@@ -37,16 +35,19 @@ def check_semantics(m: Manifest, cli: bool) -> None:
     if m.postprocess.output is not None and m.postprocess.output not in out_names:
         raise ManifestError("postprocess.output", f"'{m.postprocess.output}' is not a model output (outputs: {', '.join(out_names)})")
     post_ops = [step_op(s) for s in m.postprocess.steps]
-    allowed_post = {"classification": ("softmax", "sigmoid", "topk"), "custom": ("softmax", "sigmoid")}[m.task]
+    allowed_post = TASK_STEPS[m.task]
     for i, op in enumerate(post_ops):
         if op not in allowed_post:
             raise ManifestError(f"postprocess.steps[{i}]", f"'{op}' is not a {m.task} step (allowed: {', '.join(allowed_post)})")
-    if post_ops.count("topk") > 1 or ("topk" in post_ops and post_ops[-1] != "topk"):
-        raise ManifestError("postprocess.steps", "'topk' may appear once, as the last step")
+    if m.task in ("detection", "segmentation"):
+        _check_task_steps(m, post_ops, out_names)
+    selections = [op for op in post_ops if op in ("argmax", "topk")]
+    if len(selections) > 1 or (selections and post_ops[-1] != selections[0]):
+        raise ManifestError("postprocess.steps", "one 'argmax' or 'topk' step may select classes, as the last step")
     if m.postprocess.labels is not None:
         m.labels()  # raises on a missing or empty file
     if m.task == "custom" and m.postprocess.labels:
-        raise ManifestError("postprocess.labels", "labels only apply to classification")
+        raise ManifestError("postprocess.labels", "labels name classes: they apply to classification, detection and segmentation, not custom")
     if m.golden.images is not None and not m.resolve(m.golden.images).is_dir():
         raise ManifestError("golden.images", f"folder not found: {m.resolve(m.golden.images)}")
     _check_static_shapes(m)
@@ -58,6 +59,25 @@ def check_semantics(m: Manifest, cli: bool) -> None:
         raise ManifestError("encryption.key", "required with encryption.enabled: env:NAME or file:PATH naming the 32-byte model key (make one with `edgesdk keygen`)")
     if not m.encryption.enabled and m.encryption.key is not None:
         raise ManifestError("encryption.key", "set, but encryption.enabled is false: the model would ship unencrypted (set enabled: true, or remove the key)")
+
+
+def _check_task_steps(m: Manifest, post_ops: list[str], out_names: list[str]) -> None:
+    """Detection is decode_boxes then nms, segmentation one mask step; outputs they name exist."""
+    wanted = list(TASK_STEPS[m.task])
+    if post_ops != wanted:
+        raise ManifestError("postprocess.steps", f"{m.task} takes exactly the steps {', '.join(wanted)}, in this order (got: {', '.join(post_ops) or 'none'})")
+    if m.task != "detection":
+        return
+    decode = m.postprocess.steps[0].decode_boxes  # type: ignore[attr-defined]
+    if decode.format == "boxes_scores":
+        if m.postprocess.output is not None:
+            raise ManifestError("postprocess.output", "format boxes_scores reads two outputs: name them with decode_boxes.boxes and decode_boxes.scores")
+        for key, default in (("boxes", 0), ("scores", 1)):
+            name = getattr(decode, key)
+            if name is None and len(out_names) <= default:
+                raise ManifestError(f"postprocess.steps[0].decode_boxes.{key}", f"boxes_scores needs two outputs ([1, N, 4] boxes, [1, N, C] scores); the manifest declares {len(out_names)}")
+            if name is not None and name not in out_names:
+                raise ManifestError(f"postprocess.steps[0].decode_boxes.{key}", f"'{name}' is not a model output (outputs: {', '.join(out_names)})")
 
 
 def _check_quantization(m: Manifest) -> None:

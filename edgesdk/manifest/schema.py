@@ -173,6 +173,56 @@ class TopkStep(_Strict):
     topk: TopkParams
 
 
+class DecodeBoxesParams(_Strict):
+    format: Literal["yolo", "boxes_scores"] = "yolo"
+    box: Literal["cxcywh", "xyxy"] = "cxcywh"
+    objectness: bool = Field(False, description="yolo only: a 5th value per candidate multiplies the class scores")
+    transposed: bool = Field(False, description="yolo only: the output is [4 + (1) + C, N] instead of [N, 4 + (1) + C]")
+    normalized: bool = Field(False, description="box values are fractions of the model input instead of its pixels")
+    score_activation: Literal["none", "sigmoid"] = "none"
+    multi_label: bool = Field(False, description="every (candidate, class) pair above the threshold is a candidate, not only the best class")
+    boxes: str | None = Field(None, max_length=limits.MAX_NAME_CHARS, description="boxes_scores only: the [N, 4] boxes output; default: the first output")
+    scores: str | None = Field(None, max_length=limits.MAX_NAME_CHARS, description="boxes_scores only: the [N, C] scores output; default: the second output")
+
+    @model_validator(mode="after")
+    def _format_fields(self) -> DecodeBoxesParams:
+        if self.format == "yolo" and (self.boxes is not None or self.scores is not None):
+            raise ValueError("boxes and scores name the outputs of format boxes_scores; format yolo reads postprocess.output")
+        if self.format == "boxes_scores" and (self.objectness or self.transposed):
+            raise ValueError("objectness and transposed apply to format yolo only")
+        return self
+
+
+class NmsParams(_Strict):
+    score_threshold: float = Field(0.25, ge=0, lt=1)
+    iou_threshold: float = Field(0.45, gt=0, le=1)
+    class_agnostic: bool = False
+    max_detections: int = Field(100, ge=1, le=limits.MAX_DETECTIONS)
+    pre_nms_topk: int = Field(1000, ge=1, le=limits.MAX_NMS_CANDIDATES)
+
+
+Rgb = Annotated[list[Annotated[int, Field(ge=0, le=255)]], Field(min_length=3, max_length=3)]
+
+
+class MaskParams(_Strict):
+    activation: Literal["argmax", "sigmoid", "none"] = "argmax"
+    threshold: float = Field(0.5, gt=0, lt=1, description="sigmoid only")
+    layout: Literal["nchw", "nhwc"] = Field("nchw", description="argmax only: [C, h, w] (nchw) or [h, w, C] (nhwc) after the batch dimension")
+    palette: Annotated[list[Rgb], Field(min_length=1, max_length=256)] | None = Field(None, description="one [r, g, b] per class, for images of the mask")
+
+
+class DecodeBoxesStep(_Strict):
+    decode_boxes: DecodeBoxesParams = DecodeBoxesParams()
+
+
+class NmsStep(_Strict):
+    nms: NmsParams = NmsParams()
+
+
+class MaskStep(_Strict):
+    mask: MaskParams = MaskParams()
+
+
 PRE_STEPS: dict[str, type[_Strict]] = {
     "resize": ResizeStep,
     "center_crop": CenterCropStep,
@@ -187,9 +237,12 @@ POST_STEPS: dict[str, type[_Strict]] = {
     "sigmoid": SigmoidStep,
     "argmax": ArgmaxStep,
     "topk": TopkStep,
+    "decode_boxes": DecodeBoxesStep,
+    "nms": NmsStep,
+    "mask": MaskStep,
 }
 # Steps whose parameters may be omitted entirely (`- sigmoid` or `- softmax: {}`).
-_BARE_STEPS = {"softmax", "sigmoid", "argmax"}
+_BARE_STEPS = {"softmax", "sigmoid", "argmax", "decode_boxes", "nms", "mask"}
 
 
 def _step_tag(value: Any) -> str | None:
@@ -296,6 +349,8 @@ class ParitySpec(_Strict):
     cosine_min: float | None = Field(None, ge=-1, le=1)
     sqnr_db_min: float | None = Field(None, ge=limits.SQNR_DB_RANGE[0], le=limits.SQNR_DB_RANGE[1])
     top1_agreement_min: float | None = Field(None, ge=0, le=1)
+    detection_f1_min: float | None = Field(None, ge=0, le=1)
+    mask_agreement_min: float | None = Field(None, ge=0, le=1)
 
 
 class GoldenSpec(_Strict):
@@ -341,7 +396,19 @@ class Manifest(_Strict):
         return [normalized_step(s) for s in self.preprocess.steps]
 
     def post_steps(self) -> list[dict[str, Any]]:
-        return [normalized_step(s) for s in self.postprocess.steps]
+        """The normalized post-processing steps, with model outputs named by index (the templates
+        and the reference address outputs by position)."""
+        names = [o.name for o in self.model.outputs]
+        steps = [normalized_step(s) for s in self.postprocess.steps]
+        for step in steps:
+            if step["op"] == "decode_boxes":
+                if step["format"] == "yolo":
+                    step["boxes_index"] = step["scores_index"] = self.post_output_index()
+                else:
+                    step["boxes_index"] = names.index(step["boxes"]) if step["boxes"] else 0
+                    step["scores_index"] = names.index(step["scores"]) if step["scores"] else 1
+                del step["boxes"], step["scores"]
+        return steps
 
     def post_output_index(self) -> int:
         if self.postprocess.output is None:
@@ -385,6 +452,10 @@ def normalized_step(step: BaseModel) -> dict[str, Any]:
         params["pad_value"] = [float(pad)] * 3 if not isinstance(pad, list) else [float(v) for v in pad]
     if "size" in params:
         params["size"] = list(params["size"])
+    if op == "mask":
+        # class 1 where sigmoid(x) > t, evaluated exactly as x > logit(t) (docs/processing.md).
+        t = params["threshold"]
+        params["logit_threshold"] = math.log(t / (1.0 - t))
     params.pop("antialias", None)
     return {"op": op, **params}
 

@@ -6,12 +6,21 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..results import Classification, TaskResult
+from ..results import Classification, Detection, Mask, TaskResult
+from . import detection, segmentation
 from .errors import ProcessingError
+from .geometry import Geometry
 
 ELEMENTWISE_OPS = ("softmax", "sigmoid")
 SELECT_OPS = ("argmax", "topk")
-OPS = ELEMENTWISE_OPS + SELECT_OPS
+OPS = ELEMENTWISE_OPS + SELECT_OPS + ("decode_boxes", "nms", "mask")
+# The steps of each task, in the only order they may take for detection and segmentation.
+TASK_STEPS = {
+    "classification": ELEMENTWISE_OPS + SELECT_OPS,
+    "custom": ELEMENTWISE_OPS,
+    "detection": ("decode_boxes", "nms"),
+    "segmentation": ("mask",),
+}
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -53,15 +62,22 @@ def _apply_elementwise(x: np.ndarray, step: dict) -> np.ndarray:
 
 
 def check_steps(steps: Sequence[dict], task: str) -> None:
-    """Unknown ops, a selection step before the end, or a selection step for `custom` are errors."""
+    """Unknown ops, steps of another task, a selection step before the end, or a detection /
+    segmentation pipeline other than its fixed steps are errors."""
     for n, step in enumerate(steps):
         op = step.get("op") if isinstance(step, dict) else None
         if op not in OPS:
             raise ProcessingError(f"postprocess.steps[{n}]: unknown op {op!r} (expected one of {OPS})")
-        if op in SELECT_OPS and task != "classification":
-            raise ProcessingError(f"postprocess.steps[{n}].{op}: only applies to classification, not {task!r}")
+        if op not in TASK_STEPS.get(task, ()):
+            raise ProcessingError(f"postprocess.steps[{n}].{op}: only applies to {_tasks_of(op)}, not {task!r}")
         if op in SELECT_OPS and n != len(steps) - 1:
             raise ProcessingError(f"postprocess.steps[{n}].{op}: must be the last step")
+    if task in ("detection", "segmentation") and [s["op"] for s in steps] != list(TASK_STEPS[task]):
+        raise ProcessingError(f"{task} needs exactly the steps {list(TASK_STEPS[task])}, got {[s['op'] for s in steps]}")
+
+
+def _tasks_of(op: str) -> str:
+    return " and ".join(task for task, ops in TASK_STEPS.items() if op in ops)
 
 
 def _drop_batch(tensor: np.ndarray) -> np.ndarray:
@@ -87,10 +103,37 @@ def _classify(scores: np.ndarray, steps: Sequence[dict], labels: Sequence[str]) 
     return [Classification(label=labels[i] if labels else str(i), index=int(i), score=float(v)) for v, i in zip(values, indices)]
 
 
-def run_postprocess(outputs: Sequence[np.ndarray], task: str, post: dict) -> TaskResult:
+def _label(labels: Sequence[str], index: int) -> str:
+    return labels[index] if index < len(labels) else str(index)
+
+
+def _detect(outputs: Sequence[np.ndarray], steps: Sequence[dict], labels: Sequence[str], geometry: Geometry, input_hw: tuple[int, int]) -> list[Detection]:
+    found = detection.detect(outputs, steps[0], steps[1], geometry, input_hw)
+    if labels and len(labels) != found.class_count:
+        raise ProcessingError(f"{len(labels)} labels for {found.class_count} classes")
+    return [
+        Detection(box=(float(b[0]), float(b[1]), float(b[2]), float(b[3])), label=_label(labels, int(c)), index=int(c), score=float(s)) for b, s, c in zip(found.boxes, found.scores, found.classes)
+    ]
+
+
+def _segment(output: np.ndarray, step: dict, labels: Sequence[str], geometry: Geometry, input_hw: tuple[int, int]) -> Mask:
+    classes = segmentation.class_count(np.shape(output), step)
+    if labels and classes is not None and len(labels) != classes:
+        raise ProcessingError(f"{len(labels)} labels for {classes} classes")
+    if step.get("palette") and classes is not None and len(step["palette"]) < classes:
+        raise ProcessingError(f"mask: the palette has {len(step['palette'])} colors for {classes} classes")
+    ids = segmentation.to_original(segmentation.class_map(output, step), geometry, input_hw)
+    counts = np.bincount(ids.ravel(), minlength=1)
+    pixels = {_label(labels, i): int(n) for i, n in enumerate(counts) if n}
+    return Mask(width=int(ids.shape[1]), height=int(ids.shape[0]), class_ids=ids.tobytes(), class_pixels=pixels)
+
+
+def run_postprocess(outputs: Sequence[np.ndarray], task: str, post: dict, geometry: Geometry | None = None, input_hw: tuple[int, int] | None = None) -> TaskResult:
     """Turn raw model outputs into the task's typed result.
 
-    post = {"output_index", "steps", "labels"} as in the render context.
+    post = {"output_index", "steps", "labels"} as in the render context. Detection and
+    segmentation map back to the original image: they need the pre-processing's `geometry` and
+    the model input's (height, width).
     """
     steps = post.get("steps", [])
     check_steps(steps, task)
@@ -108,4 +151,11 @@ def run_postprocess(outputs: Sequence[np.ndarray], task: str, post: dict) -> Tas
                 selected = _apply_elementwise(selected, step)
             tensors[index] = selected[None]
         return TaskResult(task=task, tensors=tensors)
-    raise ProcessingError(f"task {task!r} is not implemented in schema_version 1")
+    if task not in ("detection", "segmentation"):
+        raise ProcessingError(f"task {task!r} is not part of schema_version 1")
+    if geometry is None or input_hw is None:
+        raise ProcessingError(f"{task} maps results back to the original image: it needs the pre-processing geometry and the model input size")
+    labels = post.get("labels") or []
+    if task == "detection":
+        return TaskResult(task=task, detections=_detect(outputs, steps, labels, geometry, input_hw))
+    return TaskResult(task=task, mask=_segment(outputs[index], steps[0], labels, geometry, input_hw))

@@ -199,6 +199,7 @@ def output_shape(input_hw: tuple[int | None, int | None] | None, steps: Sequence
 class Preprocessed:
     tensor: np.ndarray
     geometry: Geometry
+    input_hw: tuple[int, int]  # the model input's height and width (the image after every image step)
 
     output_shape = staticmethod(output_shape)
 
@@ -215,6 +216,7 @@ def run_preprocess(image_hwc_uint8: np.ndarray, input_color: str, steps: Sequenc
     color = input_color
     x = image
     dtype = "float32"
+    input_hw = (image.shape[0], image.shape[1])
     for step in steps:
         op = step["op"]
         h, w = x.shape[0], x.shape[1]
@@ -235,7 +237,10 @@ def run_preprocess(image_hwc_uint8: np.ndarray, input_color: str, steps: Sequenc
         elif op == "normalize":
             x = normalize(x, step)
         elif op == "layout":
+            input_hw = (x.shape[0], x.shape[1])
             x = to_layout(x, step["layout"])
         else:
             dtype = step["dtype"]
-    return Preprocessed(tensor=np.ascontiguousarray(cast(x, dtype)), geometry=geometry)
+    if x.ndim == 3:  # no layout step: the tensor is the HWC image
+        input_hw = (x.shape[0], x.shape[1])
+    return Preprocessed(tensor=np.ascontiguousarray(cast(x, dtype)), geometry=geometry, input_hw=input_hw)

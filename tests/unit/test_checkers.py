@@ -258,3 +258,110 @@ def test_cosine_and_sqnr_exactly_at_their_minimum_pass():
     assert report.passed and report.task_metrics == {} and report.samples == 1
     same = evaluate(["o"], [[np.array([1.0, 0.0])]], [[np.array([1.0, 0.0])]], {"cosine_min": 1.0}, score_output=None)
     assert same.passed
+
+
+# ---- detection and segmentation -----------------------------------------------------------------
+DETECTIONS = {
+    "detections": [
+        {"box": [10.0, 20.0, 110.0, 220.0], "label": "cat", "index": 0, "score": 0.9},
+        {"box": [12.0, 22.0, 108.0, 218.0], "label": "dog", "index": 1, "score": 0.8},
+        {"box": [300.0, 40.0, 500.0, 290.0], "label": "cat", "index": 0, "score": 0.4},
+    ]
+}
+
+
+def _moved(result, i, **changes):
+    d = [dict(x) for x in result["detections"]]
+    d[i].update(changes)
+    return {"detections": d}
+
+
+@pytest.mark.parametrize(
+    ("printed", "fragment"),
+    [
+        (DETECTIONS, None),
+        ({"detections": list(reversed(DETECTIONS["detections"]))}, None),  # order may differ
+        (_moved(DETECTIONS, 2, box=[300.4, 40.0, 500.0, 290.4]), None),  # within 0.5 px (IoU 0.996)
+        (_moved(DETECTIONS, 2, box=[300.6, 40.0, 500.0, 290.0]), "px"),  # IoU 0.997, but 0.6 px off
+        (_moved(DETECTIONS, 2, box=[303.0, 40.0, 500.0, 290.0]), "no SDK box of that label"),  # IoU 0.985
+        (_moved(DETECTIONS, 1, label="cat", index=0), "no SDK box of that label"),
+        (_moved(DETECTIONS, 0, score=0.9002), "score"),
+        ({"detections": DETECTIONS["detections"][:2]}, "no SDK box"),
+        ({"detections": [*DETECTIONS["detections"], {"box": [0.0, 0.0, 5.0, 5.0], "label": "cat", "index": 0, "score": 0.3}]}, "not in the golden set"),
+        ({}, "no detections printed"),
+    ],
+)
+def test_detections_are_compared_as_matched_sets(tmp_path, printed, fragment):
+    case, gdir = _case(tmp_path, result=DETECTIONS)
+    problems = compare_case(case, gdir, _dump(tmp_path), {"result": printed}, GOLDEN_TOLERANCES).problems
+    if fragment is None:
+        assert problems == []
+    else:
+        assert problems and any(fragment in p for p in problems), problems
+
+
+def _mask_case(tmp_path, want: np.ndarray, got: np.ndarray, got_json: dict):
+    case, gdir = _case(tmp_path, result={"mask": {"width": want.shape[1], "height": want.shape[0], "class_pixels": _counts(want)}})
+    np.save(gdir / "c.mask.npy", want)
+    case["mask"] = "c.mask.npy"
+    dump = _dump(tmp_path)
+    meta = json.loads((dump / "dump.json").read_text())
+    got.tofile(dump / "mask.bin")
+    meta["mask"] = {"name": "mask", "file": "mask.bin", "dtype": "uint8", "shape": list(got.shape)}
+    (dump / "dump.json").write_text(json.dumps(meta))
+    return compare_case(case, gdir, dump, {"result": {"mask": got_json}}, GOLDEN_TOLERANCES).problems
+
+
+def _counts(mask: np.ndarray) -> dict:
+    values, counts = np.unique(mask, return_counts=True)
+    return {str(v): int(c) for v, c in zip(values, counts)}
+
+
+def _mask_json(mask: np.ndarray) -> dict:
+    return {"width": mask.shape[1], "height": mask.shape[0], "class_pixels": _counts(mask)}
+
+
+def test_masks_need_999_per_mille_agreement_and_the_same_counts(tmp_path):
+    want = np.random.default_rng(1).integers(0, 3, (50, 40)).astype(np.uint8)  # 2000 pixels
+    assert _mask_case(tmp_path / "same", want, want, _mask_json(want)) == []
+    two_off = want.copy()
+    two_off[0, :2] = (two_off[0, :2] + 1) % 3  # 99.9% agree
+    assert _mask_case(tmp_path / "two", want, two_off, _mask_json(two_off)) == []
+    three_off = want.copy()
+    three_off[0, :3] = (three_off[0, :3] + 1) % 3
+    assert any("of pixels agree" in p for p in _mask_case(tmp_path / "three", want, three_off, _mask_json(three_off)))
+    assert any("class_pixels" in p for p in _mask_case(tmp_path / "counts", want, want, {**_mask_json(want), "class_pixels": {"0": 2000}}))
+    assert any("mask:" in p for p in _mask_case(tmp_path / "size", want, want[:, :39].copy(), _mask_json(want[:, :39])))
+
+
+def _det(box, index, score):
+    from edgesdk.results import Detection
+
+    return Detection(tuple(box), str(index), index, score)
+
+
+def test_detection_agreement_matches_at_iou_half_with_the_same_class():
+    from edgesdk.results import TaskResult
+
+    ref = TaskResult("detection", detections=[_det([0, 0, 10, 10], 0, 0.9), _det([20, 20, 30, 30], 1, 0.8)])
+    same = TaskResult("detection", detections=[_det([20, 20, 30, 30], 1, 0.8), _det([0, 0, 10, 10], 0, 0.9)])
+    shifted = TaskResult("detection", detections=[_det([0, 0, 10, 15], 0, 0.9), _det([20, 20, 30, 30], 0, 0.8)])  # IoU 0.67; wrong class
+    assert parity.detection_agreement([(ref, same)])["detection_f1"] == 1.0
+    metrics = parity.detection_agreement([(ref, shifted)])
+    assert metrics["detection_f1"] == 0.5 and metrics["detection_recall"] == 0.5 and metrics["matched_box_iou_mean"] == pytest.approx(2 / 3)
+    report = evaluate(["out"], [[np.zeros(2)]], [[np.zeros(2)]], tolerances_for("int8", {}), None, [(ref, shifted)])
+    assert any("detection F1 0.500 < 0.9" in f for f in report.failures)
+    assert evaluate(["out"], [[np.zeros(2)]], [[np.zeros(2)]], tolerances_for("int8", {}), None, [(ref, same)]).passed
+    empty = TaskResult("detection")
+    assert parity.detection_agreement([(empty, empty)])["detection_f1"] == 1.0
+
+
+def test_mask_agreement_is_gated():
+    from edgesdk.results import Mask, TaskResult
+
+    ref = TaskResult("segmentation", mask=Mask(4, 1, bytes([0, 1, 1, 2])))
+    got = TaskResult("segmentation", mask=Mask(4, 1, bytes([0, 1, 2, 2])))
+    assert parity.mask_agreement([(ref, got)]) == {"mask_agreement": 0.75}
+    report = evaluate(["out"], [[np.zeros(2)]], [[np.zeros(2)]], tolerances_for("fp16", {}), None, [(ref, got)])
+    assert report.failures == ["mask agreement 0.7500 < 0.99"]
+    assert evaluate(["out"], [[np.zeros(2)]], [[np.zeros(2)]], tolerances_for("fp16", {"mask_agreement_min": 0.7}), None, [(ref, got)]).passed

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
+import pytest
 import yaml
 
 from edgesdk import api
@@ -67,3 +69,51 @@ def test_targets_lists_every_target_and_says_why_not(capsys):
     assert not trt["available"] and trt["detail"]
     assert main(["targets"]) == 0
     assert "jetson" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("task", "output_shape", "steps"), [("detection", [1, 7, 48], ["decode_boxes", "nms"]), ("segmentation", [1, 3, 16, 16], ["mask"])])
+def test_init_writes_a_valid_detection_or_segmentation_manifest(task, output_shape, steps, tmp_path, capsys):
+    import onnx
+    from onnx import TensorProto, helper
+
+    # A graph whose output has the task's layout: YOLOv8-style [1, 4 + classes, N] or [1, C, h, w].
+    graph = helper.make_graph(
+        [helper.make_node("Constant", [], ["raw"], value=helper.make_tensor("v", TensorProto.FLOAT, output_shape, [0.0] * int(np.prod(output_shape)))), helper.make_node("Identity", ["raw"], ["out"])],
+        "g",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 64, 64])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, output_shape)],
+    )
+    folder = tmp_path / task
+    folder.mkdir()
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), folder / "net.onnx")
+    assert main(["init", str(folder / "net.onnx"), "--task", task]) == 0
+    data = yaml.safe_load((folder / "edgesdk.yaml").read_text())
+    assert [next(iter(s)) for s in data["postprocess"]["steps"]] == steps
+    if task == "detection":
+        assert data["postprocess"]["steps"][0]["decode_boxes"]["transposed"] is True
+        assert next(iter(data["preprocess"]["steps"][0])) == "letterbox"
+    capsys.readouterr()
+    assert main(["validate", "-c", str(folder / "edgesdk.yaml")]) == 0, capsys.readouterr().err
+
+
+def test_init_keeps_a_dynamic_input_name_and_adds_no_second_softmax(tmp_path, capsys):
+    from onnx import TensorProto, helper, save
+
+    # pixel_values [batch, 3, height, width] -> GlobalAveragePool -> Flatten -> Softmax: dynamic
+    # input and output dims, and probabilities already.
+    graph = helper.make_graph(
+        [helper.make_node("GlobalAveragePool", ["pixel_values"], ["pooled"]), helper.make_node("Flatten", ["pooled"], ["flat"]), helper.make_node("Softmax", ["flat"], ["probs"], axis=-1)],
+        "g",
+        [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch", 3, "height", "width"])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", 3])],
+    )
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "hf.onnx")
+    assert main(["init", str(tmp_path / "hf.onnx")]) == 0
+    text = (tmp_path / "edgesdk.yaml").read_text()
+    data = yaml.safe_load(text)
+    assert data["model"]["inputs"] == [{"name": "pixel_values", "shape": [1, 3, 224, 224], "dtype": "float32"}]
+    assert data["model"]["outputs"] == [{"name": "probs"}]  # a dynamic shape is left out, not written wrong
+    assert [next(iter(s)) for s in data["postprocess"]["steps"]] == ["topk"]
+    assert "dynamic" in text and "already ends in Softmax" in text
+    capsys.readouterr()
+    assert main(["validate", "-c", str(tmp_path / "edgesdk.yaml")]) == 0, capsys.readouterr().err

@@ -10,6 +10,7 @@ from PIL import Image
 
 from edgesdk import golden
 from edgesdk.errors import InputError, ManifestError
+from edgesdk.results import Mask, TaskResult
 
 
 def _image(h, w, seed):
@@ -70,7 +71,7 @@ def test_write_case_files_and_index_entry(tmp_path):
     pre = np.arange(24, dtype=np.float32).reshape(1, 3, 2, 4)
     outs = [np.ones((1, 5), np.float32), np.zeros((1, 2), np.float16)]
     folder = tmp_path / "tests" / "golden"  # made with its parents
-    entry = golden.write_case(folder, golden.GoldenImage("im", px), "bgr", pre, ["logits", "aux"], outs, {"classifications": []})
+    entry = golden.write_case(folder, golden.GoldenImage("im", px), "bgr", pre, ["logits", "aux"], outs, TaskResult("classification"))
     assert entry == {
         "id": "im",
         "image": "im.png",
@@ -86,6 +87,14 @@ def test_write_case_files_and_index_entry(tmp_path):
     np.testing.assert_array_equal(np.load(folder / "im.preprocessed.npy"), pre)
     aux = np.load(folder / "im.output1.npy")
     assert aux.dtype == np.float16 and aux.shape == (1, 2)
+
+
+def test_write_case_keeps_a_mask_as_npy(tmp_path):
+    ids = np.array([[0, 1, 2], [2, 2, 0]], dtype=np.uint8)
+    result = TaskResult("segmentation", mask=Mask(3, 2, ids.tobytes(), {"0": 2, "1": 1, "2": 3}))
+    entry = golden.write_case(tmp_path, golden.GoldenImage("im", _image(2, 3, 1)), "rgb", np.zeros((1, 3, 2, 3), np.float32), ["m"], [np.zeros((1, 3, 2, 3), np.float32)], result)
+    assert entry["mask"] == "im.mask.npy" and entry["result"] == {"mask": {"width": 3, "height": 2, "class_pixels": {"0": 2, "1": 1, "2": 3}}}
+    np.testing.assert_array_equal(np.load(tmp_path / "im.mask.npy"), ids)
 
 
 def test_load_index(tmp_path):

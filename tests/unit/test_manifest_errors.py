@@ -35,6 +35,15 @@ def _set(path: str, value):
 
 _DELETE = object()
 
+
+def _both(*changes):
+    def apply(data):
+        for change in changes:
+            change(data)
+
+    return apply
+
+
 BAD_MANIFESTS = {
     "unknown top-level key": (_set("nmae", "x"), ["unknown key 'nmae'", "allowed:", "name"]),
     "unknown key in step params": (_set("preprocess.steps.0.resize.mode", "x"), ["preprocess.steps[0].resize", "unknown key 'mode'", "interpolation"]),
@@ -45,7 +54,22 @@ BAD_MANIFESTS = {
     "schema version": (_set("schema_version", 2), ["schema_version", "not supported"]),
     "missing task": (_set("task", _DELETE), ["task:", "missing"]),
     "unknown task": (_set("task", "ranking"), ["task:", "classification"]),
-    "reserved task": (_set("task", "detection"), ["task:", "not implemented"]),
+    "classification steps on detection": (_set("task", "detection"), ["postprocess.steps[0]", "'softmax' is not a detection step", "decode_boxes, nms"]),
+    "detection without nms": (_both(_set("task", "detection"), _set("postprocess.steps", [{"decode_boxes": {}}])), ["postprocess.steps", "exactly the steps decode_boxes, nms"]),
+    "detection steps swapped": (_both(_set("task", "detection"), _set("postprocess.steps", ["nms", "decode_boxes"])), ["postprocess.steps", "in this order"]),
+    "boxes output unknown": (
+        _both(_set("task", "detection"), _set("postprocess.steps", [{"decode_boxes": {"format": "boxes_scores", "boxes": "bbox"}}, "nms"])),
+        ["decode_boxes.boxes", "'bbox' is not a model output", "logits"],
+    ),
+    "boxes_scores with one output": (_both(_set("task", "detection"), _set("postprocess.steps", [{"decode_boxes": {"format": "boxes_scores"}}, "nms"])), ["decode_boxes.scores", "two outputs"]),
+    "objectness on boxes_scores": (
+        _both(_set("task", "detection"), _set("postprocess.steps", [{"decode_boxes": {"format": "boxes_scores", "objectness": True}}, "nms"])),
+        ["decode_boxes", "yolo only"],
+    ),
+    "iou threshold zero": (_both(_set("task", "detection"), _set("postprocess.steps", ["decode_boxes", {"nms": {"iou_threshold": 0}}])), ["nms.iou_threshold", "greater than 0"]),
+    "mask threshold one": (_both(_set("task", "segmentation"), _set("postprocess.steps", [{"mask": {"activation": "sigmoid", "threshold": 1}}])), ["mask.threshold", "less than 1"]),
+    "palette color out of range": (_both(_set("task", "segmentation"), _set("postprocess.steps", [{"mask": {"palette": [[0, 0, 256]]}}])), ["mask.palette", "255"]),
+    "labels on custom": (_set("task", "custom"), ["postprocess.steps[1]", "'topk' is not a custom step"]),
     "missing model file": (_set("model.source", "nope.pt"), ["model.source", "not found", "nope.pt"]),
     "bad model extension": (_set("model.source", "labels.txt"), ["model.source", "allowed"]),
     "missing labels file": (_set("postprocess.labels", "missing.txt"), ["postprocess.labels", "missing.txt"]),
@@ -63,7 +87,8 @@ BAD_MANIFESTS = {
     "unknown target": (_set("target", "windows"), ["target:", "'android'"]),
     "bad input color": (_set("preprocess.input_color", "rgba"), ["preprocess.input_color", "'rgb' or 'bgr'"]),
     "zero std": (_set("preprocess.steps.2.normalize.std", [1, 0, 1]), ["preprocess.steps[2].normalize", "non-zero"]),
-    "post step for other task": (_set("postprocess.steps.0", {"argmax": {}}), ["postprocess.steps[0]", "allowed: softmax, sigmoid, topk"]),
+    "post step for other task": (_set("postprocess.steps.0", {"decode_boxes": {}}), ["postprocess.steps[0]", "allowed: softmax, sigmoid, argmax, topk"]),
+    "argmax before topk": (_set("postprocess.steps.0", "argmax"), ["postprocess.steps", "one 'argmax' or 'topk'", "last step"]),
     "topk not last": (lambda d: d["postprocess"]["steps"].reverse(), ["postprocess.steps", "topk"]),
     "unknown post output": (_set("postprocess.output", "scores"), ["postprocess.output", "logits"]),
     "literal key": (_set("encryption", {"enabled": False, "key": "00112233"}), ["encryption.key", "env:NAME"]),

@@ -110,11 +110,13 @@ def test_classification_argmax_is_top1_and_output_index_selects():
         ([np.zeros((2, 3), np.float32)], "classification", _post([]), "batch dimension of 1"),
         ([np.zeros((1, 3, 2), np.float32)], "classification", _post([]), "one score vector"),
         ([np.zeros((1, 3), np.float32)], "classification", _post([], "ab"), "2 labels for 3 classes"),
-        ([np.zeros((1, 3), np.float32)], "classification", _post([{"op": "nms"}]), "unknown op 'nms'"),
+        ([np.zeros((1, 3), np.float32)], "classification", _post([{"op": "box_decode"}]), "unknown op 'box_decode'"),
+        ([np.zeros((1, 3), np.float32)], "classification", _post([{"op": "nms"}]), "only applies to detection"),
         ([np.zeros((1, 3), np.float32)], "classification", _post([{"op": "topk", "k": 2}, {"op": "softmax"}]), "last step"),
         ([np.zeros((1, 3), np.float32)], "custom", _post([{"op": "topk", "k": 2}]), "only applies to classification"),
         ([np.zeros((1, 3), np.float32)], "classification", _post([], output_index=1), "output_index"),
-        ([np.zeros((1, 3), np.float32)], "detection", _post([]), "not implemented"),
+        ([np.zeros((1, 3), np.float32)], "detection", _post([]), "exactly the steps"),
+        ([np.zeros((1, 3), np.float32)], "ranking", _post([]), "not part of schema_version 1"),
     ],
 )
 def test_postprocess_errors(outputs, task, post, match):
