@@ -94,7 +94,7 @@ def write_project(root: Path, name: str, model: nn.Module, input_hw: tuple[int, 
     torch.manual_seed(7)
     with torch.no_grad():
         for p in model.parameters():
-            p.normal_(0, 0.5)
+            p.normal_(0, 0.2)
     torch.jit.script(model.eval()).save(str(root / "model.pt"))
     manifest = {
         "schema_version": 1,

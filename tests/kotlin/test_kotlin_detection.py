@@ -54,7 +54,7 @@ SPECS = {
         ["out"],
         "detection",
         [{"letterbox": {"size": [64, 80], "pad_value": 114}}, SCALE, NCHW],
-        [{"decode_boxes": {"transposed": True, "score_activation": "sigmoid"}}, {"nms": {"iou_threshold": 0.45, "max_detections": 30}}],
+        [{"decode_boxes": {"transposed": True, "score_activation": "sigmoid"}}, {"nms": {"score_threshold": 0.8, "iou_threshold": 0.45}}],
     ),
     # YOLOv5-style rows [1, N, 4 + 1 + C] with objectness, corners as fractions of the input, every class a candidate.
     "det-yolo-obj": Spec(
@@ -168,8 +168,9 @@ def _made_up_candidates(rng: np.random.Generator, n: int, classes: int, in_w: in
     outside the input, NaN scores."""
     x0 = rng.integers(-8, in_w, n).astype(np.float64)
     y0 = rng.integers(-8, in_h, n).astype(np.float64)
-    w = rng.integers(0, 30, n) / 2.0
-    h = rng.integers(0, 24, n) / 2.0
+    # One zero-area box only: OpenCV gives two of them an IoU of 1, the contract 0 (no union).
+    w = rng.integers(1, 30, n) / 2.0
+    h = rng.integers(1, 24, n) / 2.0
     boxes = np.stack([x0, y0, x0 + w, y0 + h], 1)
     levels = np.float32([0.2, 0.25, 0.3, 0.45, 0.6, 0.6, 0.9, 1.0])
     scores = levels[rng.integers(0, len(levels), (n, classes))]
@@ -222,7 +223,7 @@ def _cv2_detections(candidates: list[tuple], nms: dict) -> list[tuple]:
         if not group:
             continue
         rects = [[float(c[1][0]), float(c[1][1]), float(c[1][2] - c[1][0]), float(c[1][3] - c[1][1])] for c in group]
-        picked = np.asarray(cv2.dnn.NMSBoxes(rects, [float(c[2]) for c in group], -1.0, nms["iou_threshold"])).ravel()
+        picked = np.asarray(cv2.dnn.NMSBoxes(rects, [float(c[2]) for c in group], 0.0, nms["iou_threshold"])).ravel()
         kept += [group[i] for i in picked]
     return sorted(kept, key=lambda c: (-c[2], c[0]))[: nms["max_detections"]]
 
@@ -261,7 +262,7 @@ def _run(jar: Path, b: Built, cases: dict[str, tuple[np.ndarray, list[np.ndarray
         np.save(work / f"{case_id}.npy", image)
         paths = []
         for i, o in enumerate(outputs):
-            np.save(work / f"{case_id}.out{i}.npy", o)
+            np.save(work / f"{case_id}.out{i}.npy", np.ascontiguousarray(o))  # the .npy reader takes C order
             paths.append(work / f"{case_id}.out{i}.npy")
         lines.append(hosttest_kotlin.case_line(case_id, work / f"{case_id}.npy", image.shape[1], image.shape[0], paths))
     return hosttest_kotlin.run_runner(jar, hosttest_kotlin.package_of(b.name), lines, work)
@@ -276,7 +277,7 @@ def _assert_same_detections(got: list[dict], want: list[dict], where: str, score
     assert [(d["label"], d["index"]) for d in got] == [(d["label"], d["index"]) for d in want], where
     for g, w in zip(got, want):
         assert np.float32(g["box"]).tobytes() == np.float32(w["box"]).tobytes(), (where, g, w)
-        assert abs(g["score"] - w["score"]) <= score_tol, (where, g, w)
+        assert abs(np.float32(g["score"]) - np.float32(w["score"])) <= score_tol, (where, g, w)
 
 
 @pytest.mark.parametrize("name", [n for n, s in SPECS.items() if s.task == "detection"])
@@ -298,7 +299,7 @@ def test_kotlin_detection_matches_the_reference_and_opencv(built, cores, name, t
     dump, printed = _run(cores, b, cases, tmp_path)
     # sigmoid: Java's exp and numpy's float32 exp may differ by one ulp.
     score_tol = 1e-6 if decode["score_activation"] == "sigmoid" else 0.0
-    kept = 0
+    kept = at_threshold = 0
     for case_id, (image, outputs) in cases.items():
         pre, want = _reference(b, image, outputs)
         got = printed[case_id]["result"]["detections"]
@@ -306,13 +307,22 @@ def test_kotlin_detection_matches_the_reference_and_opencv(built, cores, name, t
         kept += len(got)
         expected = _cv2_detections(_independent_candidates(outputs, decode, nms["score_threshold"], in_w, in_h), nms)
         assert [c[3] for c in expected] == [d["index"] for d in got], f"{name} {case_id}: OpenCV keeps other boxes"
+        at_threshold += sum(
+            _iou(a[1], c[1]) == nms["iou_threshold"] for i, a in enumerate(expected) for c in expected[i + 1 :] if nms["class_agnostic"] or a[3] == c[3]
+        )
         g = pre.geometry
         for c, d in zip(expected, got):
             x = np.clip((np.array([c[1][0], c[1][2]]) - g.pad_left) / g.scale_x, 0, g.src_width)
             y = np.clip((np.array([c[1][1], c[1][3]]) - g.pad_top) / g.scale_y, 0, g.src_height)
-            assert np.allclose([x[0], y[0], x[1], y[1]], d["box"], rtol=0, atol=1e-4) and abs(c[2] - d["score"]) <= score_tol, (name, case_id, c, d)
-    print(f"{name}: {len(cases)} cases, {kept} detections, identical to the reference")
-    assert kept > 0
+            assert np.allclose([x[0], y[0], x[1], y[1]], d["box"], rtol=0, atol=1e-4) and abs(np.float32(c[2]) - np.float32(d["score"])) <= score_tol, (name, case_id, c, d)
+    print(f"{name}: {len(cases)} cases, {kept} detections ({at_threshold} pairs kept at IoU = the threshold), identical to the reference and OpenCV")
+    assert kept > 0 and (at_threshold > 0 or decode["normalized"])
+
+
+def _iou(a: list[float], b: list[float]) -> float:
+    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def _mask_by_formula(cells: np.ndarray, geometry, input_hw: tuple[int, int]) -> np.ndarray:
@@ -355,7 +365,7 @@ def test_kotlin_segmentation_matches_the_reference_and_the_formula(built, cores,
     for i, photo in enumerate(photos):
         pre = run_preprocess(photo, "rgb", b.manifest.pre_steps())
         cases[f"photo{i}"] = (photo, _model_outputs(b, pre.tensor))
-    for i, (h, w) in enumerate([(7, 11), (64, 80), (1, 1), (33, 5)]):
+    for i, (h, w) in enumerate([(7, 11), (64, 80), (1, 2), (33, 5)]):
         output, cell = _made_up_mask_output(step, rng, len(b.labels) or 3, h, w)
         cases[f"made{i}"] = (photos[i], [output])
         cells[f"made{i}"] = cell
