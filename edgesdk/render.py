@@ -33,6 +33,7 @@ PATH_PLACEHOLDERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "__kotlin_class__": lambda ctx: naming.kotlin_ident(naming.pascal(ctx["name"])),
 }
 
+
 def cpp_double(value: float) -> str:
     """A C++ double literal that reads back as exactly `value` (shortest round-trip repr)."""
     import math
