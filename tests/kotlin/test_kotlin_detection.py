@@ -231,6 +231,7 @@ def _cv2_detections(candidates: list[tuple], nms: dict) -> list[tuple]:
 def _independent_candidates(outputs: list[np.ndarray], decode: dict, threshold: float, in_w: int, in_h: int) -> list[tuple]:
     """(number, corners, score, class) of each candidate above the threshold, read from the
     encoded outputs one row at a time (plain Python box arithmetic, numpy float32 scores)."""
+    outputs = [o.astype(np.float32) for o in outputs]
     if decode["format"] == "yolo":
         rows = outputs[decode["boxes_index"]][0]
         rows = rows.T if decode["transposed"] else rows
@@ -295,7 +296,9 @@ def test_kotlin_detection_matches_the_reference_and_opencv(built, cores, name, t
         photo = _photos()[i % 5]
         # Normalized corners are not exact in float32: no boxes exactly at the IoU threshold there.
         boxes, scores = _made_up_candidates(rng, int(rng.integers(20, 200)), classes, in_w, in_h, None if decode["normalized"] else nms["iou_threshold"])
-        cases[f"made{i}"] = (photo, _encode(boxes, scores, decode, in_w, in_h, rng))
+        outputs = _encode(boxes, scores, decode, in_w, in_h, rng)
+        # Any numeric dtype is read as float32: one case in float16.
+        cases[f"made{i}"] = (photo, [o.astype(np.float16) for o in outputs] if i == 7 else outputs)
     dump, printed = _run(cores, b, cases, tmp_path)
     # sigmoid: Java's exp and numpy's float32 exp may differ by one ulp.
     score_tol = 1e-6 if decode["score_activation"] == "sigmoid" else 0.0
@@ -367,6 +370,8 @@ def test_kotlin_segmentation_matches_the_reference_and_the_formula(built, cores,
         cases[f"photo{i}"] = (photo, _model_outputs(b, pre.tensor))
     for i, (h, w) in enumerate([(7, 11), (64, 80), (1, 2), (33, 5)]):
         output, cell = _made_up_mask_output(step, rng, len(b.labels) or 3, h, w)
+        if i == 3:  # any numeric dtype is read as float32 (class ids as they are)
+            output = output.astype(np.float64 if step["activation"] == "sigmoid" else np.float16 if step["activation"] == "argmax" else np.uint8)
         cases[f"made{i}"] = (photos[i], [output])
         cells[f"made{i}"] = cell
     dump, printed = _run(cores, b, cases, tmp_path)
@@ -384,15 +389,15 @@ def test_kotlin_segmentation_matches_the_reference_and_the_formula(built, cores,
 
 # ---- bad outputs: one clear error naming the output and the layout it must have ----------------
 BAD_OUTPUTS = [
-    ("det-yolo-t", [np.zeros((1, 4, 30), np.float32)], "decode_boxes (yolo): output 'out' must be float32 [1, 4 box values, C class scores, N] with C >= 1"),
-    ("det-yolo-t", [np.zeros((1, 84), np.float32)], "output 'out' must be float32 [1, 4 box values, C class scores, N]"),
-    ("det-yolo-t", [np.zeros((1, 9, 30), np.float16)], "must be float32 [1, 4 box values, C class scores, N], got float16"),
+    ("det-yolo-t", [np.zeros((1, 4, 30), np.float32)], "decode_boxes (yolo): output 'out' must be [1, 4 box values, C class scores, N] with C >= 1"),
+    ("det-yolo-t", [np.zeros((1, 84), np.float32)], "output 'out' must be [1, 4 box values, C class scores, N]"),
+    ("det-yolo-obj", [np.zeros((1, 2, 9, 30), np.float16)], "output 'rows' must be [1, N, 4 box values, objectness, C class scores] with C >= 1, got [1, 2, 9, 30]"),
     ("det-bs", [np.zeros((1, 30, 5), np.float32), np.zeros((1, 30, 4), np.float32)], "4 labels for 5 classes in output 'scores'"),
-    ("det-bs", [np.zeros((1, 30, 4), np.float32), np.zeros((1, 31, 4), np.float32)], "scores output 'scores' must be float32 [1, N, C] with N = 31 (the boxes' N)"),
+    ("det-bs", [np.zeros((1, 30, 4), np.float32), np.zeros((1, 31, 4), np.float32)], "scores output 'scores' must be [1, N, C] with N = 31 (the boxes' N)"),
     ("det-bs", [np.zeros((1, 30, 4), np.float32)], "decode_boxes reads outputs 1 (boxes) and 0 (scores)"),
-    ("seg-nchw", [np.zeros((1, 4, 5), np.float32)], "mask (argmax): output 'scores' must be float32 [1, C, h, w]"),
+    ("seg-nchw", [np.zeros((1, 4, 5), np.float32)], "mask (argmax): output 'scores' must be [1, C, h, w]"),
     ("seg-nhwc", [np.zeros((1, 5, 5, 300), np.float32)], "[1, h, w, C] has C = 300 classes; 1..256 fit a mask"),
-    ("seg-sigmoid", [np.zeros((1, 2, 5, 5), np.float32)], "mask (sigmoid): output 'logit' must be float32 [1, 1, h, w] or [1, h, w]"),
+    ("seg-sigmoid", [np.zeros((1, 2, 5, 5), np.float32)], "mask (sigmoid): output 'logit' must be [1, 1, h, w] or [1, h, w]"),
     ("seg-ids", [np.full((1, 5, 5), 256, np.int64)], "mask (none): output 'ids' holds 256.0 at element 0; class ids are integers 0..255"),
     ("seg-ids", [np.full((1, 5, 5), 1.5, np.float32)], "holds 1.5 at element 0"),
 ]
