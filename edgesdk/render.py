@@ -60,6 +60,8 @@ FILTERS = {
     "cpp_float": naming.cpp_float,
     "cpp_double": cpp_double,
     "kotlin_float": naming.kotlin_float,
+    # Kotlin reads a Double literal as Java's Double.parseDouble does (correctly rounded): the same text.
+    "kotlin_double": cpp_double,
     "swift_float": naming.swift_float,
 }
 

@@ -96,7 +96,7 @@ MUTANTS = [
     Mutant("kt-bilinear-low-clamp-le", f"{KT}/Resample.kt.j2", "if (lo < 0) {", "if (lo <= 0) {"),
     Mutant("kt-bilinear-y-near-row-twice", f"{KT}/Resample.kt.j2", "out[base + k] = v0 * t0[k] + v1 * t1[k]", "out[base + k] = v0 * t0[k] + v1 * t0[k]"),
     Mutant("kt-keep-ratio-min", f"{KT}/Preprocessor.kt.j2", "val s = maxOf(height.toDouble() / view.height", "val s = minOf(height.toDouble() / view.height"),
-    Mutant("kt-crop-offset-rounds-up", f"{KT}/Preprocessor.kt.j2", "view.crop((view.height - height) / 2,", "view.crop((view.height - height + 1) / 2,"),
+    Mutant("kt-crop-offset-rounds-up", f"{KT}/Preprocessor.kt.j2", "val top = (view.height - height) / 2", "val top = (view.height - height + 1) / 2"),
     Mutant("kt-letterbox-clamp-zero", f"{KT}/Preprocessor.kt.j2", "val nh = roundHalfUp(view.height * s).coerceIn(1, height)", "val nh = roundHalfUp(view.height * s).coerceIn(0, height)"),
     Mutant("kt-letterbox-left-rounds-up", f"{KT}/Preprocessor.kt.j2", "val left = if (center) (width - nw) / 2 else 0", "val left = if (center) (width - nw + 1) / 2 else 0"),
     Mutant("kt-normalize-reciprocal", f"{KT}/Preprocessor.kt.j2", "(view.get(y, x, c) * scale - mean[c]) / std[c]", "(view.get(y, x, c) * scale - mean[c]) * (1.0f / std[c])"),
