@@ -19,10 +19,11 @@ from edgesdk.results import TaskResult
 # Build gate defaults per quantization mode; the manifest's `parity:` block overrides any key.
 # Task metrics apply to their task only: top-1 agreement (classification), detection F1 (boxes
 # matched at IoU >= 0.5 with the same class, after NMS) and mask pixel agreement (segmentation).
-# Float32 keeps a little room in the task metrics: a box whose score sits on the threshold may
-# flip with a 1e-6 change, which max_abs already bounds.
+# Float32 gates detection and segmentation on max_abs alone and only reports their task metrics:
+# with many overlapping boxes of nearly equal scores, a 1e-6 difference changes which box NMS
+# keeps (and a tied argmax which class a pixel gets), while max_abs bounds the real difference.
 GATE_TOLERANCES: dict[str, dict[str, float]] = {
-    "none": {"max_abs": 1e-4, "cosine_min": 0.99999, "top1_agreement_min": 1.0, "detection_f1_min": 0.98, "mask_agreement_min": 0.999},
+    "none": {"max_abs": 1e-4, "cosine_min": 0.99999, "top1_agreement_min": 1.0},
     "fp16": {"cosine_min": 0.999, "top1_agreement_min": 0.98, "detection_f1_min": 0.95, "mask_agreement_min": 0.99},
     "int8-dynamic": {"cosine_min": 0.99, "top1_agreement_min": 0.99, "detection_f1_min": 0.9, "mask_agreement_min": 0.97},
     "int8": {"cosine_min": 0.99, "top1_agreement_min": 0.99, "detection_f1_min": 0.9, "mask_agreement_min": 0.97},

@@ -97,9 +97,7 @@ SPECS = {
         [{"mask": {"activation": "sigmoid", "threshold": 0.3}}],
         labels=2,
     ),
-    "seg-ids": Spec(
-        lambda: SegNet(5, "ids"), (40, 56), ["ids"], "segmentation", [{"letterbox": {"size": [40, 56], "align": "top_left"}}, SCALE, NCHW], [{"mask": {"activation": "none"}}]
-    ),
+    "seg-ids": Spec(lambda: SegNet(5, "ids"), (40, 56), ["ids"], "segmentation", [{"letterbox": {"size": [40, 56], "align": "top_left"}}, SCALE, NCHW], [{"mask": {"activation": "none"}}]),
 }
 
 
@@ -299,7 +297,7 @@ def test_kotlin_detection_matches_the_reference_and_opencv(built, cores, name, t
         outputs = _encode(boxes, scores, decode, in_w, in_h, rng)
         # Any numeric dtype is read as float32: one case in float16.
         cases[f"made{i}"] = (photo, [o.astype(np.float16) for o in outputs] if i == 7 else outputs)
-    dump, printed = _run(cores, b, cases, tmp_path)
+    _dump, printed = _run(cores, b, cases, tmp_path)
     # sigmoid: Java's exp and numpy's float32 exp may differ by one ulp.
     score_tol = 1e-6 if decode["score_activation"] == "sigmoid" else 0.0
     kept = at_threshold = 0
@@ -310,9 +308,7 @@ def test_kotlin_detection_matches_the_reference_and_opencv(built, cores, name, t
         kept += len(got)
         expected = _cv2_detections(_independent_candidates(outputs, decode, nms["score_threshold"], in_w, in_h), nms)
         assert [c[3] for c in expected] == [d["index"] for d in got], f"{name} {case_id}: OpenCV keeps other boxes"
-        at_threshold += sum(
-            _iou(a[1], c[1]) == nms["iou_threshold"] for i, a in enumerate(expected) for c in expected[i + 1 :] if nms["class_agnostic"] or a[3] == c[3]
-        )
+        at_threshold += sum(_iou(a[1], c[1]) == nms["iou_threshold"] for i, a in enumerate(expected) for c in expected[i + 1 :] if nms["class_agnostic"] or a[3] == c[3])
         g = pre.geometry
         for c, d in zip(expected, got):
             x = np.clip((np.array([c[1][0], c[1][2]]) - g.pad_left) / g.scale_x, 0, g.src_width)
