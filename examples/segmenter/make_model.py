@@ -1,4 +1,4 @@
-"""Train the example segmenter (about a minute on two cores) and write model.pt (TorchScript)
+"""Train the example segmenter (about two minutes on two cores) and write model.pt (TorchScript)
 next to this script; --onnx adds model.onnx, --golden redraws the golden images, --check only
 compares model.pt with the weights training gives."""
 
