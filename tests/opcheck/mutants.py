@@ -58,7 +58,7 @@ MUTANTS = [
     Mutant("cpp-round-half-even", f"{CPP}/resample.hpp.j2", "return static_cast<int>(std::floor(v + 0.5));", "return static_cast<int>(std::nearbyint(v));"),
     # ---- C++ pre-processing steps ----
     Mutant("cpp-keep-ratio-min", f"{CPP}/preprocess.cpp.j2", "const double s = std::max(static_cast<double>(height) / in_h", "const double s = std::min(static_cast<double>(height) / in_h"),
-    Mutant("cpp-crop-offset-rounds-up", f"{CPP}/preprocess.cpp.j2", "ys_ = slice_axis(ys_, (in_h - height) / 2, height);", "ys_ = slice_axis(ys_, (in_h - height + 1) / 2, height);"),
+    Mutant("cpp-crop-offset-rounds-up", f"{CPP}/preprocess.cpp.j2", "const int top = (in_h - height) / 2, left", "const int top = (in_h - height + 1) / 2, left"),
     Mutant("cpp-letterbox-max-scale", f"{CPP}/preprocess.cpp.j2", "const double s = std::min(static_cast<double>(height) / in_h", "const double s = std::max(static_cast<double>(height) / in_h"),
     Mutant("cpp-letterbox-clamp-zero", f"{CPP}/preprocess.cpp.j2", "std::clamp(round_half_up(in_h * s), 1, height)", "std::clamp(round_half_up(in_h * s), 0, height)"),
     Mutant("cpp-letterbox-top-rounds-up", f"{CPP}/preprocess.cpp.j2", "center ? (height - nh) / 2 : 0", "center ? (height - nh + 1) / 2 : 0"),
