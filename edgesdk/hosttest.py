@@ -22,6 +22,7 @@ from edgesdk import golden
 from edgesdk.backends import CppPackage, get_backend
 from edgesdk.dtypes import DTYPES
 from edgesdk.errors import BackendUnavailable, InputError, IntegrityError, ToolchainError
+from edgesdk.parity import box_match
 
 SAMPLE_BINARY = "edgesdk-run"
 SAMPLE_INTEGRITY_EXIT = 4  # the sample app's exit code for a model that fails integrity or decryption
@@ -210,13 +211,6 @@ def _results_match(want: dict[str, Any], got: dict[str, Any], score_tol: float, 
     return ok
 
 
-def box_iou(a: list[float], b: list[float]) -> float:
-    """IoU of two [x0, y0, x1, y1] boxes (docs/processing.md's formula)."""
-    from edgesdk.processing.detection import iou
-
-    return float(iou(np.asarray(a, np.float64), np.asarray([b], np.float64))[0])
-
-
 def _detections_match(want: list[dict[str, Any]], got: list[dict[str, Any]] | None, tol: dict[str, float], problems: list[str]) -> bool:
     """The same detection set: each golden detection matched (best IoU first) by one unmatched SDK
     detection of the same label with IoU >= detection_match_iou_min, none left over; matched
@@ -229,8 +223,8 @@ def _detections_match(want: list[dict[str, Any]], got: list[dict[str, Any]] | No
     free = list(range(len(got)))
     for i, w in enumerate(want):
         same_label = [j for j in free if got[j]["label"] == w["label"] and got[j]["index"] == w["index"]]
-        best = max(same_label, key=lambda j: box_iou(w["box"], got[j]["box"]), default=None)
-        if best is None or box_iou(w["box"], got[best]["box"]) < tol["detection_match_iou_min"]:
+        best = max(same_label, key=lambda j: box_match(w["box"], got[j]["box"], tol["box_max_abs_px"]), default=None)
+        if best is None or box_match(w["box"], got[best]["box"], tol["box_max_abs_px"]) < tol["detection_match_iou_min"]:
             problems.append(f"detection[{i}] {w['label']!r} {w['box']} (score {w['score']:.4f}): no SDK box of that label at IoU >= {tol['detection_match_iou_min']}")
             continue
         free.remove(best)

@@ -226,7 +226,9 @@ def test_bundle(bundle: Path, build_dir: Path | None = None, key: str | None = N
             android_sources = sorted(sdk_dir.glob("src/main/kotlin/**/*.kt")) + sample_app_sources(bundle, work / "src")
             timings["android_compile_s"] = compile_kotlin(android_sources, work / "android.jar", [android_jar(), *api_jars(sdk["runtime"], work)], android=True)
             timings["android_layer"] = f"compile-checked against android.jar and the {get_backend(sdk['runtime']).display_name} Android library"
-        lines = [case_line(c["id"], gdir / c["input"], c["width"], c["height"], [gdir / f for f in c["outputs"].values()]) for c in index["cases"]]
+        # The runner takes the outputs in model order (index.json keeps them by name, sorted).
+        names = [o["name"] for o in sdk["io"]["outputs"]]
+        lines = [case_line(c["id"], gdir / c["input"], c["width"], c["height"], [gdir / c["outputs"][n] for n in names]) for c in index["cases"]]
         dump, printed = run_runner(work / "core.jar", package, lines, work)
         cases = [compare_case(c, gdir, dump / c["id"], printed.get(c["id"], {}), index["tolerances"], check_outputs=False) for c in index["cases"]]
     return HostTestReport(str(bundle), cases), timings

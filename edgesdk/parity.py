@@ -19,10 +19,11 @@ from edgesdk.results import TaskResult
 # Build gate defaults per quantization mode; the manifest's `parity:` block overrides any key.
 # Task metrics apply to their task only: top-1 agreement (classification), detection F1 (boxes
 # matched at IoU >= 0.5 with the same class, after NMS) and mask pixel agreement (segmentation).
-# Float32 keeps a little room in the task metrics: a box whose score sits on the threshold may
-# flip with a 1e-6 change, which max_abs already bounds.
+# Float32 gates detection and segmentation on max_abs alone and only reports their task metrics:
+# with many overlapping boxes of nearly equal scores, a 1e-6 difference changes which box NMS
+# keeps (and a tied argmax which class a pixel gets), while max_abs bounds the real difference.
 GATE_TOLERANCES: dict[str, dict[str, float]] = {
-    "none": {"max_abs": 1e-4, "cosine_min": 0.99999, "top1_agreement_min": 1.0, "detection_f1_min": 0.98, "mask_agreement_min": 0.999},
+    "none": {"max_abs": 1e-4, "cosine_min": 0.99999, "top1_agreement_min": 1.0},
     "fp16": {"cosine_min": 0.999, "top1_agreement_min": 0.98, "detection_f1_min": 0.95, "mask_agreement_min": 0.99},
     "int8-dynamic": {"cosine_min": 0.99, "top1_agreement_min": 0.99, "detection_f1_min": 0.9, "mask_agreement_min": 0.97},
     "int8": {"cosine_min": 0.99, "top1_agreement_min": 0.99, "detection_f1_min": 0.9, "mask_agreement_min": 0.97},
@@ -109,12 +110,21 @@ def tolerances_for(mode: str, overrides: dict[str, float | None]) -> dict[str, f
     return merged
 
 
+def box_match(a, b, corner_tol: float) -> float:
+    """IoU of two [x0, y0, x1, y1] boxes, except that two empty boxes (a box clipped to a line
+    has no area, and no IoU with itself) match fully when their corners are within corner_tol."""
+    from edgesdk.processing.detection import area, iou
+
+    a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if area(a64) == 0 and area(b64) == 0:
+        return 1.0 if float(np.max(np.abs(a64 - b64))) <= corner_tol else 0.0
+    return float(iou(a64, b64[None])[0])
+
+
 def detection_agreement(pairs: list[tuple[TaskResult, TaskResult]]) -> dict[str, float]:
     """Reference vs candidate detections per sample: greedy matching (reference boxes by score)
     at IoU >= DETECTION_MATCH_IOU with the same class; F1, precision, recall and the matched
     boxes' mean IoU over all samples."""
-    from edgesdk.processing.detection import iou
-
     matched = total_ref = total_got = 0
     ious: list[float] = []
     for ref, got in pairs:
@@ -125,7 +135,7 @@ def detection_agreement(pairs: list[tuple[TaskResult, TaskResult]]) -> dict[str,
             same = [g for g in free if g.index == want.index]
             if not same:
                 continue
-            overlaps = iou(np.asarray(want.box, np.float64), np.asarray([g.box for g in same], np.float64))
+            overlaps = [box_match(want.box, g.box, GOLDEN_TOLERANCES["box_max_abs_px"]) for g in same]
             best = int(np.argmax(overlaps))
             if overlaps[best] >= DETECTION_MATCH_IOU:
                 matched += 1

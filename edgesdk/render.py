@@ -33,6 +33,18 @@ PATH_PLACEHOLDERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "__kotlin_class__": lambda ctx: naming.kotlin_ident(naming.pascal(ctx["name"])),
 }
 
+
+def cpp_double(value: float) -> str:
+    """A C++ double literal that reads back as exactly `value` (shortest round-trip repr)."""
+    import math
+
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"non-finite value {value!r} cannot become a literal")
+    text = repr(value)
+    return text if any(ch in text for ch in ".e") else text + ".0"
+
+
 FILTERS = {
     "snake": naming.snake,
     "pascal": naming.pascal,
@@ -46,7 +58,10 @@ FILTERS = {
     "swift_string": naming.swift_string,
     "json_string": naming.json_string,
     "cpp_float": naming.cpp_float,
+    "cpp_double": cpp_double,
     "kotlin_float": naming.kotlin_float,
+    # Kotlin reads a Double literal as Java's Double.parseDouble does (correctly rounded): the same text.
+    "kotlin_double": cpp_double,
     "swift_float": naming.swift_float,
 }
 

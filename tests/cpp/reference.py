@@ -251,3 +251,94 @@ def classify(logits: np.ndarray, steps: list[dict]) -> list[int]:
         elif step["op"] == "topk":
             k = step["k"]
     return [int(i) for i in np.argsort(-x, kind="stable")[:k]]
+
+
+# ---- detection and segmentation (docs/processing.md, "Detection", "Segmentation") ----
+
+
+def _sigmoid(x):
+    with np.errstate(over="ignore"):
+        return (np.float32(1) / (np.float32(1) + np.exp(-np.asarray(x, np.float32)))).astype(np.float32)
+
+
+def _iou(a, b) -> float:
+    area = lambda r: max(0.0, r[2] - r[0]) * max(0.0, r[3] - r[1])  # noqa: E731
+    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = area(a) + area(b) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def detect(outputs: list[np.ndarray], decode: dict, nms: dict, geometry: dict, labels: list[str]) -> list[tuple]:
+    """[(index, score, box (float32 x0, y0, x1, y1), label)], one candidate at a time in plain Python."""
+    outputs = [np.asarray(o).astype(np.float32) for o in outputs]  # any numeric output, as float32
+    if decode["format"] == "yolo":
+        t = outputs[decode["boxes_index"]][0]
+        rows = t.T if decode["transposed"] else t
+        boxes, rest = rows[:, :4], rows[:, 4:]
+        objectness = rest[:, 0] if decode["objectness"] else None
+        classes = rest[:, 1:] if decode["objectness"] else rest
+    else:
+        boxes, classes, objectness = outputs[decode["boxes_index"]][0], outputs[decode["scores_index"]][0], None
+    act = _sigmoid if decode["score_activation"] == "sigmoid" else (lambda v: np.asarray(v, np.float32))
+    thr = float(nms["score_threshold"])  # float64: the float32 score widened, never the threshold rounded
+    W, H = geometry["input_width"], geometry["input_height"]
+    cands = []  # (score, number, class, candidate)
+    n_cls = classes.shape[1]
+    for i in range(boxes.shape[0]):
+        scores = act(classes[i])
+        if objectness is not None:
+            scores = (act(objectness[i]) * scores).astype(np.float32)
+        if decode["multi_label"]:
+            cands += [(scores[c], i * n_cls + c, c, i) for c in range(n_cls) if float(scores[c]) > thr]
+        else:
+            best = None
+            for c in range(n_cls):
+                if not np.isnan(scores[c]) and (best is None or scores[c] > scores[best]):
+                    best = c
+            if best is not None and float(scores[best]) > thr:
+                cands.append((scores[best], i, best, i))
+    cands.sort(key=lambda k: (-float(k[0]), k[1]))
+    cands = cands[: nms["pre_nms_topk"]]
+    kept = []
+    for score, _, c, i in cands:
+        if len(kept) >= nms["max_detections"]:
+            break
+        a, b, e, f = (float(v) for v in boxes[i])
+        box = (a, b, e, f) if decode["box"] == "xyxy" else (a - 0.5 * e, b - 0.5 * f, a + 0.5 * e, b + 0.5 * f)
+        if decode["normalized"]:
+            box = (box[0] * W, box[1] * H, box[2] * W, box[3] * H)
+        if any((nms["class_agnostic"] or kc == c) and _iou(kb, box) > nms["iou_threshold"] for kb, kc, _ in kept):
+            continue
+        kept.append((box, c, score))
+    g = geometry
+    out = []
+    for box, c, score in kept:
+        xs = [min(max((v - g["pad_left"]) / g["scale_x"], 0.0), g["src_width"]) for v in box[0::2]]
+        ys = [min(max((v - g["pad_top"]) / g["scale_y"], 0.0), g["src_height"]) for v in box[1::2]]
+        mapped = tuple(float(np.float32(v)) for v in (xs[0], ys[0], xs[1], ys[1]))
+        out.append((c, float(score), mapped, labels[c] if labels else str(c)))
+    return out
+
+
+def mask(output: np.ndarray, step: dict, geometry: dict) -> np.ndarray:
+    """The class-id mask [src_height, src_width] (uint8)."""
+    x = output[0]
+    if step["activation"] == "argmax":
+        scores = np.moveaxis(x, -1, 0) if step["layout"] == "nhwc" else x
+        scores = scores.astype(np.float32)
+        # NaN counts as -inf; the first maximum is the lowest class.
+        cells = np.argmax(np.where(np.isnan(scores), -np.inf, scores), axis=0).astype(np.uint8)
+    elif step["activation"] == "sigmoid":
+        cells = (x.reshape(x.shape[-2:]).astype(np.float32).astype(np.float64) > math.log(step["threshold"] / (1 - step["threshold"]))).astype(np.uint8)
+    else:
+        cells = x.reshape(x.shape[-2:]).astype(np.uint8)
+    mh, mw = cells.shape
+    g = geometry
+
+    def table(n, scale, pad, cells_n, size):
+        idx = [math.floor(((i + 0.5) * scale + pad) * cells_n / size) for i in range(n)]
+        return np.clip(np.array(idx, np.int64), 0, cells_n - 1)
+
+    ys = table(g["src_height"], g["scale_y"], g["pad_top"], mh, g["input_height"])
+    xs = table(g["src_width"], g["scale_x"], g["pad_left"], mw, g["input_width"])
+    return cells[ys][:, xs]

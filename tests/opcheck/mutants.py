@@ -64,7 +64,7 @@ MUTANTS = [
     Mutant("cpp-round-half-even", f"{CPP}/resample.hpp.j2", "return static_cast<int>(std::floor(v + 0.5));", "return static_cast<int>(std::nearbyint(v));"),
     # ---- C++ pre-processing steps ----
     Mutant("cpp-keep-ratio-min", f"{CPP}/preprocess.cpp.j2", "const double s = std::max(static_cast<double>(height) / in_h", "const double s = std::min(static_cast<double>(height) / in_h"),
-    Mutant("cpp-crop-offset-rounds-up", f"{CPP}/preprocess.cpp.j2", "ys_ = slice_axis(ys_, (in_h - height) / 2, height);", "ys_ = slice_axis(ys_, (in_h - height + 1) / 2, height);"),
+    Mutant("cpp-crop-offset-rounds-up", f"{CPP}/preprocess.cpp.j2", "const int top = (in_h - height) / 2, left", "const int top = (in_h - height + 1) / 2, left"),
     Mutant("cpp-letterbox-max-scale", f"{CPP}/preprocess.cpp.j2", "const double s = std::min(static_cast<double>(height) / in_h", "const double s = std::max(static_cast<double>(height) / in_h"),
     Mutant("cpp-letterbox-clamp-zero", f"{CPP}/preprocess.cpp.j2", "std::clamp(round_half_up(in_h * s), 1, height)", "std::clamp(round_half_up(in_h * s), 0, height)"),
     Mutant("cpp-letterbox-top-rounds-up", f"{CPP}/preprocess.cpp.j2", "center ? (height - nh) / 2 : 0", "center ? (height - nh + 1) / 2 : 0"),
@@ -112,7 +112,7 @@ MUTANTS = [
     Mutant("kt-opencv-u8-y-weights-clamped", f"{KT}/Resample.kt.j2", "val (yi, yw) = opencvTable(h, outH, false)", "val (yi, yw) = opencvTable(h, outH, true)"),
     Mutant("kt-pillow-u8-no-rounding-bias", f"{KT}/Resample.kt.j2", "var ss = 1 shl 21", "var ss = 0"),
     Mutant("kt-keep-ratio-min", f"{KT}/Preprocessor.kt.j2", "val s = maxOf(height.toDouble() / view.height", "val s = minOf(height.toDouble() / view.height"),
-    Mutant("kt-crop-offset-rounds-up", f"{KT}/Preprocessor.kt.j2", "view.crop((view.height - height) / 2,", "view.crop((view.height - height + 1) / 2,"),
+    Mutant("kt-crop-offset-rounds-up", f"{KT}/Preprocessor.kt.j2", "val top = (view.height - height) / 2", "val top = (view.height - height + 1) / 2"),
     Mutant("kt-letterbox-clamp-zero", f"{KT}/Preprocessor.kt.j2", "val nh = roundHalfUp(view.height * s).coerceIn(1, height)", "val nh = roundHalfUp(view.height * s).coerceIn(0, height)"),
     Mutant("kt-letterbox-left-rounds-up", f"{KT}/Preprocessor.kt.j2", "val left = if (center) (width - nw) / 2 else 0", "val left = if (center) (width - nw + 1) / 2 else 0"),
     Mutant("kt-normalize-reciprocal", f"{KT}/Preprocessor.kt.j2", "(view.get(y, x, c) * scale - mean[c]) / std[c]", "(view.get(y, x, c) * scale - mean[c]) * (1.0f / std[c])"),

@@ -35,7 +35,7 @@ CPP_TEMPLATES = [
     "cpp/src/types.cpp.j2",
 ]
 KOTLIN_CORE = "kotlin/src/main/kotlin/ai/edgesdk/__kotlin_package__/core"
-KOTLIN_TEMPLATES = [f"{KOTLIN_CORE}/{f}.kt.j2" for f in ("Errors", "Limits", "PixelImage", "Cast", "Resample", "Preprocessor", "Postprocess", "Tensor", "Results")]
+KOTLIN_TEMPLATES = [f"{KOTLIN_CORE}/{f}.kt.j2" for f in ("Errors", "Limits", "PixelImage", "Cast", "Resample", "Geometry", "Preprocessor", "Postprocess", "Tensor", "Results")]
 # The SDK's own flag that matters for the numbers (CMakeLists.txt.j2): no FMA contraction. -O0
 # compiles fastest; x86-64 float arithmetic (SSE) rounds the same at every optimization level.
 CXX = ["g++", "-std=c++17", "-O0", "-ffp-contract=off", "-w"]

@@ -365,3 +365,17 @@ def test_mask_agreement_is_gated():
     report = evaluate(["out"], [[np.zeros(2)]], [[np.zeros(2)]], tolerances_for("fp16", {}), None, [(ref, got)])
     assert report.failures == ["mask agreement 0.7500 < 0.99"]
     assert evaluate(["out"], [[np.zeros(2)]], [[np.zeros(2)]], tolerances_for("fp16", {"mask_agreement_min": 0.7}), None, [(ref, got)]).passed
+
+
+def test_empty_boxes_match_when_their_corners_agree(tmp_path):
+    # A box in the letterbox padding is clipped to a line: no area, so no IoU with itself.
+    line = {"detections": [{"box": [0.0, 30.0, 80.0, 30.0], "label": "cat", "index": 0, "score": 0.7}]}
+    case, gdir = _case(tmp_path, result=line)
+    assert compare_case(case, gdir, _dump(tmp_path), {"result": line}, GOLDEN_TOLERANCES).problems == []
+    moved = _moved(line, 0, box=[0.0, 31.0, 80.0, 31.0])
+    assert compare_case(case, gdir, _dump(tmp_path), {"result": moved}, GOLDEN_TOLERANCES).problems
+    from edgesdk.results import TaskResult
+
+    ref = TaskResult("detection", detections=[_det([0, 30, 80, 30], 0, 0.7)])
+    assert parity.detection_agreement([(ref, ref)])["detection_f1"] == 1.0
+    assert parity.detection_agreement([(ref, TaskResult("detection", detections=[_det([0, 31, 80, 31], 0, 0.7)]))])["detection_f1"] == 0.0

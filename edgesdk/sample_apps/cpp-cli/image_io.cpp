@@ -5,6 +5,7 @@
 #include <png.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -259,4 +260,43 @@ bool decode_image(const std::string& path, const DecodeLimits& limits, DecodedIm
   }
   if (!ok) error = path + ": " + error;
   return ok;
+}
+
+bool write_mask_png(const std::string& path, int width, int height, const std::vector<uint8_t>& ids,
+                    const std::vector<std::array<uint8_t, 3>>& palette, std::string& error) {
+  if (width <= 0 || height <= 0 || ids.size() != static_cast<std::size_t>(width) * static_cast<std::size_t>(height)) {
+    return error = "cannot write an empty mask to " + path, false;
+  }
+  File file(std::fopen(path.c_str(), "wb"), std::fclose);
+  if (!file) return error = "cannot write " + path, false;
+  PngState state;
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &state, png_fail, png_ignore_warning);
+  png_infop info = png ? png_create_info_struct(png) : nullptr;
+  if (info == nullptr) {
+    png_destroy_write_struct(&png, nullptr);
+    return error = "out of memory writing " + path, false;
+  }
+  // A palette must cover every class id in the mask: classes past its end are written black.
+  std::vector<png_color> colors;
+  if (!palette.empty()) {
+    const std::size_t used = static_cast<std::size_t>(*std::max_element(ids.begin(), ids.end())) + 1;
+    colors.resize(std::max(palette.size(), used), png_color{0, 0, 0});
+    for (std::size_t i = 0; i < palette.size() && i < colors.size(); ++i) colors[i] = png_color{palette[i][0], palette[i][1], palette[i][2]};
+    colors.resize(std::min<std::size_t>(colors.size(), 256));
+  }
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_write_struct(&png, &info);
+    return error = "cannot write " + path + ": " + state.message, false;
+  }
+  png_init_io(png, file.get());
+  png_set_IHDR(png, info, static_cast<png_uint_32>(width), static_cast<png_uint_32>(height), 8,
+               colors.empty() ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_PALETTE, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+               PNG_FILTER_TYPE_DEFAULT);
+  if (!colors.empty()) png_set_PLTE(png, info, colors.data(), static_cast<int>(colors.size()));
+  png_write_info(png, info);
+  for (int y = 0; y < height; ++y) png_write_row(png, ids.data() + static_cast<std::size_t>(y) * static_cast<std::size_t>(width));
+  png_write_end(png, nullptr);
+  png_destroy_write_struct(&png, &info);
+  if (std::fflush(file.get()) != 0) return error = "cannot write " + path, false;
+  return true;
 }

@@ -1,4 +1,6 @@
-// PNG (libpng) and JPEG (libjpeg-turbo) decoding to 8-bit RGB, matching Pillow's
+// PNG (libpng) and JPEG (libjpeg-turbo) decoding to 8-bit RGB, and class-id masks written as PNG.
+//
+// Decoding to 8-bit RGB, matching Pillow's
 // Image.open(path).convert("RGB") pixel for pixel: gray is replicated, alpha and transparency
 // (tRNS) are dropped, palettes are looked up, 16-bit samples keep their high byte except 16-bit
 // gray, which is clipped to 255. Every PNG colour type, bit depth and interlacing; baseline and
@@ -9,6 +11,7 @@
 // partly gray image.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -34,3 +37,9 @@ bool decode_image(const std::string& path, const DecodeLimits& limits, DecodedIm
 // The same on an open, seekable stream positioned at the image's first byte (the fuzz harness
 // decodes from memory with fmemopen); `error` does not name a file.
 bool decode_image_stream(std::FILE* file, const DecodeLimits& limits, DecodedImage& image, std::string& error);
+
+// Writes a class-id mask (row-major, width * height bytes) as an 8-bit PNG: a palette PNG with
+// `palette` (one color per class; ids past its end are black) or, without one, gray levels equal
+// to the class ids. Returns false and sets `error` (naming the file) when it cannot.
+bool write_mask_png(const std::string& path, int width, int height, const std::vector<uint8_t>& ids,
+                    const std::vector<std::array<uint8_t, 3>>& palette, std::string& error);
