@@ -134,6 +134,7 @@ def _uint8_resize(img: np.ndarray, out_h: int, out_w: int, interpolation: str, a
         xs = _taps(w, out_w, "nearest")[0]
         return img[ys][:, xs].astype(np.float32)
     if antialias:
+
         def one_pass(x, axis, n_in, n_out):
             src = np.moveaxis(x, axis, 0)
             out = []

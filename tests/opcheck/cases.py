@@ -221,13 +221,25 @@ def _cast(dtype):
 NEAREST_SIZES = [((480, 640), (359, 479)), ((2, 3), (7, 2)), ((3, 5), (2, 3)), ((1, 9), (4, 1)), ((7, 1), (1, 5)), ((2, 300), (9, 7)), ((300, 2), (5, 11)), ((13, 17), (13, 17)), ((37, 53), (61, 47))]
 # Every new resampling runs on these: down, up, mixed, 1-pixel axes both ways, an equal axis,
 # odd and exact integer factors.
-RESAMPLE_SIZES = [((37, 53), (40, 40)), ((480, 640), (224, 224)), ((1, 9), (5, 4)), ((7, 1), (3, 6)), ((3, 5), (2, 3)), ((2, 300), (9, 7)), ((13, 17), (13, 17)), ((5, 4), (11, 9)), ((21, 33), (7, 11)), ((19, 23), (19, 7)), ((9, 10), (31, 10))]
+RESAMPLE_SIZES = [
+    ((37, 53), (40, 40)),
+    ((480, 640), (224, 224)),
+    ((1, 9), (5, 4)),
+    ((7, 1), (3, 6)),
+    ((3, 5), (2, 3)),
+    ((2, 300), (9, 7)),
+    ((13, 17), (13, 17)),
+    ((5, 4), (11, 9)),
+    ((21, 33), (7, 11)),
+    ((19, 23), (19, 7)),
+    ((9, 10), (31, 10)),
+]
 # (interpolation, antialias, precision, tolerance against the library, why)
 RESAMPLINGS = [
     ("bicubic", False, "float", 1e-4, "OpenCV INTER_CUBIC (IPP off) on float32; OpenCV's float32 operation order differs from the contract's by a few ulps"),
     ("area", False, "float", 1e-4, "OpenCV INTER_AREA on float32; OpenCV's float32 operation order differs from the contract's by a few ulps"),
-    ("bilinear", True, "float", 0.0, "Pillow BILINEAR on \"F\" images, horizontal pass first"),
-    ("bicubic", True, "float", 0.0, "Pillow BICUBIC on \"F\" images, horizontal pass first"),
+    ("bilinear", True, "float", 0.0, 'Pillow BILINEAR on "F" images, horizontal pass first'),
+    ("bicubic", True, "float", 0.0, 'Pillow BICUBIC on "F" images, horizontal pass first'),
     ("bilinear", True, "uint8", 0.0, "Pillow BILINEAR on an RGB image, horizontal pass first"),
     ("bicubic", True, "uint8", 0.0, "Pillow BICUBIC on an RGB image, horizontal pass first"),
     ("bilinear", False, "uint8", 0.0, "OpenCV INTER_LINEAR on a uint8 Mat"),
@@ -279,11 +291,32 @@ def pre_cases() -> list[PreCase]:
         seed += 1
         add(f"letterbox_{name}", _random(23, 17, seed), "bgr", [_letterbox((12, 16), (114, 0, 255), interpolation, antialias=antialias, precision=precision), _layout("nchw")], atol, why)
     # uint8 chains: a crop and a colour swap keep uint8 pixels; a uint8 resize of a uint8 letterbox.
-    add("chain_crop_color_uint8_bilinear", _random(31, 29, 230), "bgr", [{"op": "center_crop", "size": [25, 20]}, {"op": "color", "order": "rgb"}, _resize((11, 13), "bilinear", precision="uint8"), _normalize((1, 2, 3), (2, 2, 2))], 0.0, "OpenCV INTER_LINEAR on a uint8 Mat, torch normalize")
-    add("chain_uint8_letterbox_then_pillow", _random(17, 26, 231), "rgb", [_letterbox((20, 20), (114, 0, 255), "bilinear", precision="uint8"), _resize((9, 7), "bicubic", antialias=True, precision="uint8")], 0.0, "OpenCV INTER_LINEAR then Pillow BICUBIC on RGB images")
+    add(
+        "chain_crop_color_uint8_bilinear",
+        _random(31, 29, 230),
+        "bgr",
+        [{"op": "center_crop", "size": [25, 20]}, {"op": "color", "order": "rgb"}, _resize((11, 13), "bilinear", precision="uint8"), _normalize((1, 2, 3), (2, 2, 2))],
+        0.0,
+        "OpenCV INTER_LINEAR on a uint8 Mat, torch normalize",
+    )
+    add(
+        "chain_uint8_letterbox_then_pillow",
+        _random(17, 26, 231),
+        "rgb",
+        [_letterbox((20, 20), (114, 0, 255), "bilinear", precision="uint8"), _resize((9, 7), "bicubic", antialias=True, precision="uint8")],
+        0.0,
+        "OpenCV INTER_LINEAR then Pillow BICUBIC on RGB images",
+    )
     # Float chains the C++ glue folds into one table (crop before bicubic) or materializes (area after antialias).
     add("chain_crop_then_bicubic", _random(19, 23, 232), "rgb", [{"op": "center_crop", "size": [15, 16]}, _resize((9, 29), "bicubic")], 1e-4, "OpenCV INTER_CUBIC (IPP off)")
-    add("chain_antialias_then_area", _random(40, 37, 233), "rgb", [_resize((20, 30), "bicubic", antialias=True), _resize((10, 10), "area"), _layout("nchw")], 1e-4, "Pillow BICUBIC (F), then OpenCV INTER_AREA")
+    add(
+        "chain_antialias_then_area",
+        _random(40, 37, 233),
+        "rgb",
+        [_resize((20, 30), "bicubic", antialias=True), _resize((10, 10), "area"), _layout("nchw")],
+        1e-4,
+        "Pillow BICUBIC (F), then OpenCV INTER_AREA",
+    )
     for (h, w), size, _ in KEEP_RATIO:
         seed += 1
         add(f"keep_ratio_{h}x{w}_to_{size[0]}", _random(h, w, seed), "rgb", [_resize(size, "bilinear", True)], BILINEAR_ATOL, "keep_ratio sizes by hand; " + BILINEAR_WHY)

@@ -54,7 +54,9 @@ MUTANTS = [
     Mutant("cpp-bilinear-high-clamp-gt", f"{CPP}/resample.cpp.j2", "if (i0 >= n_in - 1) {", "if (i0 > n_in - 1) {"),
     Mutant("cpp-bilinear-weight-float32", f"{CPP}/resample.cpp.j2", "{static_cast<float>(1.0 - a), static_cast<float>(a)}", "{1.0f - static_cast<float>(a), static_cast<float>(a)}"),
     Mutant("cpp-bilinear-second-tap", f"{CPP}/resample.cpp.j2", "map.add({lo, std::min(lo + 1, n_in - 1)}", "map.add({lo, std::min(lo, n_in - 1)}"),
-    Mutant("cpp-compose-skips-first-tap", f"{CPP}/resample.cpp.j2", "for (std::size_t k = 0; k < out.index.size(); ++k) out.index[k]", "for (std::size_t k = 1; k < out.index.size(); ++k) out.index[k]"),
+    Mutant(
+        "cpp-compose-skips-first-tap", f"{CPP}/resample.cpp.j2", "for (std::size_t k = 0; k < out.index.size(); ++k) out.index[k]", "for (std::size_t k = 1; k < out.index.size(); ++k) out.index[k]"
+    ),
     Mutant("cpp-bicubic-pillow-a", f"{CPP}/resample.cpp.j2", "const float a = -0.75f;", "const float a = -0.5f;"),
     Mutant("cpp-area-drops-partial-first-cell", f"{CPP}/resample.cpp.j2", "if (s1 - f1 > 1e-3) {", "if (s1 - f1 > 0.5) {"),
     Mutant("cpp-area-up-negative-fraction", f"{CPP}/resample.cpp.j2", "fx = fx <= 0 ? 0.0f : fx - static_cast<float>(std::floor(fx));", "fx = fx - static_cast<float>(std::floor(fx));"),
@@ -74,8 +76,18 @@ MUTANTS = [
     Mutant("cpp-mean-ignores-order", f"{CPP}/preprocess.cpp.j2", "op.mean[perm_[c]] = mean[c];", "op.mean[c] = mean[c];"),
     Mutant("cpp-normalize-reciprocal", f"{CPP}/preprocess.cpp.j2", "(v * op.scale - op.mean[c]) / op.std[c]", "(v * op.scale - op.mean[c]) * (1.0f / op.std[c])"),
     Mutant("cpp-normalize-scale-last", f"{CPP}/preprocess.cpp.j2", "(v * op.scale - op.mean[c]) / op.std[c]", "(v - op.mean[c]) / op.std[c] * op.scale"),
-    Mutant("cpp-x-pass-first-tap-twice", f"{CPP}/preprocess.cpp.j2", "acc = acc + static_cast<float>(xs_.weight[k]) * static_cast<float>(p[static_cast<std::size_t>(xs_.index[k]) * step]);", "acc = acc + static_cast<float>(xs_.weight[k]) * static_cast<float>(p[static_cast<std::size_t>(xs_.index[first]) * step]);"),
-    Mutant("cpp-y-pass-first-row-twice", f"{CPP}/preprocess.cpp.j2", "acc = acc + static_cast<float>(ys_.weight[first + k]) * rows[k][at];", "acc = acc + static_cast<float>(ys_.weight[first + k]) * rows[0][at];"),
+    Mutant(
+        "cpp-x-pass-first-tap-twice",
+        f"{CPP}/preprocess.cpp.j2",
+        "acc = acc + static_cast<float>(xs_.weight[k]) * static_cast<float>(p[static_cast<std::size_t>(xs_.index[k]) * step]);",
+        "acc = acc + static_cast<float>(xs_.weight[k]) * static_cast<float>(p[static_cast<std::size_t>(xs_.index[first]) * step]);",
+    ),
+    Mutant(
+        "cpp-y-pass-first-row-twice",
+        f"{CPP}/preprocess.cpp.j2",
+        "acc = acc + static_cast<float>(ys_.weight[first + k]) * rows[k][at];",
+        "acc = acc + static_cast<float>(ys_.weight[first + k]) * rows[0][at];",
+    ),
     Mutant("cpp-x-pass-wide-in-float32", f"{CPP}/preprocess.cpp.j2", "if (xs_.wide) {", "if (false) {"),
     Mutant("cpp-row-cache-first-tap-only", f"{CPP}/preprocess.cpp.j2", "if (cached[s] == ys_.index[first + k]) {", "if (cached[s] == ys_.index[first]) {"),
     Mutant("cpp-area-box-ignores-width", f"{CPP}/preprocess.cpp.j2", "const bool area_box = height <= in_h && width <= in_w;", "const bool area_box = height <= in_h;"),

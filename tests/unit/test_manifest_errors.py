@@ -76,9 +76,18 @@ BAD_MANIFESTS = {
     "unknown step": (_set("preprocess.steps.0", {"resise": {"size": [256, 256]}}), ["preprocess.steps[0]", "unknown step 'resise'", "resize"]),
     "step with two keys": (_set("preprocess.steps.0", {"resize": {"size": [256, 256]}, "layout": "nchw"}), ["preprocess.steps[0]", "exactly one key"]),
     "bad interpolation": (_set("preprocess.steps.0.resize.interpolation", "cubic"), ["preprocess.steps[0].resize.interpolation", "'bicubic' or 'area'"]),
-    "antialias with area": (_both(_set("preprocess.steps.0.resize.interpolation", "area"), _set("preprocess.steps.0.resize.antialias", True)), ["preprocess.steps[0].resize", "antialias", "bilinear or bicubic"]),
-    "uint8 bicubic not implemented": (_both(_set("preprocess.steps.0.resize.interpolation", "bicubic"), _set("preprocess.steps.0.resize.precision", "uint8")), ["preprocess.steps[0].resize", "precision: uint8 is not implemented", "allowed"]),
-    "uint8 after normalize": (_set("preprocess.steps", [{"normalize": {"mean": [1, 2, 3]}}, {"resize": {"size": [224, 224], "precision": "uint8"}}, {"layout": "nchw"}]), ["preprocess", "precision: uint8 resizes uint8 pixels"]),
+    "antialias with area": (
+        _both(_set("preprocess.steps.0.resize.interpolation", "area"), _set("preprocess.steps.0.resize.antialias", True)),
+        ["preprocess.steps[0].resize", "antialias", "bilinear or bicubic"],
+    ),
+    "uint8 bicubic not implemented": (
+        _both(_set("preprocess.steps.0.resize.interpolation", "bicubic"), _set("preprocess.steps.0.resize.precision", "uint8")),
+        ["preprocess.steps[0].resize", "precision: uint8 is not implemented", "allowed"],
+    ),
+    "uint8 after normalize": (
+        _set("preprocess.steps", [{"normalize": {"mean": [1, 2, 3]}}, {"resize": {"size": [224, 224], "precision": "uint8"}}, {"layout": "nchw"}]),
+        ["preprocess", "precision: uint8 resizes uint8 pixels"],
+    ),
     "size wrong type": (_set("preprocess.steps.1.center_crop.size", [224, "a"]), ["preprocess.steps[1].center_crop.size[1]", "integer"]),
     "no layout step": (lambda d: d["preprocess"]["steps"].pop(), ["preprocess", "layout"]),
     "crop larger than resize": (_set("preprocess.steps.1.center_crop.size", [300, 300]), ["center_crop.size", "larger"]),
