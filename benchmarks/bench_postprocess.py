@@ -27,28 +27,18 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from cpp.post_driver import Case, build  # noqa: E402
 
+from edgesdk.manifest.schema import post_step  # noqa: E402
+
 N, C, SIDE = 8400, 80, 640
 # A 1280x720 frame letterboxed into 640x640.
 GEOMETRY = {"scale_x": 0.5, "scale_y": 0.5, "pad_left": 0.0, "pad_top": 140.0, "src_width": 1280, "src_height": 720, "input_width": SIDE, "input_height": SIDE}
 
 
 def decode(**kw) -> dict:
-    step = {
-        "op": "decode_boxes",
-        "format": "yolo",
-        "box": "cxcywh",
-        "objectness": False,
-        "transposed": True,
-        "normalized": False,
-        "score_activation": "none",
-        "multi_label": False,
-        "boxes_index": 0,
-        "scores_index": 0,
-    }
-    return {**step, **kw}
+    return post_step("decode_boxes", **{"transposed": True, **kw})
 
 
-NMS = {"op": "nms", "score_threshold": 0.25, "iou_threshold": 0.45, "class_agnostic": False, "max_detections": 100, "pre_nms_topk": 1000}
+NMS = post_step("nms")
 
 
 def yolo_rows(rng, *, dense: bool, logits: bool) -> np.ndarray:

@@ -93,9 +93,9 @@ def check_resampling(interpolation: str, antialias: bool, precision: str) -> Non
         )
 
 
-INTERPOLATION_FIELD = Field("bilinear", description="nearest (OpenCV INTER_NEAREST_EXACT) | bilinear (OpenCV INTER_LINEAR) | bicubic (OpenCV INTER_CUBIC) | area (OpenCV INTER_AREA)")
-ANTIALIAS_FIELD = Field(False, description="true: Pillow's BILINEAR / BICUBIC filters (support scaled when downscaling), as torchvision on PIL images")
-PRECISION_FIELD = Field(
+INTERPOLATION_FIELD: Any = Field("bilinear", description="nearest (OpenCV INTER_NEAREST_EXACT) | bilinear (OpenCV INTER_LINEAR) | bicubic (OpenCV INTER_CUBIC) | area (OpenCV INTER_AREA)")
+ANTIALIAS_FIELD: Any = Field(False, description="true: Pillow's BILINEAR / BICUBIC filters (support scaled when downscaling), as torchvision on PIL images")
+PRECISION_FIELD: Any = Field(
     "float",
     description="float: resample float32 values of 0..255; uint8: resample the uint8 pixels with the library's integer arithmetic and round to uint8 "
     "(OpenCV INTER_LINEAR on a uint8 Mat, Pillow on an RGB image; nearest, bilinear, antialias bilinear/bicubic)",
@@ -515,6 +515,19 @@ def normalized_step(step: BaseModel) -> dict[str, Any]:
     if params.get("precision") == "float":
         del params["precision"]
     return {"op": op, **params}
+
+
+def post_step(op: str, boxes_index: int | None = None, scores_index: int | None = None, **params: Any) -> dict[str, Any]:
+    """One post-processing step as a manifest writes it (`op` and its parameters, validated the
+    same way), normalized as the templates and the reference read it. decode_boxes reads model
+    outputs by index: by default the first (yolo) or the first two (boxes_scores)."""
+    step = normalized_step(POST_STEPS[op].model_validate({op: params}))
+    if op == "decode_boxes":
+        yolo = step["format"] == "yolo"
+        del step["boxes"], step["scores"]
+        step["boxes_index"] = 0 if boxes_index is None else boxes_index
+        step["scores_index"] = (0 if yolo else 1) if scores_index is None else scores_index
+    return step
 
 
 def json_schema() -> dict[str, Any]:

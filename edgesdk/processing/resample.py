@@ -11,6 +11,7 @@ arithmetic (OpenCV INTER_LINEAR on a uint8 Mat, Pillow on an "RGB" image).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -121,10 +122,14 @@ class Taps:
         self.weight = weight
 
 
-def _padded(rows: list[tuple[list[int], list[float]]], dtype: type) -> Taps:
+# Weights are Python floats or numpy float32 scalars (tables computed in float32 arithmetic).
+TapRows = list[tuple[list[int], list[Any]]]
+
+
+def _padded(rows: TapRows, dtype: type) -> Taps:
     k = max(len(idx) for idx, _ in rows)
     index = np.zeros((len(rows), k), dtype=np.int64)
-    weight = np.zeros((len(rows), k), dtype=dtype)
+    weight: np.ndarray = np.zeros((len(rows), k), dtype=dtype)
     for i, (idx, w) in enumerate(rows):
         index[i, : len(idx)] = idx
         index[i, len(idx) :] = idx[-1]
@@ -146,7 +151,7 @@ def cubic_taps(n_in: int, n_out: int) -> Taps:
     scale = 1.0 / (n_out / n_in)
     a = f32(CUBIC_A)
     one = f32(1.0)
-    rows = []
+    rows: TapRows = []
     for i in range(n_out):
         f = f32((i + 0.5) * scale - 0.5)
         i0 = math.floor(f)
@@ -222,7 +227,7 @@ def area_taps(n_in: int, n_out: int, box: bool) -> Taps:
     _check_lengths(n_in, n_out)
     inv = n_out / n_in
     scale = 1.0 / inv
-    rows = []
+    rows: TapRows = []
     for i in range(n_out):
         if box:
             f1 = i * scale

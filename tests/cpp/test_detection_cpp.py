@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from toolchains import need
 
+from edgesdk.manifest.schema import post_step
 from edgesdk.processing import ProcessingError, run_postprocess
 from edgesdk.processing.geometry import Geometry
 
@@ -23,30 +24,16 @@ pytestmark = pytest.mark.cpp
 
 
 def decode_step(**kw) -> dict:
-    step = {
-        "op": "decode_boxes",
-        "format": "yolo",
-        "box": "cxcywh",
-        "objectness": False,
-        "transposed": False,
-        "normalized": False,
-        "score_activation": "none",
-        "multi_label": False,
-        "boxes_index": 0,
-        "scores_index": 0,
-    }
-    return {**step, **kw}
+    return post_step("decode_boxes", **kw)
 
 
 def nms_step(**kw) -> dict:
-    return {"op": "nms", "score_threshold": 0.25, "iou_threshold": 0.45, "class_agnostic": False, "max_detections": 100, "pre_nms_topk": 1000, **kw}
+    # Not validated: some cases go past the manifest's range (a negative threshold) on purpose.
+    return {**post_step("nms"), **kw}
 
 
 def mask_step(**kw) -> dict:
-    step = {"op": "mask", "activation": "argmax", "threshold": 0.5, "layout": "nchw", "palette": None, "logit_threshold": 0.0, **kw}
-    if step["activation"] == "sigmoid":
-        step["logit_threshold"] = math.log(step["threshold"] / (1 - step["threshold"]))
-    return step
+    return post_step("mask", **kw)
 
 
 def geometry(scale_x=1.0, scale_y=1.0, pad_left=0.0, pad_top=0.0, src=(64, 48), size=(64, 48)) -> dict:

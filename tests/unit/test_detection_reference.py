@@ -12,22 +12,12 @@ import pytest
 from onnx import TensorProto, helper
 from PIL import Image
 
+from edgesdk.manifest.schema import post_step
 from edgesdk.processing import Geometry, ProcessingError, detection, run_postprocess, run_preprocess, segmentation
 
-DECODE = {
-    "op": "decode_boxes",
-    "format": "yolo",
-    "box": "xyxy",
-    "objectness": False,
-    "transposed": False,
-    "normalized": False,
-    "score_activation": "none",
-    "multi_label": False,
-    "boxes_index": 0,
-    "scores_index": 0,
-}
-NMS = {"op": "nms", "score_threshold": 0.25, "iou_threshold": 0.45, "class_agnostic": False, "max_detections": 100, "pre_nms_topk": 100000}
-MASK = {"op": "mask", "activation": "argmax", "threshold": 0.5, "layout": "nchw", "palette": None, "logit_threshold": 0.0}
+DECODE = post_step("decode_boxes", box="xyxy")
+NMS = post_step("nms", pre_nms_topk=100000)
+MASK = post_step("mask")
 
 
 def _random_boxes(rng: np.random.Generator, n: int, extent: int = 64) -> np.ndarray:
