@@ -35,7 +35,7 @@ preprocess:                           # from a decoded HWC uint8 image
     - resize: {size: [{{ h }}, {{ w }}], interpolation: bilinear}   # the mask is mapped back to the original size
     - normalize: {mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375]}   # (x * scale - mean) / std
 {% else %}
-    - resize: {size: [{{ side + 32 }}, {{ side + 32 }}], interpolation: bilinear, keep_ratio: true}   # nearest | bilinear
+    - resize: {size: [{{ side + 32 }}, {{ side + 32 }}], interpolation: bilinear, keep_ratio: true}   # nearest | bilinear | bicubic | area; antialias: true = Pillow (timm, torchvision on PIL)
     - center_crop: {size: [{{ h }}, {{ w }}]}
     - normalize: {mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375]}   # (x * scale - mean) / std
 {% endif %}
