@@ -48,7 +48,7 @@ demo: setup
 
 # setup installed every toolchain, so a C++/Kotlin test that finds one missing fails, never skips.
 test: setup lint
-	EDGESDK_REQUIRE_TOOLCHAINS=1 $(PY) -m pytest $(PYTEST_ARGS)
+	EDGESDK_REQUIRE_TOOLCHAINS=1 $(PY) -m pytest --durations=40 $(PYTEST_ARGS)
 
 test-fast: setup lint
 	$(PY) -m pytest -m "not slow and not cpp and not kotlin" $(PYTEST_ARGS)
