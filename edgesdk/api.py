@@ -209,7 +209,7 @@ def build(
                 raise ParityError("quantization failed: " + "; ".join(quantized.failures), str(kept))
             stages.note(f"quantized ({manifest.quantization.mode}): {quantized.summary}")
         candidate = backend.runner(artifact)
-        report = stages.run("parity gate", lambda: _parity(manifest, images, reference, candidate))
+        report = stages.run("parity gate", lambda: _parity(manifest, images, reference, candidate, labels))
         report_path = stage / "reports" / "parity.json"
         bundle_mod.write_json(report_path, report.as_dict())
         if not report.passed:
@@ -348,10 +348,10 @@ def _post_spec(manifest: Manifest, labels: list[str]) -> dict[str, Any]:
     return {"output_index": manifest.post_output_index(), "steps": manifest.post_steps(), "labels": labels}
 
 
-def _parity(manifest: Manifest, images: list[golden.GoldenImage], reference, candidate) -> parity.ParityReport:
+def _parity(manifest: Manifest, images: list[golden.GoldenImage], reference, candidate, labels: list[str]) -> parity.ParityReport:
     name = manifest.model.inputs[0].name
     refs, cands, pairs = [], [], []
-    post = _post_spec(manifest, manifest.labels())
+    post = _post_spec(manifest, labels)
     for pixels in golden.parity_variants(images):
         pre = _preprocessed(manifest, pixels)
         feeds = {name: pre.tensor}

@@ -65,6 +65,7 @@ def inspect_onnx(path: Path) -> dict[str, Any]:
     inits = {i.name for i in graph.initializer}
     constants = _constant_tensors(graph)
     shapes = {v.name: _shape_of(v) for v in list(graph.value_info) + list(graph.input) + list(graph.output)}
+    output_names = {v.name for v in graph.output}
     return {
         "file": str(path),
         "size_bytes": path.stat().st_size,
@@ -74,7 +75,7 @@ def inspect_onnx(path: Path) -> dict[str, Any]:
         "parameters": sum(int(np.prod(dims)) for dims, dtype in constants.values() if dtype not in _NOT_PARAMETERS),
         "operators": dict(sorted(Counter(n.op_type for n in graph.node).items())),
         # The op producing each graph output (e.g. Softmax: `init` adds no second one).
-        "output_ops": {o: n.op_type for n in graph.node for o in n.output if o in {v.name for v in graph.output}},
+        "output_ops": {o: n.op_type for n in graph.node for o in n.output if o in output_names},
         "flops": _flops(graph, shapes, {name: dims for name, (dims, _) in constants.items()}),
     }
 

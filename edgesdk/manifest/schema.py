@@ -455,12 +455,8 @@ class Manifest(_Strict):
         steps = [normalized_step(s) for s in self.postprocess.steps]
         for step in steps:
             if step["op"] == "decode_boxes":
-                if step["format"] == "yolo":
-                    step["boxes_index"] = step["scores_index"] = self.post_output_index()
-                else:
-                    step["boxes_index"] = names.index(step["boxes"]) if step["boxes"] else 0
-                    step["scores_index"] = names.index(step["scores"]) if step["scores"] else 1
-                del step["boxes"], step["scores"]
+                index = {key: names.index(step[key]) if step[key] else None for key in ("boxes", "scores")}
+                _index_outputs(step, self.post_output_index(), index["boxes"], index["scores"])
         return steps
 
     def post_output_index(self) -> int:
@@ -523,11 +519,17 @@ def post_step(op: str, boxes_index: int | None = None, scores_index: int | None 
     outputs by index: by default the first (yolo) or the first two (boxes_scores)."""
     step = normalized_step(POST_STEPS[op].model_validate({op: params}))
     if op == "decode_boxes":
-        yolo = step["format"] == "yolo"
-        del step["boxes"], step["scores"]
-        step["boxes_index"] = 0 if boxes_index is None else boxes_index
-        step["scores_index"] = (0 if yolo else 1) if scores_index is None else scores_index
+        _index_outputs(step, 0, boxes_index, scores_index)
     return step
+
+
+def _index_outputs(step: dict[str, Any], yolo_index: int, boxes_index: int | None, scores_index: int | None) -> None:
+    """decode_boxes names outputs; the templates and the reference address them by index. yolo
+    reads one output (postprocess.output), boxes_scores two (by default the first and second)."""
+    yolo = step["format"] == "yolo"
+    del step["boxes"], step["scores"]
+    step["boxes_index"] = (yolo_index if yolo else 0) if boxes_index is None else boxes_index
+    step["scores_index"] = (yolo_index if yolo else 1) if scores_index is None else scores_index
 
 
 def json_schema() -> dict[str, Any]:

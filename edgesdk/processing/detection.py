@@ -13,6 +13,7 @@ import numpy as np
 
 from .errors import ProcessingError
 from .geometry import Geometry
+from .outputs import drop_batch
 
 
 @dataclass(frozen=True)
@@ -28,10 +29,7 @@ class Candidates:
 def _item(outputs: Sequence[np.ndarray], index: int, what: str) -> np.ndarray:
     if not 0 <= index < len(outputs):
         raise ProcessingError(f"decode_boxes: {what} output {index} is out of range for {len(outputs)} model outputs")
-    tensor = np.asarray(outputs[index])
-    if tensor.ndim < 1 or tensor.shape[0] != 1:
-        raise ProcessingError(f"decode_boxes: {what} output {index} must have a batch dimension of 1, got shape {list(tensor.shape)}")
-    return tensor[0].astype(np.float32)
+    return drop_batch(outputs[index], f"decode_boxes: {what} output {index}").astype(np.float32)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ from ..results import Classification, Detection, Mask, TaskResult
 from . import detection, segmentation
 from .errors import ProcessingError
 from .geometry import Geometry
+from .outputs import drop_batch
 
 ELEMENTWISE_OPS = ("softmax", "sigmoid")
 SELECT_OPS = ("argmax", "topk")
@@ -80,12 +81,6 @@ def _tasks_of(op: str) -> str:
     return " and ".join(task for task, ops in TASK_STEPS.items() if op in ops)
 
 
-def _drop_batch(tensor: np.ndarray) -> np.ndarray:
-    if tensor.ndim < 1 or tensor.shape[0] != 1:
-        raise ProcessingError(f"the model output must have a batch dimension of 1, got shape {tensor.shape}")
-    return tensor[0]
-
-
 def _classify(scores: np.ndarray, steps: Sequence[dict], labels: Sequence[str]) -> list[Classification]:
     if scores.ndim != 1 or scores.size == 0:
         raise ProcessingError(f"classification needs one score vector per image, got shape {scores.shape}")
@@ -141,12 +136,12 @@ def run_postprocess(outputs: Sequence[np.ndarray], task: str, post: dict, geomet
     if not 0 <= index < len(outputs):
         raise ProcessingError(f"output_index {index} is out of range for {len(outputs)} model outputs")
     if task == "classification":
-        scores = _drop_batch(np.asarray(outputs[index], dtype=np.float32))
+        scores = drop_batch(np.asarray(outputs[index], dtype=np.float32))
         return TaskResult(task=task, classifications=_classify(scores, steps, post.get("labels") or []))
     if task == "custom":
         tensors = [np.asarray(t) for t in outputs]
         if steps:
-            selected = _drop_batch(tensors[index])
+            selected = drop_batch(tensors[index])
             for step in steps:
                 selected = _apply_elementwise(selected, step)
             tensors[index] = selected[None]

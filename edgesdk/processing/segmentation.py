@@ -7,15 +7,9 @@ import numpy as np
 
 from .errors import ProcessingError
 from .geometry import Geometry
+from .outputs import drop_batch
 
 MAX_CLASSES = 256  # class ids are one byte
-
-
-def _item(output: np.ndarray) -> np.ndarray:
-    tensor = np.asarray(output)
-    if tensor.ndim < 1 or tensor.shape[0] != 1:
-        raise ProcessingError(f"mask: the output must have a batch dimension of 1, got shape {list(tensor.shape)}")
-    return tensor[0]
 
 
 def _plane(t: np.ndarray, what: str) -> np.ndarray:
@@ -39,7 +33,7 @@ def class_count(output_shape: tuple[int, ...], step: dict) -> int | None:
 
 def class_map(output: np.ndarray, step: dict) -> np.ndarray:
     """The model's per-cell class ids, uint8 [h, w], at the output's resolution."""
-    t = _item(output)
+    t = drop_batch(output, "mask: the output")
     activation = step["activation"]
     if activation == "argmax":
         scores = t.astype(np.float32)
