@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from opcheck.cases import pillow_two_pass
 from PIL import Image
 
 from edgesdk.manifest.schema import json_schema
@@ -46,22 +47,6 @@ def _cv_float(image: np.ndarray, out_h: int, out_w: int, flag: int) -> np.ndarra
         cv2.ipp.setUseIPP(use_ipp)
 
 
-def _pillow_two_pass(image: np.ndarray, out_h: int, out_w: int, resample: int, mode: str) -> np.ndarray:
-    """Pillow itself, horizontal pass then vertical (the order of Pillow <= 12 and of the contract)."""
-    h, w = image.shape[:2]
-
-    def run(im: Image.Image) -> np.ndarray:
-        if w != out_w:
-            im = im.resize((out_w, h), resample)
-        if h != out_h:
-            im = im.resize((out_w, out_h), resample)
-        return np.asarray(im)
-
-    if mode == "RGB":
-        return run(Image.fromarray(image))
-    return np.stack([run(Image.fromarray(image[..., c].astype(np.float32), "F")) for c in range(3)], axis=-1)
-
-
 @pytest.mark.parametrize("size", SIZES, ids=str)
 def test_uint8_bilinear_is_opencv_inter_linear_bit_for_bit(size):
     h, w, oh, ow = size
@@ -76,9 +61,9 @@ def test_antialias_is_pillow_bit_for_bit(interpolation, resample):
     for h, w, oh, ow in SIZES[::3]:
         image = _image(h, w)
         got8 = resize_image(image, oh, ow, interpolation, antialias=True, precision="uint8")
-        np.testing.assert_array_equal(got8, _pillow_two_pass(image, oh, ow, resample, "RGB"), err_msg=str((h, w, oh, ow)))
+        np.testing.assert_array_equal(got8, pillow_two_pass(image, oh, ow, interpolation, uint8=True), err_msg=str((h, w, oh, ow)))
         got = resize_image(image, oh, ow, interpolation, antialias=True)
-        np.testing.assert_array_equal(got, _pillow_two_pass(image, oh, ow, resample, "F"), err_msg=str((h, w, oh, ow)))
+        np.testing.assert_array_equal(got, pillow_two_pass(image, oh, ow, interpolation, uint8=False), err_msg=str((h, w, oh, ow)))
         # One Pillow call: the same pixels when one axis keeps its length (one pass). Pillow 13
         # runs the vertical pass first for some size pairs (python-pillow/Pillow#9549): measured
         # up to 1 off for bilinear, up to 22 for bicubic (its overshoot is clipped in another order).
