@@ -217,6 +217,12 @@ def swift_ident(ident: str) -> str:
     return ident + "_" if ident in SWIFT_RESERVED else ident
 
 
+def swift_module(name: str) -> str:
+    """The Swift package's module: `<Pascal>SDK`, so that it never shares a name with the SDK's
+    class (`<Pascal>`), which Swift cannot then tell apart."""
+    return swift_ident(pascal(name) + "SDK")
+
+
 def _checked(text: str) -> str:
     """Join surrogate pairs (PyYAML leaves `\\ud83d\\ude00` split); refuse lone surrogates."""
     if not any("\ud800" <= ch <= "\udfff" for ch in text):

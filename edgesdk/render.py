@@ -31,6 +31,9 @@ PATH_PLACEHOLDERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "__name_snake__": lambda ctx: naming.snake(ctx["name"]),
     "__kotlin_package__": lambda ctx: naming.kotlin_package(ctx["name"]),
     "__kotlin_class__": lambda ctx: naming.kotlin_ident(naming.pascal(ctx["name"])),
+    # The Swift package's module (and its public facade class): `Sources/__swift_module__/`.
+    "__swift_module__": lambda ctx: naming.swift_module(ctx["name"]),
+    "__swift_class__": lambda ctx: naming.swift_ident(naming.pascal(ctx["name"])),
 }
 
 
@@ -53,6 +56,7 @@ FILTERS = {
     "kotlin_ident": naming.kotlin_ident,
     "kotlin_package": naming.kotlin_package,
     "swift_ident": naming.swift_ident,
+    "swift_module": naming.swift_module,
     "cpp_string": naming.cpp_string,
     "kotlin_string": naming.kotlin_string,
     "swift_string": naming.swift_string,
@@ -71,6 +75,8 @@ FILTERS = {
 GLOBALS = {
     "cpp_dtype_enumerators": {name: d.cpp for name, d in DTYPES.items()},
     "kotlin_dtype_constants": {name: f"DType.{d.kotlin}" for name, d in DTYPES.items()},
+    # Swift's DType cases are numpy's names: `DType.{{ swift_dtype_cases[d] }}`.
+    "swift_dtype_cases": {name: name for name in DTYPES},
     # The default run-time limits of every generated language (edgesdk/limits.py).
     "image_limits": IMAGE_LIMITS,
     "max_threads": MAX_THREADS,
@@ -132,9 +138,10 @@ def render_tree(src: Path, dst: Path, context: dict[str, Any], env: SandboxedEnv
 
 # ---- the bundle's generated code ------------------------------------------------------------
 # The language of each sample app's SDK (whose runtime fragments the app may use).
-SAMPLE_APP_LANGUAGE = {"cpp-cli": "cpp", "android": "kotlin"}
-# Kotlin adapters name their own package folder (ai/edgesdk/<package>/runtime/) inside this one.
-RUNTIME_ADAPTER_DIR = {"cpp": "src/runtime", "kotlin": "src/main/kotlin/ai/edgesdk"}
+SAMPLE_APP_LANGUAGE = {"cpp-cli": "cpp", "android": "kotlin", "ios": "swift"}
+# Kotlin and Swift adapters name their own package/module folder (ai/edgesdk/<package>/runtime/,
+# <Module>/Runtime/) inside this one.
+RUNTIME_ADAPTER_DIR = {"cpp": "src/runtime", "kotlin": "src/main/kotlin/ai/edgesdk", "swift": "Sources"}
 
 
 def languages_for(target: str, runtime: str) -> tuple[str, ...]:
