@@ -42,6 +42,8 @@ native-deps: venv
 	@$(PY) -m edgesdk.backends fetch-native --cache $(CACHE)
 	@bash scripts/fetch_kotlinc.sh $(CACHE)/kotlinc-2.4.20
 	@bash scripts/fetch_android_jar.sh $(CACHE)/android-23
+	@# Swift 6 for the iOS bundles' Swift packages: natively if installed, else a Debian chroot (as root).
+	@command -v swift >/dev/null || bash edgesdk/swift_host/setup_chroot.sh "$$($(PY) -c 'from edgesdk import hosttest_swift; print(hosttest_swift.chroot_dir())')"
 
 demo: setup
 	@bash scripts/demo.sh

@@ -535,7 +535,7 @@ def test(
 
 
 def _test_folder(bundle_path: Path, device: str, build_dir: str | Path | None, key: str | None, cmake_args: list[str], remote_env: list[str]) -> dict[str, Any]:
-    from edgesdk import hosttest, hosttest_kotlin, remotetest
+    from edgesdk import hosttest, hosttest_kotlin, hosttest_swift, remotetest
     from edgesdk.errors import IntegrityError
 
     sdk = bundle_mod.load_sdk_json(Path(bundle_path))
@@ -546,7 +546,13 @@ def _test_folder(bundle_path: Path, device: str, build_dir: str | Path | None, k
     if not sdk.get("languages"):
         # Passing with nothing compiled would claim a tested SDK that does not exist.
         raise BackendUnavailable("no generated SDK to test in this bundle (sdk.json languages: []): its runtime has no glue for its target yet; the model itself passed the build's parity gate")
-    kotlin = "kotlin" in bundle_mod.load_sdk_json(Path(bundle_path)).get("languages", [])
+    kotlin = "kotlin" in sdk["languages"]
+    # An iOS bundle's SDK is its Swift package (its C++ is the one x86 bundles test).
+    swift = "swift" in sdk["languages"]
+    if swift and (device == "macos" or device.startswith(hosttest_swift.SIMULATOR_PREFIX)):
+        if key is not None or sdk["model"].get("encrypted"):
+            raise InputError("the Swift SDK does not open encrypted models yet")
+        return hosttest_swift.test_on_xcode(Path(bundle_path), device)
     if device.startswith("adb:") and kotlin:
         if key is not None or sdk["model"].get("encrypted"):
             raise InputError(
@@ -561,7 +567,13 @@ def _test_folder(bundle_path: Path, device: str, build_dir: str | Path | None, k
         report = remotetest.test_bundle(Path(bundle_path), remotetest.Remote(target.command_prefix(), target.destination), cmake_args, env)
         data = {**report.as_dict(), "device": device}
     elif device != "host":
-        raise InputError(f"--device '{device}': 'host' tests every bundle; 'adb:SERIAL' a Kotlin (Android) SDK on a device; 'ssh:[USER@]HOST[:PORT]' a C++ SDK on a board")
+        raise InputError(
+            f"--device '{device}': 'host' tests every bundle; 'adb:SERIAL' a Kotlin (Android) SDK on a device; "
+            "'ssh:[USER@]HOST[:PORT]' a C++ SDK on a board; 'macos' or 'simulator:NAME' a Swift (iOS) SDK with Xcode"
+        )
+    elif swift:
+        report, timings = hosttest_swift.test_bundle(Path(bundle_path), Path(build_dir) if build_dir else None, key)
+        data = {**report.as_dict(), "language": "swift", **timings}
     elif kotlin:
         report, timings = hosttest_kotlin.test_bundle(Path(bundle_path), Path(build_dir) if build_dir else None, key)
         data = {**report.as_dict(), "language": "kotlin", **timings}
@@ -576,12 +588,13 @@ def _test_folder(bundle_path: Path, device: str, build_dir: str | Path | None, k
 
 # ---- targets ----------------------------------------------------------------------------------
 def targets_table() -> list[dict[str, Any]]:
-    from edgesdk import hosttest, hosttest_kotlin
+    from edgesdk import hosttest, hosttest_kotlin, hosttest_swift
     from edgesdk.backends import availability
     from edgesdk.targets import TARGETS
 
     toolchain = hosttest.toolchain_problem()
     kotlin_problem = hosttest_kotlin.toolchain_problem()
+    swift_problem = hosttest_swift.toolchain_problem()
 
     def cpp_status(target, runtime: str) -> str:
         if target.sample_app != "cpp-cli":
@@ -610,6 +623,9 @@ def targets_table() -> list[dict[str, Any]]:
                     unchecked = hosttest_kotlin.android_layer_problem(runtime)
                     layer = f"Android layer not compile-checked here ({unchecked})" if unchecked else "Android layer compile-checked here"
                     languages[lang] = f"generated; core tested on the host JVM, {layer}" if not kotlin_problem else f"generated; not testable here: {kotlin_problem}"
+                elif lang == "swift":
+                    apple = "the Apple layer and runtime adapter need Xcode (`edgesdk test --device macos|simulator:NAME`)"
+                    languages[lang] = f"generated; core built and tested here with swift test, {apple}" if not swift_problem else f"generated; not testable here: {swift_problem}"
             rows.append(
                 {
                     "target": target.name,

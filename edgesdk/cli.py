@@ -86,7 +86,8 @@ def _parser() -> argparse.ArgumentParser:
         default="host",
         help=(
             "host (default); adb:SERIAL runs an Android bundle's instrumented GoldenTest on that device; "
-            "ssh:[USER@]HOST[:PORT] builds and runs the C++ sample on a board (cmake, a compiler, tar and the runtime there)"
+            "ssh:[USER@]HOST[:PORT] builds and runs the C++ sample on a board (cmake, a compiler, tar and the runtime there); "
+            "macos or simulator:NAME runs an iOS bundle's Swift package tests with xcodebuild on a Mac"
         ),
     )
     s.add_argument("--build-dir", type=Path, help="keep the C++ build here (default: a temporary folder)")
@@ -174,11 +175,18 @@ def _cmd_test(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(result)
         return 0
+    if "xctest" in result:
+        print(f"the Swift package's tests passed on {result['device']}: {result['xctest']}")
+        return 0
     for case in result["cases"]:
         outs = ", ".join(f"{k} {v:.2e}" for k, v in case["outputs_max_abs"].items())
         print(f"ok  {case['id']:<16} preprocessed max_abs {case['preprocessed_max_abs']:.2e}; outputs max_abs {outs}; result matches")
-    where = "the Kotlin SDK's core on the host JVM" if result.get("language") == "kotlin" else ("the C++ SDK on " + result["device"] if "device" in result else "the C++ SDK")
+    where = {"kotlin": "the Kotlin SDK's core on the host JVM", "swift": "the Swift SDK's core"}.get(
+        result.get("language", ""), "the C++ SDK on " + result["device"] if "device" in result else "the C++ SDK"
+    )
     print(f"{len(result['cases'])} golden cases passed through {where}")
+    if "swift_test" in result:
+        print(f"swift test ({result['swift']}): {result['swift_test']}")
     if "decrypted_sha256" in result:
         print(f"encrypted model opened by the Kotlin core: plaintext sha256 {result['decrypted_sha256']} matches sdk.json")
     if "android_layer" in result:
