@@ -48,6 +48,18 @@ def cpp_double(value: float) -> str:
     return text if any(ch in text for ch in ".e") else text + ".0"
 
 
+def swift_double(value: float) -> str:
+    """A Swift Double literal that reads back as exactly `value`. On x86_64 Swift rounds a
+    literal to Float80 first, then to Double: the rare literal that double-rounds is written as
+    its bit pattern instead."""
+    import numpy as np
+
+    text = cpp_double(value)
+    if np.float64(np.longdouble(text)) == float(text):
+        return text
+    return "Double(bitPattern: 0x%016X)" % int(np.float64(value).view(np.uint64))
+
+
 FILTERS = {
     "snake": naming.snake,
     "pascal": naming.pascal,
@@ -67,6 +79,7 @@ FILTERS = {
     # Kotlin reads a Double literal as Java's Double.parseDouble does (correctly rounded): the same text.
     "kotlin_double": cpp_double,
     "swift_float": naming.swift_float,
+    "swift_double": swift_double,
 }
 
 # Manifest dtype -> how generated code spells it, taken from edgesdk/dtypes.py so that no

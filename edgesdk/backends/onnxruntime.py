@@ -42,7 +42,7 @@ class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
     display_name = "ONNX Runtime"
     extra = "onnx"
-    languages = ("cpp", "kotlin")
+    languages = ("cpp", "kotlin", "swift")
     quantizer = "edgesdk.quantize.onnxruntime"
 
     def is_available(self) -> tuple[bool, str]:
