@@ -103,6 +103,7 @@ def _resolve(manifest_path: str | Path, target: str | None, runtime: str | None)
     ok, why = backend.is_available()
     if not ok:
         raise BackendUnavailable(f"runtime '{runtime_name}' is not available here: {why}")
+    backend.check_manifest(manifest)
     if manifest.encryption.enabled:
         _check_encryption_glue(target_name, runtime_name)
     return manifest, target_name, runtime_name, backend
@@ -208,17 +209,28 @@ def build(
                 bundle_mod.write_json(kept, quantize.report.json_safe(quantized.report))
                 raise ParityError("quantization failed: " + "; ".join(quantized.failures), str(kept))
             stages.note(f"quantized ({manifest.quantization.mode}): {quantized.summary}")
-        candidate = backend.runner(artifact)
-        report = stages.run("parity gate", lambda: _parity(manifest, images, reference, candidate, labels))
+        cannot_predict = backend.host_prediction()
+        report: parity.ParityReport | parity.NotRun
+        if cannot_predict is None:
+            candidate = backend.runner(artifact)
+            report = stages.run("parity gate", lambda: _parity(manifest, images, reference, candidate, labels))
+        else:
+            # The golden vectors then hold the reference's outputs: what the device must reproduce.
+            candidate = reference
+            report = stages.run(f"validate ({runtime_name}, no host prediction)", lambda: parity.NotRun(cannot_predict, backend.validate(artifact, manifest, source)))
         report_path = stage / "reports" / "parity.json"
         bundle_mod.write_json(report_path, report.as_dict())
         if not report.passed:
             kept = out_dir / f"{dirname}.parity-failed.json"
             bundle_mod.write_json(kept, report.as_dict())
-            raise ParityError("parity gate failed: " + "; ".join(report.failures), str(kept))
-        stages.note(f"parity passed on {report.samples} samples: {report.outputs}")
-        golden_cases = stages.run("golden vectors", lambda: _write_golden(stage, manifest, images, candidate, labels))
-        model_sha = bundle_mod.sha256_bytes(artifact.main_path.read_bytes())
+            what = "parity gate failed: " if cannot_predict is None else f"{backend.display_name} validation failed: "
+            raise ParityError(what + "; ".join(report.failures), str(kept))
+        if isinstance(report, parity.NotRun):
+            stages.note(f"parity not run ({cannot_predict}); validated: {report.validated}")
+        else:
+            stages.note(f"parity passed on {report.samples} samples: {report.outputs}")
+        golden_cases = stages.run("golden vectors", lambda: _write_golden(stage, manifest, images, candidate, labels, cannot_predict is not None))
+        model_sha = bundle_mod.sha256_path(artifact.main_path)
         model_files = _model_files(artifact, model_sha)
         if model_key is not None:
             # Parity and the golden vectors ran on the plaintext above; from here on the bundle holds only the envelope.
@@ -261,9 +273,12 @@ def _signer(path: Path) -> Callable[[bytes], bytes]:
 
 def _model_files(artifact, model_sha: str) -> list[dict[str, Any]]:
     """The model's files as the glue context and sdk.json describe them, main file first: name
-    (in model/), sha256 of what the runtime loads, size in the bundle."""
+    (in model/), sha256 of what the runtime loads, size in the bundle. A main that is a folder (a
+    Core ML .mlpackage) has the digest of bundle.sha256_path and its files are the companions."""
+    main = artifact.main_path
+    size = sum(p.stat().st_size for p in main.rglob("*") if p.is_file()) if main.is_dir() else main.stat().st_size
     return [
-        {"file": artifact.main, "sha256": model_sha, "size_bytes": artifact.main_path.stat().st_size},
+        {"file": artifact.main, "sha256": model_sha, "size_bytes": size},
         *({**c, "size_bytes": (artifact.folder / c["file"]).stat().st_size} for c in render.companions(artifact)),
     ]
 
@@ -365,7 +380,8 @@ def _parity(manifest: Manifest, images: list[golden.GoldenImage], reference, can
     return parity.evaluate([o.name for o in manifest.model.outputs], refs, cands, tolerances, score_output, pairs or None)
 
 
-def _write_golden(stage: Path, manifest: Manifest, images: list[golden.GoldenImage], candidate, labels: list[str]) -> list[dict[str, Any]]:
+def _write_golden(stage: Path, manifest: Manifest, images: list[golden.GoldenImage], candidate, labels: list[str], from_reference: bool = False) -> list[dict[str, Any]]:
+    """`from_reference`: `candidate` is the reference itself (the runtime cannot predict here), and index.json says so."""
     folder = stage / golden.GOLDEN_DIR
     names = [o.name for o in manifest.model.outputs]
     cases = []
@@ -380,6 +396,7 @@ def _write_golden(stage: Path, manifest: Manifest, images: list[golden.GoldenIma
             "input_color": manifest.preprocess.input_color,
             "task": manifest.task,
             "tolerances": parity.GOLDEN_TOLERANCES,
+            **({"outputs_from": "reference"} if from_reference else {}),
             "cases": cases,
         },
     )
@@ -401,7 +418,7 @@ def _sdk_json(
     artifact,
     model_files: list[dict[str, Any]],
     source: SourceModel,
-    report: parity.ParityReport,
+    report: parity.ParityReport | parity.NotRun,
     labels: list[str],
     cases: list[dict[str, Any]],
 ) -> dict[str, Any]:
@@ -434,6 +451,7 @@ def _sdk_json(
         "parity": report.as_dict(),
         "golden": {"dir": golden.GOLDEN_DIR, "cases": [c["id"] for c in cases]},
         "runtime_versions": artifact.runtime_versions,
+        **({"runtime_options": options} if (options := get_backend(runtime).runtime_options(artifact, manifest)) else {}),
         "tool": {
             "edgesdk": edgesdk.__version__,
             "python": platform.python_version(),
@@ -503,7 +521,7 @@ def _verify_folder(bundle: Path, public, label: str) -> dict[str, Any]:
         name = str(entry.get("file", ""))
         if name and not bundle_mod.is_inside(bundle, name):
             problems.append(f"sdk.json names a model file outside the bundle: {name!r}")
-        elif name and (bundle / name).is_file() and bundle_mod.sha256_file(bundle / name) != entry.get("sha256"):
+        elif name and (bundle / name).exists() and bundle_mod.sha256_path(bundle / name) != entry.get("sha256"):
             problems.append(f"{entry['file']}: sha256 differs from sdk.json")
     if problems:
         raise IntegrityError(f"{label} failed verification: " + "; ".join(problems))
@@ -612,6 +630,10 @@ def targets_table() -> list[dict[str, Any]]:
     for target in TARGETS.values():
         for runtime in target.runtimes:
             ok, why = availability(runtime)
+            # A runtime that cannot predict here builds with its artifact validated instead of the parity gate.
+            cannot_predict = get_backend(runtime).host_prediction() if ok else None
+            if cannot_predict is not None:
+                why = f"{why}; parity gate not run here: {cannot_predict}"
             rendered = render.languages_for(target.name, runtime) if ok else ()
             languages = {}
             for lang in target.languages:
@@ -632,6 +654,7 @@ def targets_table() -> list[dict[str, Any]]:
                     "runtime": runtime,
                     "default": runtime == target.default_runtime,
                     "available": ok,
+                    "host_parity": ok and cannot_predict is None,
                     "detail": why,
                     "languages": languages,
                 }

@@ -100,6 +100,19 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def folder_listing(folder: Path) -> str:
+    """A folder's files as SHA256SUMS lists them: `<sha256>  <path>` lines, paths relative to the
+    folder with `/`, sorted by path."""
+    return "".join(f"{sha256_file(p)}  {p.relative_to(folder).as_posix()}\n" for p in _files(folder))
+
+
+def sha256_path(path: Path) -> str:
+    """The sha256 of a model file, or of a model that is a folder (a Core ML .mlpackage): then the
+    sha256 of its `folder_listing` text (UTF-8), so one digest covers every file in it, names
+    included (docs/bundle-format.md)."""
+    return sha256_bytes(folder_listing(path).encode("utf-8")) if path.is_dir() else sha256_file(path)
+
+
 def is_inside(root: Path, rel: str) -> bool:
     """`rel` names a path inside `root`: not absolute, no `..` reaching out, no link leading out."""
     if not rel or rel.startswith("/") or "\\" in rel:

@@ -138,12 +138,17 @@ def _cmd_build(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(result.as_dict())
         return 0
-    outputs = result.parity["outputs"]
-    figures = ", ".join(f"{name}: max_abs {m['max_abs']:.2e}, cosine {m['cosine']:.6f}" for name, m in outputs.items())
-    task = ", ".join(f"{k} {v:.3f}" for k, v in result.parity.get("task", {}).items())
     print(f"bundle   {result.bundle}")
     print(f"zip      {result.zip} (sha256 {result.zip_sha256[:16]}...)")
-    print(f"parity   passed on {result.parity['samples']} images: {figures}" + (f"; {task}" if task else ""))
+    if result.parity.get("status") == "not_run":
+        validated = result.parity["validated"]
+        print(f"parity   not run: {result.parity['reason']}")
+        print(f"validated {validated.get('package')}: {validated.get('format')} {validated.get('minimum_deployment_target')}, compute {validated.get('compute_precision')}, I/O as the manifest")
+    else:
+        outputs = result.parity["outputs"]
+        figures = ", ".join(f"{name}: max_abs {m['max_abs']:.2e}, cosine {m['cosine']:.6f}" for name, m in outputs.items())
+        task = ", ".join(f"{k} {v:.3f}" for k, v in result.parity.get("task", {}).items())
+        print(f"parity   passed on {result.parity['samples']} images: {figures}" + (f"; {task}" if task else ""))
     print(f"built in {result.seconds:.1f} s")
     return 0
 

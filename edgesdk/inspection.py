@@ -38,12 +38,19 @@ def _inspect_bundle(path: Path) -> dict[str, Any]:
         "runtime": sdk["runtime"],
         "task": sdk["task"],
         "io": sdk["io"],
-        "parity": {"passed": sdk["parity"]["passed"], "outputs": sdk["parity"]["outputs"], "task": sdk["parity"].get("task", {})},
+        "parity": _parity_summary(sdk["parity"]),
         "runtime_versions": sdk["runtime_versions"],
     }
     if model_file.suffix == ".onnx" and model_file.is_file():
         info["model"] = inspect_onnx(model_file)
     return info
+
+
+def _parity_summary(report: dict[str, Any]) -> dict[str, Any]:
+    """The parity gate's verdict, or why it was not run and what was validated instead (Core ML on Linux)."""
+    if report.get("status") == "not_run":
+        return {"status": "not_run", "reason": report.get("reason"), "validated": report.get("validated", {})}
+    return {"passed": report["passed"], "outputs": report["outputs"], "task": report.get("task", {})}
 
 
 def _shape_of(value) -> list[int | str]:

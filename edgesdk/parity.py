@@ -26,6 +26,8 @@ GATE_TOLERANCES: dict[str, dict[str, float]] = {
     "none": {"max_abs": 1e-4, "cosine_min": 0.99999, "top1_agreement_min": 1.0},
     "fp16": {"cosine_min": 0.999, "top1_agreement_min": 0.98, "detection_f1_min": 0.95, "mask_agreement_min": 0.99},
     "int8-dynamic": {"cosine_min": 0.99, "top1_agreement_min": 0.99, "detection_f1_min": 0.9, "mask_agreement_min": 0.97},
+    # Weights looked up in a per-tensor table (Core ML palettization): gated like int8 weights.
+    "palettize": {"cosine_min": 0.99, "top1_agreement_min": 0.99, "detection_f1_min": 0.9, "mask_agreement_min": 0.97},
     "int8": {"cosine_min": 0.99, "top1_agreement_min": 0.99, "detection_f1_min": 0.9, "mask_agreement_min": 0.97},
 }
 DETECTION_MATCH_IOU = 0.5  # the usual mAP@0.5 match
@@ -102,6 +104,27 @@ class ParityReport:
             "task": self.task_metrics,
             "failures": self.failures,
         }
+
+
+@dataclass
+class NotRun:
+    """The parity report of a runtime that cannot predict on this host (Backend.host_prediction):
+    why not, and what was validated instead; the build stops on a validation problem, as on a
+    parity failure."""
+
+    reason: str
+    validated: dict[str, Any]
+
+    @property
+    def failures(self) -> list[str]:
+        return list(self.validated.get("problems", []))
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": "not_run", "reason": self.reason, "validated": self.validated}
 
 
 def tolerances_for(mode: str, overrides: dict[str, float | None]) -> dict[str, float]:

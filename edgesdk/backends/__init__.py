@@ -29,14 +29,9 @@ IMPLEMENTED = {
     "openvino": "edgesdk.backends.openvino",
     "ncnn": "edgesdk.backends.ncnn",
     "mnn": "edgesdk.backends.mnn",
+    "coreml": "edgesdk.backends.coreml",
 }
-PLANNED = {
-    p.name: p
-    for p in (
-        PlannedRuntime("coreml", "coreml", "coremltools"),
-        PlannedRuntime("tensorrt", "", "tensorrt"),
-    )
-}
+PLANNED = {p.name: p for p in (PlannedRuntime("tensorrt", "", "tensorrt"),)}
 
 
 def registered_pairs() -> list[tuple[str, str]]:

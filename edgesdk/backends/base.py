@@ -110,6 +110,27 @@ class Backend:
         """Run the artifact on the host in the real runtime, for parity."""
         raise NotImplementedError
 
+    def check_manifest(self, manifest: Manifest) -> None:
+        """Refuse what this runtime can never take from `manifest` (ManifestError), before the
+        model is loaded or anything is written; `validate` and `build` both call it."""
+
+    def host_prediction(self) -> str | None:
+        """None when `runner` predicts on this host; else why it cannot (Core ML on Linux). The
+        build then checks the artifact with `validate` instead of the parity gate, records
+        `{"status": "not_run", "reason", "validated"}` as the parity report, and the golden
+        vectors carry the reference's outputs."""
+        return None
+
+    def validate(self, artifact: Artifact, manifest: Manifest, source: SourceModel) -> dict:
+        """What the build checks instead of predicting, for a runtime without host prediction:
+        a dict of what was checked, with `problems` (a list of strings, empty when it passed)."""
+        raise NotImplementedError(f"runtime '{self.name}' predicts on the host; it has no validation-only check")
+
+    def runtime_options(self, artifact: Artifact, manifest: Manifest) -> dict:
+        """Settings baked into the artifact that sdk.json records as `runtime_options` (Core ML:
+        deployment target, compute precision); empty (and not written) for most runtimes."""
+        return {}
+
     def glue_runtime_version(self, artifact: Artifact) -> str:
         """The runtime release the generated glue is written for and checks at load (its version
         guard): by default the C/C++ library the C++ adapter links."""

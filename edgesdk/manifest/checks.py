@@ -82,9 +82,11 @@ def _check_task_steps(m: Manifest, post_ops: list[str], out_names: list[str]) ->
 
 def _check_quantization(m: Manifest) -> None:
     q = m.quantization
+    if q.bits is not None and q.mode != "palettize":
+        raise ManifestError("quantization.bits", f"only for mode palettize (mode is '{q.mode}'); remove it")
     if q.mode == "none":
         if q.calibration is not None or q.keep_float or q.accuracy_budget is not None:
-            raise ManifestError("quantization.mode", "calibration, keep_float and accuracy_budget need a quantization mode (allowed: fp16, int8-dynamic, int8)")
+            raise ManifestError("quantization.mode", "calibration, keep_float and accuracy_budget need a quantization mode (allowed: fp16, int8-dynamic, int8, palettize)")
         return
     if q.calibration is None:
         if q.mode == "int8":

@@ -370,7 +370,8 @@ class AccuracyBudget(_Strict):
 
 
 class QuantizationSpec(_Strict):
-    mode: Literal["none", "fp16", "int8-dynamic", "int8"] = "none"
+    mode: Literal["none", "fp16", "int8-dynamic", "int8", "palettize"] = "none"
+    bits: Literal[1, 2, 3, 4, 6, 8] | None = Field(None, description="palettize only: bits per weight index (a 2**bits-entry table per tensor); default 8")
     calibration: CalibrationSpec | None = None
     per_channel: bool = True
     keep_float: Literal["auto"] | Annotated[list[Annotated[str, Field(min_length=1, max_length=limits.MAX_NAME_CHARS)]], Field(max_length=limits.MAX_KEEP_FLOAT)] = []

@@ -33,7 +33,8 @@ def translator_modules() -> dict[str, str]:
     quantizes the whole model, so keep_float is refused; True when absent), `per_tensor` (False:
     weights per output channel only, so `per_channel: false` is refused) and `quantizes_source`
     (True: it quantizes the torch program, not the converted file, and `plan` also gets
-    `source=` and `manifest=`)."""
+    `source=` and `manifest=`) and `runs_model` (False: it never runs the model, which its runtime
+    cannot do on this host, so calibration is refused)."""
     from edgesdk.backends import IMPLEMENTED, get_backend
 
     return {name: module for name in IMPLEMENTED if (module := get_backend(name).quantizer)}
@@ -59,6 +60,11 @@ def prepare(manifest: Manifest, runtime: str) -> CalibrationSet | None:
         raise ManifestError(f"{FIELD}.keep_float", f"runtime '{runtime}' quantizes the whole model; it cannot keep layers float (remove keep_float)")
     if not q.per_channel and not getattr(translator, "per_tensor", True):
         raise ManifestError(f"{FIELD}.per_channel", f"runtime '{runtime}' quantizes weights per output channel only (allowed: true)")
+    if q.calibration is not None and not getattr(translator, "runs_model", True):
+        raise ManifestError(
+            f"{FIELD}.calibration",
+            f"runtime '{runtime}' cannot run the model on this host, so its quantization is weights-only and uncalibrated: remove calibration (and keep_float: auto, accuracy_budget)",
+        )
     methods = getattr(translator, "calibration_methods", None)
     if q.calibration is not None and methods is not None and q.calibration.method not in methods:
         raise ManifestError(f"{FIELD}.calibration.method", f"'{q.calibration.method}' is not supported for runtime '{runtime}' (supported: {', '.join(methods)})")
@@ -77,12 +83,20 @@ class Outcome:
 
 
 def model_files(model_path: Path) -> list[Path]:
-    """The main file and the files sharing its stem: an OpenVINO IR is model.xml + model.bin."""
+    """The main file and the files sharing its stem: an OpenVINO IR is model.xml + model.bin (a
+    Core ML .mlpackage is one folder)."""
     return [model_path, *sorted(p for p in model_path.parent.glob(f"{model_path.stem}.*") if p != model_path)]
 
 
 def _size(model_path: Path) -> int:
-    return sum(p.stat().st_size for p in model_files(model_path))
+    return sum(sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size for p in model_files(model_path))
+
+
+def _copy(src: Path, dst: Path) -> None:
+    if src.is_dir():
+        shutil.copytree(src, dst)
+    else:
+        shutil.copyfile(src, dst)
 
 
 def run(
@@ -99,7 +113,7 @@ def run(
         work = Path(tmp)
         float_model = work / ("float" + model_path.suffix)
         for part in model_files(model_path):
-            shutil.copyfile(part, float_model.with_suffix(part.suffix))
+            _copy(part, float_model.with_suffix(part.suffix))
         from_source = {"source": source, "manifest": manifest} if getattr(translator, "quantizes_source", False) else {}
         plan = translator.plan(float_model, q.mode, q.per_channel, calibration, work, **from_source)
         if isinstance(q.keep_float, list):
@@ -108,8 +122,11 @@ def run(
                 raise ManifestError(f"{FIELD}.keep_float", f"unknown layer '{unknown[0]}' (layers: {', '.join(plan.layers)})")
 
         feeds = [{plan.input_name: t} for t in calibration.tensors] if calibration is not None else []
-        float_run = runner_for(float_model)
-        reference = [float_run(f) for f in feeds]
+        # Only with calibration data: a runtime that cannot predict here (Core ML on Linux) refuses it in `prepare`.
+        reference = []
+        if feeds:
+            float_run = runner_for(float_model)
+            reference = [float_run(f) for f in feeds]
         counter = iter(range(1 << 30))
 
         def outputs_of(**selection) -> sensitivity.Outputs:

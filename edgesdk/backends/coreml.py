@@ -1,0 +1,314 @@
+"""Core ML backend (iOS): torch sources -> torch.export -> coremltools -> an ML program
+`model.mlpackage` for iOS 16+ (`minimum_deployment_target`), computing in float32 unless the
+quantization mode says fp16 (coremltools' own default is fp16, which would break float32 parity).
+
+An .mlpackage is a folder. In the bundle it is `model/model.mlpackage/`: the artifact's main is
+the folder, whose sha256 is that of its file listing (bundle.sha256_path), and every file in it is
+a companion with its own sha256, so `verify`, SHA256SUMS and the Swift glue check every byte.
+
+Core ML predicts only on Apple platforms: on Linux `host_prediction()` says why, the build
+validates the package instead of running the parity gate (`validate`: the spec loads, it is an ML
+program for the deployment target, and its input and output names, shapes and dtypes are the
+manifest's), and the golden vectors carry the reference's outputs. On macOS the runner predicts
+with `MLModel.predict` on the CPU, and the parity gate runs as for every other runtime.
+
+Two things coremltools writes that a reproducible bundle must not: the conversion date (model
+metadata) and random item identifiers in the package's Manifest.json. Both are replaced (the
+date dropped, the identifiers derived from the item's path); `executorch_debug_handle_mapping.json`,
+a converter by-product Core ML never reads, is left out.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import tempfile
+import uuid
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgesdk import buildlog
+from edgesdk.backends.base import Artifact, Backend, Runner
+from edgesdk.backends.torch_export import exported_program
+from edgesdk.errors import BackendUnavailable, ManifestError, UnsupportedOpError
+from edgesdk.manifest import Manifest
+from edgesdk.sources import SourceModel
+
+MODEL_DIR = "model.mlpackage"
+# The ios target's floor (targets.py: iOS 16+); ML programs of this target use Core ML spec 7.
+DEPLOYMENT_TARGET = "iOS16"
+SPEC_VERSIONS = {7: "iOS16", 8: "iOS17", 9: "iOS18"}
+_SPEC_PATH = "Data/com.apple.CoreML/model.mlmodel"
+# Model metadata (userDefined) that says how the package was made, read back by runtime_options.
+META_PRECISION = "ai.edgesdk.compute_precision"
+META_WEIGHTS = "ai.edgesdk.weights"
+_CONVERSION_DATE = "com.github.apple.coremltools.conversion_date"
+_ID_NAMESPACE = uuid.UUID("0b3c2f1e-7d4a-4c55-9e0f-5a1d2b3c4e6f")
+# Core ML multi-array element types (ArrayFeatureType.ArrayDataType names) an ML program for
+# iOS 16 takes and gives, as the manifest names them.
+ARRAY_DTYPES = {"FLOAT32": "float32", "FLOAT16": "float16", "INT32": "int32"}
+PRECISIONS = ("float32", "float16")
+NOT_ON_LINUX = (
+    "Core ML predicts only on Apple platforms (coremltools' MLModel.predict needs Apple's Core ML framework): "
+    "the .mlpackage is validated instead (its spec loads, and its input/output names, shapes and dtypes are the manifest's); "
+    "build on macOS to run the parity gate, and --runtime executorch or onnxruntime have host parity for iOS"
+)
+
+
+def _version() -> str:
+    return metadata.version("coremltools")
+
+
+class CoreMLBackend(Backend):
+    name = "coreml"
+    display_name = "Core ML"
+    extra = "coreml"
+    quantizer = "edgesdk.quantize.coreml"
+    languages = ()
+
+    def is_available(self) -> tuple[bool, str]:
+        try:
+            version = _version()
+            import coremltools  # noqa: F401
+        except (metadata.PackageNotFoundError, ImportError):
+            return False, "pip install 'edgesdk[coreml]' (coremltools converts torch models to Core ML)"
+        return True, f"coremltools {version} (ML program, {DEPLOYMENT_TARGET}+, float32 compute unless fp16)"
+
+    def host_prediction(self) -> str | None:
+        if platform.system() != "Darwin":
+            return NOT_ON_LINUX
+        try:
+            import coremltools.libcoremlpython  # noqa: F401  (the Core ML framework binding predict uses)
+        except ImportError as exc:
+            return f"coremltools' Core ML binding does not load here ({exc}); the .mlpackage is validated instead"
+        return None
+
+    def check_manifest(self, manifest: Manifest) -> None:
+        if not manifest.model.source.startswith("python:") and manifest.model.source.lower().endswith(".onnx"):
+            raise ManifestError(
+                "model.source",
+                "an ONNX model cannot go to Core ML (coremltools 9 has no ONNX frontend): give the torch source (.pt TorchScript, .pt2 torch.export "
+                "or python:module:factory), or build for ios with --runtime onnxruntime (or executorch, from a torch source)",
+            )
+        for kind, specs in (("inputs", manifest.model.inputs), ("outputs", manifest.model.outputs)):
+            for i, spec in enumerate(specs):
+                if spec.dtype is not None and spec.dtype not in ARRAY_DTYPES.values():
+                    raise ManifestError(f"model.{kind}[{i}].dtype", f"Core ML multi-arrays of an {DEPLOYMENT_TARGET} ML program hold {', '.join(ARRAY_DTYPES.values())}; not '{spec.dtype}'")
+
+    def convert(self, source: SourceModel, manifest: Manifest, out_dir: Path) -> Artifact:
+        self.require()
+        self.check_manifest(manifest)
+        write_package(source, manifest, out_dir / MODEL_DIR, "float32")
+        return artifact_of(out_dir)
+
+    def runtime_options(self, artifact: Artifact, manifest: Manifest) -> dict[str, Any]:
+        spec = load_spec(artifact.main_path)
+        user = dict(spec.description.metadata.userDefined)
+        return {
+            "format": "mlprogram",
+            "minimum_deployment_target": SPEC_VERSIONS.get(spec.specificationVersion, f"Core ML spec {spec.specificationVersion}"),
+            "compute_precision": user.get(META_PRECISION, "unknown"),
+            "weights": user.get(META_WEIGHTS, "unknown"),
+            "input_type": "TensorType (MLMultiArray): the SDK pre-processes exactly as the reference",
+            "image_input_folding": image_folding(manifest),
+        }
+
+    def validate(self, artifact: Artifact, manifest: Manifest, source: SourceModel) -> dict[str, Any]:
+        spec_in = manifest.model.inputs
+        zero = {spec_in[0].name: np.zeros(spec_in[0].shape, dtype=spec_in[0].dtype)}
+        reference = source.reference_runner()(zero)
+        expected = {
+            "inputs": [(s.name, list(s.shape), s.dtype) for s in spec_in],
+            "outputs": [(o.name, list(r.shape), o.dtype or str(r.dtype)) for o, r in zip(manifest.model.outputs, reference)],
+        }
+        return validate_package(artifact.main_path, expected)
+
+    def runner(self, artifact: Artifact, threads: int = 1) -> Runner:
+        why = self.host_prediction()
+        if why is not None:
+            raise BackendUnavailable(why)
+        import coremltools as ct
+
+        model = ct.models.MLModel(str(artifact.main_path), compute_units=ct.ComputeUnit.CPU_ONLY)
+        names = [o.name for o in load_spec(artifact.main_path).description.output]
+
+        def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+            outs = model.predict({k: np.ascontiguousarray(v) for k, v in feeds.items()})
+            return [np.asarray(outs[n]) for n in (artifact.output_names or names)]
+
+        return run
+
+    def glue_runtime_version(self, artifact: Artifact) -> str:
+        """The Swift glue checks the OS it runs on against the package's deployment target."""
+        return artifact.runtime_versions.get("deployment_target", "")
+
+
+def image_folding(manifest: Manifest) -> dict[str, Any]:
+    """Whether the manifest's normalize step could be folded into a Core ML ImageType input
+    (`y = scale * pixel + bias[c]`: one scale for every channel, so std must be equal across
+    channels, and normalize the last step before an NCHW float32 layout). The bundle keeps the
+    TensorType input either way: the SDK feeds an MLMultiArray pre-processed exactly as the
+    reference; this says what an app feeding images to Core ML directly could use."""
+    steps = manifest.pre_steps()
+    ops = [s["op"] for s in steps]
+    spec = manifest.model.inputs[0]
+    if "normalize" not in ops:
+        return {"foldable": False, "reason": "no normalize step"}
+    if ops[ops.index("normalize") + 1 :] != ["layout"] or steps[-1]["layout"] != "nchw" or spec.dtype != "float32":
+        return {"foldable": False, "reason": "normalize is not the last step before an nchw float32 layout"}
+    step = steps[ops.index("normalize")]
+    std = [float(v) for v in step["std"]]
+    if len(set(std)) != 1:
+        return {"foldable": False, "reason": f"std differs across channels ({std}); an ImageType has one scale for all channels"}
+    scale = float(np.float32(step["scale"]) / np.float32(std[0]))
+    bias = [float(-np.float32(m) / np.float32(std[0])) for m in step["mean"]]
+    return {"foldable": True, "scale": scale, "bias": bias, "reason": "std equal across channels: ImageType(scale, bias) could take over normalize"}
+
+
+def artifact_of(out_dir: Path) -> Artifact:
+    """The Artifact of `out_dir/model.mlpackage`: the folder is the main, its files the companions."""
+    package = out_dir / MODEL_DIR
+    files = sorted(p.relative_to(out_dir).as_posix() for p in package.rglob("*") if p.is_file())
+    return Artifact(
+        folder=out_dir,
+        main=MODEL_DIR,
+        files=[MODEL_DIR, *files],
+        runtime="coreml",
+        runtime_versions={"coremltools": _version(), "deployment_target": DEPLOYMENT_TARGET},
+        notes=[
+            f"ML program for {DEPLOYMENT_TARGET}+; the main file is the package folder: its sha256 is that of its files' listing (sha256  path lines, sorted), every file is listed as a companion",
+            "compiled on the device (MLModel.compileModel) at first load; the compiled model is cached by the package's sha256",
+        ],
+    )
+
+
+def write_package(source: SourceModel, manifest: Manifest, dest: Path, precision: str) -> None:
+    """Convert the torch source to an ML program computing in `precision` at `dest` (a folder
+    that must not exist), reproducibly (see the module's docstring)."""
+    import coremltools as ct
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"compute precision {precision!r} (allowed: {PRECISIONS})")
+    program = exported_program(source, manifest, "coreml")
+    inputs = [ct.TensorType(name=s.name, shape=tuple(s.shape), dtype=np.dtype(s.dtype).type) for s in manifest.model.inputs]
+    # Explicit output dtypes: an fp16 program would otherwise hand back float16 arrays.
+    outputs = [ct.TensorType(name=o.name, dtype=np.dtype(o.dtype or "float32").type) for o in manifest.model.outputs]
+    try:
+        with buildlog.capture("coremltools convert"):
+            model = ct.convert(
+                program.run_decompositions({}),
+                inputs=inputs,
+                outputs=outputs,
+                convert_to="mlprogram",
+                minimum_deployment_target=getattr(ct.target, DEPLOYMENT_TARGET),
+                compute_precision=ct.precision.FLOAT32 if precision == "float32" else ct.precision.FLOAT16,
+                skip_model_load=True,  # nothing to load it with on Linux; validate() reads the spec
+            )
+    except Exception as exc:  # the MIL frontend raises many types; the first line names the op
+        text = str(exc).strip().splitlines()
+        raise UnsupportedOpError(f"Core ML conversion of {source.origin} failed: {text[0] if text else type(exc).__name__}") from exc
+    save_package(model, dest, {META_PRECISION: precision, META_WEIGHTS: "float16" if precision == "float16" else "float32"})
+
+
+def save_package(model, dest: Path, meta: dict[str, str]) -> None:
+    """Save a coremltools MLModel to `dest` with `meta` in its metadata, reproducibly: no
+    conversion date, item identifiers derived from their paths, no converter by-products."""
+    from coremltools.proto import Model_pb2
+
+    with tempfile.TemporaryDirectory(prefix="edgesdk-coreml-") as tmp:
+        raw = Path(tmp) / MODEL_DIR
+        model.save(str(raw))
+        spec = Model_pb2.Model()
+        spec.ParseFromString((raw / _SPEC_PATH).read_bytes())
+        user = spec.description.metadata.userDefined
+        user.pop(_CONVERSION_DATE, None)
+        user.update(meta)
+        (raw / _SPEC_PATH).write_bytes(spec.SerializeToString(deterministic=True))
+        manifest = json.loads((raw / "Manifest.json").read_text(encoding="utf-8"))
+        manifest = _stable_identifiers(manifest)
+        (raw / "Manifest.json").write_text(json.dumps(manifest, indent=4, sort_keys=True) + "\n", encoding="utf-8")
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
+        shutil.copyfile(raw / "Manifest.json", dest / "Manifest.json")
+        shutil.copytree(raw / "Data", dest / "Data")
+
+
+def _stable_identifiers(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Manifest.json with each item's random identifier replaced by uuid5 of the item's path."""
+    entries = manifest.get("itemInfoEntries", {})
+    renamed = {old: str(uuid.uuid5(_ID_NAMESPACE, item["path"])).upper() for old, item in entries.items()}
+    manifest["itemInfoEntries"] = {renamed[old]: item for old, item in entries.items()}
+    if manifest.get("rootModelIdentifier") in renamed:
+        manifest["rootModelIdentifier"] = renamed[manifest["rootModelIdentifier"]]
+    return manifest
+
+
+def load_spec(package: Path):
+    """The package's Model spec, read by coremltools without compiling or loading the model."""
+    import coremltools as ct
+
+    return ct.models.MLModel(str(package), skip_model_load=True).get_spec()
+
+
+def _features(features) -> list[tuple[str, list[int], str]]:
+    from coremltools.proto import FeatureTypes_pb2
+
+    found = []
+    for f in features:
+        kind = f.type.WhichOneof("Type")
+        if kind != "multiArrayType":
+            found.append((f.name, [], f"{kind} (not a multi-array)"))
+            continue
+        code = FeatureTypes_pb2.ArrayFeatureType.ArrayDataType.Name(f.type.multiArrayType.dataType)
+        found.append((f.name, list(f.type.multiArrayType.shape), ARRAY_DTYPES.get(code, code)))
+    return found
+
+
+def validate_package(package: Path, expected: dict[str, list[tuple[str, list[int], str]]]) -> dict[str, Any]:
+    """Check an .mlpackage without predicting: the spec loads, it is an ML program for the
+    deployment target, every item of its Manifest.json is there, and its inputs and outputs are
+    `expected`'s ((name, shape, dtype) each, in order). Returns what was found, with `problems`."""
+    problems: list[str] = []
+    try:
+        spec = load_spec(package)
+    except Exception as exc:  # a damaged package fails in protobuf or the package reader
+        return {"package": package.name, "problems": [f"{package.name} does not load: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"]}
+    kind = spec.WhichOneof("Type")
+    if kind != "mlProgram":
+        problems.append(f"{package.name} is a '{kind}' model, not an ML program")
+    target = SPEC_VERSIONS.get(spec.specificationVersion)
+    if spec.specificationVersion > min(v for v, name in SPEC_VERSIONS.items() if name == DEPLOYMENT_TARGET):
+        problems.append(f"{package.name} needs Core ML spec {spec.specificationVersion} ({target or 'newer'}); the ios target promises {DEPLOYMENT_TARGET}")
+    items = json.loads((package / "Manifest.json").read_text(encoding="utf-8")).get("itemInfoEntries", {})
+    for item in items.values():
+        if not (package / "Data" / item["path"]).exists():
+            problems.append(f"{package.name}: Manifest.json names {item['path']}, which is missing")
+    found = {"inputs": _features(spec.description.input), "outputs": _features(spec.description.output)}
+    for kind_name in ("inputs", "outputs"):
+        want, got = expected[kind_name], found[kind_name]
+        if [w[0] for w in want] != [g[0] for g in got]:
+            problems.append(f"{kind_name}: the package has {[g[0] for g in got]}, the manifest {[w[0] for w in want]}")
+            continue
+        for w, g in zip(want, got):
+            if list(w[1]) != list(g[1]) or w[2] != g[2]:
+                problems.append(f"{kind_name[:-1]} '{w[0]}': the package has {g[1]} {g[2]}, the manifest {w[1]} {w[2]}")
+    user = dict(spec.description.metadata.userDefined)
+    return {
+        "package": package.name,
+        "format": "mlprogram" if kind == "mlProgram" else kind,
+        "specification_version": spec.specificationVersion,
+        "minimum_deployment_target": target or f"Core ML spec {spec.specificationVersion}",
+        "compute_precision": user.get(META_PRECISION, "unknown"),
+        "weights": user.get(META_WEIGHTS, "unknown"),
+        "inputs": [{"name": n, "shape": s, "dtype": d} for n, s, d in found["inputs"]],
+        "outputs": [{"name": n, "shape": s, "dtype": d} for n, s, d in found["outputs"]],
+        "problems": problems,
+    }
+
+
+BACKEND = CoreMLBackend()
