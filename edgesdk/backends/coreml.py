@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import shutil
 import tempfile
 import uuid
@@ -288,6 +289,11 @@ def validate_package(package: Path, expected: dict[str, list[tuple[str, list[int
     for item in items.values():
         if not (package / "Data" / item["path"]).exists():
             problems.append(f"{package.name}: Manifest.json names {item['path']}, which is missing")
+    # The program's constants name their weight files as @model_path/<file in the model item's folder>.
+    root = (package / _SPEC_PATH).parent
+    for blob in sorted(set(re.findall(r'fileName: "@model_path/([^"]+)"', str(spec.mlProgram)))):
+        if not (root / blob).is_file():
+            problems.append(f"{package.name}: the program reads weights from {blob}, which is missing")
     found = {"inputs": _features(spec.description.input), "outputs": _features(spec.description.output)}
     for kind_name in ("inputs", "outputs"):
         want, got = expected[kind_name], found[kind_name]

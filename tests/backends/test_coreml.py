@@ -1,0 +1,255 @@
+"""The ios target's runtimes built on this (Linux) host: Core ML (.mlpackage, validated, since Core ML
+cannot predict here) in float32, fp16, int8 linear weights and palettized weights; and ExecuTorch,
+whose .pte runs here and passes the float32 gate."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from conftest import example_manifest_dict
+
+from edgesdk import api
+from edgesdk.backends import availability, get_backend
+from edgesdk.bundle import folder_listing, sha256_bytes, sha256_path
+from edgesdk.cli import main
+from edgesdk.errors import IntegrityError, ManifestError
+from edgesdk.parity import topk_indices
+
+pytestmark = pytest.mark.coreml
+
+ok, why = availability("coreml")
+if not ok:
+    pytest.skip(why, allow_module_level=True)
+
+from edgesdk.backends import coreml  # noqa: E402  (needs coremltools)
+
+# mode -> (compute precision, what the weights are, the package's size as a share of float32's at most)
+MODES = {
+    "none": ("float32", "float32", 1.0),
+    "fp16": ("float16", "float16", 0.6),
+    "int8-dynamic": ("float32", "int8 linear symmetric per output channel", 0.4),
+    "palettize": ("float32", "palettized: 6-bit", 0.35),
+}
+
+
+def _project(example_models: Path, folder: Path, data: dict) -> Path:
+    shutil.copytree(example_models, folder)
+    path = folder / "edgesdk.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _ios_manifest(example_models: Path, folder: Path, mode: str = "none", source: str = "model.pt") -> Path:
+    data = example_manifest_dict(source)
+    data["target"] = "ios"
+    if mode != "none":
+        data["quantization"] = {"mode": mode, **({"bits": 6} if mode == "palettize" else {})}
+    return _project(example_models, folder, data)
+
+
+@pytest.fixture(scope="module", params=list(MODES))
+def coreml_bundle(request, example_models, tmp_path_factory) -> api.BuildResult:
+    manifest = _ios_manifest(example_models, tmp_path_factory.mktemp("ios") / "project", request.param)
+    return api.build(manifest, out=tmp_path_factory.mktemp("dist"))
+
+
+def _sdk(bundle: Path) -> dict:
+    return json.loads((bundle / "sdk.json").read_text())
+
+
+def test_example_builds_for_ios_with_coreml_validated_not_predicted(coreml_bundle):
+    mode = _sdk(coreml_bundle.bundle)["quantization"]["mode"]
+    precision, weights, _ = MODES[mode]
+    assert (coreml_bundle.target, coreml_bundle.runtime) == ("ios", "coreml")  # coreml is the ios default
+    report = coreml_bundle.parity
+    assert report["status"] == "not_run" and report["reason"] == coreml.NOT_ON_LINUX
+    validated = report["validated"]
+    assert validated["problems"] == []
+    assert (validated["format"], validated["minimum_deployment_target"], validated["compute_precision"]) == ("mlprogram", "iOS16", precision)
+    assert validated["weights"].startswith(weights)
+    options = _sdk(coreml_bundle.bundle)["runtime_options"]
+    assert (options["minimum_deployment_target"], options["compute_precision"]) == ("iOS16", precision)
+    assert json.loads((coreml_bundle.bundle / "reports" / "parity.json").read_text()) == report
+    assert api.verify(coreml_bundle.bundle)["ok"]
+
+
+def test_quantized_packages_shrink(coreml_bundle):
+    mode = _sdk(coreml_bundle.bundle)["quantization"]["mode"]
+    if mode == "none":
+        pytest.skip("the float32 package is the baseline")
+    report = json.loads((coreml_bundle.bundle / "reports" / "quantization.json").read_text())
+    assert report["size_ratio"] <= MODES[mode][2], report["size_bytes"]
+
+
+def test_package_spec_matches_sdk_json(coreml_bundle):
+    import coremltools as ct
+    from coremltools.proto import FeatureTypes_pb2
+
+    sdk = _sdk(coreml_bundle.bundle)
+    package = coreml_bundle.bundle / sdk["model"]["file"]
+    spec = ct.models.MLModel(str(package), skip_model_load=True).get_spec()  # coremltools' own reader
+    assert spec.specificationVersion == 7 and spec.WhichOneof("Type") == "mlProgram"
+    dtype_name = FeatureTypes_pb2.ArrayFeatureType.ArrayDataType.Name
+    got_in = [(f.name, list(f.type.multiArrayType.shape), dtype_name(f.type.multiArrayType.dataType)) for f in spec.description.input]
+    got_out = [(f.name, list(f.type.multiArrayType.shape), dtype_name(f.type.multiArrayType.dataType)) for f in spec.description.output]
+    assert got_in == [(i["name"], i["shape"], i["dtype"].upper()) for i in sdk["io"]["inputs"]]
+    assert got_out == [(o["name"], o["shape"], "FLOAT32") for o in sdk["io"]["outputs"]]
+    assert "com.github.apple.coremltools.conversion_date" not in spec.description.metadata.userDefined  # reproducible
+
+
+def test_every_package_file_is_checksummed(coreml_bundle, tmp_path):
+    sdk = _sdk(coreml_bundle.bundle)
+    package = coreml_bundle.bundle / sdk["model"]["file"]
+    files = sorted(p.relative_to(coreml_bundle.bundle).as_posix() for p in package.rglob("*") if p.is_file())
+    assert sorted(c["file"] for c in sdk["model"]["companions"]) == files
+    assert sdk["model"]["sha256"] == sha256_path(package) == sha256_bytes(folder_listing(package).encode())
+    assert "executorch_debug_handle_mapping.json" not in {Path(f).name for f in files}
+    tampered = tmp_path / "bundle"
+    shutil.copytree(coreml_bundle.bundle, tampered)
+    weights = next((tampered / sdk["model"]["file"]).rglob("weight.bin"))
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\x01")
+    with pytest.raises(IntegrityError, match="weight.bin"):
+        api.verify(tampered)
+
+
+def test_golden_outputs_come_from_the_reference(coreml_bundle, example_models):
+    bundle = coreml_bundle.bundle
+    index = json.loads((bundle / "tests/golden/index.json").read_text())
+    assert index["outputs_from"] == "reference"
+    reference = torch.jit.load(str(example_models / "model.pt")).eval()
+    for case in index["cases"]:
+        tensor = np.load(bundle / "tests/golden" / case["preprocessed"])
+        with torch.no_grad():
+            want = reference(torch.from_numpy(tensor)).numpy()
+        got = np.load(bundle / "tests/golden" / case["outputs"]["logits"])
+        assert np.array_equal(got, want), case["id"]
+        assert [c["index"] for c in case["result"]["classifications"]] == topk_indices(want, 5)
+
+
+def test_conversion_is_reproducible_and_takes_every_torch_source(example_models, tmp_path):
+    from edgesdk.manifest import load_manifest
+    from edgesdk.sources import load_source
+
+    digests = []
+    for n, source in enumerate(("model.pt", "model.pt2", "model.pt")):
+        manifest = load_manifest(_ios_manifest(example_models, tmp_path / f"p{n}", source=source))
+        artifact = get_backend("coreml").convert(load_source(manifest), manifest, tmp_path / f"out{n}")
+        assert artifact.main == "model.mlpackage" and artifact.files[0] == "model.mlpackage"
+        digests.append(sha256_path(artifact.main_path))
+    assert digests[0] == digests[2]  # the same source twice: the same bytes
+
+
+def test_a_planted_io_mismatch_fails_validation(example_models, tmp_path, monkeypatch):
+    path = _ios_manifest(example_models, tmp_path / "project")
+    real = coreml.write_package
+
+    def renaming(source, manifest, dest, precision):
+        real(source, manifest, dest, precision)
+        from coremltools.proto import Model_pb2
+
+        spec_file = dest / "Data/com.apple.CoreML/model.mlmodel"
+        spec = Model_pb2.Model()
+        spec.ParseFromString(spec_file.read_bytes())
+        spec.description.output[0].name = "scores"  # a converter that renamed the output
+        spec_file.write_bytes(spec.SerializeToString())
+
+    monkeypatch.setattr(coreml, "write_package", renaming)
+    out = tmp_path / "dist"
+    assert main(["build", "-c", str(path), "--out", str(out)]) == 3
+    assert not (out / "stripes-classifier-1.0.0-ios-coreml").exists()
+    kept = json.loads((out / "stripes-classifier-1.0.0-ios-coreml.parity-failed.json").read_text())
+    assert kept["status"] == "not_run"
+    assert any("outputs" in p and "scores" in p for p in kept["validated"]["problems"])
+
+
+def test_validation_checks_shapes_and_dtypes(example_models, tmp_path):
+    from edgesdk.manifest import load_manifest
+    from edgesdk.sources import load_source
+
+    manifest = load_manifest(_ios_manifest(example_models, tmp_path / "project"))
+    artifact = get_backend("coreml").convert(load_source(manifest), manifest, tmp_path / "out")
+    right = {"inputs": [("image", [1, 3, 224, 224], "float32")], "outputs": [("logits", [1, 6], "float32")]}
+    assert coreml.validate_package(artifact.main_path, right)["problems"] == []
+    wrong_shape = {**right, "inputs": [("image", [1, 3, 256, 256], "float32")]}
+    assert coreml.validate_package(artifact.main_path, wrong_shape)["problems"] == ["input 'image': the package has [1, 3, 224, 224] float32, the manifest [1, 3, 256, 256] float32"]
+    wrong_dtype = {**right, "outputs": [("logits", [1, 6], "float16")]}
+    assert len(coreml.validate_package(artifact.main_path, wrong_dtype)["problems"]) == 1
+    (artifact.main_path / "Data/com.apple.CoreML/weights/weight.bin").unlink()
+    assert any("missing" in p for p in coreml.validate_package(artifact.main_path, right)["problems"])
+
+
+def test_onnx_source_is_refused_naming_the_alternatives(example_models, tmp_path, capsys):
+    path = _ios_manifest(example_models, tmp_path / "project", source="model.onnx")
+    out = tmp_path / "dist"
+    for command in (["validate", "-c", str(path)], ["build", "-c", str(path), "--out", str(out)]):
+        capsys.readouterr()
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert "model.source" in err and "no ONNX frontend" in err and "--runtime onnxruntime" in err
+    assert not out.exists()
+
+
+def test_quantization_fields_coreml_cannot_honour_are_refused(example_models, tmp_path):
+    data = example_manifest_dict()
+    data["target"] = "ios"
+    data["quantization"] = {"mode": "int8", "calibration": {"data": "calib", "samples": 1}}
+    path = _project(example_models, tmp_path / "project", data)
+    (path.parent / "calib").mkdir()
+    np.save(path.parent / "calib" / "x.npy", np.zeros((1, 3, 224, 224), np.float32))
+    with pytest.raises(ManifestError, match="'int8' is not supported for runtime 'coreml'"):
+        api.validate(path)
+    data["quantization"]["mode"] = "int8-dynamic"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(ManifestError, match="quantization.calibration.*cannot run the model"):
+        api.validate(path)
+    data["quantization"] = {"mode": "fp16", "bits": 4}
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(ManifestError, match="quantization.bits"):
+        api.validate(path)
+
+
+def test_image_folding_is_recorded_only_when_std_is_equal(example_models, tmp_path):
+    from edgesdk.manifest import load_manifest
+
+    manifest = load_manifest(_ios_manifest(example_models, tmp_path / "a"))
+    assert coreml.image_folding(manifest)["foldable"] is False  # the example's std differs per channel
+    data = example_manifest_dict()
+    data["target"] = "ios"
+    data["preprocess"]["steps"][2] = {"normalize": {"mean": [127.5, 127.5, 100.0], "std": [127.5, 127.5, 127.5]}}
+    folded = coreml.image_folding(load_manifest(_project(example_models, tmp_path / "b", data)))
+    assert folded["foldable"] is True
+    assert folded["scale"] == pytest.approx(1 / 127.5) and folded["bias"] == pytest.approx([-1.0, -1.0, -100 / 127.5])
+
+
+def test_targets_say_why_coreml_parity_is_not_run():
+    rows = {(r["target"], r["runtime"]): r for r in api.targets_table()}
+    row = rows["ios", "coreml"]
+    assert row["available"] and row["default"] and not row["host_parity"]
+    assert "parity gate not run here" in row["detail"] and "Core ML predicts only on Apple platforms" in row["detail"]
+    assert rows["ios", "executorch"]["host_parity"] == rows["ios", "executorch"]["available"]
+
+
+@pytest.mark.executorch
+def test_executorch_for_ios_builds_with_parity_and_its_pte_runs(example_models, tmp_path):
+    pytest.importorskip("executorch.runtime", reason="pip install 'edgesdk[executorch]'")
+    from executorch.runtime import Runtime
+
+    result = api.build(_ios_manifest(example_models, tmp_path / "project"), runtime="executorch", out=tmp_path / "dist")
+    assert result.parity["passed"] and result.parity["outputs"]["logits"]["max_abs"] <= 1e-4
+    sdk = _sdk(result.bundle)
+    assert (sdk["target"], sdk["runtime"]) == ("ios", "executorch")
+    assert sdk["runtime_versions"]["executorch"] == metadata.version("executorch")
+    index = json.loads((result.bundle / "tests/golden/index.json").read_text())
+    assert "outputs_from" not in index
+    method = Runtime.get().load_program(result.bundle / sdk["model"]["file"]).load_method("forward")
+    for case in index["cases"]:
+        tensor = np.load(result.bundle / "tests/golden" / case["preprocessed"])
+        got = method.execute([torch.from_numpy(tensor)])[0].numpy()
+        assert np.max(np.abs(got - np.load(result.bundle / "tests/golden" / case["outputs"]["logits"]))) <= 1e-5, case["id"]
