@@ -1,8 +1,7 @@
 // Golden runner for the pure-Swift core of a generated SDK (host tests only, never shipped): the
 // Swift twin of kotlin_host/GoldenRunner.kt, with the same command line and output.
-// edgesdk.hosttest_swift prepends `import <Module>Core` and builds it as an executable target
-// together with the SDK's Tests/<Module>CoreTests/Npy.swift (the .npy reader); any file name but
-// main.swift (the entry point is @main).
+// edgesdk.hosttest_swift prepends the SDK's import and builds it as the main.swift of an
+// executable target (top-level code) that depends on the SDK package by path.
 //
 // Usage: GoldenRunner CASES DUMP_DIR. Each CASES line is tab-separated:
 //   id, input .npy (HWC uint8, input_color order), width, height, then 0+ raw output .npy files.
@@ -13,17 +12,7 @@
 
 import Foundation
 
-@main
 enum GoldenRunner {
-    static func main() {
-        do {
-            try run(CommandLine.arguments)
-        } catch {
-            FileHandle.standardError.write(Data("\(error)\n".utf8))
-            exit(1)
-        }
-    }
-
     static func run(_ args: [String]) throws {
         guard args.count == 3 else { throw RunnerError("usage: GoldenRunner CASES DUMP_DIR") }
         let dumpRoot = URL(fileURLWithPath: args[2], isDirectory: true)
@@ -129,4 +118,11 @@ enum GoldenRunner {
         }
         return out + "\""
     }
+}
+
+do {
+    try GoldenRunner.run(CommandLine.arguments)
+} catch {
+    FileHandle.standardError.write(Data("\(error)\n".utf8))
+    exit(1)
 }
