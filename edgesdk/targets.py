@@ -22,7 +22,7 @@ TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
         Target("android", ("tflite", "executorch", "onnxruntime"), "tflite", ("kotlin", "cpp"), "android", "Android phones and tablets (arm64-v8a, x86_64 emulator)"),
-        Target("ios", ("coreml", "executorch", "onnxruntime"), "coreml", ("swift", "cpp"), None, "iPhone and iPad (iOS 16+)"),
+        Target("ios", ("coreml", "executorch", "onnxruntime"), "coreml", ("swift", "cpp"), "ios", "iPhone and iPad (iOS 16+)"),
         Target("jetson", ("tensorrt", "onnxruntime"), "tensorrt", ("cpp",), "cpp-cli", "NVIDIA Jetson boards (JetPack 6, TensorRT 10)", "aarch64-linux-gnu"),
         Target("arm", ("ncnn", "mnn", "onnxruntime"), "ncnn", ("cpp",), "cpp-cli", "ARM Linux boards (aarch64 CPU)", "aarch64-linux-gnu"),
         Target("x86", ("onnxruntime", "openvino"), "onnxruntime", ("cpp",), "cpp-cli", "x86-64 Linux PCs and servers"),

@@ -69,7 +69,7 @@ class CoreMLBackend(Backend):
     display_name = "Core ML"
     extra = "coreml"
     quantizer = "edgesdk.quantize.coreml"
-    languages = ()
+    languages = ("swift",)
 
     def is_available(self) -> tuple[bool, str]:
         try:

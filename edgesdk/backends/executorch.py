@@ -34,7 +34,7 @@ class ExecuTorchBackend(Backend):
     display_name = "ExecuTorch"
     extra = "executorch"
     quantizer = "edgesdk.quantize.executorch"
-    languages = ("kotlin",)
+    languages = ("kotlin", "swift")
 
     def is_available(self) -> tuple[bool, str]:
         try:
