@@ -7,9 +7,9 @@ import shutil
 import pytest
 from toolchains import need
 
-from edgesdk import hosttest_kotlin
+from edgesdk import hosttest_kotlin, hosttest_swift
 
-from .mutants import Harness, of_language, run_cpp, run_kotlin
+from .mutants import Harness, of_language, run_cpp, run_kotlin, run_swift
 
 
 def cpp_problem() -> str | None:
@@ -33,3 +33,10 @@ def kotlin_run(harness):
     """The same for Kotlin: one kotlinc run compiles the unmutated core and every mutant."""
     need(hosttest_kotlin.toolchain_problem())
     return run_kotlin(harness, of_language("kotlin"))
+
+
+@pytest.fixture(scope="session")
+def swift_run(harness):
+    """The unmutated Swift program's problems (one swift build)."""
+    need(hosttest_swift.toolchain_problem())
+    return run_swift(harness, [])

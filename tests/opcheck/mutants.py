@@ -31,6 +31,7 @@ CPP = "cpp/src"
 # takes minutes and can pass the compile timeout (hosttest_kotlin) on a busy machine.
 KOTLIN_BATCH = 4
 KT = programs.KOTLIN_CORE
+SW = programs.SWIFT_CORE
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,15 @@ MUTANTS = [
     Mutant("kt-topk-float-compare-to", f"{KT}/Postprocess.kt.j2", "sa > sb -> -1", "sb.compareTo(sa) != 0 -> sb.compareTo(sa)"),
     Mutant("kt-steps-precision-float", "kotlin/_steps.j2", 'precision = Precision.{{ "UINT8" if', 'precision = Precision.{{ "FLOAT" if'),
     Mutant("kt-steps-keep-ratio-dropped", "kotlin/_steps.j2", 'keepRatio = {{ "true" if step.keep_ratio else "false" }}', "keepRatio = false"),
+    # ---- Swift: a few per op family (each mutant is one more compile of the core) ----
+    Mutant("swift-nearest-round", f"{SW}/Resample.swift.j2", "out[i] = Swift.min(JVM.toInt(x.rounded(.down)), nIn - 1)", "out[i] = Swift.min(JVM.toInt(x.rounded()), nIn - 1)"),
+    Mutant("swift-bilinear-weight-float32", f"{SW}/Resample.swift.j2", "taps.w0[i] = Float(1.0 - a)", "taps.w0[i] = 1.0 - Float(a)"),
+    Mutant("swift-pillow-support-not-scaled", f"{SW}/Resample.swift.j2", "let ss = 1.0 / filterscale", "let ss = 1.0 / scale"),
+    Mutant("swift-area-drops-partial-first-cell", f"{SW}/Resample.swift.j2", "if Double(s1) - f1 > 1e-3 {", "if Double(s1) - f1 > 0.5 {"),
+    Mutant("swift-opencv-u8-y-weights-clamped", f"{SW}/Resample.swift.j2", "opencvTable(h, outH, clampWeights: false)", "opencvTable(h, outH, clampWeights: true)"),
+    Mutant("swift-half-scale", f"{SW}/Cast.swift.j2", "Float(bitPattern: 0x0880_0000)", "Float(bitPattern: 0x0800_0000)"),
+    Mutant("swift-topk-ties-higher-index-first", f"{SW}/Postprocess.swift.j2", "            return a < b\n        }", "            return a > b\n        }"),
+    Mutant("swift-normalize-reciprocal", f"{SW}/Preprocessor.swift.j2", "(view.get(y, x, c) * scale - mean[c]) / std[c]", "(view.get(y, x, c) * scale - mean[c]) * (1.0 / std[c])"),
 ]
 
 
@@ -227,6 +237,24 @@ class Harness:
                 results[name] = self._judge(proc, out)
         return results
 
+    # ---- Swift: the unmutated core and every mutant's, one executable target each, one swift build ----
+    def run_swift(self, named: dict[str, Path], package_name: str) -> dict[str, tuple[bool, str]]:
+        from edgesdk import hosttest_swift
+
+        swift = hosttest_swift.Swift(self.work)
+        package = programs.swift_package(named, self.work / package_name, self.pre, self.post)
+        programs.build_swift(swift, package)  # curated mutants compile; a failure is the harness's
+        results = {}
+        for name in named:
+            out = self._outputs(name)
+            try:
+                proc = programs.run_swift(swift, package, name, out)
+            except subprocess.TimeoutExpired:
+                results[name] = (True, "timed out")
+                continue
+            results[name] = self._judge(proc, out)
+        return results
+
 
 def kotlin_name(index: int) -> str:
     return f"opcheck-mutant-{index}"
@@ -255,13 +283,25 @@ def run_kotlin(harness: Harness, mutants: list[Mutant]) -> tuple[list[str], list
     return harness.baseline_problems("Kotlin", *results["opcheck-baseline"]), [Outcome(m, *results[kotlin_name(i)]) for i, m in enumerate(mutants)]
 
 
+def run_swift(harness: Harness, mutants: list[Mutant], baseline: bool = True) -> tuple[list[str], list[Outcome]]:
+    """The same for Swift: the unmutated core (unless `baseline` is False: a Swift build of the
+    core takes half a minute here, so the baseline can run without the mutants) and every
+    mutant's, built by one swift build."""
+    root = harness.work / "templates"
+    named = {"opcheck-baseline": TEMPLATES_DIR} if baseline else {}
+    named.update({kotlin_name(i): mutated_templates(m, root) for i, m in enumerate(mutants)})
+    results = harness.run_swift(named, "swift-baseline" if baseline and not mutants else "swift-mutants")
+    problems = harness.baseline_problems("Swift", *results["opcheck-baseline"]) if baseline else []
+    return problems, [Outcome(m, *results[kotlin_name(i)]) for i, m in enumerate(mutants)]
+
+
 def of_language(language: str) -> list[Mutant]:
     return [m for m in MUTANTS if m.language == language]
 
 
 def report(outcomes: list[Outcome]) -> str:
     lines = []
-    for language in ("cpp", "kotlin"):
+    for language in ("cpp", "kotlin", "swift"):
         mine = [o for o in outcomes if o.mutant.language == language]
         if not mine:
             continue
@@ -272,13 +312,13 @@ def report(outcomes: list[Outcome]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    languages = set(argv) or {"cpp", "kotlin"}
+    languages = set(argv) or {"cpp", "kotlin", "swift"}
     started = time.monotonic()
     baseline: list[str] = []
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="edgesdk-mutants-") as tmp:
         harness = Harness(Path(tmp))
-        for language, runner in (("cpp", run_cpp), ("kotlin", run_kotlin)):
+        for language, runner in (("cpp", run_cpp), ("kotlin", run_kotlin), ("swift", run_swift)):
             if language in languages:
                 problems, mine = runner(harness, of_language(language))
                 baseline += problems

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from jinja2 import FileSystemLoader
 
-from edgesdk import hosttest_kotlin, naming
+from edgesdk import hosttest_kotlin, hosttest_swift, naming
 from edgesdk.render import make_environment, template_path
 
 from .cases import PostCase, PreCase, check_post, check_pre
@@ -36,6 +36,10 @@ CPP_TEMPLATES = [
 ]
 KOTLIN_CORE = "kotlin/src/main/kotlin/ai/edgesdk/__kotlin_package__/core"
 KOTLIN_TEMPLATES = [f"{KOTLIN_CORE}/{f}.kt.j2" for f in ("Errors", "Limits", "PixelImage", "Cast", "Resample", "Geometry", "Preprocessor", "Postprocess", "Tensor", "Results")]
+SWIFT_CORE = "swift/Sources/__swift_module__Core"
+SWIFT_TEMPLATES = [f"{SWIFT_CORE}/{f}.swift.j2" for f in ("Errors", "Limits", "PixelImage", "Cast", "Resample", "Geometry", "Preprocessor", "Postprocess", "Tensor", "Results")]
+# The driver of each language's program, by the prefix its templates are rendered without.
+DRIVERS = {"cpp/": "driver.cpp.j2", KOTLIN_CORE + "/": "Opcheck.kt.j2", SWIFT_CORE + "/": "Opcheck.swift.j2"}
 # The SDK's own flag that matters for the numbers (CMakeLists.txt.j2): no FMA contraction. -O0
 # compiles fastest; x86-64 float arithmetic (SSE) rounds the same at every optimization level.
 CXX = ["g++", "-std=c++17", "-O0", "-ffp-contract=off", "-w"]
@@ -69,7 +73,7 @@ def render(templates: Path, rels: list[str], ctx: dict[str, Any], out: Path, str
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(env.from_string((templates / rel).read_text(encoding="utf-8")).render(**ctx), encoding="utf-8")
         written.append(target)
-    driver = HERE / ("driver.cpp.j2" if strip == "cpp/" else "Opcheck.kt.j2")
+    driver = HERE / DRIVERS[strip]
     target = out / driver.name.removesuffix(".j2")
     target.write_text(env.from_string(driver.read_text(encoding="utf-8")).render(**ctx), encoding="utf-8")
     return [*written, target]
@@ -157,6 +161,35 @@ def compile_kotlin(sources: list[Path], jar: Path) -> float:
 
 def run_kotlin(jar: Path, name: str, folder: Path) -> subprocess.CompletedProcess:
     return subprocess.run(["java", "-cp", str(jar), kotlin_main_class(name), str(folder)], capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+
+
+# ---- Swift ------------------------------------------------------------------------------------
+def swift_package(templates: dict[str, Path], work: Path, pre: list[PreCase], post: list[PostCase]) -> Path:
+    """A package with one executable target per named template tree (its core and the driver);
+    one `swift build` compiles them all."""
+    targets = []
+    for name, tree in templates.items():
+        target = naming.swift_ident(naming.pascal(name))
+        render(tree, SWIFT_TEMPLATES, context(name, pre, post), work / "Sources" / target, SWIFT_CORE + "/")
+        targets.append(target)
+    listed = ", ".join(f'.executableTarget(name: "{t}")' for t in targets)
+    (work / "Package.swift").write_text(f'// swift-tools-version:5.9\nimport PackageDescription\nlet package = Package(name: "Opcheck", targets: [{listed}])\n', encoding="utf-8")
+    return work
+
+
+def build_swift(swift: hosttest_swift.Swift, package: Path) -> None:
+    try:
+        swift.run(["swift", "build", "--package-path", swift.path(package)], "swift build (op check)")
+    except Exception as exc:  # ToolchainError: the compiler's own message
+        raise CompileError(str(exc)) from exc
+
+
+def run_swift(swift: hosttest_swift.Swift, package: Path, name: str, folder: Path) -> subprocess.CompletedProcess:
+    binary = package / ".build" / "debug" / naming.swift_ident(naming.pascal(name))
+    cmd = [swift.path(binary), swift.path(folder)]
+    if swift.chroot is not None:
+        cmd = ["bash", str(hosttest_swift.RUN_SCRIPT), str(swift.chroot), str(swift.work), *cmd]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
 
 
 class CompileError(RuntimeError):
