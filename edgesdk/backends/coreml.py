@@ -304,12 +304,16 @@ def validate_package(package: Path, expected: dict[str, list[tuple[str, list[int
             if list(w[1]) != list(g[1]) or w[2] != g[2]:
                 problems.append(f"{kind_name[:-1]} '{w[0]}': the package has {g[1]} {g[2]}, the manifest {w[1]} {w[2]}")
     user = dict(spec.description.metadata.userDefined)
+    # What the program computes in, read from its own tensor types (a FLOAT16 program casts to fp16).
+    computes = "float16" if "dataType: FLOAT16" in str(spec.mlProgram) else "float32"
+    if user.get(META_PRECISION) != computes:
+        problems.append(f"{package.name} computes in {computes}; its metadata says {user.get(META_PRECISION)}")
     return {
         "package": package.name,
         "format": "mlprogram" if kind == "mlProgram" else kind,
         "specification_version": spec.specificationVersion,
         "minimum_deployment_target": target or f"Core ML spec {spec.specificationVersion}",
-        "compute_precision": user.get(META_PRECISION, "unknown"),
+        "compute_precision": computes,
         "weights": user.get(META_WEIGHTS, "unknown"),
         "inputs": [{"name": n, "shape": s, "dtype": d} for n, s, d in found["inputs"]],
         "outputs": [{"name": n, "shape": s, "dtype": d} for n, s, d in found["outputs"]],
