@@ -95,10 +95,10 @@ class CoreMLBackend(Backend):
                 "an ONNX model cannot go to Core ML (coremltools 9 has no ONNX frontend): give the torch source (.pt TorchScript, .pt2 torch.export "
                 "or python:module:factory), or build for ios with --runtime onnxruntime (or executorch, from a torch source)",
             )
-        for kind, specs in (("inputs", manifest.model.inputs), ("outputs", manifest.model.outputs)):
-            for i, spec in enumerate(specs):
-                if spec.dtype is not None and spec.dtype not in ARRAY_DTYPES.values():
-                    raise ManifestError(f"model.{kind}[{i}].dtype", f"Core ML multi-arrays of an {DEPLOYMENT_TARGET} ML program hold {', '.join(ARRAY_DTYPES.values())}; not '{spec.dtype}'")
+        declared = [("inputs", i, s.dtype) for i, s in enumerate(manifest.model.inputs)] + [("outputs", i, o.dtype) for i, o in enumerate(manifest.model.outputs)]
+        for kind, i, dtype in declared:
+            if dtype is not None and dtype not in ARRAY_DTYPES.values():
+                raise ManifestError(f"model.{kind}[{i}].dtype", f"Core ML multi-arrays of an {DEPLOYMENT_TARGET} ML program hold {', '.join(ARRAY_DTYPES.values())}; not '{dtype}'")
 
     def convert(self, source: SourceModel, manifest: Manifest, out_dir: Path) -> Artifact:
         self.require()
@@ -259,7 +259,7 @@ def load_spec(package: Path):
 def _features(features) -> list[tuple[str, list[int], str]]:
     from coremltools.proto import FeatureTypes_pb2
 
-    found = []
+    found: list[tuple[str, list[int], str]] = []
     for f in features:
         kind = f.type.WhichOneof("Type")
         if kind != "multiArrayType":
