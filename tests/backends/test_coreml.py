@@ -253,3 +253,49 @@ def test_executorch_for_ios_builds_with_parity_and_its_pte_runs(example_models, 
         tensor = np.load(result.bundle / "tests/golden" / case["preprocessed"])
         got = method.execute([torch.from_numpy(tensor)])[0].numpy()
         assert np.max(np.abs(got - np.load(result.bundle / "tests/golden" / case["outputs"]["logits"]))) <= 1e-5, case["id"]
+
+
+def test_swift_sdk_and_sample_app_are_rendered_for_core_ml(coreml_bundle):
+    bundle = coreml_bundle.bundle
+    sdk = _sdk(bundle)
+    if sdk["quantization"]["mode"] != "none":
+        pytest.skip("the glue does not depend on the weights' storage")
+    assert sdk["languages"] == ["swift"]
+    runtime = (bundle / "sdk/swift/Sources/StripesClassifierSDK/Runtime/CoreMLRuntime.swift").read_text()
+    assert "#if canImport(CoreML)" in runtime and "MLModel.compileModel(at:" in runtime and sdk["model"]["sha256"] not in runtime
+    assert '"iOS16"' in (bundle / "sdk/swift/Sources/StripesClassifierSDKCore/Pipeline.swift").read_text()  # what the OS check reads
+    package = (bundle / "sdk/swift/Package.swift").read_text()
+    assert "dependencies.append" not in package  # Core ML ships with the OS
+    project = yaml.safe_load((bundle / "sample_app/project.yml").read_text())
+    assert project["packages"]["StripesClassifierSDK"]["path"] == "../sdk/swift"
+    target = project["targets"]["StripesClassifierSample"]
+    assert {"path": "../model", "type": "folder", "buildPhase": "resources"} in target["sources"]
+    assert target["settings"]["base"]["INFOPLIST_KEY_NSCameraUsageDescription"]
+    camera = (bundle / "sample_app/App/Camera.swift").read_text()
+    assert "kCVPixelFormatType_32BGRA" in camera and "alwaysDiscardsLateVideoFrames = true" in camera
+    assert "PhotosPicker" in (bundle / "sample_app/App/ContentView.swift").read_text()
+
+
+@pytest.mark.executorch
+def test_executorch_swift_package_pins_the_release_that_wrote_the_pte(example_models, tmp_path):
+    pytest.importorskip("executorch", reason="pip install 'edgesdk[executorch]'")
+    from edgesdk.api import _model_files
+    from edgesdk.manifest import load_manifest
+    from edgesdk.render import glue_context, render_bundle
+    from edgesdk.sources import load_source
+
+    manifest = load_manifest(_ios_manifest(example_models, tmp_path / "project"))
+    backend = get_backend("executorch")
+    artifact = backend.convert(load_source(manifest), manifest, tmp_path / "model")
+
+    context = glue_context(manifest, "ios", "executorch", artifact, _model_files(artifact, sha256_path(artifact.main_path)), manifest.labels())
+    render_bundle(tmp_path / "bundle", context, "ios", "executorch")
+    package = (tmp_path / "bundle/sdk/swift/Package.swift").read_text()
+    version = metadata.version("executorch")
+    assert f'branch: "swiftpm-{version}"' in package
+    for product in ("executorch", "backend_xnnpack"):
+        assert f'.product(name: "{product}", package: "executorch")' in package
+    assert package.index("#if canImport(Darwin)") < package.index("swiftpm-") < package.index("#endif")
+    runtime = (tmp_path / "bundle/sdk/swift/Sources/StripesClassifierSDK/Runtime/ExecuTorchRuntime.swift").read_text()
+    assert "#if canImport(ExecuTorch)" in runtime and 'module.load("forward")' in runtime
+    assert '"-all_load"' in (tmp_path / "bundle/sample_app/project.yml").read_text()
