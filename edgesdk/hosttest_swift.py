@@ -38,6 +38,7 @@ SWIFT_HOST = Path(__file__).resolve().parent / "swift_host"
 SETUP_SCRIPT = SWIFT_HOST / "setup_chroot.sh"
 RUN_SCRIPT = SWIFT_HOST / "run_in_chroot.sh"
 RUNNER_SOURCE = SWIFT_HOST / "GoldenRunner.swift"
+BENCH_SOURCE = SWIFT_HOST / "PreprocessBench.swift"
 SDK_DIR = "sdk/swift"
 SWIFT_TIMEOUT_S = 900
 # Inside the chroot the work folder is mounted here (run_in_chroot.sh).
@@ -95,8 +96,9 @@ def module_of(name: str) -> str:
     return naming.swift_module(name)
 
 
-def runner_package(folder: Path, module: str, sdk_copy: Path) -> Path:
-    """A package holding the golden runner, depending on the SDK copy by path."""
+def runner_package(folder: Path, module: str, sdk_copy: Path, source_file: Path = RUNNER_SOURCE) -> Path:
+    """A package holding a host program (the golden runner by default) as its executable
+    `GoldenRunner`, depending on the SDK copy by path."""
     relative = os.path.relpath(sdk_copy, folder)
     (folder / "Sources" / "GoldenRunner").mkdir(parents=True, exist_ok=True)
     (folder / "Package.swift").write_text(
@@ -110,7 +112,7 @@ def runner_package(folder: Path, module: str, sdk_copy: Path) -> Path:
         ")\n",
         encoding="utf-8",
     )
-    source = RUNNER_SOURCE.read_text(encoding="utf-8")
+    source = source_file.read_text(encoding="utf-8")
     (folder / "Sources" / "GoldenRunner" / "main.swift").write_text(f"import {module}\n" + source, encoding="utf-8")
     return folder
 
@@ -168,6 +170,27 @@ def test_bundle(bundle: Path, build_dir: Path | None = None, key: str | None = N
         timings["swift"] = "native" if swift.chroot is None else f"Debian chroot {swift.chroot}"
         cases = [compare_case(c, bundle / golden.GOLDEN_DIR, dump / c["id"], printed.get(c["id"], {}), index["tolerances"], check_outputs=False) for c in index["cases"]]
     return HostTestReport(str(bundle), cases), timings
+
+
+def bench_preprocess(bundle: Path, runs: int = 200) -> dict[str, Any]:
+    """The Swift core's pre-processing time on the bundle's first golden image, built in release
+    mode (swift_host/PreprocessBench.swift): {"runs", "preprocess_ms": {median, p10, p90}}."""
+    bundle = Path(bundle)
+    problem = toolchain_problem()
+    if problem:
+        raise BackendUnavailable(problem)
+    module = module_of(bundle_mod.load_sdk_json(bundle)["name"])
+    case = golden.load_index(bundle)["cases"][0]
+    with tempfile.TemporaryDirectory(prefix="edgesdk-swiftbench-") as tmp:
+        work = Path(tmp)
+        shutil.copytree(bundle / SDK_DIR, work / "bundle" / SDK_DIR)
+        shutil.copyfile(bundle / golden.GOLDEN_DIR / case["input"], work / "image.npy")
+        swift = Swift(work)
+        runner = runner_package(work / "bench", module, work / "bundle" / SDK_DIR, BENCH_SOURCE)
+        swift.run(["swift", "build", "-c", "release", "--package-path", swift.path(runner)], "swift build -c release (pre-processing bench)")
+        binary = runner / ".build" / "release" / "GoldenRunner"
+        proc = swift.run([swift.path(binary), swift.path(work / "image.npy"), str(case["width"]), str(case["height"]), str(runs)], "the Swift pre-processing bench")
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "image": case["image"], "width": case["width"], "height": case["height"]}
 
 
 # ---- on a Mac -------------------------------------------------------------------------------
