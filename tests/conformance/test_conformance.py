@@ -64,9 +64,8 @@ class Pair:
 # are marked xfail(strict): once a gap is closed its test passes, fails as XPASS, and the entry goes.
 KNOWN_GAPS: dict[tuple[str, str], tuple[set[str], str]] = {
     ("ios", "onnxruntime"): (
-        {"every-language", "wrong-golden"},
-        "`edgesdk test` tests the Swift SDK of an ios bundle only (its C++ SDK has no host harness: ios has no cpp-cli sample app), and reports "
-        "a `swift test` that fails on a wrong golden value as a toolchain failure (exit 1), not a parity failure (exit 3)",
+        {"every-language"},
+        "`edgesdk test` tests the Swift SDK of an ios bundle only (its C++ SDK has no host harness: ios has no cpp-cli sample app)",
     ),
     ("android", "onnxruntime"): (
         {"every-language"},
