@@ -5,8 +5,8 @@ plain-Swift core (pre- and post-processing, sdk.json facts): the Apple layer and
 adapters compile away behind `#if canImport(...)`. Two things run, both on copies outside the
 bundle (it stays exactly as its SHA256SUMS say):
 - the package's own `swift test` (its golden XCTest, told where golden/ is by EDGESDK_GOLDEN_DIR);
-- a golden runner (swift_host/GoldenRunner.swift, the twin of the Kotlin one) in a package that
-  depends on the SDK by path: each golden case's decoded input goes through the core's
+- a golden runner (swift_host/GoldenRunner.swift, the twin of the Kotlin one), added to the copy
+  as an executable target on the SDK's core (one build compiles both): each golden case's decoded input goes through the core's
   pre-processing, the golden raw outputs through its post-processing, and the dumps and printed
   results are held to the golden files by hosttest.compare_case, as for C++ and Kotlin.
 
@@ -97,25 +97,19 @@ def module_of(name: str) -> str:
     return naming.swift_module(name)
 
 
-def runner_package(folder: Path, module: str, sdk_copy: Path, source_file: Path = RUNNER_SOURCE) -> Path:
-    """A package holding a host program (the golden runner by default) as its executable
-    `GoldenRunner`, depending on the SDK copy by path."""
-    relative = os.path.relpath(sdk_copy, folder)
-    (folder / "Sources" / "GoldenRunner").mkdir(parents=True, exist_ok=True)
-    (folder / "Package.swift").write_text(
-        "// swift-tools-version:5.9\n"
-        "import PackageDescription\n\n"
-        "let package = Package(\n"
-        '    name: "GoldenRunner",\n'
-        "    platforms: [.macOS(.v12)],\n"
-        f'    dependencies: [.package(path: "{relative}")],\n'
-        f'    targets: [.executableTarget(name: "GoldenRunner", dependencies: [.product(name: "{module}", package: "{sdk_copy.name}")])]\n'
-        ")\n",
-        encoding="utf-8",
-    )
-    source = source_file.read_text(encoding="utf-8")
-    (folder / "Sources" / "GoldenRunner" / "main.swift").write_text(f"import {module}\n" + source, encoding="utf-8")
-    return folder
+def add_host_program(package: Path, module: str, source_file: Path = RUNNER_SOURCE, name: str = "GoldenRunner") -> str:
+    """Add a host program (the golden runner by default) to a copy of the SDK package as an
+    executable target on its core, so one build compiles the core for the program and the
+    package's tests alike; returns the target's name."""
+    folder = package / "EdgesdkHost" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "main.swift").write_text(f"import {module}Core\n" + source_file.read_text(encoding="utf-8"), encoding="utf-8")
+    with (package / "Package.swift").open("a", encoding="utf-8") as manifest:
+        manifest.write(
+            "\n// Added by edgesdk's host test to this copy only: a host program on the SDK's core.\n"
+            f'package.targets.append(.executableTarget(name: "{name}", dependencies: [.target(name: "{module}Core")], path: "EdgesdkHost/{name}"))\n'
+        )
+    return name
 
 
 def _summary(output: str) -> str:
@@ -149,11 +143,14 @@ def test_bundle(bundle: Path, build_dir: Path | None = None, key: str | None = N
         shutil.rmtree(copy, ignore_errors=True)
         shutil.copytree(bundle / SDK_DIR, copy / SDK_DIR)
         shutil.copytree(bundle / golden.GOLDEN_DIR, copy / golden.GOLDEN_DIR)
+        package = copy / SDK_DIR
+        runner = add_host_program(package, module)
         swift = Swift(work)
-        runner = runner_package(work / "runner", module, copy / SDK_DIR)
+        # Outside the copy, so that a second test in the same build_dir rebuilds only what changed.
+        scratch = ["--scratch-path", swift.path(work / "swift-build")]
         timings: dict[str, Any] = {}
         started = time.perf_counter()
-        swift.run(["swift", "build", "--package-path", swift.path(runner)], "swift build (the SDK and its golden runner)")
+        swift.run(["swift", "build", "--build-tests", "--package-path", swift.path(package), *scratch], "swift build --build-tests (the SDK, its XCTest and the golden runner)")
         timings["swift_build_s"] = round(time.perf_counter() - started, 1)
         names = [o["name"] for o in sdk["io"]["outputs"]]
         gdir = copy / golden.GOLDEN_DIR
@@ -161,15 +158,12 @@ def test_bundle(bundle: Path, build_dir: Path | None = None, key: str | None = N
         (work / "cases.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
         dump = work / "dump"
         shutil.rmtree(dump, ignore_errors=True)
-        binary = runner / ".build" / "debug" / "GoldenRunner"
-        proc = swift.run([swift.path(binary), swift.path(work / "cases.tsv"), swift.path(dump)], "the Swift golden runner")
+        proc = swift.run([swift.path(work / "swift-build" / "debug" / runner), swift.path(work / "cases.tsv"), swift.path(dump)], "the Swift golden runner")
         printed = {record["id"]: record for record in map(json.loads, proc.stdout.splitlines())}
         cases = [compare_case(c, bundle / golden.GOLDEN_DIR, dump / c["id"], printed.get(c["id"], {}), index["tolerances"], check_outputs=False) for c in index["cases"]]
-        package = swift.path(copy / SDK_DIR)
         started = time.perf_counter()
-        swift.run(["swift", "build", "--build-tests", "--package-path", package], "swift build --build-tests (the SDK's XCTest)")
-        # Built: a failing XCTest now means the SDK disagrees with its golden vectors (exit 3), not a toolchain problem.
-        tested = swift.run(["swift", "test", "--skip-build", "--package-path", package], "swift test", env={"EDGESDK_GOLDEN_DIR": swift.path(gdir)}, check=False)
+        # Built above: a failing XCTest now means the SDK disagrees with its golden vectors (exit 3), not a toolchain problem.
+        tested = swift.run(["swift", "test", "--skip-build", "--package-path", swift.path(package), *scratch], "swift test", env={"EDGESDK_GOLDEN_DIR": swift.path(gdir)}, check=False)
         timings["swift_test_s"] = round(time.perf_counter() - started, 1)
         timings["swift_test"] = _summary(tested.stdout + tested.stderr)
         timings["swift"] = "native" if swift.chroot is None else f"Debian chroot {swift.chroot}"
@@ -193,10 +187,12 @@ def bench_preprocess(bundle: Path, runs: int = 200) -> dict[str, Any]:
         work = Path(tmp)
         shutil.copytree(bundle / SDK_DIR, work / "bundle" / SDK_DIR)
         shutil.copyfile(bundle / golden.GOLDEN_DIR / case["input"], work / "image.npy")
+        package = work / "bundle" / SDK_DIR
+        bench = add_host_program(package, module, BENCH_SOURCE, "PreprocessBench")
         swift = Swift(work)
-        runner = runner_package(work / "bench", module, work / "bundle" / SDK_DIR, BENCH_SOURCE)
-        swift.run(["swift", "build", "-c", "release", "--package-path", swift.path(runner)], "swift build -c release (pre-processing bench)")
-        binary = runner / ".build" / "release" / "GoldenRunner"
+        scratch = ["--scratch-path", swift.path(work / "swift-build")]
+        swift.run(["swift", "build", "-c", "release", "--product", bench, "--package-path", swift.path(package), *scratch], "swift build -c release (pre-processing bench)")
+        binary = work / "swift-build" / "release" / bench
         proc = swift.run([swift.path(binary), swift.path(work / "image.npy"), str(case["width"]), str(case["height"]), str(runs)], "the Swift pre-processing bench")
     return {**json.loads(proc.stdout.strip().splitlines()[-1]), "image": case["image"], "width": case["width"], "height": case["height"]}
 

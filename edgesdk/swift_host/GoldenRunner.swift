@@ -1,7 +1,7 @@
 // Golden runner for the pure-Swift core of a generated SDK (host tests only, never shipped): the
 // Swift twin of kotlin_host/GoldenRunner.kt, with the same command line and output.
-// edgesdk.hosttest_swift prepends the SDK's import and builds it as the main.swift of an
-// executable target (top-level code) that depends on the SDK package by path.
+// edgesdk.hosttest_swift prepends the SDK core's import and builds it as the main.swift of an
+// executable target (top-level code) that edgesdk adds to a copy of the SDK package.
 //
 // Usage: GoldenRunner CASES DUMP_DIR. Each CASES line is tab-separated:
 //   id, input .npy (HWC uint8, input_color order), width, height, then 0+ raw output .npy files.

@@ -1,6 +1,6 @@
 // Pre-processing benchmark for the pure-Swift core of a generated SDK (benchmarks only, never
-// shipped). edgesdk.hosttest_swift prepends the SDK's import and builds it in release mode as the
-// main.swift of an executable target that depends on the SDK package by path.
+// shipped). edgesdk.hosttest_swift prepends the SDK core's import and builds it in release mode as the
+// main.swift of an executable target that edgesdk adds to a copy of the SDK package.
 //
 // Usage: PreprocessBench IMAGE.npy WIDTH HEIGHT RUNS. IMAGE.npy is HWC uint8 in the pipeline's
 // input colour order (a golden case's input). Prints one JSON line:

@@ -72,12 +72,14 @@ def test_xcode_without_xcodebuild_is_unavailable_not_a_failure(monkeypatch, tmp_
         hosttest_swift.test_on_xcode(_bundle(tmp_path), "macos")
 
 
-def test_runner_package_depends_on_the_sdk_by_path(tmp_path):
-    sdk = tmp_path / "bundle" / "sdk" / "swift"
-    sdk.mkdir(parents=True)
-    runner = hosttest_swift.runner_package(tmp_path / "runner", "TinyClassifierSDK", sdk)
-    manifest = (runner / "Package.swift").read_text(encoding="utf-8")
-    assert '.package(path: "../bundle/sdk/swift")' in manifest
-    assert '.product(name: "TinyClassifierSDK", package: "swift")' in manifest
-    main = (runner / "Sources" / "GoldenRunner" / "main.swift").read_text(encoding="utf-8")
-    assert main.startswith("import TinyClassifierSDK\n")
+def test_the_golden_runner_is_added_to_a_copy_of_the_package(tmp_path):
+    package = tmp_path / "sdk" / "swift"
+    package.mkdir(parents=True)
+    (package / "Package.swift").write_text('let package = Package(name: "TinyClassifierSDK")\n', encoding="utf-8")
+    name = hosttest_swift.add_host_program(package, "TinyClassifierSDK")
+    manifest = (package / "Package.swift").read_text(encoding="utf-8")
+    assert manifest.startswith("let package = Package(")  # the package's own manifest, then the addition
+    assert f'.executableTarget(name: "{name}", dependencies: [.target(name: "TinyClassifierSDKCore")], path: "EdgesdkHost/{name}")' in manifest
+    main = (package / "EdgesdkHost" / name / "main.swift").read_text(encoding="utf-8")
+    assert main.startswith("import TinyClassifierSDKCore\n")
+    assert main.endswith(hosttest_swift.RUNNER_SOURCE.read_text(encoding="utf-8"))
