@@ -32,6 +32,8 @@ class Mask:
     height: int
     class_ids: bytes  # row-major, one byte per original-image pixel
     class_pixels: dict[str, int] = field(default_factory=dict)  # label -> pixel count, classes present only, by class id
+    x: int = 0  # the mask's top-left corner in the upright frame (a region of interest's offset)
+    y: int = 0
 
 
 @dataclass
@@ -51,5 +53,8 @@ class TaskResult:
             return {"detections": [{**asdict(d), "box": list(d.box)} for d in self.detections]}
         if self.task == "segmentation":
             assert self.mask is not None
-            return {"mask": {"width": self.mask.width, "height": self.mask.height, "class_pixels": dict(self.mask.class_pixels)}}
+            mask = {"width": self.mask.width, "height": self.mask.height, "class_pixels": dict(self.mask.class_pixels)}
+            if self.mask.x or self.mask.y:  # only with a region of interest, so upright-frame results read as before
+                mask.update(x=self.mask.x, y=self.mask.y)
+            return {"mask": mask}
         return {}

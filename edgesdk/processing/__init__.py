@@ -1,6 +1,7 @@
 """The numpy reference of docs/processing.md: the executable definition every generated SDK is checked against."""
 
 from .errors import ImageDecodeError, ProcessingError
+from .frames import Orientation, Plane, exif_orientation, frame_to_rgb, orient, yuv420_to_rgb
 from .geometry import Geometry
 from .image import decode_image
 from .postprocess import argmax, run_postprocess, sigmoid, softmax, topk
@@ -9,6 +10,12 @@ from .resample import bilinear_taps, nearest_indices, resize_image
 
 __all__ = [
     "Geometry",
+    "Orientation",
+    "Plane",
+    "exif_orientation",
+    "frame_to_rgb",
+    "orient",
+    "yuv420_to_rgb",
     "ImageDecodeError",
     "Preprocessed",
     "ProcessingError",

@@ -126,11 +126,14 @@ def nms(candidates: Candidates, step: dict) -> np.ndarray:
 
 
 def to_original(boxes: np.ndarray, geometry: Geometry) -> np.ndarray:
-    """Model-input corner boxes -> original-image pixels, clipped to the image, float32."""
+    """Model-input corner boxes -> original-image pixels, clipped to the image, then moved by the
+    image's origin in the upright frame (a region of interest), float32."""
     x = (boxes[:, [0, 2]] - geometry.pad_left) / geometry.scale_x
     y = (boxes[:, [1, 3]] - geometry.pad_top) / geometry.scale_y
     x = np.clip(x, 0.0, float(geometry.src_width))
     y = np.clip(y, 0.0, float(geometry.src_height))
+    x = x + float(geometry.origin_x)
+    y = y + float(geometry.origin_y)
     return np.stack([x[:, 0], y[:, 0], x[:, 1], y[:, 1]], axis=1).astype(np.float32)
 
 

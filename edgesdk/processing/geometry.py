@@ -18,10 +18,14 @@ class Geometry:
     pad_top: float
     src_width: int
     src_height: int
+    # Where the original image (a region of interest) sits in the upright camera frame; results
+    # are reported in the frame's coordinates (docs/processing.md, Camera frames and orientation).
+    origin_x: int = 0
+    origin_y: int = 0
 
     @classmethod
-    def identity(cls, width: int, height: int) -> Geometry:
-        return cls(1.0, 1.0, 0.0, 0.0, width, height)
+    def identity(cls, width: int, height: int, origin_x: int = 0, origin_y: int = 0) -> Geometry:
+        return cls(1.0, 1.0, 0.0, 0.0, width, height, origin_x, origin_y)
 
     def then(self, scale_x: float, scale_y: float, shift_x: float, shift_y: float) -> Geometry:
         """This mapping followed by x -> x * scale_x + shift_x (and the same for y)."""

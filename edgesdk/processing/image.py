@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from .errors import ImageDecodeError
 
@@ -15,13 +15,13 @@ def decode_image(path: str | os.PathLike, color: str = "rgb") -> np.ndarray:
 
     Gray is replicated to 3 channels and alpha is dropped (not composited), both by Pillow's
     convert("RGB"); 16-bit PNGs are reduced the way that conversion does it; EXIF orientation
-    is ignored. A missing file raises FileNotFoundError, an undecodable one ImageDecodeError.
+    is applied (ImageOps.exif_transpose), so the pixels are upright. A missing file raises FileNotFoundError, an undecodable one ImageDecodeError.
     """
     if color not in ("rgb", "bgr"):
         raise ValueError(f"color must be 'rgb' or 'bgr', got {color!r}")
     try:
         with Image.open(path) as im:
-            rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)
+            rgb = np.asarray(ImageOps.exif_transpose(im).convert("RGB"), dtype=np.uint8)
     except FileNotFoundError:
         raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:

@@ -120,7 +120,7 @@ def _segment(output: np.ndarray, step: dict, labels: Sequence[str], geometry: Ge
     ids = segmentation.to_original(segmentation.class_map(output, step), geometry, input_hw)
     counts = np.bincount(ids.ravel(), minlength=1)
     pixels = {_label(labels, i): int(n) for i, n in enumerate(counts) if n}
-    return Mask(width=int(ids.shape[1]), height=int(ids.shape[0]), class_ids=ids.tobytes(), class_pixels=pixels)
+    return Mask(width=int(ids.shape[1]), height=int(ids.shape[0]), class_ids=ids.tobytes(), class_pixels=pixels, x=geometry.origin_x, y=geometry.origin_y)
 
 
 def run_postprocess(outputs: Sequence[np.ndarray], task: str, post: dict, geometry: Geometry | None = None, input_hw: tuple[int, int] | None = None) -> TaskResult:

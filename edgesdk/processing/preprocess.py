@@ -15,6 +15,7 @@ import numpy as np
 
 from ..dtypes import CAST_DTYPES, codes
 from .errors import ProcessingError
+from .frames import Orientation, orient
 from .geometry import Geometry
 from .resample import INTERPOLATIONS, PRECISIONS, resize_image
 
@@ -225,15 +226,23 @@ class Preprocessed:
     output_shape = staticmethod(output_shape)
 
 
-def run_preprocess(image_hwc_uint8: np.ndarray, input_color: str, steps: Sequence[dict[str, Any]]) -> Preprocessed:
-    """Run the normalized pre-processing steps on an HWC uint8 image in `input_color` order."""
+def run_preprocess(image_hwc_uint8: np.ndarray, input_color: str, steps: Sequence[dict[str, Any]], orientation: Orientation | None = None) -> Preprocessed:
+    """Run the normalized pre-processing steps on an HWC uint8 image in `input_color` order.
+
+    `orientation` first turns the image upright and takes its region of interest; the geometry
+    then maps back into the upright image (docs/processing.md, Camera frames and orientation).
+    """
     image = np.asarray(image_hwc_uint8)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != CHANNELS or 0 in image.shape:
         raise ProcessingError(f"the input image must be a non-empty HWC uint8 array with {CHANNELS} channels, got shape {image.shape} dtype {image.dtype}")
     if input_color not in COLORS:
         raise ProcessingError(f"input_color must be one of {COLORS}, got {input_color!r}")
     check_steps(steps)
-    geometry = Geometry.identity(image.shape[1], image.shape[0])
+    origin = (0, 0)
+    if orientation is not None and not orientation.is_identity:
+        image = orient(image, orientation)
+        origin = (int(orientation.roi[0]), int(orientation.roi[1])) if orientation.roi is not None else (0, 0)
+    geometry = Geometry.identity(image.shape[1], image.shape[0], *origin)
     color = input_color
     x = image
     dtype = "float32"

@@ -68,11 +68,11 @@ def test_16bit_rgb_png_keeps_the_high_byte(tmp_path):
     np.testing.assert_array_equal(decode_image(tmp_path / "c16.png"), (values >> 8).astype(np.uint8))
 
 
-def test_exif_orientation_is_not_applied(tmp_path):
+def test_exif_orientation_is_applied(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90 CW to display"
     Image.fromarray(_rgb(10, 30)).save(tmp_path / "r.jpg", exif=exif)
-    assert decode_image(tmp_path / "r.jpg").shape == (10, 30, 3)
+    assert decode_image(tmp_path / "r.jpg").shape == (30, 10, 3)
 
 
 @pytest.mark.parametrize("subsampling", [0, 2])
