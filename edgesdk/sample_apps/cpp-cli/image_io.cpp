@@ -39,6 +39,13 @@ bool check_size(uint64_t width, uint64_t height, const DecodeLimits& limits, std
   return true;
 }
 
+uint32_t read32(const unsigned char* p, bool little) {
+  return little ? (uint32_t{p[3]} << 24) | (uint32_t{p[2]} << 16) | (uint32_t{p[1]} << 8) | uint32_t{p[0]}
+                : (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
+}
+
+uint32_t read16(const unsigned char* p, bool little) { return little ? (uint32_t{p[1]} << 8) | p[0] : (uint32_t{p[0]} << 8) | p[1]; }
+
 uint32_t big_endian32(const unsigned char* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
@@ -89,6 +96,9 @@ bool decode_png(std::FILE* file, const unsigned char* head, const DecodeLimits& 
   png_set_benign_errors(png, 0);
   png_init_io(png, file);
   png_read_info(png, info);
+  png_uint_32 exif_size = 0;
+  png_bytep exif = nullptr;
+  if (png_get_eXIf_1(png, info, &exif_size, &exif) != 0 && exif != nullptr) image.exif_orientation = exif_orientation_of(exif, exif_size);
   const png_byte color = png_get_color_type(png, info);
   const png_byte depth = png_get_bit_depth(png, info);
   // Pillow reads 16-bit gray as mode I;16 and clips it to 255 when converting to RGB; every
@@ -195,7 +205,14 @@ bool decode_jpeg(std::FILE* file, const DecodeLimits& limits, DecodedImage& imag
   progress.progress_monitor = jpeg_count_scans;
   cinfo.progress = &progress;
   jpeg_stdio_src(&cinfo, file);
+  jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);  // APP1: EXIF
   jpeg_read_header(&cinfo, TRUE);
+  for (jpeg_saved_marker_ptr m = cinfo.marker_list; m != nullptr; m = m->next) {
+    if (m->marker == JPEG_APP0 + 1 && m->data_length > 6 && std::memcmp(m->data, "Exif\0\0", 6) == 0) {
+      image.exif_orientation = exif_orientation_of(m->data + 6, m->data_length - 6);
+      break;
+    }
+  }
   if (!check_size(cinfo.image_width, cinfo.image_height, limits, error)) {
     jpeg_destroy_decompress(&cinfo);
     return false;
@@ -234,7 +251,31 @@ bool decode_jpeg(std::FILE* file, const DecodeLimits& limits, DecodedImage& imag
 
 }  // namespace
 
+ExifTurn exif_turn(int orientation) {
+  static constexpr ExifTurn kTurns[9] = {{0, false}, {0, false}, {0, true}, {180, false}, {180, true}, {90, true}, {90, false}, {270, true}, {270, false}};
+  return orientation >= 1 && orientation <= 8 ? kTurns[orientation] : kTurns[1];
+}
+
+int exif_orientation_of(const unsigned char* tiff, std::size_t size) {
+  if (size < 8) return 1;
+  const bool little = tiff[0] == 'I' && tiff[1] == 'I';
+  if (!little && !(tiff[0] == 'M' && tiff[1] == 'M')) return 1;
+  const uint32_t ifd = read32(tiff + 4, little);
+  if (ifd > size - 2) return 1;
+  const uint32_t count = read16(tiff + ifd, little);
+  for (uint32_t i = 0; i < count; ++i) {
+    const std::size_t at = ifd + 2 + 12 * static_cast<std::size_t>(i);
+    if (at + 12 > size) return 1;
+    if (read16(tiff + at, little) != 0x0112) continue;
+    const uint32_t type = read16(tiff + at + 2, little);
+    const uint32_t value = type == 3 ? read16(tiff + at + 8, little) : type == 4 ? read32(tiff + at + 8, little) : 1;
+    return value >= 1 && value <= 8 ? static_cast<int>(value) : 1;
+  }
+  return 1;
+}
+
 bool decode_image_stream(std::FILE* file, const DecodeLimits& limits, DecodedImage& image, std::string& error) {
+  image.exif_orientation = 1;
   unsigned char head[24] = {};
   const std::size_t got = std::fread(head, 1, sizeof head, file);
   if (std::fseek(file, 0, SEEK_SET) != 0) return error = "cannot rewind the image file", false;

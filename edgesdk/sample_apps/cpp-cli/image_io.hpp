@@ -4,7 +4,8 @@
 // Image.open(path).convert("RGB") pixel for pixel: gray is replicated, alpha and transparency
 // (tRNS) are dropped, palettes are looked up, 16-bit samples keep their high byte except 16-bit
 // gray, which is clipped to 255. Every PNG colour type, bit depth and interlacing; baseline and
-// progressive JPEG, gray or YCbCr/RGB. CMYK JPEG is refused. EXIF orientation is ignored.
+// progressive JPEG, gray or YCbCr/RGB. CMYK JPEG is refused. The EXIF orientation (JPEG APP1, PNG
+// eXIf) is reported, not applied: the app passes it to the SDK as rotation + mirror.
 //
 // The input is untrusted: the declared size is checked against `limits` before anything sized
 // by it is allocated, and a truncated or corrupt file is an error (as in Pillow), never a
@@ -21,7 +22,20 @@ struct DecodedImage {
   int width = 0;
   int height = 0;
   std::vector<uint8_t> rgb;  // height * width * 3, rows packed
+  int exif_orientation = 1;  // EXIF tag 274, 1..8 (1: upright, also without EXIF or for an unknown value)
 };
+
+// The (rotation clockwise, mirror) that turns an image with this EXIF orientation upright
+// (docs/processing.md, "Orientation and region of interest"; Pillow's ImageOps.exif_transpose).
+struct ExifTurn {
+  int rotation;
+  bool mirror;
+};
+ExifTurn exif_turn(int orientation);
+
+// The orientation value (1..8) in a TIFF-structured EXIF block ("II*\0..." or "MM\0*..."), 1
+// when it has none or is malformed.
+int exif_orientation_of(const unsigned char* tiff, std::size_t size);
 
 // Largest image a file may declare (the SDK's Limits::max_image_side / max_image_pixels).
 struct DecodeLimits {
