@@ -20,6 +20,7 @@ from PIL import Image
 from toolchains import need
 
 from edgesdk.dtypes import DTYPES
+from edgesdk.processing import Orientation
 
 from . import reference
 
@@ -265,6 +266,99 @@ def test_segmentation_bundle_matches_reference(bundles, images, tmp_path):
             assert im.getpalette()[: 3 * len(PALETTE)] == [v for color in PALETTE for v in color]
         seen.update(ids.tolist())
     assert seen == {0, 1, 2}
+
+
+def nv21_of(rgb: np.ndarray) -> bytes:
+    """An NV21 frame close to `rgb` (BT.601 video range, OpenCV's encoder), even size."""
+    import cv2
+
+    return _nv21(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), rgb.shape[1], rgb.shape[0])
+
+
+def _nv21(i420: np.ndarray, w: int, h: int) -> bytes:
+    flat = i420.ravel()
+    y, u, v = flat[: w * h], flat[w * h : w * h * 5 // 4], flat[w * h * 5 // 4 :]
+    vu = np.empty(u.size * 2, np.uint8)
+    vu[0::2], vu[1::2] = v, u
+    return y.tobytes() + vu.tobytes()
+
+
+# Sensor frames (w, h) with their orientation; the blocks are laid out upright and turned back.
+FRAME_CASES = [((48, 64), Orientation(90)), ((64, 40), Orientation(180, True, roi=(6, 4, 44, 30))), ((40, 56), Orientation(270, True, roi=(3, 0, 50, 33)))]
+
+
+def oriented_frame(k: int, size: tuple[int, int], o: Orientation, tmp_path: Path) -> tuple[Path, np.ndarray]:
+    """A raw NV21 frame of `size` whose upright image shows the test's color blocks."""
+    from edgesdk.processing import frame_to_rgb, orient
+
+    w, h = size
+    upright = blocks(h if o.rotation in (90, 270) else w, w if o.rotation in (90, 270) else h, 2 * k)
+    unmirrored = upright[:, ::-1] if o.mirror else upright
+    sensor = np.ascontiguousarray(np.rot90(unmirrored, k=o.rotation // 90))  # counterclockwise: undoes the rotation
+    data = nv21_of(sensor)
+    path = tmp_path / f"frame{k}.nv21"
+    path.write_bytes(data)
+    rgb = frame_to_rgb(data, "nv21", w, h)
+    # The frame shows what it should (4:2:0 chroma blurs the block edges only).
+    assert np.mean(np.abs(orient(rgb, Orientation(o.rotation, o.mirror)).astype(int) - upright) < 16) > 0.9
+    return path, rgb
+
+
+def run_frame_app(built: Built, k: int, size, o: Orientation, tmp_path: Path, *extra: str):
+    path, rgb = oriented_frame(k, size, o, tmp_path)
+    flags = ["--raw", str(path), "--format", "nv21", "--width", str(size[0]), "--height", str(size[1]), "--rotation", str(o.rotation)]
+    flags += (["--mirror"] if o.mirror else []) + (["--roi", ",".join(map(str, o.roi))] if o.roi else [])
+    folder = tmp_path / f"out{k}"
+    folder.mkdir()
+    proc = built.run(*flags, "--json", "--dump-dir", str(folder), *extra)
+    assert proc.returncode == 0, proc.stderr
+    meta = json.loads((folder / "dump.json").read_text())
+
+    def read(entry):
+        return np.fromfile(folder / entry["file"], dtype=DTYPES[entry["dtype"]].numpy).reshape(entry["shape"])
+
+    dumped = {"outputs": [read(e) for e in meta["outputs"]], "preprocessed": read(meta["preprocessed"])}
+    if "mask" in meta:
+        dumped["mask"] = read(meta["mask"])
+    from edgesdk.processing import run_preprocess
+
+    pre = run_preprocess(rgb, "rgb", built.manifest.pre_steps(), o)
+    return json.loads(proc.stdout), dumped, pre
+
+
+def test_oriented_camera_frames_give_the_reference_detections_in_the_upright_frame(bundles, tmp_path):
+    from edgesdk.processing import run_postprocess
+
+    built = bundles("yolo-net")
+    found = 0
+    for k, (size, o) in enumerate(FRAME_CASES):
+        result, dumped, pre = run_frame_app(built, k, size, o, tmp_path)
+        assert float(np.abs(dumped["preprocessed"] - pre.tensor).max()) <= 1e-5
+        post = {"output_index": built.manifest.post_output_index(), "steps": built.manifest.post_steps(), "labels": LABELS}
+        want = run_postprocess(dumped["outputs"], "detection", post, pre.geometry, pre.input_hw).detections
+        got = result["result"]["detections"]
+        assert [(d["index"], d["label"]) for d in got] == [(w.index, w.label) for w in want]
+        for d, w in zip(got, want):
+            np.testing.assert_allclose(d["box"], w.box, atol=1e-4)
+        x0, y0, rw, rh = o.roi or (0, 0, pre.geometry.src_width, pre.geometry.src_height)
+        for d in got:  # in the upright frame, inside the ROI
+            assert x0 <= d["box"][0] <= d["box"][2] <= x0 + rw and y0 <= d["box"][1] <= d["box"][3] <= y0 + rh
+        found += len(got)
+    assert found > 0
+
+
+def test_oriented_camera_frames_give_the_reference_mask_over_the_roi(bundles, tmp_path):
+    from edgesdk.processing import run_postprocess
+
+    built = bundles("seg-net")
+    for k, (size, o) in enumerate(FRAME_CASES):
+        result, dumped, pre = run_frame_app(built, k, size, o, tmp_path)
+        post = {"output_index": built.manifest.post_output_index(), "steps": built.manifest.post_steps(), "labels": LABELS}
+        want = run_postprocess(dumped["outputs"], "segmentation", post, pre.geometry, pre.input_hw)
+        np.testing.assert_array_equal(dumped["mask"], np.frombuffer(want.mask.class_ids, np.uint8).reshape(want.mask.height, want.mask.width))
+        assert result["result"]["mask"] == want.to_json()["mask"]
+        if o.roi:
+            assert (result["result"]["mask"]["x"], result["result"]["mask"]["y"], want.mask.width, want.mask.height) == o.roi
 
 
 def test_human_output_and_bad_flags(bundles, images):
