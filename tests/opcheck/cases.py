@@ -30,15 +30,32 @@ PLACED_WHY = "placement by hand; OpenCV copyMakeBorder around the library resize
 CROP_WHY = "offsets by hand; torch permute for the layout"
 
 
+@dataclass(frozen=True)
+class Frame:
+    """A camera frame the app passes instead of pixels (docs/processing.md, "Camera frames and
+    orientation"): a raw frame file's bytes, then rotation, mirror and region of interest."""
+
+    data: bytes
+    format: str  # nv21 | nv12 | i420
+    width: int
+    height: int
+    row_stride: int | None
+    yuv_range: str  # video | full
+    rotation: int = 0
+    mirror: bool = False
+    roi: tuple[int, int, int, int] | None = None
+
+
 @dataclass
 class PreCase:
     id: str
-    pixels: np.ndarray  # HWC uint8 in input_color order: what the app passes
+    pixels: np.ndarray  # HWC uint8 in input_color order: what the app passes (a frame: what the libraries make of it)
     input_color: str
     steps: list[dict]
     expected: np.ndarray  # what the defining libraries compute
     atol: float  # 0: bit for bit
     why: str
+    frame: Frame | None = None  # the app passes this frame; `pixels` is its upright ROI by the libraries
 
     @property
     def rgb(self) -> np.ndarray:
@@ -66,6 +83,48 @@ def round_half_up(v: float) -> int:
 
 
 # ---- one library call per op ------------------------------------------------------------------
+CV2_YUV = {"nv21": cv2.COLOR_YUV2RGB_NV21, "nv12": cv2.COLOR_YUV2RGB_NV12, "i420": cv2.COLOR_YUV2RGB_I420}
+
+
+def library_frame(f: Frame) -> np.ndarray:
+    """The frame's upright ROI, RGB: OpenCV cvtColor (video range; tight, even frames) or Pillow's
+    YCbCr conversion on chroma repeated over its 2x2 blocks (full range), then cv2.rotate, cv2.flip
+    and a slice."""
+    w, h, stride = f.width, f.height, f.row_stride or f.width
+    data = np.frombuffer(f.data, np.uint8)
+    if f.yuv_range == "video":
+        assert stride == w and w % 2 == 0 and h % 2 == 0, "OpenCV reads tight, even frames only"
+        rgb = cv2.cvtColor(data.reshape(h * 3 // 2, w), CV2_YUV[f.format])
+    else:
+        cw, ch, half = (w + 1) // 2, (h + 1) // 2, (stride + 1) // 2
+        luma = data[: stride * h].reshape(h, stride)[:, :w]
+        chroma = data[stride * h :]
+        if f.format == "i420":
+            u, v = chroma[: half * ch].reshape(ch, half)[:, :cw], chroma[half * ch : 2 * half * ch].reshape(ch, half)[:, :cw]
+        else:
+            rows = chroma.reshape(ch, 2 * half)
+            first, second = rows[:, 0 : 2 * cw : 2], rows[:, 1 : 2 * cw : 2]
+            u, v = (second, first) if f.format == "nv21" else (first, second)
+        planes = [luma] + [np.repeat(np.repeat(p, 2, 0), 2, 1)[:h, :w] for p in (u, v)]
+        rgb = np.asarray(Image.merge("YCbCr", [Image.fromarray(np.ascontiguousarray(p)) for p in planes]).convert("RGB"))
+    turn = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+    if f.rotation:
+        rgb = cv2.rotate(rgb, turn[f.rotation])
+    if f.mirror:
+        rgb = cv2.flip(rgb, 1)
+    if f.roi:
+        x, y, rw, rh = f.roi
+        rgb = rgb[y : y + rh, x : x + rw]
+    return np.ascontiguousarray(rgb)
+
+
+def _frame(fmt: str, w: int, h: int, stride: int | None, yuv_range: str, seed: int, **orientation) -> Frame:
+    from edgesdk.processing.frames import raw_frame_size
+
+    data = np.random.default_rng(seed).integers(0, 256, raw_frame_size(fmt, w, h, stride), dtype=np.uint8).tobytes()
+    return Frame(data, fmt, w, h, stride, yuv_range, **orientation)
+
+
 def torch_bilinear(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float64)).permute(2, 0, 1)[None]
     out = F.interpolate(t, size=(out_h, out_w), mode="bilinear", align_corners=False, antialias=False)
@@ -272,9 +331,9 @@ CENTER_CROP = [((7, 10), (4, 5), (1, 2)), ((9, 9), (9, 9), (0, 0)), ((5, 300), (
 def pre_cases() -> list[PreCase]:
     cases: list[PreCase] = []
 
-    def add(case_id, pixels, input_color, steps, atol, why):
+    def add(case_id, pixels, input_color, steps, atol, why, frame=None):
         expected = library_preprocess(pixels, input_color, steps)
-        cases.append(PreCase(case_id, pixels, input_color, steps, expected, atol, why))
+        cases.append(PreCase(case_id, pixels, input_color, steps, expected, atol, why, frame))
 
     seed = 100
     for (h, w), (oh, ow) in NEAREST_SIZES:
@@ -375,6 +434,21 @@ def pre_cases() -> list[PreCase]:
     add("chain_crop_then_bilinear", _random(19, 23, 216), "rgb", [{"op": "center_crop", "size": [15, 16]}, _resize((9, 29), "bilinear")], BILINEAR_ATOL, BILINEAR_WHY)
     add("chain_nearest_then_bilinear_resize", _random(17, 13, 217), "bgr", [_resize((23, 9), "nearest"), _resize((10, 14), "bilinear")], BILINEAR_ATOL, BILINEAR_WHY)
     add("chain_bilinear_bilinear", _random(15, 21, 218), "rgb", [_resize((26, 11), "bilinear"), _resize((9, 17), "bilinear")], BILINEAR_ATOL, BILINEAR_WHY)
+    # Camera frames: YUV -> RGB, rotation, mirror, region of interest, then the steps.
+    frames = [
+        ("frame_nv21_video_rot90", _frame("nv21", 34, 22, None, "video", 240, rotation=90), "rgb"),
+        ("frame_nv12_video_rot270_mirror_roi", _frame("nv12", 40, 30, None, "video", 241, rotation=270, mirror=True, roi=(3, 5, 20, 31)), "bgr"),
+        ("frame_i420_video_rot180_mirror", _frame("i420", 26, 18, None, "video", 242, rotation=180, mirror=True), "rgb"),
+        ("frame_nv21_full_odd_stride_rot90_roi", _frame("nv21", 33, 21, 40, "full", 243, rotation=90, roi=(1, 0, 19, 33)), "rgb"),
+        ("frame_nv12_full_odd", _frame("nv12", 17, 9, 19, "full", 244, mirror=True), "bgr"),
+        ("frame_i420_full_odd_stride_rot270", _frame("i420", 15, 11, 21, "full", 245, rotation=270), "rgb"),
+    ]
+    for case_id, frame, color in frames:
+        upright = library_frame(frame)
+        pixels = upright if color == "rgb" else np.ascontiguousarray(upright[..., ::-1])
+        add(case_id, pixels, color, [_layout("nhwc"), _cast("uint8")], 0.0, "OpenCV cvtColor / Pillow YCbCr, cv2.rotate, cv2.flip", frame)
+    frame = _frame("nv21", 64, 48, None, "video", 246, rotation=90, mirror=True, roi=(4, 6, 40, 50))
+    add("frame_nv21_rot90_bilinear", library_frame(frame), "rgb", [_resize((20, 30), "bilinear"), _layout("nchw")], BILINEAR_ATOL, "OpenCV cvtColor, cv2.rotate, cv2.flip; " + BILINEAR_WHY, frame)
     return cases
 
 

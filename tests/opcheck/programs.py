@@ -26,6 +26,8 @@ CPP_TEMPLATES = [
     "cpp/include/__name_snake__/__name_snake__.hpp.j2",
     "cpp/src/errors.hpp.j2",
     "cpp/src/cast.hpp.j2",
+    "cpp/src/frames.hpp.j2",
+    "cpp/src/frames.cpp.j2",
     "cpp/src/resample.hpp.j2",
     "cpp/src/resample.cpp.j2",
     "cpp/src/preprocess.hpp.j2",
@@ -35,7 +37,7 @@ CPP_TEMPLATES = [
     "cpp/src/types.cpp.j2",
 ]
 KOTLIN_CORE = "kotlin/src/main/kotlin/ai/edgesdk/__kotlin_package__/core"
-KOTLIN_TEMPLATES = [f"{KOTLIN_CORE}/{f}.kt.j2" for f in ("Errors", "Limits", "PixelImage", "Cast", "Resample", "Geometry", "Preprocessor", "Postprocess", "Tensor", "Results")]
+KOTLIN_TEMPLATES = [f"{KOTLIN_CORE}/{f}.kt.j2" for f in ("Errors", "Limits", "PixelImage", "Frames", "Cast", "Resample", "Geometry", "Preprocessor", "Postprocess", "Tensor", "Results")]
 SWIFT_CORE = "swift/Sources/__swift_module__Core"
 SWIFT_TEMPLATES = [f"{SWIFT_CORE}/{f}.swift.j2" for f in ("Errors", "Limits", "PixelImage", "Cast", "Resample", "Geometry", "Preprocessor", "Postprocess", "Tensor", "Results")]
 # The driver of each language's program, by the prefix its templates are rendered without.
@@ -58,9 +60,16 @@ def context(name: str, pre: list[PreCase], post: list[PostCase]) -> dict[str, An
         "runtime_version": "0",
         "edgesdk_version": "0",
         "model": {"file": "model.onnx", "sha256": "0" * 64, "encrypted": False},
-        "pre_cases": [{"id": c.id, "width": c.pixels.shape[1], "height": c.pixels.shape[0], "input_color": c.input_color, "steps": c.steps} for c in pre],
+        "pre_cases": [{"id": c.id, "width": c.pixels.shape[1], "height": c.pixels.shape[0], "input_color": c.input_color, "steps": c.steps, "frame": _frame(c)} for c in pre],
         "post_cases": [{"id": c.id, "task": c.task, "shape": list(c.values.shape), "steps": c.steps} for c in post],
     }
+
+
+def _frame(case: PreCase) -> dict[str, Any] | None:
+    f = case.frame
+    if f is None:
+        return None
+    return {"format": f.format, "width": f.width, "height": f.height, "row_stride": f.row_stride or 0, "full": f.yuv_range == "full", "rotation": f.rotation, "mirror": f.mirror, "roi": f.roi}
 
 
 def render(templates: Path, rels: list[str], ctx: dict[str, Any], out: Path, strip: str) -> list[Path]:
@@ -82,7 +91,7 @@ def render(templates: Path, rels: list[str], ctx: dict[str, Any], out: Path, str
 def write_inputs(folder: Path, pre: list[PreCase], post: list[PostCase]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for c in pre:
-        (folder / f"{c.id}.in").write_bytes(np.ascontiguousarray(c.pixels).tobytes())
+        (folder / f"{c.id}.in").write_bytes(c.frame.data if c.frame else np.ascontiguousarray(c.pixels).tobytes())
     for p in post:
         (folder / f"{p.id}.in").write_bytes(p.values.astype("<f4").tobytes())
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from cpp import reference
 
-from edgesdk.processing import run_postprocess, run_preprocess
+from edgesdk.processing import Orientation, frame_to_rgb, run_postprocess, run_preprocess
 from edgesdk.processing.preprocess import crop_offsets, keep_ratio_size, letterbox_placement
 from edgesdk.processing.resample import resize_image
 
@@ -24,7 +24,13 @@ POST = post_cases()
 def test_preprocess_matches_the_libraries_and_the_contract(case):
     with np.errstate(over="ignore"):
         exact = reference.preprocess(case.rgb, case.input_color, case.steps)
-    got = run_preprocess(case.pixels, case.input_color, case.steps).tensor
+    if case.frame is not None:  # the frame through edgesdk.processing.frames, not the libraries' pixels
+        f = case.frame
+        rgb = frame_to_rgb(f.data, f.format, f.width, f.height, f.row_stride, f.yuv_range)
+        image = rgb if case.input_color == "rgb" else np.ascontiguousarray(rgb[..., ::-1])
+        got = run_preprocess(image, case.input_color, case.steps, Orientation(f.rotation, f.mirror, f.roi)).tensor
+    else:
+        got = run_preprocess(case.pixels, case.input_color, case.steps).tensor
     assert check_pre(case, got, exact) == []
 
 
