@@ -74,8 +74,7 @@ def yuv_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray, yuv_range: str = "vi
     if yuv_range == "video":
         luma = np.maximum(y - 16, 0) * _CY + (1 << (_SHIFT - 1))
         u, v = u - 128, v - 128
-        rgb = (luma + _CVR * v, luma + _CVG * v + _CUG * u, luma + _CUB * u)
-        rgb = tuple(c >> _SHIFT for c in rgb)
+        rgb = tuple(c >> _SHIFT for c in (luma + _CVR * v, luma + _CVG * v + _CUG * u, luma + _CUB * u))
     else:
         rgb = (y + (_RV[v] >> 6), y + ((_GU[u] + _GV[v]) >> 6), y + (_BU[u] >> 6))
     return np.clip(np.stack(rgb, axis=-1), 0, 255).astype(np.uint8)
@@ -92,6 +91,7 @@ def yuv420_to_rgb(width: int, height: int, y: Plane, u: Plane, v: Plane, yuv_ran
         raise ProcessingError(f"UV pixel_stride must be 1 or 2, got {u.pixel_stride!r}")
     cw, ch = (width + 1) // 2, (height + 1) // 2
     luma = _samples(y, width, height, "Y")
+
     # Each chroma sample covers its 2x2 block: repeat, then cut an odd size's extra column/row.
     def up(p: np.ndarray) -> np.ndarray:
         return np.repeat(np.repeat(p, 2, axis=0), 2, axis=1)[:height, :width]

@@ -28,7 +28,6 @@ PIXELS_KEY = "pixels"  # the tensor is the upright image itself, uint8 [1, H, W,
 
 def identity_model() -> bytes:
     """uint8 [1, H, W, 3] -> the same tensor: the SDK's pixels, whatever their size (1-pixel axes too)."""
-    import onnx
     from onnx import TensorProto, helper
 
     shape = [1, "height", "width", 3]
@@ -44,8 +43,17 @@ def identity_model() -> bytes:
 def _pixels_context() -> tuple[dict, bytes]:
     model = identity_model()
     io = [{"name": "pixels", "shape": [1, "height", "width", 3], "dtype": "uint8"}]
-    ctx = context("frame pixels", model, task="custom", inputs=io, outputs=[{**io[0], "name": "copy"}], input_color="bgr", labels=[],
-                  pre=[{"op": "layout", "layout": "nhwc"}, {"op": "cast", "dtype": "uint8"}], post=[])
+    ctx = context(
+        "frame pixels",
+        model,
+        task="custom",
+        inputs=io,
+        outputs=[{**io[0], "name": "copy"}],
+        input_color="bgr",
+        labels=[],
+        pre=[{"op": "layout", "layout": "nhwc"}, {"op": "cast", "dtype": "uint8"}],
+        post=[],
+    )
     return ctx, model
 
 
@@ -96,7 +104,7 @@ def reference_tensor(key: str, rgb: np.ndarray, orientation: Orientation | None)
 def test_nv21_1280x720_rotated_90_gives_the_reference_tensor_and_result(bundles, tmp_path):
     bundle = bundles(FLOAT_KEY)
     data = camera_frame("nv21", 1280, 720, None, 1)
-    out, tensor, raw = run_frame(bundle, tmp_path, data, "nv21", 1280, 720, "--rotation", "90")
+    out, tensor, _ = run_frame(bundle, tmp_path, data, "nv21", 1280, 720, "--rotation", "90")
     pre = reference_tensor(FLOAT_KEY, frame_to_rgb(data, "nv21", 1280, 720), Orientation(90))
     assert tensor.shape == pre.tensor.shape
     assert float(np.abs(tensor - pre.tensor).max()) <= 1e-5

@@ -111,7 +111,12 @@ MUTANTS = [
     Mutant("cpp-topk-ascending", f"{CPP}/postprocess.cpp.j2", "return scores[a] > scores[b] ||", "return scores[a] < scores[b] ||"),
     # ---- C++ camera frames and orientation ----
     Mutant("cpp-yuv-video-no-rounding", f"{CPP}/frames.cpp.j2", " * 1220542 + (1 << 19);", " * 1220542;"),
-    Mutant("cpp-yuv-video-luma-not-floored", f"{CPP}/frames.cpp.j2", "std::max(static_cast<int>(f.y.data[static_cast<std::size_t>(sy) * ys + sx]) - 16, 0)", "(static_cast<int>(f.y.data[static_cast<std::size_t>(sy) * ys + sx]) - 16)"),
+    Mutant(
+        "cpp-yuv-video-luma-not-floored",
+        f"{CPP}/frames.cpp.j2",
+        "std::max(static_cast<int>(f.y.data[static_cast<std::size_t>(sy) * ys + sx]) - 16, 0)",
+        "(static_cast<int>(f.y.data[sy * ys + sx]) - 16)",
+    ),
     Mutant("cpp-yuv-u-and-v-swapped", f"{CPP}/frames.cpp.j2", "    u = f.u.data[at];", "    u = f.v.data[at];"),
     Mutant("cpp-yuv-full-green-reads-u-twice", f"{CPP}/frames.cpp.j2", "(gu[u] + gv[v])", "(gu[u] + gv[u])"),
     Mutant("cpp-yuv-full-table-truncates", f"{CPP}/frames.cpp.j2", "static_cast<double>(i - 128) + 0.5)", "static_cast<double>(i - 128))"),

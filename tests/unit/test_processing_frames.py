@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from edgesdk.processing import Orientation, Plane, ProcessingError, decode_image, exif_orientation, frame_to_rgb, orient, run_postprocess, run_preprocess, yuv420_to_rgb
 from edgesdk.manifest.schema import post_step
+from edgesdk.processing import Orientation, Plane, ProcessingError, decode_image, exif_orientation, frame_to_rgb, orient, run_postprocess, run_preprocess, yuv420_to_rgb
 from edgesdk.processing.frames import EXIF_ORIENTATIONS, raw_frame_size
 
 CV2_CODES = {"nv21": cv2.COLOR_YUV2RGB_NV21, "nv12": cv2.COLOR_YUV2RGB_NV12, "i420": cv2.COLOR_YUV2RGB_I420}
@@ -93,8 +93,8 @@ def test_full_range_frames_equal_pillow_on_chroma_upsampled_by_repetition(fmt):
             chroma = data[stride * h :].reshape(ch, 2 * ((stride + 1) // 2))
             first, second = chroma[:, 0 : 2 * cw : 2], chroma[:, 1 : 2 * cw : 2]
             u, v = (second, first) if fmt == "nv21" else (first, second)
-        up = lambda p: np.repeat(np.repeat(p, 2, 0), 2, 1)[:h, :w]  # noqa: E731
-        assert np.array_equal(frame_to_rgb(data, fmt, w, h, stride, "full"), _pillow_full(y, up(u), up(v))), (fmt, w, h, stride)
+        u, v = (np.repeat(np.repeat(p, 2, 0), 2, 1)[:h, :w] for p in (u, v))
+        assert np.array_equal(frame_to_rgb(data, fmt, w, h, stride, "full"), _pillow_full(y, u, v)), (fmt, w, h, stride)
 
 
 def test_yuv420_planes_with_pixel_stride_two_equal_nv21_and_short_last_rows():
