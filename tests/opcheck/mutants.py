@@ -167,7 +167,7 @@ MUTANTS = [
     Mutant("swift-opencv-u8-y-weights-clamped", f"{SW}/Resample.swift.j2", "opencvTable(h, outH, clampWeights: false)", "opencvTable(h, outH, clampWeights: true)"),
     Mutant("swift-half-scale", f"{SW}/Cast.swift.j2", "Float(bitPattern: 0x0880_0000)", "Float(bitPattern: 0x0800_0000)"),
     Mutant("swift-topk-ties-higher-index-first", f"{SW}/Postprocess.swift.j2", "            return a < b\n        }", "            return a > b\n        }"),
-    Mutant("swift-normalize-reciprocal", f"{SW}/Preprocessor.swift.j2", "(view.get(y, x, c) * scale - mean[c]) / std[c]", "(view.get(y, x, c) * scale - mean[c]) * (1.0 / std[c])"),
+    Mutant("swift-normalize-reciprocal", f"{SW}/Preprocessor.swift.j2", "(v[o + c] * scale - m[c]) / d[c]", "(v[o + c] * scale - m[c]) * (1.0 / d[c])"),
 ]
 
 
