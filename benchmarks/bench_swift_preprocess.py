@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -26,6 +28,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    if not (MANIFEST.parent / "model.pt").is_file():  # a fresh clone: train it as `make demo` does
+        subprocess.run([sys.executable, str(MANIFEST.parent / "make_model.py")], check=True)
     with tempfile.TemporaryDirectory(prefix="edgesdk-bench-swift-") as tmp_name:
         tmp = Path(tmp_name)
         x86 = api.build(MANIFEST, target="x86", runtime="onnxruntime", out=tmp / "dist").bundle
