@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from core_context import core_context
 from toolchains import need
 
-from edgesdk import hosttest_kotlin, naming, render
-from edgesdk.backends.onnxruntime import CPP_RUNTIME_VERSION
+from edgesdk import hosttest_kotlin, render
 from edgesdk.processing import Orientation, frame_to_rgb, run_preprocess
 from edgesdk.processing.frames import raw_frame_size
 
@@ -39,23 +39,7 @@ CONTEXTS = {
 
 
 def _context(name: str, input_color: str, steps: list[dict]) -> dict:
-    context = {
-        "name": name,
-        "ident": {"snake": naming.snake(name), "pascal": naming.pascal(name), "camel": naming.camel(name)},
-        "cpp_namespace": naming.cpp_namespace(name),
-        "version": "1.0.0",
-        "task": "custom",
-        "target": "android",
-        "runtime": "onnxruntime",
-        "runtime_version": CPP_RUNTIME_VERSION,
-        "edgesdk_version": "0.1.0",
-        "model": {"file": "model.onnx", "sha256": "0" * 64, "encrypted": False},
-        "inputs": [{"name": "input", "shape": [1, 3, 8, 8], "dtype": "float32"}],
-        "outputs": [{"name": "out", "shape": [1, 4], "dtype": "float32"}],
-        "preprocess": {"input_color": input_color, "steps": steps},
-        "postprocess": {"output_index": 0, "steps": [], "labels": []},
-    }
-    return {**context, "adapter": render.adapter_fragments("onnxruntime", "kotlin", context)}
+    return core_context(name, input_color, steps)
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from core_context import core_context
 
-from edgesdk import hosttest_kotlin, naming, render
-from edgesdk.backends.onnxruntime import CPP_RUNTIME_VERSION
+from edgesdk import hosttest_kotlin, render
 from edgesdk.limits import IMAGE_LIMITS, MAX_THREADS
 
 pytestmark = pytest.mark.kotlin
@@ -24,23 +24,7 @@ STEPS = [
 
 
 def _context() -> dict:
-    context = {
-        "name": NAME,
-        "ident": {"snake": naming.snake(NAME), "pascal": naming.pascal(NAME), "camel": naming.camel(NAME)},
-        "cpp_namespace": naming.cpp_namespace(NAME),
-        "version": "1.0.0",
-        "task": "custom",
-        "target": "android",
-        "runtime": "onnxruntime",
-        "runtime_version": CPP_RUNTIME_VERSION,
-        "edgesdk_version": "0.1.0",
-        "model": {"file": "model.onnx", "sha256": "0" * 64, "encrypted": False},
-        "inputs": [{"name": "input", "shape": [1, 3, 64, 64], "dtype": "float32"}],
-        "outputs": [{"name": "out", "shape": [1, 4], "dtype": "float32"}],
-        "preprocess": {"input_color": "rgb", "steps": STEPS},
-        "postprocess": {"output_index": 0, "steps": [], "labels": []},
-    }
-    return {**context, "adapter": render.adapter_fragments("onnxruntime", "kotlin", context)}
+    return core_context(NAME, "rgb", STEPS, input_shape=(1, 3, 64, 64))
 
 
 def test_kotlin_core_refuses_over_limit_images_and_bad_threads(tmp_path):

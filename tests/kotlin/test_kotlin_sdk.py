@@ -12,12 +12,12 @@ import pytest
 import torch
 import yaml
 from conftest import example_manifest_dict
+from core_context import core_context
 from PIL import Image
 from toolchains import need
 from torch import nn
 
 from edgesdk import api, hosttest_kotlin, naming, render
-from edgesdk.backends.onnxruntime import CPP_RUNTIME_VERSION
 from edgesdk.bundle import write_checksums
 from edgesdk.cli import main
 from edgesdk.golden import SAMPLE_IMAGES_DIR
@@ -208,23 +208,7 @@ CLASSIFY = {
 
 
 def _context(name: str, input_color: str, steps: list[dict]) -> dict:
-    context = {
-        "name": name,
-        "ident": {"snake": naming.snake(name), "pascal": naming.pascal(name), "camel": naming.camel(name)},
-        "cpp_namespace": naming.cpp_namespace(name),
-        "version": "1.0.0",
-        "task": "classification" if name in CLASSIFY else "custom",
-        "target": "android",
-        "runtime": "onnxruntime",
-        "runtime_version": CPP_RUNTIME_VERSION,
-        "edgesdk_version": "0.1.0",
-        "model": {"file": "model.onnx", "sha256": "0" * 64, "encrypted": False},
-        "inputs": [{"name": "input", "shape": [1, 3, 8, 8], "dtype": "float32"}],
-        "outputs": [{"name": "out", "shape": [1, 4], "dtype": "float32"}],
-        "preprocess": {"input_color": input_color, "steps": steps},
-        "postprocess": {"output_index": 0, "steps": CLASSIFY.get(name, []), "labels": []},
-    }
-    return {**context, "adapter": render.adapter_fragments("onnxruntime", "kotlin", context)}
+    return core_context(name, input_color, steps, task="classification" if name in CLASSIFY else "custom", post_steps=CLASSIFY.get(name, []))
 
 
 @pytest.mark.kotlin
