@@ -49,6 +49,15 @@ demo: setup
 	@bash scripts/demo.sh
 
 # setup installed every toolchain, so a C++/Kotlin test that finds one missing fails, never skips.
+# CMake builds go through ccache (installed by system-deps) with a cache beside the venv: paths are
+# made relative (the tests keep their temporary folders under pytest's basetemp), so a re-run
+# recompiles only the generated C++ that changed. A first run on a fresh machine compiles it all.
+CCACHE := $(shell command -v ccache)
+test: export CMAKE_CXX_COMPILER_LAUNCHER := $(CCACHE)
+test: export CCACHE_DIR := $(CACHE)/ccache
+test: export CCACHE_BASEDIR := /
+test: export CCACHE_NOHASHDIR := 1
+test: export CCACHE_MAXSIZE := 3G
 test: setup lint
 	EDGESDK_REQUIRE_TOOLCHAINS=1 $(PY) -m pytest --durations=40 $(PYTEST_ARGS)
 

@@ -31,6 +31,27 @@ def _this_checkout_first() -> None:
 _this_checkout_first()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _temp_files_under_basetemp(tmp_path_factory):
+    """Every temporary folder the code under test makes (the C++ host test's build folder, say)
+    lies under pytest's basetemp, beside the test's own tmp_path. So a build's paths relative to
+    its sources are the same on every run, which is what lets ccache (`make test`) reuse objects;
+    and pytest prunes them with its old basetemps."""
+    import tempfile
+
+    root = tmp_path_factory.getbasetemp() / "tmp"
+    root.mkdir(exist_ok=True)
+    previous = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(root)
+    tempfile.tempdir = None  # re-read TMPDIR
+    yield
+    if previous is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = previous
+    tempfile.tempdir = None
+
+
 @pytest.fixture(scope="session")
 def example_models(tmp_path_factory) -> Path:
     """A folder with model.pt (TorchScript), model.pt2 (torch.export), model.onnx, labels.txt and

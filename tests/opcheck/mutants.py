@@ -225,7 +225,7 @@ class Harness:
     # ---- C++: one small program per mutant; unchanged object files are reused ----
     def run_cpp(self, templates: Path, name: str) -> tuple[bool, str]:
         try:
-            exe = programs.build_cpp(templates, self.work / "cpp" / name, self.pre, self.post, self.work / "objects")
+            exe = programs.build_cpp(templates, self.work / "cpp" / name, self.pre, self.post, programs.object_cache())
         except programs.CompileError as exc:
             return True, f"does not compile: {str(exc).splitlines()[0]}"
         out = self._outputs(name)

@@ -8,7 +8,10 @@ language (no runtime, no SDK build) and hold its outputs to tests/opcheck/cases.
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ import numpy as np
 from jinja2 import FileSystemLoader
 
 from edgesdk import hosttest_kotlin, hosttest_swift, naming
+from edgesdk.backends.base import cache_dir
 from edgesdk.render import make_environment, template_path
 
 from .cases import PostCase, PreCase, check_post, check_pre
@@ -117,6 +121,22 @@ def check_outputs(folder: Path, pre: list[PreCase], post: list[PostCase], exact:
 
 
 # ---- C++ --------------------------------------------------------------------------------------
+def object_cache() -> Path:
+    """Where compiled op-check objects are kept across runs: keyed by the unit's text, every
+    header's, the flags and the compiler's version (see build_cpp), so a hit is the same object
+    a compile would give, and the mutants of an unchanged template compile once per machine."""
+    root = cache_dir() / "opcheck-objects"
+    stale = time.time() - 14 * 86400  # a hit touches its object, so only forgotten ones go
+    for obj in root.glob("*.o") if root.is_dir() else ():
+        if obj.stat().st_mtime < stale:
+            obj.unlink(missing_ok=True)
+    return root
+
+
+def _compiler_identity() -> bytes:
+    return subprocess.run([CXX[0], "--version"], capture_output=True, check=True).stdout
+
+
 def build_cpp(templates: Path, work: Path, pre: list[PreCase], post: list[PostCase], objects: Path) -> Path:
     """Render and compile the C++ driver; object files are reused from `objects` by content."""
     ctx = context("opcheck", pre, post)
@@ -126,15 +146,19 @@ def build_cpp(templates: Path, work: Path, pre: list[PreCase], post: list[PostCa
     units = [f for f in files if f.suffix == ".cpp"]
     objects.mkdir(parents=True, exist_ok=True)
     include = ["-I", str(src / "include"), "-I", str(src / "src")]
+    compiler = _compiler_identity()
 
     def compile_unit(unit: Path) -> Path:
-        key = hashlib.sha256(" ".join(CXX).encode() + unit.read_bytes() + headers).hexdigest()[:24]
+        key = hashlib.sha256(compiler + " ".join(CXX).encode() + unit.read_bytes() + headers).hexdigest()[:24]
         obj = objects / f"{unit.stem}-{key}.o"
         if not obj.is_file():
-            proc = subprocess.run([*CXX, *include, "-c", str(unit), "-o", str(obj) + ".tmp"], capture_output=True, text=True)
+            partial = obj.with_name(f"{obj.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+            proc = subprocess.run([*CXX, *include, "-c", str(unit), "-o", str(partial)], capture_output=True, text=True)
             if proc.returncode != 0:
                 raise CompileError(f"{unit.name}: {proc.stderr[-3000:]}")
-            Path(str(obj) + ".tmp").replace(obj)
+            partial.replace(obj)  # atomic: a concurrent run never sees half an object
+        else:
+            obj.touch()
         return obj
 
     with ThreadPoolExecutor(max_workers=2) as pool:
