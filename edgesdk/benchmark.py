@@ -56,9 +56,12 @@ def python_pipeline_ms(bundle: Path, image: Path, runs: int, threads: int) -> di
     }
 
 
-def bench_bundle(bundle_path: str | Path, runs: int = 50, threads: int = 1, build_dir: Path | None = None) -> dict[str, Any]:
+def bench_bundle(bundle_path: str | Path, runs: int = 50, threads: int = 1, build_dir: Path | None = None, roofline_png: Path | None = None) -> dict[str, Any]:
+    """Latencies of the C++ SDK, a bare session and the Python pipeline; with the roofline of the
+    SDK's stages where the runtime has a GEMM probe (roofline.PROBE_RUNTIMES), else why not."""
     bundle = Path(bundle_path)
-    if bundle_mod.load_sdk_json(bundle)["model"].get("encrypted"):
+    sdk = bundle_mod.load_sdk_json(bundle)
+    if sdk["model"].get("encrypted"):
         # Both the bare session and the Python pipeline would need the plaintext model on disk.
         raise InputError(f"{bundle} holds an encrypted model: `edgesdk bench` compares against a bare session on the model file (benchmarks/bench_encryption.py measures decryption + load)")
     index = golden.load_index(bundle)
@@ -68,6 +71,7 @@ def bench_bundle(bundle_path: str | Path, runs: int = 50, threads: int = 1, buil
         cpp = hosttest.run_sample(binary, bundle, image, extra=["--bench", str(runs), "--threads", str(threads)])["bench"]
     py = python_pipeline_ms(bundle, image, runs, threads)
     cpp_e2e = cpp["e2e_ms"]["median"]
+    stage_ms = {"preprocess": cpp["preprocess_ms"], "infer": cpp["infer_ms"], "postprocess": cpp["postprocess_ms"], "e2e": cpp_e2e}
     return {
         "bundle": str(bundle),
         "image": image.name,
@@ -82,4 +86,16 @@ def bench_bundle(bundle_path: str | Path, runs: int = 50, threads: int = 1, buil
             "python_e2e_vs_sdk_e2e": py["e2e"] / cpp_e2e,
             "python_preprocess_vs_sdk_preprocess": py["preprocess"] / max(cpp["preprocess_ms"], 1e-9),
         },
+        "roofline": _roofline(bundle, sdk, stage_ms, threads, image, roofline_png),
     }
+
+
+def _roofline(bundle: Path, sdk: dict[str, Any], stage_ms: dict[str, float], threads: int, image: Path, png: Path | None) -> dict[str, Any]:
+    from edgesdk import roofline
+
+    if sdk["runtime"] not in roofline.PROBE_RUNTIMES:
+        return {"skipped": f"no GEMM probe for {sdk['runtime']} yet: the roofline runs for {', '.join(roofline.PROBE_RUNTIMES)} bundles"}
+    report = roofline.roofline(bundle, sdk, stage_ms, threads, image_bytes=decode_image(image).nbytes)
+    if png is not None:
+        report["chart"] = str(roofline.write_chart(report, png, f"{sdk['name']} {sdk['version']} ({sdk['runtime']}, {report['precision']}, {threads} thread{'s' if threads > 1 else ''})"))
+    return report

@@ -105,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("bundle", type=Path, help="the bundle folder")
     s.add_argument("--runs", type=_int_in(*BENCH_RUNS), default=50, help=f"timed runs of each contender, {BENCH_RUNS[0]} to {BENCH_RUNS[1]} (default: 50)")
     s.add_argument("--threads", type=_int_in(*THREADS), default=1, help=f"inference threads for every contender, {THREADS[0]} to {THREADS[1]} (default: 1)")
+    s.add_argument("--roofline-png", type=Path, help="also draw the roofline (compute and memory roofs, the SDK's stages) into this PNG")
 
     s = command("keygen", "make a model key (AES-256) or, with --sign, an ed25519 signing pair")
     s.add_argument("--out", type=Path, help="write the key here (mode 0600; never overwritten); with --sign also OUT.pub")
@@ -248,7 +249,7 @@ def _cmd_targets(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from edgesdk import benchmark
 
-    _print_json(benchmark.bench_bundle(args.bundle, runs=args.runs, threads=args.threads))
+    _print_json(benchmark.bench_bundle(args.bundle, runs=args.runs, threads=args.threads, roofline_png=args.roofline_png))
     return 0
 
 

@@ -225,13 +225,21 @@ def test_sample_refuses_a_model_that_does_not_match_sdk_json(unseen_model_bundle
     assert "sha256" in proc.stderr.lower() or "integrity" in proc.stderr.lower()
 
 
-def test_bench_reports_ratios_against_a_bare_session(unseen_model_bundles, capsys):
+def test_bench_reports_ratios_against_a_bare_session_and_the_roofline(unseen_model_bundles, capsys, tmp_path):
     _, _, bundles, _ = unseen_model_bundles
-    assert main(["bench", str(bundles["net.onnx"][0]), "--runs", "5"]) == 0
+    chart = tmp_path / "roofline.png"
+    assert main(["bench", str(bundles["net.onnx"][0]), "--runs", "5", "--roofline-png", str(chart)]) == 0
     report = json.loads(capsys.readouterr().out)
     ratios = report["ratios"]
     assert report["bare_session_ms"] > 0 and report["cpp_sdk_ms"]["e2e"] >= report["cpp_sdk_ms"]["infer"]
     assert all(np.isfinite(v) and v > 0 for v in ratios.values())
+    roof = report["roofline"]
+    assert roof["precision"] == "float32" and roof["peak_gops"] > 0 and roof["copy_bandwidth_gbs"] > 0
+    assert roof["model"]["operations_by_kind"]["Convolution"] > 0 and roof["floor_ms"] > 0
+    stages = {s["name"]: s for s in roof["stages"]}
+    assert stages["infer"]["ms"] == report["cpp_sdk_ms"]["infer"] and stages["infer"]["bound"] in ("compute", "memory")
+    assert stages["preprocess"]["achieved_gbs"] > 0 and stages["preprocess"]["operations"] is None
+    assert chart.read_bytes()[:4] == b"\x89PNG" and roof["chart"] == str(chart)
 
 
 @pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])

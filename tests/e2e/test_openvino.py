@@ -124,6 +124,7 @@ def test_bench_times_the_sdk_against_a_bare_openvino_request(unseen_bundle):
     report = benchmark.bench_bundle(bundle, runs=3, build_dir=build_dir)
     assert report["bare_session_ms"] > 0 and report["cpp_sdk_ms"]["e2e"] >= report["cpp_sdk_ms"]["infer"]
     assert all(np.isfinite(v) and v > 0 for v in report["ratios"].values())
+    assert "openvino" in report["roofline"]["peak_probe"] and report["roofline"]["model"]["operations"] > 0
 
 
 def _int8_data(data: dict, samples: int) -> dict:
