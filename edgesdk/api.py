@@ -27,6 +27,7 @@ from edgesdk.manifest import Manifest, load_manifest, with_overrides
 from edgesdk.processing import Geometry, Preprocessed, ProcessingError
 from edgesdk.processing.postprocess import run_postprocess
 from edgesdk.processing.preprocess import run_preprocess
+from edgesdk.quantize import auto as auto_precision
 from edgesdk.sources import SourceModel, load_source
 
 Progress = Callable[[str], None]
@@ -202,6 +203,12 @@ def build(
         artifact = stages.run(f"convert ({runtime_name})", lambda: backend.convert(source, manifest, stage / "model"))
         stages.note(f"converted to {artifact.main} with {runtime_name} {artifact.runtime_versions}")
         quantized = None
+        auto_report = None
+        if manifest.quantization.mode == "auto":
+            auto_report = stages.run("choose precision (auto)", lambda: _choose_precision(manifest, runtime_name, backend, artifact, calibration, stage, source))
+            chosen = next(c for c in auto_report["candidates"] if c["mode"] == auto_report["chosen"])
+            manifest = auto_precision.named_manifest(manifest, chosen["mode"], keep_float=chosen["kept_float_layers"])
+            stages.note(f"auto chose {chosen['mode']}: {auto_report['why']}")
         if manifest.quantization.mode != "none":
             quantized = stages.run(f"quantize ({manifest.quantization.mode})", lambda: _quantize(manifest, runtime_name, backend, artifact, calibration, stage, source))
             if not quantized.passed:
@@ -245,6 +252,9 @@ def build(
         sdk = _sdk_json(manifest, target_name, runtime_name, artifact, model_files, source, report, labels, golden_cases)
         if quantized is not None:
             sdk["quantization"] = quantized.summary
+        if auto_report is not None:
+            columns = ("mode", "meets_budget", "latency_ms", "speedup_vs_float", "size_bytes")
+            sdk["quantization"]["auto"] = {"chosen": auto_report["chosen"], "why": auto_report["why"], "candidates": [{k: c[k] for k in columns} for c in auto_report["candidates"]]}
         if optimized is not None:
             bundle_mod.write_json(stage / "reports" / "optimize.json", quantize.report.json_safe(optimized))
         bundle_mod.write_json(stage / bundle_mod.SDK_JSON, sdk)
@@ -331,16 +341,27 @@ def _optimize(manifest: Manifest, source: SourceModel, images: list[golden.Golde
     return stage.run(manifest, source, feeds, manifest.post_output_index() if manifest.task == "classification" else None)
 
 
-def _quantize(manifest: Manifest, runtime: str, backend, artifact, calibration, stage: Path, source: SourceModel) -> quantize.Outcome:
+def _runner_for(backend, artifact):
     from dataclasses import replace
 
     def runner_for(path: Path):
         return backend.runner(replace(artifact, folder=path.parent, main=path.name))
 
+    return runner_for
+
+
+def _quantize(manifest: Manifest, runtime: str, backend, artifact, calibration, stage: Path, source: SourceModel) -> quantize.Outcome:
     score_output = manifest.post_output_index() if manifest.task == "classification" else None
-    outcome = quantize.run(manifest, runtime, artifact.main_path, runner_for, calibration, score_output, source)
+    outcome = quantize.run(manifest, runtime, artifact.main_path, _runner_for(backend, artifact), calibration, score_output, source)
     quantize.report.write(outcome.report, stage / "reports")
     return outcome
+
+
+def _choose_precision(manifest: Manifest, runtime: str, backend, artifact, calibration, stage: Path, source: SourceModel) -> dict[str, Any]:
+    score_output = manifest.post_output_index() if manifest.task == "classification" else None
+    _, report = auto_precision.choose(manifest, runtime, artifact.main_path, _runner_for(backend, artifact), calibration, score_output, source)
+    bundle_mod.write_json(stage / "reports" / auto_precision.REPORT_FILE, quantize.report.json_safe(report))
+    return report
 
 
 def _preprocessed(manifest: Manifest, rgb: np.ndarray) -> Preprocessed:

@@ -86,8 +86,12 @@ def _check_quantization(m: Manifest) -> None:
         raise ManifestError("quantization.bits", f"only for mode palettize (mode is '{q.mode}'); remove it")
     if q.mode == "none":
         if q.calibration is not None or q.keep_float or q.accuracy_budget is not None:
-            raise ManifestError("quantization.mode", "calibration, keep_float and accuracy_budget need a quantization mode (allowed: fp16, int8-dynamic, int8, palettize)")
+            raise ManifestError("quantization.mode", "calibration, keep_float and accuracy_budget need a quantization mode (allowed: fp16, int8-dynamic, int8, palettize, auto)")
         return
+    if q.mode == "auto" and (q.calibration is None or q.accuracy_budget is None):
+        missing = "quantization.calibration" if q.calibration is None else "quantization.accuracy_budget"
+        example = "calibration: {data: calib/}, accuracy_budget: {metric: top1_agreement, min: 0.99}"
+        raise ManifestError(missing, f"required for mode auto: each mode is measured against the budget on the calibration data, e.g. {example}")
     if q.calibration is None:
         if q.mode == "int8":
             raise ManifestError("quantization.calibration", "required for mode int8: a folder of images or .npy tensors that sets the activation ranges, e.g. {data: calib/, samples: 64}")

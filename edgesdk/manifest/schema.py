@@ -370,7 +370,9 @@ class AccuracyBudget(_Strict):
 
 
 class QuantizationSpec(_Strict):
-    mode: Literal["none", "fp16", "int8-dynamic", "int8", "palettize"] = "none"
+    mode: Literal["none", "fp16", "int8-dynamic", "int8", "palettize", "auto"] = Field(
+        "none", description="auto: the fastest of the runtime's modes that meets accuracy_budget on the calibration data (measured on this machine)"
+    )
     bits: Literal[1, 2, 3, 4, 6, 8] | None = Field(None, description="palettize only: bits per weight index (a 2**bits-entry table per tensor); default 8")
     calibration: CalibrationSpec | None = None
     per_channel: bool = True

@@ -55,8 +55,19 @@ def prepare(manifest: Manifest, runtime: str) -> CalibrationSet | None:
     q = manifest.quantization
     if q.mode == "none":
         return None
-    translator = get_translator(runtime, q.mode)
-    if q.keep_float and not getattr(translator, "per_layer", True):
+    if q.mode == "auto":
+        from edgesdk.quantize import auto
+
+        # Every candidate is checked as if named; one that quantizes the whole model drops keep_float.
+        for mode in auto.candidate_modes(runtime)[1:]:
+            _check_translator(q, runtime, get_translator(runtime, mode), check_keep_float=False)
+    else:
+        _check_translator(q, runtime, get_translator(runtime, q.mode), check_keep_float=True)
+    return load_calibration(manifest, q.calibration) if q.calibration is not None else None
+
+
+def _check_translator(q, runtime: str, translator, check_keep_float: bool) -> None:
+    if check_keep_float and q.keep_float and not getattr(translator, "per_layer", True):
         raise ManifestError(f"{FIELD}.keep_float", f"runtime '{runtime}' quantizes the whole model; it cannot keep layers float (remove keep_float)")
     if not q.per_channel and not getattr(translator, "per_tensor", True):
         raise ManifestError(f"{FIELD}.per_channel", f"runtime '{runtime}' quantizes weights per output channel only (allowed: true)")
@@ -68,7 +79,6 @@ def prepare(manifest: Manifest, runtime: str) -> CalibrationSet | None:
     methods = getattr(translator, "calibration_methods", None)
     if q.calibration is not None and methods is not None and q.calibration.method not in methods:
         raise ManifestError(f"{FIELD}.calibration.method", f"'{q.calibration.method}' is not supported for runtime '{runtime}' (supported: {', '.join(methods)})")
-    return load_calibration(manifest, q.calibration) if q.calibration is not None else None
 
 
 @dataclass

@@ -1,0 +1,134 @@
+"""`quantization: {mode: auto, accuracy_budget: ...}`: measure the precisions the runtime has and
+keep the fastest that meets the budget.
+
+Each candidate is a whole quantization run of its own (quantize.run, on a copy of the converted
+float model), measured on the calibration data exactly as a manifest naming that mode would be:
+the budget's metric against the float model, then its latency in the runtime's own Python runner
+on this machine (one thread, the median of LATENCY_RUNS on one calibration tensor). The float
+model is always a candidate and always meets the budget, so `auto` never fails for accuracy.
+
+int8 candidates search for layers to keep float (keep_float: auto) unless the manifest lists them,
+so "int8 with sensitive layers float" is what an int8 candidate becomes when plain int8 misses
+the budget. A candidate must be faster than the float model by MIN_SPEEDUP to be chosen over it:
+a smaller file that runs no faster is not worth its accuracy loss.
+
+The choice depends on this machine's timings: two builds can choose differently where two modes
+are close. The report (reports/quantization-auto.json, and `auto` in sdk.json) names every
+candidate with its numbers; pin the chosen mode in the manifest for reproducible builds.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from edgesdk.errors import ManifestError
+from edgesdk.manifest import Manifest
+from edgesdk.quantize import FIELD, Outcome, get_translator, model_files, run, translator_modules
+from edgesdk.quantize.calibration import CalibrationSet
+
+# Most to least precise: on equal speed the earlier one wins.
+CANDIDATE_ORDER = ("none", "fp16", "int8-dynamic", "int8")
+LATENCY_RUNS = 20
+MIN_SPEEDUP = 1.05
+REPORT_FILE = "quantization-auto.json"
+
+
+def candidate_modes(runtime: str) -> list[str]:
+    """The modes `auto` tries for `runtime`: float and every mode its translator has that runs here."""
+    import importlib
+
+    modules = translator_modules()
+    if runtime not in modules:
+        return ["none"]
+    translator = importlib.import_module(modules[runtime]).TRANSLATOR
+    if not getattr(translator, "runs_model", True):
+        raise ManifestError(f"{FIELD}.mode", f"auto measures each mode by running it, and runtime '{runtime}' cannot run the model on this host (name a mode: {', '.join(translator.modes)})")
+    return [m for m in CANDIDATE_ORDER if m == "none" or m in translator.modes]
+
+
+def named_manifest(manifest: Manifest, mode: str, keep_float: list[str] | str | None = None) -> Manifest:
+    """The manifest as it would read with `mode` named instead of auto. int8 modes search for
+    layers to keep float (keep_float: auto) unless the manifest lists them or `keep_float` is
+    given (the layers a candidate run found: the build then repeats no search)."""
+    q = manifest.quantization
+    if mode == "none":
+        update: dict[str, Any] = {"mode": "none", "calibration": None, "keep_float": [], "accuracy_budget": None}
+    else:
+        if keep_float is None:
+            listed = q.keep_float if isinstance(q.keep_float, list) else []
+            keep_float = (listed or "auto") if mode.startswith("int8") else listed
+        update = {"mode": mode, "keep_float": keep_float}
+    return manifest.model_copy(update={"quantization": q.model_copy(update=update)})
+
+
+def latency_ms(run_model: Callable, feed: dict, runs: int = LATENCY_RUNS) -> float:
+    for _ in range(3):
+        run_model(feed)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run_model(feed)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def choose(
+    manifest: Manifest,
+    runtime: str,
+    model_path: Path,
+    runner_for: Callable[[Path], Callable],
+    calibration: CalibrationSet,
+    score_output: int | None,
+    source=None,
+) -> tuple[str, dict[str, Any]]:
+    """(the chosen mode, the report of every candidate). The float model at `model_path` is left
+    as it is; the build then quantizes it with the chosen mode like any named mode."""
+    budget = manifest.quantization.accuracy_budget
+    assert budget is not None  # the manifest refuses auto without a budget and calibration
+    feeds = [{manifest.model.inputs[0].name: t} for t in calibration.tensors]
+    candidates: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="edgesdk-auto-") as tmp:
+        for mode in candidate_modes(runtime):
+            folder = Path(tmp) / mode
+            folder.mkdir()
+            for part in model_files(model_path):
+                shutil.copy2(part, folder / part.name)
+            path = folder / model_path.name
+            row: dict[str, Any] = {"mode": mode}
+            if mode == "none":
+                row.update(meets_budget=True, metrics={}, kept_float_layers=[])
+            else:
+                named = named_manifest(manifest, mode)
+                if named.quantization.keep_float and not getattr(get_translator(runtime, mode), "per_layer", True):
+                    named = named_manifest(manifest, mode, keep_float=[])  # it quantizes the whole model
+                outcome: Outcome = run(named, runtime, path, runner_for, calibration, score_output, source)
+                row.update(meets_budget=outcome.passed, metrics=outcome.report["metrics"], kept_float_layers=outcome.summary["kept_float_layers"], failures=outcome.failures)
+            row["size_bytes"] = sum(p.stat().st_size for p in model_files(path))
+            row["latency_ms"] = latency_ms(runner_for(path), feeds[0])
+            candidates.append(row)
+    float_ms = candidates[0]["latency_ms"]
+    for row in candidates:
+        row["speedup_vs_float"] = float_ms / row["latency_ms"]
+    eligible = [r for r in candidates if r["meets_budget"] and (r["mode"] == "none" or r["speedup_vs_float"] >= MIN_SPEEDUP)]
+    chosen = min(eligible, key=lambda r: (r["latency_ms"], CANDIDATE_ORDER.index(r["mode"])))
+    why = (
+        f"fastest of the modes meeting {budget.metric} >= {budget.min}: {chosen['latency_ms']:.3g} ms, {chosen['speedup_vs_float']:.2f}x the float model"
+        if chosen["mode"] != "none"
+        else f"no quantized mode met {budget.metric} >= {budget.min} while running at least {MIN_SPEEDUP}x faster than float"
+    )
+    report = {
+        "chosen": chosen["mode"],
+        "why": why,
+        "accuracy_budget": budget.model_dump(),
+        "latency": f"{runtime} Python runner, 1 thread, median of {LATENCY_RUNS} runs on one calibration tensor",
+        "min_speedup": MIN_SPEEDUP,
+        "candidates": candidates,
+        "samples": len(feeds),
+    }
+    return chosen["mode"], report
