@@ -4,8 +4,11 @@ keep the fastest that meets the budget.
 Each candidate is a whole quantization run of its own (quantize.run, on a copy of the converted
 float model), measured on the calibration data exactly as a manifest naming that mode would be:
 the budget's metric against the float model, then its latency in the runtime's own Python runner
-on this machine (one thread, the median of LATENCY_RUNS on one calibration tensor). The float
+on this machine (one thread, one calibration tensor, candidates timed in interleaved rounds). The float
 model is always a candidate and always meets the budget, so `auto` never fails for accuracy.
+A candidate must also meet its mode's parity-gate minimums (parity.py) on the calibration data:
+the build gates the chosen mode like a named one, and a loose budget must not choose a mode the
+gate then stops.
 
 int8 candidates search for layers to keep float (keep_float: auto) unless the manifest lists them,
 so "int8 with sensitive layers float" is what an int8 candidate becomes when plain int8 misses
@@ -34,7 +37,8 @@ from edgesdk.quantize.calibration import CalibrationSet
 
 # Most to least precise: on equal speed the earlier one wins.
 CANDIDATE_ORDER = ("none", "fp16", "int8-dynamic", "int8")
-LATENCY_RUNS = 20
+LATENCY_ROUNDS = 4
+LATENCY_RUNS = 7
 MIN_SPEEDUP = 1.05
 REPORT_FILE = "quantization-auto.json"
 
@@ -67,15 +71,23 @@ def named_manifest(manifest: Manifest, mode: str, keep_float: list[str] | str | 
     return manifest.model_copy(update={"quantization": q.model_copy(update=update)})
 
 
-def latency_ms(run_model: Callable, feed: dict, runs: int = LATENCY_RUNS) -> float:
-    for _ in range(3):
-        run_model(feed)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        run_model(feed)
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+def interleaved_latency_ms(runners: list[Callable], feed: dict) -> list[float]:
+    """Each runner's latency: the candidates take turns, LATENCY_ROUNDS rounds of LATENCY_RUNS
+    runs each, and each keeps its fastest round's median. Taking turns spreads a burst of load
+    from elsewhere over all of them instead of penalizing whichever ran during it."""
+    for run_model in runners:
+        for _ in range(3):
+            run_model(feed)
+    best = [float("inf")] * len(runners)
+    for _ in range(LATENCY_ROUNDS):
+        for i, run_model in enumerate(runners):
+            times = []
+            for _ in range(LATENCY_RUNS):
+                start = time.perf_counter()
+                run_model(feed)
+                times.append((time.perf_counter() - start) * 1000)
+            best[i] = min(best[i], statistics.median(times))
+    return best
 
 
 def choose(
@@ -108,10 +120,19 @@ def choose(
                 if named.quantization.keep_float and not getattr(get_translator(runtime, mode), "per_layer", True):
                     named = named_manifest(manifest, mode, keep_float=[])  # it quantizes the whole model
                 outcome: Outcome = run(named, runtime, path, runner_for, calibration, score_output, source)
-                row.update(meets_budget=outcome.passed, metrics=outcome.report["metrics"], kept_float_layers=outcome.summary["kept_float_layers"], failures=outcome.failures)
+                misses = outcome.failures + _gate_misses(outcome.report["metrics"], mode, manifest)
+                kept = outcome.summary["kept_float_layers"]
+                if kept and set(kept) >= set(outcome.report["layers"]):
+                    misses.append("every layer had to stay float: that is the float model")
+                elif outcome.report["metrics"].get("sqnr_db") == float("inf"):
+                    # E.g. keep_float kept every layer the translator really quantizes.
+                    misses.append("its outputs equal the float model's on every calibration tensor: nothing it quantized takes effect")
+                row.update(meets_budget=not misses, metrics=outcome.report["metrics"], kept_float_layers=kept, failures=misses)
             row["size_bytes"] = sum(p.stat().st_size for p in model_files(path))
-            row["latency_ms"] = latency_ms(runner_for(path), feeds[0])
             candidates.append(row)
+        runners = [runner_for(Path(tmp) / row["mode"] / model_path.name) for row in candidates]
+        for row, ms in zip(candidates, interleaved_latency_ms(runners, feeds[0])):
+            row["latency_ms"] = ms
     float_ms = candidates[0]["latency_ms"]
     for row in candidates:
         row["speedup_vs_float"] = float_ms / row["latency_ms"]
@@ -126,9 +147,26 @@ def choose(
         "chosen": chosen["mode"],
         "why": why,
         "accuracy_budget": budget.model_dump(),
-        "latency": f"{runtime} Python runner, 1 thread, median of {LATENCY_RUNS} runs on one calibration tensor",
+        "latency": f"{runtime} Python runner, 1 thread, one calibration tensor: the best of {LATENCY_ROUNDS} interleaved rounds' medians of {LATENCY_RUNS} runs",
         "min_speedup": MIN_SPEEDUP,
         "candidates": candidates,
         "samples": len(feeds),
     }
     return chosen["mode"], report
+
+
+# The parity gate's minimums and the metric each is measured by on the calibration data.
+_GATE_METRICS = {"cosine_min": "cosine", "sqnr_db_min": "sqnr_db", "top1_agreement_min": "top1_agreement"}
+
+
+def _gate_misses(metrics: dict[str, float], mode: str, manifest: Manifest) -> list[str]:
+    """The parity gate's minimums for `mode` this candidate already misses on the calibration
+    data: the build would stop at the gate, so the candidate cannot be chosen whatever the budget."""
+    from edgesdk.parity import tolerances_for
+
+    tolerances = tolerances_for(mode, manifest.parity.model_dump())
+    return [
+        f"parity gate {name} {tolerances[name]} not met on the calibration data: {metrics[metric]:.6g}"
+        for name, metric in _GATE_METRICS.items()
+        if name in tolerances and metric in metrics and metrics[metric] < tolerances[name]
+    ]
