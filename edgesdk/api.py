@@ -202,6 +202,8 @@ def build(
         stages.log.hide_folder(stage, "<bundle>")
         artifact = stages.run(f"convert ({runtime_name})", lambda: backend.convert(source, manifest, stage / "model"))
         stages.note(f"converted to {artifact.main} with {runtime_name} {artifact.runtime_versions}")
+        if artifact.route:
+            stages.note(f"route: {artifact.route}")
         quantized = None
         auto_report = None
         if manifest.quantization.mode == "auto":
@@ -480,7 +482,7 @@ def _sdk_json(
             "onnx": onnx.__version__,
             "numpy": np.__version__,
         },
-        "source": {"model": manifest.model.source, "kind": source.kind, "sha256": source.sha256},
+        "source": {"model": manifest.model.source, "kind": source.kind, "sha256": source.sha256, **({"route": artifact.route} if artifact.route else {})},
         "languages": list(render.languages_for(target, runtime)),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)),
     }

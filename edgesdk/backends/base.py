@@ -39,6 +39,9 @@ class Artifact:
     # The model outputs' names in the manifest's order, for runners of formats that keep outputs
     # by name only (MNN's sessions map them by name).
     output_names: list[str] = field(default_factory=list)
+    # How the source reached this format when it took a converter of another framework first
+    # (an ONNX source to LiteRT: "onnx -> onnx2fx <version> -> torch.export -> LiteRT"); "" otherwise.
+    route: str = ""
 
     @property
     def main_path(self) -> Path:

@@ -26,6 +26,7 @@ import re
 import shutil
 import tempfile
 import uuid
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ import numpy as np
 
 from edgesdk import buildlog
 from edgesdk.backends.base import Artifact, Backend, Runner
-from edgesdk.backends.torch_export import exported_program
+from edgesdk.backends.torch_export import exported_program, route
 from edgesdk.errors import BackendUnavailable, ManifestError, UnsupportedOpError
 from edgesdk.manifest import Manifest
 from edgesdk.sources import SourceModel
@@ -89,12 +90,6 @@ class CoreMLBackend(Backend):
         return None
 
     def check_manifest(self, manifest: Manifest) -> None:
-        if not manifest.model.source.startswith("python:") and manifest.model.source.lower().endswith(".onnx"):
-            raise ManifestError(
-                "model.source",
-                "an ONNX model cannot go to Core ML (coremltools 9 has no ONNX frontend): give the torch source (.pt TorchScript, .pt2 torch.export "
-                "or python:module:factory), or build for ios with --runtime onnxruntime (or executorch, from a torch source)",
-            )
         declared = [("inputs", i, s.dtype) for i, s in enumerate(manifest.model.inputs)] + [("outputs", i, o.dtype) for i, o in enumerate(manifest.model.outputs)]
         for kind, i, dtype in declared:
             if dtype is not None and dtype not in ARRAY_DTYPES.values():
@@ -104,7 +99,8 @@ class CoreMLBackend(Backend):
         self.require()
         self.check_manifest(manifest)
         write_package(source, manifest, out_dir / MODEL_DIR, "float32")
-        return artifact_of(out_dir)
+        # coremltools 9 has no ONNX frontend: an ONNX source goes through torch (edgesdk.onnx_import).
+        return replace(artifact_of(out_dir), route=route(source, self.display_name))
 
     def runtime_options(self, artifact: Artifact, manifest: Manifest) -> dict[str, Any]:
         spec = load_spec(artifact.main_path)

@@ -1,4 +1,5 @@
 """ExecuTorch backend: torch sources -> torch.export -> XNNPACK-partitioned edge program -> `.pte`.
+ONNX sources reach torch.export through edgesdk.onnx_import (onnx2fx) first.
 
 A `.pte` is only defined for the runtime release that wrote it, so the exact ExecuTorch version
 is recorded in `runtime_versions` (and from there in sdk.json): `executorch` is the release that
@@ -19,7 +20,7 @@ import numpy as np
 
 from edgesdk import buildlog
 from edgesdk.backends.base import Artifact, Backend, Runner
-from edgesdk.backends.torch_export import exported_program
+from edgesdk.backends.torch_export import exported_program, route
 from edgesdk.dtypes import names_by
 from edgesdk.errors import BackendUnavailable, ManifestError, UnsupportedOpError
 from edgesdk.manifest import Manifest
@@ -58,6 +59,7 @@ class ExecuTorchBackend(Backend):
             runtime=self.name,
             runtime_versions={"executorch": version, "cpp": version, "python": version},
             notes=[f"method '{METHOD}', XNNPACK delegate; loadable only by ExecuTorch {version}"],
+            route=route(source, self.display_name),
         )
 
     def android_libraries(self) -> list[Path]:

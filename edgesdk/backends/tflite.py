@@ -2,9 +2,9 @@
 
 The `.tflite` keeps the manifest's input layout: litert-torch converts the NCHW graph as is and
 puts the layout transposes inside the model, so the bundle's golden tensors (NCHW, as the manifest
-declares) are exactly what the interpreter consumes. ONNX sources are refused: litert-torch reads
-PyTorch programs only, and the ONNX -> TensorFlow -> TFLite route (onnx2tf) rewrites layouts and
-is not a converter this project can hold to the float32 gate.
+declares) are exactly what the interpreter consumes. ONNX sources reach torch.export through
+edgesdk.onnx_import (onnx2fx) first, so they keep the NCHW layout too; the ONNX -> TensorFlow ->
+TFLite route (onnx2tf) would need TensorFlow and rewrites layouts to NHWC.
 
 Host parity runs the file in the `ai-edge-litert` interpreter (never `tflite-runtime`, which
 needs numpy<2 and gave wrong int8 results here). The model has one signature, `serving_default`,
@@ -21,7 +21,7 @@ import numpy as np
 
 from edgesdk import buildlog
 from edgesdk.backends.base import Artifact, Backend, Runner
-from edgesdk.backends.torch_export import example_inputs, exported_program
+from edgesdk.backends.torch_export import example_inputs, exported_program, route
 from edgesdk.dtypes import names_by
 from edgesdk.errors import BackendUnavailable, ManifestError, UnsupportedOpError
 from edgesdk.manifest import Manifest
@@ -59,6 +59,7 @@ class TfliteBackend(Backend):
             runtime=self.name,
             runtime_versions=_versions(),
             notes=[f"signature '{SIGNATURE}': inputs args_<i>, outputs output_<i>, in the manifest's order; NCHW input as declared"],
+            route=route(source, self.display_name),
         )
 
     def glue_runtime_version(self, artifact: Artifact) -> str:

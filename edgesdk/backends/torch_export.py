@@ -1,11 +1,12 @@
-"""Bring every torch source kind to one `torch.export` ExportedProgram, the entry point of the
-LiteRT and ExecuTorch converters, traced on zeros of the manifest's input shapes."""
+"""Bring every source kind to one `torch.export` ExportedProgram, the entry point of the LiteRT,
+ExecuTorch and Core ML converters, traced on zeros of the manifest's input shapes. ONNX sources go
+through edgesdk.onnx_import (onnx2fx); `route` names that step for sdk.json and the build log."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from edgesdk import buildlog
+from edgesdk import buildlog, onnx_import
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.manifest import Manifest
 from edgesdk.sources import SourceModel
@@ -22,10 +23,7 @@ def exported_program(source: SourceModel, manifest: Manifest, runtime: str):
     import torch
 
     if not source.is_torch:
-        raise UnsupportedOpError(
-            f"runtime '{runtime}' converts PyTorch models only; {source.origin} is ONNX. Give model.source as a "
-            "TorchScript .pt, a torch.export .pt2 or python:module:factory, or build with --runtime onnxruntime"
-        )
+        return onnx_import.exported_program(source, manifest, runtime)
     if source.kind == "exported_program":
         return source.module
     example = example_inputs(manifest)
@@ -41,3 +39,9 @@ def exported_program(source: SourceModel, manifest: Manifest, runtime: str):
     except Exception as exc:  # export raises many types; the first line says what failed
         text = str(exc).strip().splitlines()
         raise UnsupportedOpError(f"torch.export of {source.origin} for '{runtime}' failed: {text[0] if text else type(exc).__name__}") from exc
+
+
+def route(source: SourceModel, runtime_display_name: str) -> str:
+    """The conversion route sdk.json records for a source that is not a torch program ("" for
+    torch sources, whose route is the runtime's own converter)."""
+    return "" if source.is_torch else onnx_import.route(runtime_display_name)
