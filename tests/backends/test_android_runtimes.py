@@ -21,7 +21,7 @@ from edgesdk.backends import get_backend
 from edgesdk.backends.base import Artifact
 from edgesdk.bundle import write_checksums
 from edgesdk.cli import main
-from edgesdk.errors import BackendUnavailable, UnsupportedOpError
+from edgesdk.errors import BackendUnavailable
 from edgesdk.parity import topk_indices
 
 # runtime -> (the module its tests need, file suffix, pytest mark)
@@ -148,19 +148,6 @@ def test_pte_runner_refuses_another_executorch_release(tmp_path):
     artifact = Artifact(folder=tmp_path, main="model.pte", files=["model.pte"], runtime="executorch", runtime_versions={"executorch": "1.4.0"})
     with pytest.raises(BackendUnavailable, match="ExecuTorch 1.4.0"):
         get_backend("executorch").runner(artifact)
-
-
-@pytest.mark.tflite
-def test_onnx_source_for_tflite_is_a_clear_error(example_models, tmp_path, capsys):
-    _need("tflite")
-    data = example_manifest_dict("model.onnx")
-    data["target"] = "android"
-    path = _project(example_models, tmp_path / "project", data)
-    with pytest.raises(UnsupportedOpError, match="converts PyTorch models only.*--runtime onnxruntime"):
-        api.build(path, out=tmp_path / "dist")
-    assert main(["build", "-c", str(path), "--out", str(tmp_path / "dist")]) == 2
-    assert "PyTorch models only" in capsys.readouterr().err
-    assert not (tmp_path / "dist").exists() or not any((tmp_path / "dist").iterdir())
 
 
 def test_targets_table_shows_android_runtimes_with_unchecked_android_layer():

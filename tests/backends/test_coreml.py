@@ -185,17 +185,6 @@ def test_validation_checks_shapes_and_dtypes(example_models, tmp_path):
     assert any("missing" in p for p in coreml.validate_package(artifact.main_path, right)["problems"])
 
 
-def test_onnx_source_is_refused_naming_the_alternatives(example_models, tmp_path, capsys):
-    path = _ios_manifest(example_models, tmp_path / "project", source="model.onnx")
-    out = tmp_path / "dist"
-    for command in (["validate", "-c", str(path)], ["build", "-c", str(path), "--out", str(out)]):
-        capsys.readouterr()
-        assert main(command) == 2
-        err = capsys.readouterr().err
-        assert "model.source" in err and "no ONNX frontend" in err and "--runtime onnxruntime" in err
-    assert not out.exists()
-
-
 def test_quantization_fields_coreml_cannot_honour_are_refused(example_models, tmp_path):
     data = example_manifest_dict()
     data["target"] = "ios"
