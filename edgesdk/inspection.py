@@ -151,17 +151,52 @@ def _inspect_torch(path: Path) -> dict[str, Any]:
         if path.suffix == ".pt":
             module = torch.jit.load(str(path), map_location="cpu")
             state = module.state_dict()
-            inputs = None
+            io = _torchscript_io(module)
         else:
             program = torch.export.load(str(path))
-            state = program.state_dict
-            inputs = [{"shape": list(a.shape), "dtype": str(a.dtype).replace("torch.", "")} for a in program.example_inputs[0]] if program.example_inputs else None
+            state = {**program.state_dict, **program.constants}  # weights may be lifted constants, not parameters
+            io = _exported_io(program)
     except TORCH_FILE_ERRORS as exc:
         raise InputError(f"{path} is not a readable {'TorchScript' if path.suffix == '.pt' else 'torch.export'} file: {exc}") from exc
     return {
         "file": str(path),
         "size_bytes": path.stat().st_size,
         "format": "torchscript" if path.suffix == ".pt" else "torch.export",
-        "parameters": int(sum(t.numel() for t in state.values())),
-        "example_inputs": inputs,
+        "parameters": int(sum(t.numel() for t in state.values() if isinstance(t, torch.Tensor) and t.is_floating_point())),
+        **io,
     }
+
+
+def _torch_dims(shape) -> list[int | str]:
+    """Concrete dims as ints, symbolic ones (torch.export's dynamic dims) by their symbol."""
+    return [int(d) if isinstance(d, int) else str(d) for d in shape]
+
+
+def _exported_io(program) -> dict[str, Any]:
+    """Inputs and outputs as the export names them (the forward's argument names; an output is
+    named after the node computing it), with shapes, dtypes and each output's producing op."""
+    signature = program.graph_signature
+    nodes = {n.name: n for n in program.graph.nodes}
+
+    def spec(name: str) -> dict[str, Any]:
+        value = nodes[name].meta.get("val")
+        shape = _torch_dims(value.shape) if value is not None and hasattr(value, "shape") else None
+        dtype = str(value.dtype).replace("torch.", "") if value is not None and hasattr(value, "dtype") else None
+        return {"name": name, "shape": shape, "dtype": dtype}
+
+    outputs = [name for name in signature.user_outputs if name in nodes]
+    return {
+        "inputs": [spec(name) for name in signature.user_inputs],
+        "outputs": [spec(name) for name in outputs],
+        "output_ops": {name: str(nodes[name].target) for name in outputs if nodes[name].op == "call_function"},
+    }
+
+
+def _torchscript_io(module) -> dict[str, Any]:
+    """A TorchScript file records its forward's argument names and graph, not its shapes; the
+    op that makes the single returned value is read from the inlined graph."""
+    names = [a.name for a in module.forward.schema.arguments[1:]]  # [0] is self
+    graph = module.inlined_graph  # held: its nodes are invalid once the graph object is freed
+    returned = list(graph.return_node().inputs())
+    output_ops = {"output": returned[0].node().kind()} if len(returned) == 1 else {}
+    return {"inputs": [{"name": n, "shape": None, "dtype": None} for n in names], "outputs": [{"name": "output", "shape": None}], "output_ops": output_ops}

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from edgesdk import naming
-from edgesdk.errors import InputError
+from edgesdk.errors import InputError, ManifestError
 from edgesdk.inspection import inspect_path
-from edgesdk.manifest import MODEL_SUFFIXES
+from edgesdk.manifest import MODEL_SUFFIXES, manifest_from_dict
+from edgesdk.manifest.schema import OutputSpec
 from edgesdk.render import render_string
 from edgesdk.results import TASKS
 from edgesdk.targets import TARGETS
 
 DEFAULT_INPUT = {"name": "image", "shape": [1, 3, 224, 224], "dtype": "float32"}
+# The op making a classifier's output when it already gives probabilities: ONNX, torch.export
+# (aten overloads) and TorchScript (inlined graph) spellings.
+SOFTMAX_OPS = frozenset({"Softmax", "aten.softmax.int", "aten._softmax.default", "aten::softmax", "aten::_softmax"})
 
 TEMPLATE = """\
 # edgesdk manifest (schema_version 1). Reference: docs/processing.md and `edgesdk schema`.
@@ -22,8 +28,8 @@ version: 0.1.0                        # semver; a bundle of the same name+versio
 model:
   source: {{ source }}
   # {{ io_note }}
-  inputs:  [{name: {{ input.name }}, shape: {{ input.shape }}, dtype: {{ input.dtype }}}]
-  outputs: [{% for o in outputs %}{name: {{ o.name }}{% if o.shape %}, shape: {{ o.shape }}{% endif %}}{% if not loop.last %}, {% endif %}{% endfor %}]
+  inputs:  [{name: {{ input.name | tojson }}, shape: {{ input.shape }}, dtype: {{ input.dtype }}}]
+  outputs: [{% for o in outputs %}{name: {{ o.name | tojson }}{% if o.shape %}, shape: {{ o.shape }}{% endif %}}{% if not loop.last %}, {% endif %}{% endfor %}]
 task: {{ task }}                      # classification | detection | segmentation | custom
 preprocess:                           # from a decoded HWC uint8 image
   input_color: rgb                    # rgb | bgr: the order the app passes pixels in
@@ -83,14 +89,16 @@ def init_manifest(model: Path, task: str = "classification", force: bool = False
         raise InputError(f"{target} already exists (pass --force to overwrite)")
     info = inspect_path(model)
     inputs = info.get("inputs") or []
-    if inputs and all(_fixed(d) for d in inputs[0]["shape"]):
-        first = dict(inputs[0])
+    recorded = inputs[0].get("shape") if inputs else None
+    if recorded and all(_fixed(d) for d in recorded):
+        first = {"name": inputs[0]["name"], "shape": list(recorded), "dtype": inputs[0].get("dtype") or "float32"}
         io_note = "read from the model file; check the output names and shapes"
-    elif inputs:
+    elif recorded:
         first = _fill_dynamic(inputs[0])
-        io_note = f"the model's input is dynamic ({inputs[0]['shape']}): the shape below is a guess, set the size the model was trained at"
+        io_note = f"the model's input is dynamic ({recorded}): the shape below is a guess, set the size the model was trained at"
     else:
-        first = dict(DEFAULT_INPUT)
+        # TorchScript records its forward's argument names but no shapes.
+        first = {**DEFAULT_INPUT, "name": inputs[0]["name"]} if inputs else dict(DEFAULT_INPUT)
         io_note = "the file does not record its input shape: check inputs and outputs below"
     shape = first["shape"]
     nhwc = len(shape) == 4 and shape[-1] in (1, 3) and shape[1] not in (1, 3)
@@ -101,8 +109,8 @@ def init_manifest(model: Path, task: str = "classification", force: bool = False
         "source": model.name,
         "io_note": io_note,
         "input": first,
-        "outputs": [{"name": o["name"], "shape": o["shape"] if all(_fixed(d) for d in o.get("shape") or ["?"]) else None} for o in outputs],
-        "ends_in_softmax": info.get("output_ops", {}).get(outputs[0]["name"]) == "Softmax",
+        "outputs": [{"name": o["name"], "shape": _declarable_shape(o)} for o in outputs],
+        "ends_in_softmax": info.get("output_ops", {}).get(outputs[0]["name"]) in SOFTMAX_OPS,
         "task": task,
         "side": max(h, w),
         "h": h,
@@ -113,6 +121,7 @@ def init_manifest(model: Path, task: str = "classification", force: bool = False
         "targets": list(TARGETS),
     }
     text = render_string(TEMPLATE, context)
+    _check_loads(text, model)
     tmp = target.with_suffix(".yaml.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(target)
@@ -128,10 +137,36 @@ def _fixed(dim) -> bool:
 
 
 def _fill_dynamic(spec: dict) -> dict:
-    """The model's input with its symbolic dims filled: batch 1, a 3-channel axis kept, image
-    axes from DEFAULT_INPUT's 224."""
+    """The model's input with its symbolic dims filled: batch 1, a symbolic channel axis 3 (what
+    the pre-processing makes of an RGB/BGR image), image axes from DEFAULT_INPUT's 224."""
     shape = list(spec["shape"])
     if len(shape) != 4:
         return {**DEFAULT_INPUT, "name": spec["name"]}
-    filled = [1] + [d if _fixed(d) else 224 for d in shape[1:]]
-    return {"name": spec["name"], "shape": filled, "dtype": spec.get("dtype", "float32")}
+    channels_last = _fixed(shape[3]) and shape[3] in (1, 3) and not _fixed(shape[1])
+    channel_axis = 3 if channels_last else 1
+    filled = [1] + [d if _fixed(d) else (3 if axis == channel_axis else 224) for axis, d in enumerate(shape[1:], start=1)]
+    return {"name": spec["name"], "shape": filled, "dtype": spec.get("dtype") or "float32"}
+
+
+def _declarable_shape(output: dict) -> list[int] | None:
+    """The output's shape when the manifest can declare it (static, within the tensor limits);
+    None leaves it out, and the build reads it from the model."""
+    from pydantic import ValidationError
+
+    shape = output.get("shape")
+    if not shape or not all(_fixed(d) for d in shape):
+        return None
+    try:
+        OutputSpec(name="output", shape=shape)
+    except ValidationError:
+        return None
+    return list(shape)
+
+
+def _check_loads(text: str, model: Path) -> None:
+    """What init writes must load: a model no manifest can describe yet (a 1-channel image input:
+    the pre-processing makes 3 channels) is refused with the validator's reason, nothing written."""
+    try:
+        manifest_from_dict(yaml.safe_load(text), model.parent)
+    except ManifestError as exc:
+        raise InputError(f"{model}: no manifest edgesdk accepts describes this model as read from the file: {exc}") from exc

@@ -92,7 +92,9 @@ def to_manifest_error(exc: ValidationError) -> ManifestError:
             "version": "semantic version MAJOR.MINOR.PATCH, e.g. 1.2.0",
             "key": "env:NAME or file:path (never a literal key)",
         }
-        hint = hints.get(str(loc[-1]), f"must match {err.get('ctx', {}).get('pattern')}")
+        # A tensor's name (model.inputs[i].name) is not the manifest's name: it has its own pattern.
+        tensor = len(loc) > 1 and loc[0] == "model"
+        hint = f"must match {err.get('ctx', {}).get('pattern')}" if tensor else hints.get(str(loc[-1]), f"must match {err.get('ctx', {}).get('pattern')}")
         return ManifestError(path, f"{err['input']!r} is not valid: {hint}")
     message = err["msg"]
     if message.startswith("Value error, "):
