@@ -309,6 +309,12 @@ def _check_model_against_manifest(manifest: Manifest, source: SourceModel, refer
     spec = manifest.model.inputs[0]
     if source.kind == "onnx" and source.input_names != [spec.name]:
         raise ManifestError("model.inputs[0].name", f"'{spec.name}' is not the model's input (inputs: {', '.join(source.input_names)})")
+    if source.kind == "onnx":
+        # Every runtime, including those reached through torch (whose files number their outputs),
+        # holds an ONNX model's outputs to their names.
+        for i, (declared_output, name) in enumerate(zip(manifest.model.outputs, source.output_names)):
+            if declared_output.name != name:
+                raise ManifestError(f"model.outputs[{i}].name", f"'{declared_output.name}' is not the model's output name '{name}' (outputs: {', '.join(source.output_names)})")
     try:
         outs = reference({spec.name: np.zeros(spec.shape, dtype=spec.dtype)})
     except Exception as exc:  # the model's own error says why the shape is wrong

@@ -280,13 +280,13 @@ def _all(*edits: Callable[[dict], None]) -> Callable[[dict], None]:
     return edit
 
 
-# case -> (manifest edit, the fields the error may name). A runtime that reads ONNX names the
-# wrong output name; one that converts PyTorch only refuses the ONNX source itself.
+# case -> (manifest edit, the fields the error may name). An ONNX source's output names are
+# checked before any conversion, whichever runtime the pair has.
 BAD_INPUTS = {
     "input-shape": (_set("model.inputs.0.shape", [1, 3, 200, 200]), ("model.inputs[0].shape",)),
     "output-shape": (_set("model.outputs.0.shape", [1, 7]), ("model.outputs[0].shape",)),
     "postprocess-output-name": (_set("postprocess.output", "scores"), ("postprocess.output",)),
-    "onnx-output-name": (_all(_set("model.source", "model.onnx"), _set("model.outputs.0.name", "scores")), ("model.outputs[0].name", "model.source")),
+    "onnx-output-name": (_all(_set("model.source", "model.onnx"), _set("model.outputs.0.name", "scores")), ("model.outputs[0].name",)),
 }
 
 
