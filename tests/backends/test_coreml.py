@@ -261,7 +261,9 @@ def test_swift_sdk_and_sample_app_are_rendered_for_core_ml(coreml_bundle):
     assert {"path": "../model", "type": "folder", "buildPhase": "resources"} in target["sources"]
     assert target["settings"]["base"]["INFOPLIST_KEY_NSCameraUsageDescription"]
     camera = (bundle / "sample_app/App/Camera.swift").read_text()
-    assert "kCVPixelFormatType_32BGRA" in camera and "alwaysDiscardsLateVideoFrames = true" in camera
+    assert "kCVPixelFormatType_420YpCbCr8BiPlanarVideoRange" in camera and "alwaysDiscardsLateVideoFrames = true" in camera
+    # The SDK turns the camera's landscape NV12 frames upright (docs/processing.md, "Camera frames and orientation").
+    assert "sdk.run(buffer, orientation: Self.portrait)" in (bundle / "sample_app/App/SampleApp.swift").read_text()
     assert "PhotosPicker" in (bundle / "sample_app/App/ContentView.swift").read_text()
 
 

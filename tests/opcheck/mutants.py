@@ -168,6 +168,10 @@ MUTANTS = [
     Mutant("swift-half-scale", f"{SW}/Cast.swift.j2", "Float(bitPattern: 0x0880_0000)", "Float(bitPattern: 0x0800_0000)"),
     Mutant("swift-topk-ties-higher-index-first", f"{SW}/Postprocess.swift.j2", "            return a < b\n        }", "            return a > b\n        }"),
     Mutant("swift-normalize-reciprocal", f"{SW}/Preprocessor.swift.j2", "(v[o + c] * scale - m[c]) / d[c]", "(v[o + c] * scale - m[c]) * (1.0 / d[c])"),
+    Mutant("swift-yuv-chroma-row-rounded-up", f"{SW}/Frames.swift.j2", "let at = (sy >> 1) * cRow", "let at = ((sy + 1) >> 1) * cRow"),
+    Mutant("swift-rotate-90-counterclockwise", f"{SW}/Frames.swift.j2", "case 90: return (uy, image.height - 1 - ux)", "case 90: return (image.width - 1 - uy, ux)"),
+    Mutant("swift-yuv-video-no-rounding", f"{SW}/Frames.swift.j2", " * 1220542 + (1 << 19)", " * 1220542"),
+    Mutant("swift-yuv-full-table-truncates", f"{SW}/Frames.swift.j2", "Int(c * 64.0 * Double(i - 128) + 0.5)", "Int(c * 64.0 * Double(i - 128))"),
 ]
 
 
@@ -208,8 +212,8 @@ class Harness:
         shutil.copytree(self.inputs, out)
         return out
 
-    def _judge(self, proc: subprocess.CompletedProcess, out: Path, pre: list[PreCase] | None = None) -> tuple[bool, str]:
-        problems = self.check(out, pre)
+    def _judge(self, proc: subprocess.CompletedProcess, out: Path) -> tuple[bool, str]:
+        problems = self.check(out)
         if problems:
             return True, problems[0]
         if proc.returncode != 0:
@@ -219,8 +223,8 @@ class Harness:
     def baseline_problems(self, language: str, failed: bool, how: str) -> list[str]:
         return [f"{language}: {how}"] if failed else []
 
-    def check(self, out: Path, pre: list[PreCase] | None = None) -> list[str]:
-        return programs.check_outputs(out, self.pre if pre is None else pre, self.post, self.exact)
+    def check(self, out: Path) -> list[str]:
+        return programs.check_outputs(out, self.pre, self.post, self.exact)
 
     # ---- C++: one small program per mutant; unchanged object files are reused ----
     def run_cpp(self, templates: Path, name: str) -> tuple[bool, str]:
@@ -261,10 +265,7 @@ class Harness:
         from edgesdk import hosttest_swift
 
         swift = hosttest_swift.Swift(self.work)
-        # The Swift core has no camera frames yet (docs/processing.md "Camera frames and
-        # orientation" is C++, Kotlin and Python so far): its program runs the pixel cases only.
-        pre = [c for c in self.pre if c.frame is None]
-        package = programs.swift_package(named, self.work / package_name, pre, self.post)
+        package = programs.swift_package(named, self.work / package_name, self.pre, self.post)
         programs.build_swift(swift, package)  # curated mutants compile; a failure is the harness's
         results = {}
         for name in named:
@@ -274,7 +275,7 @@ class Harness:
             except subprocess.TimeoutExpired:
                 results[name] = (True, "timed out")
                 continue
-            results[name] = self._judge(proc, out, pre)
+            results[name] = self._judge(proc, out)
         return results
 
 

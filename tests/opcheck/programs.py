@@ -43,7 +43,7 @@ CPP_TEMPLATES = [
 KOTLIN_CORE = "kotlin/src/main/kotlin/ai/edgesdk/__kotlin_package__/core"
 KOTLIN_TEMPLATES = [f"{KOTLIN_CORE}/{f}.kt.j2" for f in ("Errors", "Limits", "PixelImage", "Frames", "Cast", "Resample", "Geometry", "Preprocessor", "Postprocess", "Tensor", "Results")]
 SWIFT_CORE = "swift/Sources/__swift_module__Core"
-SWIFT_TEMPLATES = [f"{SWIFT_CORE}/{f}.swift.j2" for f in ("Errors", "Limits", "PixelImage", "Cast", "Resample", "Geometry", "Preprocessor", "Postprocess", "Tensor", "Results")]
+SWIFT_TEMPLATES = [f"{SWIFT_CORE}/{f}.swift.j2" for f in ("Errors", "Limits", "PixelImage", "Frames", "Cast", "Resample", "Geometry", "Preprocessor", "Postprocess", "Tensor", "Results")]
 # The driver of each language's program, by the prefix its templates are rendered without.
 DRIVERS = {"cpp/": "driver.cpp.j2", KOTLIN_CORE + "/": "Opcheck.kt.j2", SWIFT_CORE + "/": "Opcheck.swift.j2"}
 # The SDK's own flag that matters for the numbers (CMakeLists.txt.j2): no FMA contraction. -O0

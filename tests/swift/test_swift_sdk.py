@@ -74,7 +74,7 @@ def test_the_bundle_holds_the_swift_package_and_the_onnx_runtime_adapter(bundle)
     assert "ORTVersion()" in adapter and "appendCoreMLExecutionProvider(withOptionsV2:" in adapter
     assert not list(package.rglob("_*"))  # fragments are not files
     facade = (package / "Sources" / MODULE / "StripesClassifier.swift").read_text()
-    assert "public actor StripesClassifier" in facade and "func classify(_ image: CGImage)" in facade
+    assert "public actor StripesClassifier" in facade and "func classify(_ image: CGImage, orientation: StripesClassifierSDKCore.Orientation = .upright)" in facade
     assert "ONNX Runtime's Swift package" in (package / "README.md").read_text()
 
 
