@@ -5,9 +5,11 @@
 // Usage: FramesRunner CASES OUT_DIR. Each CASES line is tab-separated: id, format (nv21, nv12,
 // i420, yuv420 = an NV21 file handed over as separate Y and chroma arrays the way a camera
 // buffer's planes are, rgba, bgra, rgb, bgr, gray), raw file, width, height, row stride, range
-// (video|full), rotation, mirror (0|1), roi (x,y,w,h or -). Per case it writes OUT_DIR/<id>.bin
-// (the pre-processed tensor) and prints one JSON line with the shape and the geometry, or
-// {"id", "error"} for an SDKError.
+// (video|full), rotation, mirror (0|1), roi (x,y,w,h or -), and optionally a raw float32 model
+// output file and its shape (1,400,8). Per case it writes OUT_DIR/<id>.bin (the pre-processed
+// tensor) and prints one JSON line with the shape and the geometry, or {"id", "error"} for an
+// SDKError; with an output, also the result of the post-processing on it: "detections" (x0, y0,
+// x1, y1, index, score each) or "mask" (x, y, width, height; the class ids in OUT_DIR/<id>.mask).
 // `FramesRunner exif` prints the orientation tables instead (see exifReport).
 
 import Foundation
@@ -77,7 +79,20 @@ for line in try String(contentsOfFile: CommandLine.arguments[1], encoding: .utf8
         try pre.tensor.data.write(to: out.appendingPathComponent("\(id).bin"))
         let g = pre.geometry
         let geometry = "[\(g.scaleX), \(g.scaleY), \(g.padLeft), \(g.padTop), \(g.srcWidth), \(g.srcHeight), \(g.originX), \(g.originY)]"
-        print("{\"id\": \"\(id)\", \"shape\": \(pre.tensor.shape), \"geometry\": \(geometry)}")
+        var result = ""
+        if f.count > 11 {
+            let shape = f[11].split(separator: ",").map { Int($0)! }
+            let raw = try Data(contentsOf: URL(fileURLWithPath: f[10]))
+            let output = try Pipeline.postprocess([try Tensor(name: Pipeline.outputNames[0], dtype: .float32, shape: shape, data: raw)], geometry: g)
+            if let mask = output.mask {
+                try Data(mask.classIds).write(to: out.appendingPathComponent("\(id).mask"))
+                result = ", \"mask\": [\(mask.x), \(mask.y), \(mask.width), \(mask.height)]"
+            } else {
+                let boxes = output.detections.map { d in "[\(d.box.x0), \(d.box.y0), \(d.box.x1), \(d.box.y1), \(d.index), \(d.score)]" }
+                result = ", \"detections\": [\(boxes.joined(separator: ", "))]"
+            }
+        }
+        print("{\"id\": \"\(id)\", \"shape\": \(pre.tensor.shape), \"geometry\": \(geometry)\(result)}")
     } catch {
         print("{\"id\": \"\(id)\", \"error\": \"\(errorText(error).replacingOccurrences(of: "\"", with: "'"))\"}")
     }

@@ -20,8 +20,8 @@ from conftest import example_manifest_dict
 from toolchains import need
 
 from edgesdk import hosttest_swift, naming, render
-from edgesdk.manifest.loading import manifest_from_dict
-from edgesdk.processing import Orientation, frame_to_rgb, run_preprocess
+from edgesdk.manifest.loading import load_manifest, manifest_from_dict
+from edgesdk.processing import Orientation, frame_to_rgb, run_postprocess, run_preprocess
 from edgesdk.processing.frames import EXIF_ORIENTATIONS, PACKED_FORMATS, raw_frame_size, upright_size
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kotlin"))
@@ -34,11 +34,15 @@ RUNNER = Path(__file__).with_name("FramesRunner.swift")
 CORE = render.TEMPLATES_DIR / "swift" / "Sources" / "__swift_module__Core"
 
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 # name -> (input_color, steps): the frame's pixels as the steps see them (exact), and the example
 # classifier's own pre-processing (its tensor goes into the example model; set by `runners`).
 CONTEXTS = {
     "sw-frame-pixels": ("bgr", [{"op": "layout", "layout": "nhwc"}, {"op": "cast", "dtype": "uint8"}]),
 }
+# name -> example: cores with the example detector's and segmenter's pre- and post-processing,
+# whose results must come back in the upright frame (boxes clipped to the ROI, the mask at its offset).
+TASKS = {"sw-frame-detector": "detector", "sw-frame-segmenter": "segmenter"}
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +52,17 @@ def runners(tmp_path_factory, example_models) -> dict[str, tuple[hosttest_swift.
     CONTEXTS["sw-frame-example"] = (manifest.preprocess.input_color, manifest.pre_steps())
     work = tmp_path_factory.mktemp("swift-frames")
     package = work / "pkg"
-    targets = {}
+    contexts = {}
     for name, (color, steps) in CONTEXTS.items():
+        contexts[name] = core_context(name, color, steps, input_shape=(1, 3, 224, 224))
+    for name, example in TASKS.items():
+        m = load_manifest(EXAMPLES / example / "edgesdk.yaml")
+        CONTEXTS[name] = (m.preprocess.input_color, m.pre_steps())
+        ctx = core_context(name, m.preprocess.input_color, m.pre_steps(), input_shape=tuple(m.model.inputs[0].shape), task=m.task, post_steps=m.post_steps())
+        contexts[name] = {**ctx, "outputs": [o.model_dump() for o in m.model.outputs]}
+    targets = {}
+    for name, ctx in contexts.items():
         target = naming.swift_ident(naming.pascal(name))
-        ctx = core_context(name, color, steps, input_shape=(1, 3, 224, 224))
         ctx.update(target="ios", model={**ctx["model"], "companions": []})
         render.render_tree(CORE, package / "Sources" / target, ctx)
         (package / "Sources" / target / "main.swift").write_text(RUNNER.read_text(encoding="utf-8"), encoding="utf-8")
@@ -63,8 +74,9 @@ def runners(tmp_path_factory, example_models) -> dict[str, tuple[hosttest_swift.
     return {name: (swift, package / ".build" / "debug" / target) for name, target in targets.items()}
 
 
-def run_cases(runners, name: str, cases: list[tuple], work: Path, lines: list[str] | None = None) -> dict[str, dict]:
-    """cases: (id, format, data, width, height, stride or None, range, Orientation); `lines`: runner lines written by hand."""
+def run_cases(runners, name: str, cases: list[tuple], work: Path, lines: list[str] | None = None, outputs: dict[str, np.ndarray] | None = None) -> dict[str, dict]:
+    """cases: (id, format, data, width, height, stride or None, range, Orientation); `lines`:
+    runner lines written by hand; `outputs`: a model output per case id to post-process."""
     swift, binary = runners[name]
     work = swift.work / work.name  # under the folder the chroot mounts
     work.mkdir(parents=True, exist_ok=True)
@@ -75,6 +87,9 @@ def run_cases(runners, name: str, cases: list[tuple], work: Path, lines: list[st
         channels = PACKED_FORMATS.get(fmt, (1,))[0]
         roi = ",".join(map(str, o.roi)) if o.roi else "-"
         fields = [case_id, fmt, swift.path(path), str(width), str(height), str(stride or width * channels), yuv_range, str(o.rotation), "1" if o.mirror else "0", roi]
+        if outputs and case_id in outputs:
+            (work / f"{case_id}.out").write_bytes(outputs[case_id].astype("<f4").tobytes())
+            fields += [swift.path(work / f"{case_id}.out"), ",".join(map(str, outputs[case_id].shape))]
         lines.append("\t".join(fields))
     (work / "cases.tsv").write_text("\n".join(lines) + "\n")
     proc = swift.run([swift.path(binary), swift.path(work / "cases.tsv"), swift.path(work / "out")], "the Swift frames runner")
@@ -84,6 +99,8 @@ def run_cases(runners, name: str, cases: list[tuple], work: Path, lines: list[st
         if "error" not in record:
             dtype = np.uint8 if name == "sw-frame-pixels" else np.dtype("<f4")
             record["tensor"] = np.fromfile(work / "out" / f"{record['id']}.bin", dtype=dtype).reshape(record["shape"])
+            if "mask" in record:
+                record["class_ids"] = (work / "out" / f"{record['id']}.mask").read_bytes()
         records[record["id"]] = record
     return records
 
@@ -214,3 +231,49 @@ def test_exif_and_image_orientations_map_as_the_reference(runners):
     assert {n: r["exif"] for n, r in named.items()} == {"up": 1, "upMirrored": 2, "down": 3, "downMirrored": 4, "leftMirrored": 5, "right": 6, "rightMirrored": 7, "left": 8}
     # Orientation(ImageOrientation) through the pipeline turns pixels as PixelImage.oriented does.
     assert all(r["same"] for r in named.values()), named
+
+
+def _model_output(example: str, rng: np.random.Generator) -> np.ndarray:
+    """Raw outputs of the example's shape: boxes (cx, cy, w, h in input pixels) and scores for the
+    detector, class logits for the segmenter."""
+    if example == "detector":
+        cells = rng.uniform(0.0, 1.0, (1, 400, 8)).astype(np.float32)
+        cells[..., 0:2] *= 160.0
+        cells[..., 2:4] = cells[..., 2:4] * 80.0 + 4.0
+        return cells
+    return rng.normal(0.0, 2.0, (1, 3, 64, 64)).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_boxes_and_masks_come_back_in_the_upright_frame(runners, tmp_path, name):
+    """The example detector's and segmenter's post-processing after a rotated, mirrored frame
+    with a region of interest: boxes clipped to the ROI then moved by its offset, the mask the
+    ROI's size at its offset, as the Python reference."""
+    rng = np.random.default_rng(7)
+    cases = [
+        ("roi", "nv21", frame("nv21", 97, 61, 100, 1), 97, 61, 100, "video", Orientation(90, True, roi=(7, 11, 40, 70))),
+        ("edge", "nv12", frame("nv12", 64, 48, None, 2), 64, 48, None, "full", Orientation(270, roi=(30, 50, 18, 14))),
+        ("plain", "i420", frame("i420", 33, 20, None, 3), 33, 20, None, "video", Orientation(180)),
+    ]
+    outputs = {c[0]: _model_output(TASKS[name], rng) for c in cases}
+    got = run_cases(runners, name, cases, tmp_path, outputs=outputs)
+    m = load_manifest(EXAMPLES / TASKS[name] / "edgesdk.yaml")
+    post = {"output_index": 0, "steps": m.post_steps(), "labels": []}
+    for case_id, fmt, data, w, h, s, r, o in cases:
+        pre = reference(name, data, fmt, w, h, s, r, o)
+        assert float(np.abs(got[case_id]["tensor"] - pre.tensor).max()) <= 1e-5, case_id
+        assert got[case_id]["geometry"] == geometry_of(pre), case_id
+        want = run_postprocess([outputs[case_id]], m.task, post, pre.geometry, tuple(m.model.inputs[0].shape[2:]))
+        if m.task == "segmentation":
+            mask = want.mask
+            assert got[case_id]["mask"] == [mask.x, mask.y, mask.width, mask.height], case_id
+            assert got[case_id]["class_ids"] == mask.class_ids, case_id
+        else:
+            boxes = got[case_id]["detections"]
+            assert len(boxes) == len(want.detections) > 0, case_id
+            for b, d in zip(boxes, want.detections):
+                assert b[4] == d.index and abs(b[5] - d.score) <= 1e-6, case_id
+                assert np.allclose(b[:4], d.box, atol=1e-4), (case_id, b, d.box)
+            if o.roi:
+                x, y, rw, rh = o.roi
+                assert all(x <= b[0] <= b[2] <= x + rw and y <= b[1] <= b[3] <= y + rh for b in boxes), case_id

@@ -97,3 +97,18 @@ def test_swift_test_fails_on_a_wrong_golden_value(bundle, package):
     np.save(path, values)
     with pytest.raises(ToolchainError, match=rf"{case['id']}: preprocessed max_abs 0\.0[0-9]+ > 1e-05"):
         _swift_test(package, bad)
+
+
+def test_every_swift_file_parses_the_apple_layer_included(toolchain, bundle, tmp_path):
+    """The Apple layer (CVPixelBuffer NV12/BGRA, UIImage and CGImagePropertyOrientation mappings)
+    and the sample app compile away on Linux: `swiftc -parse` still reads every branch of their
+    `#if canImport(...)`, so a syntax error there fails here."""
+    work = tmp_path / "parse"
+    for folder in ("sdk/swift", "sample_app"):
+        shutil.copytree(bundle / folder, work / folder)
+    files = sorted(work.rglob("*.swift"))
+    assert any(f.name == "ImageConversion.swift" for f in files) and any(f.name == "Camera.swift" for f in files)
+    swift = hosttest_swift.Swift(work)
+    script = "".join(f"swiftc -parse {swift.path(f)} || echo 'FAILED {f.relative_to(work)}'; " for f in files)
+    proc = swift.run(["bash", "-c", script], "swiftc -parse")
+    assert "FAILED" not in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
