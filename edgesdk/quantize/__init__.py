@@ -50,16 +50,30 @@ def get_translator(runtime: str, mode: str):
     return translator
 
 
+# The modes `mode: auto` measures (quantize/auto.py), most to least precise: on equal speed the earlier wins.
+AUTO_CANDIDATE_ORDER = ("none", "fp16", "int8-dynamic", "int8")
+
+
+def auto_candidate_modes(runtime: str) -> list[str]:
+    """The modes `auto` tries for `runtime`: float and every mode its translator has, which it must
+    be able to run here (each candidate is measured by running it)."""
+    modules = translator_modules()
+    if runtime not in modules:
+        return ["none"]
+    translator = importlib.import_module(modules[runtime]).TRANSLATOR
+    if not getattr(translator, "runs_model", True):
+        raise ManifestError(f"{FIELD}.mode", f"auto measures each mode by running it, and runtime '{runtime}' cannot run the model on this host (name a mode: {', '.join(translator.modes)})")
+    return [m for m in AUTO_CANDIDATE_ORDER if m == "none" or m in translator.modes]
+
+
 def prepare(manifest: Manifest, runtime: str) -> CalibrationSet | None:
     """Everything that can fail on bad input, before anything is written: translator and data."""
     q = manifest.quantization
     if q.mode == "none":
         return None
     if q.mode == "auto":
-        from edgesdk.quantize import auto
-
         # Every candidate is checked as if named; one that quantizes the whole model drops keep_float.
-        for mode in auto.candidate_modes(runtime)[1:]:
+        for mode in auto_candidate_modes(runtime)[1:]:
             _check_translator(q, runtime, get_translator(runtime, mode), check_keep_float=False)
     else:
         _check_translator(q, runtime, get_translator(runtime, q.mode), check_keep_float=True)

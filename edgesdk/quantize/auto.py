@@ -30,30 +30,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edgesdk.errors import ManifestError
 from edgesdk.manifest import Manifest
-from edgesdk.quantize import FIELD, Outcome, get_translator, model_files, run, translator_modules
+from edgesdk.quantize import AUTO_CANDIDATE_ORDER as CANDIDATE_ORDER
+from edgesdk.quantize import Outcome, auto_candidate_modes, get_translator, model_files, run
 from edgesdk.quantize.calibration import CalibrationSet
 
-# Most to least precise: on equal speed the earlier one wins.
-CANDIDATE_ORDER = ("none", "fp16", "int8-dynamic", "int8")
 LATENCY_ROUNDS = 4
 LATENCY_RUNS = 7
 MIN_SPEEDUP = 1.05
 REPORT_FILE = "quantization-auto.json"
-
-
-def candidate_modes(runtime: str) -> list[str]:
-    """The modes `auto` tries for `runtime`: float and every mode its translator has that runs here."""
-    import importlib
-
-    modules = translator_modules()
-    if runtime not in modules:
-        return ["none"]
-    translator = importlib.import_module(modules[runtime]).TRANSLATOR
-    if not getattr(translator, "runs_model", True):
-        raise ManifestError(f"{FIELD}.mode", f"auto measures each mode by running it, and runtime '{runtime}' cannot run the model on this host (name a mode: {', '.join(translator.modes)})")
-    return [m for m in CANDIDATE_ORDER if m == "none" or m in translator.modes]
 
 
 def named_manifest(manifest: Manifest, mode: str, keep_float: list[str] | str | None = None) -> Manifest:
@@ -106,7 +91,7 @@ def choose(
     feeds = [{manifest.model.inputs[0].name: t} for t in calibration.tensors]
     candidates: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="edgesdk-auto-") as tmp:
-        for mode in candidate_modes(runtime):
+        for mode in auto_candidate_modes(runtime):
             folder = Path(tmp) / mode
             folder.mkdir()
             for part in model_files(model_path):

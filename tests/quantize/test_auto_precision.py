@@ -8,7 +8,7 @@ import json
 import pytest
 from test_quantization import quant_manifest, write_calibration
 
-from edgesdk import api
+from edgesdk import api, quantize
 from edgesdk.errors import ManifestError
 from edgesdk.quantize import auto
 
@@ -71,5 +71,5 @@ def test_auto_without_calibration_or_budget_is_refused_naming_the_field(auto_pro
 
 def test_a_runtime_that_cannot_run_here_is_refused_for_auto():
     with pytest.raises(ManifestError, match="cannot run the model on this host"):
-        auto.candidate_modes("coreml")
-    assert auto.candidate_modes("openvino") == ["none", "fp16", "int8"]
+        quantize.auto_candidate_modes("coreml")
+    assert quantize.auto_candidate_modes("openvino") == ["none", "fp16", "int8"]
