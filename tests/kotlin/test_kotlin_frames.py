@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from core_context import core_context
+from frame_inputs import frame, reference
 from toolchains import need
 
 from edgesdk import hosttest_kotlin, render
-from edgesdk.processing import Orientation, frame_to_rgb, run_preprocess
-from edgesdk.processing.frames import raw_frame_size
+from edgesdk.processing import Orientation
 
 pytestmark = pytest.mark.kotlin
 
@@ -80,25 +80,12 @@ def run_cases(jar: Path, name: str, cases: list[tuple], work: Path, lines: list[
     return records
 
 
-def frame(fmt: str, width: int, height: int, stride: int | None, seed: int) -> bytes:
-    rng = np.random.default_rng(seed)
-    n = raw_frame_size("nv21" if fmt == "yuv420" else fmt, width, height, stride)
-    ramp = (np.arange(n) * 5 // max(width, 1)) % 256
-    return ((ramp + rng.integers(0, 64, n)) % 256).astype(np.uint8).tobytes()
-
-
-def reference(name: str, data: bytes, fmt: str, width: int, height: int, stride, yuv_range: str, o: Orientation):
-    color, steps = CONTEXTS[name]
-    rgb = frame_to_rgb(data, "nv21" if fmt == "yuv420" else fmt, width, height, stride, yuv_range)
-    return run_preprocess(rgb if color == "rgb" else np.ascontiguousarray(rgb[..., ::-1]), color, steps, o)
-
-
 def test_nv21_1280x720_rotated_90_gives_the_reference_tensor(jar, tmp_path):
     data = frame("nv21", 1280, 720, None, 3)
     cases = [("big", "nv21", data, 1280, 720, None, "video", Orientation(90)), ("big_roi", "nv21", data, 1280, 720, None, "video", Orientation(90, True, roi=(100, 200, 500, 700)))]
     got = run_cases(jar, "kt-frame-float", cases, tmp_path)
     for case_id, fmt, d, w, h, s, r, o in cases:
-        pre = reference("kt-frame-float", d, fmt, w, h, s, r, o)
+        pre = reference(CONTEXTS["kt-frame-float"], d, fmt, w, h, s, r, o)
         assert float(np.abs(got[case_id]["tensor"] - pre.tensor).max()) <= 1e-5, case_id
         g = pre.geometry
         assert got[case_id]["geometry"] == [g.scale_x, g.scale_y, g.pad_left, g.pad_top, g.src_width, g.src_height, g.origin_x, g.origin_y]
@@ -123,7 +110,7 @@ def test_frame_pixels_equal_the_reference_exactly(jar, tmp_path):
     cases = [(f"c{k}", fmt, frame(fmt, w, h, s, k), w, h, s, r, o) for k, (fmt, w, h, s, r, o) in enumerate(PIXEL_CASES)]
     got = run_cases(jar, "kt-frame-pixels", cases, tmp_path)
     for case_id, fmt, data, w, h, s, r, o in cases:
-        pre = reference("kt-frame-pixels", data, fmt, w, h, s, r, o)
+        pre = reference(CONTEXTS["kt-frame-pixels"], data, fmt, w, h, s, r, o)
         assert "error" not in got[case_id], got[case_id]
         assert np.array_equal(got[case_id]["tensor"], pre.tensor), (case_id, fmt)
         assert got[case_id]["geometry"][4:] == [pre.geometry.src_width, pre.geometry.src_height, pre.geometry.origin_x, pre.geometry.origin_y]

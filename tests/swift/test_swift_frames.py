@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import example_manifest_dict
+from frame_inputs import frame, reference
 from toolchains import need
 
 from edgesdk import hosttest_swift, naming, render
 from edgesdk.manifest.loading import load_manifest, manifest_from_dict
-from edgesdk.processing import Orientation, frame_to_rgb, run_postprocess, run_preprocess
-from edgesdk.processing.frames import EXIF_ORIENTATIONS, PACKED_FORMATS, raw_frame_size, upright_size
+from edgesdk.processing import Orientation, run_postprocess
+from edgesdk.processing.frames import EXIF_ORIENTATIONS, PACKED_FORMATS, upright_size
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kotlin"))
 # The bare glue context of a core (no model), shared with the Kotlin core tests.
@@ -105,20 +106,6 @@ def run_cases(runners, name: str, cases: list[tuple], work: Path, lines: list[st
     return records
 
 
-def frame(fmt: str, width: int, height: int, stride: int | None, seed: int) -> bytes:
-    """A raw frame file's bytes: a ramp (smooth, as camera images are) plus noise over every value."""
-    rng = np.random.default_rng(seed)
-    n = raw_frame_size("nv21" if fmt == "yuv420" else fmt, width, height, stride)
-    ramp = (np.arange(n) * 5 // max(width, 1)) % 256
-    return ((ramp + rng.integers(0, 64, n)) % 256).astype(np.uint8).tobytes()
-
-
-def reference(name: str, data: bytes, fmt: str, width: int, height: int, stride, yuv_range: str, o: Orientation):
-    color, steps = CONTEXTS[name]
-    rgb = frame_to_rgb(data, "nv21" if fmt == "yuv420" else fmt, width, height, stride, yuv_range)
-    return run_preprocess(rgb if color == "rgb" else np.ascontiguousarray(rgb[..., ::-1]), color, steps, o)
-
-
 def geometry_of(pre) -> list:
     g = pre.geometry
     return [g.scale_x, g.scale_y, g.pad_left, g.pad_top, g.src_width, g.src_height, g.origin_x, g.origin_y]
@@ -162,7 +149,7 @@ def test_frame_pixels_equal_the_reference_exactly(runners, tmp_path):
     cases = pixel_cases()
     got = run_cases(runners, "sw-frame-pixels", cases, tmp_path)
     for case_id, fmt, data, w, h, s, r, o in cases:
-        pre = reference("sw-frame-pixels", data, fmt, w, h, s, r, o)
+        pre = reference(CONTEXTS["sw-frame-pixels"], data, fmt, w, h, s, r, o)
         assert "error" not in got[case_id], (got[case_id], fmt, w, h, s, o)
         assert np.array_equal(got[case_id]["tensor"], pre.tensor), (case_id, fmt, w, h, s, r, o)
         assert got[case_id]["geometry"] == geometry_of(pre), (case_id, o)
@@ -183,7 +170,7 @@ def test_nv21_1280x720_rotated_90_gives_the_reference_tensor_and_classes(runners
     got = run_cases(runners, "sw-frame-example", cases, tmp_path)
     session = ort.InferenceSession(str(example_models / "model.onnx"), providers=["CPUExecutionProvider"])
     for case_id, fmt, d, w, h, s, r, o in cases:
-        pre = reference("sw-frame-example", d, fmt, w, h, s, r, o)
+        pre = reference(CONTEXTS["sw-frame-example"], d, fmt, w, h, s, r, o)
         tensor = got[case_id]["tensor"]
         assert tensor.shape == pre.tensor.shape == (1, 3, 224, 224)
         assert float(np.abs(tensor - pre.tensor).max()) <= 1e-5, case_id
@@ -260,7 +247,7 @@ def test_boxes_and_masks_come_back_in_the_upright_frame(runners, tmp_path, name)
     m = load_manifest(EXAMPLES / TASKS[name] / "edgesdk.yaml")
     post = {"output_index": 0, "steps": m.post_steps(), "labels": []}
     for case_id, fmt, data, w, h, s, r, o in cases:
-        pre = reference(name, data, fmt, w, h, s, r, o)
+        pre = reference(CONTEXTS[name], data, fmt, w, h, s, r, o)
         assert float(np.abs(got[case_id]["tensor"] - pre.tensor).max()) <= 1e-5, case_id
         assert got[case_id]["geometry"] == geometry_of(pre), case_id
         want = run_postprocess([outputs[case_id]], m.task, post, pre.geometry, tuple(m.model.inputs[0].shape[2:]))
