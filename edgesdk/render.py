@@ -12,6 +12,7 @@ bundle never ships without the glue its target and runtime promise.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -60,6 +61,12 @@ def swift_double(value: float) -> str:
     return "Double(bitPattern: 0x%016X)" % int(np.float64(value).view(np.uint64))
 
 
+def canonical_json(value: Any) -> str:
+    """sdk.json's text of a value with the whitespace between tokens removed (bundle.write_json
+    sorts keys and keeps UTF-8): what edgesdk-run compares a bundle's sdk.json section with."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 FILTERS = {
     "snake": naming.snake,
     "pascal": naming.pascal,
@@ -73,6 +80,7 @@ FILTERS = {
     "kotlin_string": naming.kotlin_string,
     "swift_string": naming.swift_string,
     "json_string": naming.json_string,
+    "canonical_json": canonical_json,
     "cpp_float": naming.cpp_float,
     "cpp_double": cpp_double,
     "kotlin_float": naming.kotlin_float,

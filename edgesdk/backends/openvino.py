@@ -80,6 +80,15 @@ class OpenVinoBackend(Backend):
             notes=["fp32 IR with a static input shape; compiled with INFERENCE_PRECISION_HINT f32"],
         )
 
+    def runtime_options(self, artifact: Artifact, manifest: Manifest) -> dict[str, Any]:
+        """How the SDK compiles the IR: OpenVINO's CPU defaults compute in bf16 on bf16-capable
+        CPUs, so anyone loading model.xml themselves must pin f32 to get the golden numbers."""
+        return {
+            "device": "CPU",
+            "inference_precision_hint": "f32",
+            "why": "the golden vectors and the parity gate are float32; with OpenVINO's defaults a bf16-capable CPU computes in bf16",
+        }
+
     def runner(self, artifact: Artifact, threads: int = 1) -> Runner:
         return ir_runner(artifact.main_path, threads)
 

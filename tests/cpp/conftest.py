@@ -13,6 +13,7 @@ import pytest
 from toolchains import need
 
 from edgesdk.backends.onnxruntime import CPP_RUNTIME_VERSION, package_root
+from edgesdk.bundle import write_json
 from edgesdk.render import render_sample_app, render_sdk
 
 ORT_ROOT = package_root()
@@ -63,6 +64,8 @@ class Bundle:
         render_sample_app(self.root / "sample_app", "cpp-cli", self.ctx["runtime"], self.ctx)
         (self.root / "model").mkdir(parents=True, exist_ok=True)
         (self.root / "model" / self.ctx["model"]["file"]).write_bytes(self.model_bytes)
+        # edgesdk-run refuses a bundle whose sdk.json pre-processing is not the one it was generated with.
+        write_json(self.root / "sdk.json", {"name": self.ctx["name"], "preprocess": self.ctx["preprocess"], "task": self.ctx["task"]})
 
     def build(self) -> None:
         env = dict(os.environ, ONNXRUNTIME_ROOT=str(ORT_ROOT))

@@ -257,8 +257,13 @@ def test_pipeline_matches_reference_and_onnxruntime(bundles, images, key, image_
         assert [c["index"] for c in got] == reference.classify(expected[0], post["steps"])
         labels = post["labels"]
         assert [c["label"] for c in got] == [labels[c["index"]] if labels else str(c["index"]) for c in got]
-    else:
-        assert result["result"] == {}
+    else:  # custom: the outputs after the manifest's elementwise steps, values included
+        from edgesdk.processing import run_postprocess
+
+        want = run_postprocess(expected, "custom", ctx["postprocess"]).tensors
+        tensors = result["result"]["tensors"]
+        assert [(t["name"], t["shape"]) for t in tensors] == [(o["name"], list(w.shape)) for o, w in zip(ctx["outputs"], want)]
+        assert max(float(np.max(np.abs(np.asarray(t["values"]).reshape(w.shape) - w))) for t, w in zip(tensors, want)) <= 1e-4
 
 
 @pytest.mark.parametrize("image_name", ["rgb.jpg", "gray.jpg", "rgb.png", "gray.png", "rgba.png", "palette.png", "bilevel.png", "gray16.png", "rgb16.png"])
@@ -299,6 +304,7 @@ def test_keyword_name_and_odd_labels_print_valid_json(bundles, images, tmp_path)
 def test_tampered_model_fails_integrity_check(bundles, images, tmp_path):
     bundle = bundles("bilinear_crop")
     (tmp_path / "model").mkdir()
+    shutil.copy(bundle.root / "sdk.json", tmp_path)
     tampered = tmp_path / "model" / "model.onnx"
     data = bytearray(bundle.model_bytes)
     data[-1] ^= 0x01
@@ -314,7 +320,9 @@ def test_bad_input_exit_codes(bundles, images, tmp_path):
     (tmp_path / "junk.png").write_bytes(b"not an image")
     proc = bundle.run("--input", str(tmp_path / "junk.png"))
     assert proc.returncode == 2 and "junk.png" in proc.stderr
-    assert bundle.run("--input", str(images["rgb.png"]), bundle=tmp_path).returncode == 2  # no model/
+    shutil.copy(bundle.root / "sdk.json", tmp_path)
+    no_model = bundle.run("--input", str(images["rgb.png"]), bundle=tmp_path)
+    assert no_model.returncode == 2 and "model file not found" in no_model.stderr
     assert subprocess.run([str(bundle.exe), "--bogus"], capture_output=True).returncode == 2
 
 

@@ -179,6 +179,21 @@ def test_bench_times_the_sdk_against_a_bare_ncnn_net(unseen_bundle):
 
 
 @pytest.mark.cpp
+def test_vulkan_asked_of_an_ncnn_without_it_falls_back_visibly_or_fails(unseen_bundle):
+    """This ncnn is built without Vulkan: asked for, Vulkan is reported skipped with that reason and
+    the CPU runs the model in float32; with --no-fallback the load is refused (exit 5)."""
+    _, _, bundle, binary, _, photos = unseen_bundle
+    cmd = [str(binary), "--bundle", str(bundle), "--input", str(photos[0]), "--json", "--accelerator", "vulkan"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)["acceleration"]
+    assert report["asked"] == ["vulkan"] and report["active"] == "cpu" and report["precision"] == "float32"
+    assert report["skipped"] == [{"accelerator": "vulkan", "reason": "this ncnn library was built without Vulkan (NCNN_VULKAN off)"}]
+    refused = subprocess.run([*cmd, "--no-fallback"], capture_output=True, text=True)
+    assert refused.returncode == 5 and "Unsupported: accelerator vulkan is unavailable: this ncnn library was built without Vulkan" in refused.stderr
+
+
+@pytest.mark.cpp
 def test_glue_for_a_newer_ncnn_does_not_build_against_this_one(unseen_bundle, tmp_path):
     """The version guards: CMake asks ncnn's package for the release date the SDK was generated for,
     and the adapter's static_assert holds the headers to it."""
@@ -186,7 +201,7 @@ def test_glue_for_a_newer_ncnn_does_not_build_against_this_one(unseen_bundle, tm
     newer = "1.0.20991231"
     copy = tmp_path / "b"
     shutil.copytree(bundle, copy)
-    for rel in ("runtime.cmake", "ncnn_runtime.cpp"):
+    for rel in ("find_runtime.cmake", "ncnn_runtime.cpp"):
         path = copy / "sdk/cpp/src/runtime" / rel
         text = path.read_text()
         assert CPP_RUNTIME_VERSION in text

@@ -119,6 +119,24 @@ def test_tampered_weights_are_refused_by_the_glue_and_by_verify(unseen_bundle, t
 
 
 @pytest.mark.cpp
+def test_devices_this_machine_lacks_are_reported_and_the_cpu_stays_pinned_to_f32(unseen_bundle):
+    """No GPU or NPU here: asked for, each is skipped with OpenVINO's device list as the reason and
+    the CPU runs in float32 (the pinned precision hint, read back from the compiled model); with
+    --no-fallback the load is refused (exit 5). sdk.json says how the SDK compiles the IR."""
+    _, _, bundle, binary, _, photos = unseen_bundle
+    assert json.loads((bundle / "sdk.json").read_text())["runtime_options"]["inference_precision_hint"] == "f32"
+    cmd = [str(binary), "--bundle", str(bundle), "--input", str(photos[0]), "--json", "--accelerator", "gpu", "--accelerator", "npu"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)["acceleration"]
+    assert report["asked"] == ["gpu", "npu"] and report["active"] == "cpu" and report["precision"] == "float32"
+    assert [s["accelerator"] for s in report["skipped"]] == ["gpu", "npu"]
+    assert all(s["reason"].startswith("OpenVINO finds no ") and "(it has CPU" in s["reason"] for s in report["skipped"])
+    refused = subprocess.run([*cmd[:-4], "--accelerator", "npu", "--no-fallback"], capture_output=True, text=True)
+    assert refused.returncode == 5 and "Unsupported: accelerator npu is unavailable: OpenVINO finds no NPU device here" in refused.stderr
+
+
+@pytest.mark.cpp
 def test_bench_times_the_sdk_against_a_bare_openvino_request(unseen_bundle):
     _, _, bundle, _, build_dir, _ = unseen_bundle
     report = benchmark.bench_bundle(bundle, runs=3, build_dir=build_dir)

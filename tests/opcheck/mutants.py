@@ -109,6 +109,11 @@ MUTANTS = [
     Mutant("cpp-topk-unstable", f"{CPP}/postprocess.cpp.j2", "return scores[a] > scores[b] || (scores[a] == scores[b] && a < b);", "return scores[a] > scores[b];"),
     Mutant("cpp-topk-nan-first", f"{CPP}/postprocess.cpp.j2", "return b_nan && (!a_nan || a < b);", "return a_nan && (!b_nan || a < b);"),
     Mutant("cpp-topk-ascending", f"{CPP}/postprocess.cpp.j2", "return scores[a] > scores[b] ||", "return scores[a] < scores[b] ||"),
+    # ---- C++ run options (select_classes) and the SDK's own SHA-256 (integrity.cpp) ----
+    Mutant("cpp-run-top-k-ignored", f"{CPP}/postprocess.cpp.j2", "    keep = static_cast<std::size_t>(*options.top_k);\n", ""),
+    Mutant("cpp-run-threshold-ignored", f"{CPP}/postprocess.cpp.j2", "  if (options.score_threshold) {\n    // Best first", "  if (false) {\n    // Best first"),
+    Mutant("cpp-sha256-one-block-tail-at-56", f"{CPP}/integrity.cpp.j2", "const std::size_t tail_size = rest < 56 ? 64 : 128;", "const std::size_t tail_size = rest <= 56 ? 64 : 128;"),
+    Mutant("cpp-sha256-length-in-bytes", f"{CPP}/integrity.cpp.j2", "static_cast<uint64_t>(size) * 8;", "static_cast<uint64_t>(size);"),
     # ---- C++ camera frames and orientation ----
     Mutant("cpp-yuv-video-no-rounding", f"{CPP}/frames.cpp.j2", " * 1220542 + (1 << 19);", " * 1220542;"),
     Mutant(

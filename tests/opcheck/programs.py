@@ -39,6 +39,8 @@ CPP_TEMPLATES = [
     "cpp/src/postprocess.hpp.j2",
     "cpp/src/postprocess.cpp.j2",
     "cpp/src/types.cpp.j2",
+    "cpp/src/integrity.hpp.j2",
+    "cpp/src/integrity.cpp.j2",
 ]
 KOTLIN_CORE = "kotlin/src/main/kotlin/ai/edgesdk/__kotlin_package__/core"
 KOTLIN_TEMPLATES = [f"{KOTLIN_CORE}/{f}.kt.j2" for f in ("Errors", "Limits", "PixelImage", "Frames", "Cast", "Resample", "Geometry", "Preprocessor", "Postprocess", "Tensor", "Results")]
@@ -50,6 +52,11 @@ DRIVERS = {"cpp/": "driver.cpp.j2", KOTLIN_CORE + "/": "Opcheck.kt.j2", SWIFT_CO
 # compiles fastest; x86-64 float arithmetic (SSE) rounds the same at every optimization level.
 CXX = ["g++", "-std=c++17", "-O0", "-ffp-contract=off", "-w"]
 RUN_TIMEOUT_S = 60
+# The C++ driver also selects every classification's classes with these RunOptions (top_k capped
+# at the class count) and hashes these prefixes of every pre-processing input (SHA-256 pads a
+# tail of 55/56 and 63/64 bytes differently).
+RUN_OPTIONS = {"top_k": 3, "score_threshold": 0.25}
+SHA_PREFIXES = (0, 1, 55, 56, 57, 63, 64, 65, 119, 120, 1 << 30)
 
 
 def context(name: str, pre: list[PreCase], post: list[PostCase]) -> dict[str, Any]:
@@ -64,6 +71,9 @@ def context(name: str, pre: list[PreCase], post: list[PostCase]) -> dict[str, An
         "runtime_version": "0",
         "edgesdk_version": "0",
         "model": {"file": "model.onnx", "sha256": "0" * 64, "encrypted": False},
+        "adapter": {"accelerators": "Cpu cpu", "thread_safety": "no runtime"},
+        "run_options": RUN_OPTIONS,
+        "sha_prefixes": SHA_PREFIXES,
         "pre_cases": [{"id": c.id, "width": c.pixels.shape[1], "height": c.pixels.shape[0], "input_color": c.input_color, "steps": c.steps, "frame": _frame(c)} for c in pre],
         "post_cases": [{"id": c.id, "task": c.task, "shape": list(c.values.shape), "steps": c.steps} for c in post],
     }
@@ -110,6 +120,7 @@ def check_outputs(folder: Path, pre: list[PreCase], post: list[PostCase], exact:
             problems.append(f"{c.id}: no output of {want.nbytes} bytes")
             continue
         problems += check_pre(c, np.fromfile(path, dtype=want.dtype.newbyteorder("<")).reshape(want.shape), want)
+        problems += _check_sha(folder, c)
     for p in post:
         path, order = folder / f"{p.id}.out", folder / f"{p.id}.order"
         if not path.is_file() or path.stat().st_size != p.values.nbytes:
@@ -117,7 +128,41 @@ def check_outputs(folder: Path, pre: list[PreCase], post: list[PostCase], exact:
             continue
         got = np.fromfile(path, dtype="<f4").reshape(p.values.shape)
         problems += check_post(p, got, [int(i) for i in np.fromfile(order, dtype="<i4")] if order.is_file() else None)
+        problems += _check_run_order(folder, p)
     return problems
+
+
+def _check_sha(folder: Path, case: PreCase) -> list[str]:
+    """The C++ driver's SHA-256 of the input's prefixes (a driver without it writes no .sha)."""
+    sha = folder / f"{case.id}.sha"
+    if not sha.is_file():
+        return []
+    data = (folder / f"{case.id}.in").read_bytes()
+    want = "".join(hashlib.sha256(data[:n]).hexdigest() for n in SHA_PREFIXES)
+    return [] if sha.read_text() == want else [f"{case.id}: SHA-256 of the input's prefixes {SHA_PREFIXES} differs from hashlib's"]
+
+
+def run_order_of(case: PostCase) -> list[int]:
+    """The classes select_classes returns with RUN_OPTIONS: the top_k best of the expected scores
+    (NaN last, equal scores by index), less those below the threshold."""
+    scores = [float(v) for v in case.expected.reshape(-1)]
+    order = sorted(range(len(scores)), key=lambda i: (np.isnan(scores[i]), 0.0 if np.isnan(scores[i]) else -scores[i], i))
+    top = order[: min(RUN_OPTIONS["top_k"], len(scores))]
+    kept = []
+    for i in top:
+        if not scores[i] >= np.float32(RUN_OPTIONS["score_threshold"]):
+            break
+        kept.append(i)
+    return kept
+
+
+def _check_run_order(folder: Path, case: PostCase) -> list[str]:
+    path = folder / f"{case.id}.run_order"
+    if case.task != "classification" or not path.is_file():  # only the C++ driver writes it
+        return []
+    got = [int(i) for i in np.fromfile(path, dtype="<i4")]
+    want = run_order_of(case)
+    return [] if got == want else [f"{case.id}: RunOptions {RUN_OPTIONS} select classes {got}, want {want}"]
 
 
 # ---- C++ --------------------------------------------------------------------------------------

@@ -7,7 +7,18 @@ from __future__ import annotations
 
 import pytest
 
+from .cases import post_cases
 from .mutants import report
+from .programs import RUN_OPTIONS, run_order_of
+
+
+def test_run_options_cases_cut_by_top_k_and_by_threshold():
+    """The RunOptions the C++ driver applies change the selection: some case loses classes to
+    top_k alone, some to the threshold, and some keeps classes (else a mutant of either goes unseen)."""
+    classifications = [c for c in post_cases() if c.task == "classification"]
+    by_top_k = [c.id for c in classifications if len(c.expected_order) > RUN_OPTIONS["top_k"] and len(run_order_of(c)) == RUN_OPTIONS["top_k"]]
+    by_threshold = [c.id for c in classifications if 0 < len(run_order_of(c)) < min(RUN_OPTIONS["top_k"], c.expected.size)]
+    assert by_top_k and by_threshold
 
 
 @pytest.mark.cpp
