@@ -70,7 +70,7 @@ def context(name: str, pre: list[PreCase], post: list[PostCase]) -> dict[str, An
         "runtime": "none",
         "runtime_version": "0",
         "edgesdk_version": "0",
-        "model": {"file": "model.onnx", "sha256": "0" * 64, "encrypted": False},
+        "model": {"file": "model.onnx", "sha256": "0" * 64, "encrypted": False, "companions": []},
         "adapter": {"accelerators": "Cpu cpu", "thread_safety": "no runtime"},
         "run_options": RUN_OPTIONS,
         "sha_prefixes": SHA_PREFIXES,
