@@ -71,7 +71,7 @@ def test_bundle_has_the_runtime_adapter_and_its_gradle_dependency(bundle):
     runtime_dir = module / PKG / "runtime"
     assert (runtime_dir / adapter).is_file()
     assert not (runtime_dir / "OrtRuntime.kt").exists() and not list(module.rglob("_*"))  # fragments are not files
-    assert "fun openRuntime(modelBytes: ByteArray, threads: Int): InferenceRuntime" in (runtime_dir / adapter).read_text()
+    assert "fun openRuntime(model: ByteBuffer, options: LoadOptions): Engine" in (runtime_dir / adapter).read_text()
     gradle = (module / "build.gradle.kts").read_text()
     assert dependency.format(version) in gradle and "onnxruntime" not in gradle
     assert f'noCompress += listOf("{sdk["model"]["file"].rsplit(".", 1)[1]}")' in gradle
@@ -79,8 +79,8 @@ def test_bundle_has_the_runtime_adapter_and_its_gradle_dependency(bundle):
     assert ("org.tensorflow.lite" if runtime == "tflite" else "org.pytorch.executorch") in rules and "onnxruntime" not in rules
     readme = (module / "README.md").read_text()
     assert version in readme and "ONNX Runtime" not in readme
-    activity = path / "sample_app/app/src/main/kotlin/ai/edgesdk/sample/MainActivity.kt"
-    assert "ai.edgesdk.stripes_classifier.StripesClassifier(applicationContext)" in activity.read_text()
+    model = path / "sample_app/app/src/main/kotlin/ai/edgesdk/sample/ModelViewModel.kt"
+    assert "ai.edgesdk.stripes_classifier.StripesClassifier.load(app)" in model.read_text()
 
 
 def test_tflite_pins_the_litert_release_of_the_parity_gate(tflite_bundle):

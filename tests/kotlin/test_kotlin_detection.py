@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -441,11 +442,11 @@ def test_edgesdk_test_passes(built, name, capsys):
 def test_android_layer_has_the_task_api(built):
     det = (built["det-bs"].bundle / "sdk/kotlin/src/main/kotlin/ai/edgesdk/det_bs/DetBs.kt").read_text()
     seg = (built["seg-nchw"].bundle / "sdk/kotlin/src/main/kotlin/ai/edgesdk/seg_nchw/SegNchw.kt").read_text()
-    orientation = "orientation: ai.edgesdk.{0}.core.Orientation = ai.edgesdk.{0}.core.Orientation()"
-    assert f"fun detect(bitmap: Bitmap, {orientation.format('det_bs')}): List<ai.edgesdk.det_bs.core.Detection>" in det and "fun classify" not in det and "fun segment" not in det
-    assert "fun detect(frame: android.media.Image, rotationDegrees: Int, mirror: Boolean = false" in det  # camera frames
-    assert f"fun segment(bitmap: Bitmap, {orientation.format('seg_nchw')}): ai.edgesdk.seg_nchw.core.Mask" in seg and "fun detect" not in seg
+    options = "orientation: ai.edgesdk.{0}.core.Orientation = ai.edgesdk.{0}.core.Orientation(), options: ai.edgesdk.{0}.core.RunOptions = ai.edgesdk.{0}.core.RunOptions.DEFAULT"
+    assert f"fun detect(bitmap: Bitmap, {options.format('det_bs')}): List<ai.edgesdk.det_bs.core.Detection>" in det and "fun classify" not in det and "fun segment" not in det
+    assert re.search(r"fun detect\(\s+frame: android.media.Image,\s+rotationDegrees: Int,\s+mirror: Boolean = false", det)  # camera frames
+    assert f"fun segment(bitmap: Bitmap, {options.format('seg_nchw')}): ai.edgesdk.seg_nchw.core.Mask" in seg and "fun detect" not in seg
     core = built["det-bs"].bundle / "sdk/kotlin/src/main/kotlin/ai/edgesdk/det_bs/core"
     assert (core / "Detect.kt").is_file() and not (core / "Segment.kt").exists()
-    activity = (built["seg-nchw"].bundle / "sample_app/app/src/main/kotlin/ai/edgesdk/sample/MainActivity.kt").read_text()
-    assert "0x0000FF" in activity  # the manifest's palette
+    presentation = (built["seg-nchw"].bundle / "sample_app/app/src/main/kotlin/ai/edgesdk/sample/Presentation.kt").read_text()
+    assert "0x0000FF" in presentation  # the manifest's palette

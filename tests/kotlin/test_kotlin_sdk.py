@@ -56,8 +56,8 @@ def test_android_build_writes_the_kotlin_module_and_sample_app(example_bundle):
     app = example_bundle / "sample_app"
     assert 'project(":sdk").projectDir = file("../sdk/kotlin")' in (app / "settings.gradle.kts").read_text()
     assert "classify" in (module / "README.md").read_text()
-    activity = (app / "app/src/main/kotlin/ai/edgesdk/sample/MainActivity.kt").read_text()
-    assert "ai.edgesdk.stripes_classifier.StripesClassifier(applicationContext)" in activity
+    model = (app / "app/src/main/kotlin/ai/edgesdk/sample/ModelViewModel.kt").read_text()
+    assert "ai.edgesdk.stripes_classifier.StripesClassifier.load(app)" in model
 
 
 def test_package_names_are_valid_java_and_kotlin():

@@ -9,7 +9,7 @@ from toolchains import need
 
 from edgesdk import hosttest_kotlin, hosttest_swift
 
-from .mutants import Harness, of_language, run_cpp, run_kotlin, run_swift
+from .mutants import APP_MUTANTS, Harness, of_language, run_cpp, run_kotlin, run_kotlin_app, run_swift
 
 
 def cpp_problem() -> str | None:
@@ -40,3 +40,10 @@ def swift_run(harness):
     """The unmutated Swift program's problems (one swift build)."""
     need(hosttest_swift.toolchain_problem())
     return run_swift(harness, [])
+
+
+@pytest.fixture(scope="session")
+def kotlin_app_run(tmp_path_factory):
+    """The unmutated Kotlin app logic's problems and every app-logic mutant's outcome (one kotlinc run)."""
+    need(hosttest_kotlin.toolchain_problem())
+    return run_kotlin_app(tmp_path_factory.mktemp("opcheck-app"), APP_MUTANTS)

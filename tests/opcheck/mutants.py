@@ -180,6 +180,15 @@ MUTANTS = [
 ]
 
 
+# ---- Kotlin app logic: killed by tests/kotlin/AppLogicCheck.kt (kotlin/app_logic.py), not by the op cases ----
+APP_MUTANTS = [
+    Mutant("kt-app-fail-fallback-goes-on", f"{KT}/Acceleration.kt.j2", "if (options.fallback == Fallback.FAIL) {", "if (false) {"),
+    Mutant("kt-app-dropped-frame-kept", f"{KT}/FrameGate.kt.j2", "droppedFrames.incrementAndGet()\n            release(frame)", "droppedFrames.incrementAndGet()"),
+    Mutant("kt-app-close-does-not-wait", f"{KT}/Engine.kt.j2", "val lock = lifecycle.readLock()", "val lock = java.util.concurrent.locks.ReentrantLock()"),
+    Mutant("kt-app-threshold-inclusive", f"{KT}/Postprocess.kt.j2", "threshold == null || scores[i].toDouble() > threshold", "threshold == null || scores[i].toDouble() >= threshold"),
+]
+
+
 def mutated_templates(mutant: Mutant, root: Path) -> Path:
     """A copy of the templates with `mutant` applied, under `root`."""
     original = (TEMPLATES_DIR / mutant.file).read_text(encoding="utf-8")
@@ -323,6 +332,31 @@ def run_swift(harness: Harness, mutants: list[Mutant], baseline: bool = True) ->
     return problems, [Outcome(m, *results[kotlin_name(i)]) for i, m in enumerate(mutants)]
 
 
+def run_kotlin_app(work: Path, mutants: list[Mutant]) -> tuple[list[str], list[Outcome]]:
+    """The unmutated core and every app-logic mutant's, each with AppLogicCheck.kt, one kotlinc
+    run: a mutant is killed when a check fails (or the core does not compile)."""
+    # tests/kotlin's modules import each other by name, as pytest runs them.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kotlin"))
+    from app_logic import run_checks
+
+    root = work / "templates"
+    named = {"opcheck-app-baseline": TEMPLATES_DIR}
+    named.update({f"opcheck-app-{i}": mutated_templates(m, root) for i, m in enumerate(mutants)})
+    try:
+        runs = run_checks(named, work / "app")
+    except Exception as exc:  # ToolchainError: the compiler's own message
+        return [f"Kotlin app logic: does not compile: {exc}"], []
+
+    def verdict(proc: subprocess.CompletedProcess) -> tuple[bool, str]:
+        failed = [line for line in proc.stdout.splitlines() if line.startswith("FAIL ")]
+        if failed or proc.returncode != 0:
+            return True, (failed[0] if failed else f"exit {proc.returncode}: {proc.stderr.strip()[-300:]}")
+        return False, "every check passed"
+
+    baseline = verdict(runs["opcheck-app-baseline"])
+    return [f"Kotlin app logic: {baseline[1]}"] if baseline[0] else [], [Outcome(m, *verdict(runs[f"opcheck-app-{i}"])) for i, m in enumerate(mutants)]
+
+
 def of_language(language: str) -> list[Mutant]:
     return [m for m in MUTANTS if m.language == language]
 
@@ -351,6 +385,10 @@ def main(argv: list[str]) -> int:
                 problems, mine = runner(harness, of_language(language))
                 baseline += problems
                 outcomes += mine
+        if "kotlin" in languages:
+            problems, mine = run_kotlin_app(Path(tmp), APP_MUTANTS)
+            baseline += problems
+            outcomes += mine
     if baseline:
         print("the unmutated templates fail the op cases:\n" + "\n".join(baseline))
         return 1

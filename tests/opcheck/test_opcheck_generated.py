@@ -49,6 +49,16 @@ def test_kotlin_template_mutants_are_killed(kotlin_run):
     assert outcomes and all(o.killed for o in outcomes), report([o for o in outcomes if not o.killed])
 
 
+@pytest.mark.kotlin
+def test_kotlin_app_logic_mutants_are_killed(kotlin_app_run):
+    """Accelerator fallback, frame back-pressure, close during a run, the strict score threshold:
+    each mutant must fail tests/kotlin/AppLogicCheck.kt."""
+    baseline, outcomes = kotlin_app_run
+    assert baseline == [], "the unmutated app logic fails its checks, so no mutant result means anything"
+    print(report(outcomes))
+    assert outcomes and all(o.killed for o in outcomes), report([o for o in outcomes if not o.killed])
+
+
 @pytest.mark.swift
 def test_swift_ops_match_the_libraries(swift_run):
     baseline, _ = swift_run
