@@ -104,7 +104,7 @@ def test_executorch_pins_its_exact_release_in_gradle_and_the_guard(executorch_bu
     assert f'const val REQUIRED: String = "{version}"' in guard
     adapter = (module / PKG / "runtime/ExecuTorchModuleRuntime.kt").read_text()
     # The check runs before the module is loaded.
-    assert adapter.index("ExecuTorchVersion.check(BuildConfig.EXECUTORCH_VERSION)") < adapter.index("module = load(")
+    assert adapter.index("ExecuTorchVersion.check(BuildConfig.EXECUTORCH_VERSION)") < adapter.index("ExecuTorchModuleRuntime(model, options.threads)")
 
 
 @pytest.mark.kotlin

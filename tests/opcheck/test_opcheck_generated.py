@@ -51,8 +51,8 @@ def test_kotlin_template_mutants_are_killed(kotlin_run):
 
 @pytest.mark.kotlin
 def test_kotlin_app_logic_mutants_are_killed(kotlin_app_run):
-    """Accelerator fallback, frame back-pressure, close during a run, the strict score threshold:
-    each mutant must fail tests/kotlin/AppLogicCheck.kt."""
+    """Accelerator fallback, frame back-pressure, close during a run: each mutant must fail
+    tests/kotlin/AppLogicCheck.kt."""
     baseline, outcomes = kotlin_app_run
     assert baseline == [], "the unmutated app logic fails its checks, so no mutant result means anything"
     print(report(outcomes))
