@@ -97,3 +97,15 @@ def build_bundle(tmp_path_factory):
         return built[key]
 
     return build
+
+
+@pytest.fixture(scope="module")
+def bundles(build_bundle, request):
+    """bundles(key) -> the Bundle of the test module's CONTEXTS[key] = (glue context, model bytes)."""
+    contexts = request.module.CONTEXTS
+
+    def get(key):
+        ctx, model = contexts[key]
+        return build_bundle(key, ctx, model)
+
+    return get

@@ -34,15 +34,6 @@ def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def bundles(build_bundle):
-    def get(key):
-        ctx, model = CONTEXTS[key]
-        return build_bundle(key, ctx, model)
-
-    return get
-
-
-@pytest.fixture(scope="module")
 def frame(tmp_path_factory) -> Path:
     """A packed RGB frame: the same pixels reach the app (Image) and edgesdk-run (--raw --format rgb)."""
     path = tmp_path_factory.mktemp("frame") / "frame.rgb"

@@ -214,15 +214,6 @@ def run_dump(bundle, image: Path, tmp_path: Path):
     return json.loads(proc.stdout), *load_dump(d)
 
 
-@pytest.fixture(scope="module")
-def bundles(build_bundle):
-    def get(key):
-        ctx, model = CONTEXTS[key]
-        return build_bundle(key, ctx, model)
-
-    return get
-
-
 @pytest.mark.parametrize("key", sorted(CONTEXTS))
 @pytest.mark.parametrize("image_name", ["rgb.png", "rgb.jpg", "gray.png"])
 def test_pipeline_matches_reference_and_onnxruntime(bundles, images, key, image_name, tmp_path, record_property):

@@ -60,15 +60,6 @@ def _pixels_context() -> tuple[dict, bytes]:
 CONTEXTS = {FLOAT_KEY: SDK_CONTEXTS[FLOAT_KEY], PIXELS_KEY: _pixels_context()}
 
 
-@pytest.fixture(scope="module")
-def bundles(build_bundle):
-    def get(key):
-        ctx, model = CONTEXTS[key]
-        return build_bundle(key, ctx, model)
-
-    return get
-
-
 def camera_frame(fmt: str, width: int, height: int, stride: int | None, seed: int) -> bytes:
     """A frame with smooth content (so a classifier's answer means something) and noise, padding included."""
     rng = np.random.default_rng(seed)
