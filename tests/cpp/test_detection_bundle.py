@@ -376,7 +376,8 @@ def test_human_output_and_bad_flags(bundles, images):
 def test_threshold_literals_are_exact(bundles):
     """The thresholds reach the C++ as float64 literals that read back exactly (1/3, not 0.333333)."""
     source = (bundles("yolo-net").bundle / "sdk/cpp/src/yolo_net.cpp").read_text()
-    assert f"detail::NmsOptions{{0.25, {1 / 3!r}, false, 20, 1000}}" in source
+    # The score threshold is the manifest's unless a call's RunOptions overrides it.
+    assert f"detail::NmsOptions{{options.score_threshold ? static_cast<double>(*options.score_threshold) : 0.25, {1 / 3!r}, false, 20, 1000}}" in source
 
 
 API_PROGRAM = r"""
