@@ -76,6 +76,15 @@ def example_manifest_dict(source: str = "model.pt") -> dict:
     return data
 
 
+def example_project_in(folder: Path, example_models: Path) -> Path:
+    """Copy the example's model files into `folder` beside its manifest; returns the manifest's path."""
+    for f in example_models.iterdir():
+        shutil.copy(f, folder / f.name)
+    path = folder / "edgesdk.yaml"
+    path.write_text(yaml.safe_dump(example_manifest_dict(), sort_keys=False), encoding="utf-8")
+    return path
+
+
 @pytest.fixture
 def project(example_models, tmp_path):
     """A writable copy of the example project; returns a function writing a manifest into it."""

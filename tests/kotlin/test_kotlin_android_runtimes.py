@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from importlib import metadata
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import example_manifest_dict
+from conftest import example_project_in
 from toolchains import need
 
 from edgesdk import api, hosttest_kotlin
@@ -35,9 +33,7 @@ def _version(runtime: str) -> str:
 @pytest.fixture(scope="module")
 def project(example_models, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("android-runtimes")
-    for f in example_models.iterdir():
-        shutil.copy(f, folder / f.name)
-    (folder / "edgesdk.yaml").write_text(yaml.safe_dump(example_manifest_dict(), sort_keys=False), encoding="utf-8")
+    example_project_in(folder, example_models)
     return folder
 
 

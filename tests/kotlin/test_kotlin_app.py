@@ -6,13 +6,11 @@ adapter, the module's Gradle build and the sample app bring."""
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 from app_logic import run_checks
-from conftest import example_manifest_dict
+from conftest import example_project_in
 from core_context import core_context
 from toolchains import need
 
@@ -35,10 +33,7 @@ def test_app_logic_of_the_core_on_the_jvm(tmp_path):
 @pytest.fixture(scope="module")
 def ort_bundle(example_models, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("android-app")
-    for f in example_models.iterdir():
-        shutil.copy(f, folder / f.name)
-    (folder / "edgesdk.yaml").write_text(yaml.safe_dump(example_manifest_dict(), sort_keys=False), encoding="utf-8")
-    return api.build(folder / "edgesdk.yaml", target="android", runtime="onnxruntime", out=folder / "dist").bundle
+    return api.build(example_project_in(folder, example_models), target="android", runtime="onnxruntime", out=folder / "dist").bundle
 
 
 def test_model_asset_name_is_unique_per_model_and_kept_uncompressed(ort_bundle):

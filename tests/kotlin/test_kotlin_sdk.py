@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import example_manifest_dict
+from conftest import example_project_in
 from core_context import core_context
 from PIL import Image
 from toolchains import need
@@ -32,11 +32,7 @@ def _need_kotlin():
 @pytest.fixture(scope="module")
 def example_bundle(example_models, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("android-example")
-    for f in example_models.iterdir():
-        shutil.copy(f, folder / f.name)
-    path = folder / "edgesdk.yaml"
-    path.write_text(yaml.safe_dump(example_manifest_dict(), sort_keys=False), encoding="utf-8")
-    return api.build(path, target="android", runtime="onnxruntime", out=folder / "dist").bundle
+    return api.build(example_project_in(folder, example_models), target="android", runtime="onnxruntime", out=folder / "dist").bundle
 
 
 def test_android_build_writes_the_kotlin_module_and_sample_app(example_bundle):

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
-from conftest import example_manifest_dict
+from conftest import example_project_in
 from toolchains import need
 
 from edgesdk import api, golden, hosttest_swift
@@ -30,10 +29,7 @@ def toolchain() -> None:
 @pytest.fixture(scope="module")
 def bundle(example_models, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("ios-swift")
-    for f in example_models.iterdir():
-        shutil.copy(f, folder / f.name)
-    (folder / "edgesdk.yaml").write_text(yaml.safe_dump(example_manifest_dict(), sort_keys=False), encoding="utf-8")
-    return api.build(folder / "edgesdk.yaml", target="ios", runtime="onnxruntime", out=folder / "dist").bundle
+    return api.build(example_project_in(folder, example_models), target="ios", runtime="onnxruntime", out=folder / "dist").bundle
 
 
 @pytest.fixture(scope="module")
