@@ -20,7 +20,7 @@ from edgesdk.errors import InputError
 from edgesdk.processing import decode_image, run_postprocess, run_preprocess
 
 
-def _median_ms(fn: Callable[[], Any], runs: int, warmup: int = 3) -> float:
+def median_ms(fn: Callable[[], Any], runs: int, warmup: int = 3) -> float:
     for _ in range(warmup):
         fn()
     times = []
@@ -49,10 +49,10 @@ def python_pipeline_ms(bundle: Path, image: Path, runs: int, threads: int) -> di
         run_postprocess(run_model({name: p.tensor}), sdk["task"], post, p.geometry, p.input_hw)
 
     return {
-        "preprocess": _median_ms(lambda: run_preprocess(pixels, pre["input_color"], pre["steps"]), runs),
-        "infer": _median_ms(lambda: run_model({name: prepared.tensor}), runs),
-        "postprocess": _median_ms(lambda: run_postprocess(outputs, sdk["task"], post, prepared.geometry, prepared.input_hw), runs),
-        "e2e": _median_ms(end_to_end, runs),
+        "preprocess": median_ms(lambda: run_preprocess(pixels, pre["input_color"], pre["steps"]), runs),
+        "infer": median_ms(lambda: run_model({name: prepared.tensor}), runs),
+        "postprocess": median_ms(lambda: run_postprocess(outputs, sdk["task"], post, prepared.geometry, prepared.input_hw), runs),
+        "e2e": median_ms(end_to_end, runs),
     }
 
 

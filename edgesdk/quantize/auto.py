@@ -23,9 +23,7 @@ candidate with its numbers; pin the chosen mode in the manifest for reproducible
 from __future__ import annotations
 
 import shutil
-import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -63,15 +61,12 @@ def interleaved_latency_ms(runners: list[Callable], feed: dict) -> list[float]:
     for run_model in runners:
         for _ in range(3):
             run_model(feed)
+    from edgesdk.benchmark import median_ms
+
     best = [float("inf")] * len(runners)
     for _ in range(LATENCY_ROUNDS):
         for i, run_model in enumerate(runners):
-            times = []
-            for _ in range(LATENCY_RUNS):
-                start = time.perf_counter()
-                run_model(feed)
-                times.append((time.perf_counter() - start) * 1000)
-            best[i] = min(best[i], statistics.median(times))
+            best[i] = min(best[i], median_ms(lambda: run_model(feed), LATENCY_RUNS, warmup=0))  # noqa: B023 (called at once)
     return best
 
 
