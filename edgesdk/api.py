@@ -574,15 +574,16 @@ def test(
     remote_env: list[str] | None = None,
 ) -> dict[str, Any]:
     """The bundle's generated SDK held to its golden vectors: here (`host`), on an Android device
-    (`adb:SERIAL`) or on a board over ssh (`ssh:[USER@]HOST[:PORT]`, with `cmake_args` for its
-    build and `remote_env` for its runs). `key` (env:NAME | file:PATH) opens an encrypted model.
+    (`adb:SERIAL`), on a board over ssh (`ssh:[USER@]HOST[:PORT]`, with `cmake_args` for its
+    build and `remote_env` for its runs) or cross-compiled for aarch64 and run under qemu
+    (`qemu-aarch64`). `key` (env:NAME | file:PATH) opens an encrypted model.
     A bundle .zip is extracted safely first (bundle.extract_zip)."""
     with bundle_mod.opened(Path(bundle_path)) as bundle:
         return _test_folder(bundle, device, build_dir, key, cmake_args or [], remote_env or [])
 
 
 def _test_folder(bundle_path: Path, device: str, build_dir: str | Path | None, key: str | None, cmake_args: list[str], remote_env: list[str]) -> dict[str, Any]:
-    from edgesdk import hosttest, hosttest_kotlin, hosttest_swift, remotetest
+    from edgesdk import hosttest, hosttest_kotlin, hosttest_swift, qemutest, remotetest
     from edgesdk.errors import IntegrityError
 
     sdk = bundle_mod.load_sdk_json(Path(bundle_path))
@@ -613,10 +614,15 @@ def _test_folder(bundle_path: Path, device: str, build_dir: str | Path | None, k
         env = remotetest.parse_env(remote_env)
         report = remotetest.test_bundle(Path(bundle_path), remotetest.Remote(target.command_prefix(), target.destination), cmake_args, env)
         data = {**report.as_dict(), "device": device}
+    elif device == qemutest.DEVICE:
+        target = qemutest.target(Path(bundle_path))
+        report = hosttest.test_bundle(Path(bundle_path), Path(build_dir) if build_dir else None, key, target)
+        data = {**report.as_dict(), "device": device}
     elif device != "host":
         raise InputError(
             f"--device '{device}': 'host' tests every bundle; 'adb:SERIAL' a Kotlin (Android) SDK on a device; "
-            "'ssh:[USER@]HOST[:PORT]' a C++ SDK on a board; 'macos' or 'simulator:NAME' a Swift (iOS) SDK with Xcode"
+            f"'ssh:[USER@]HOST[:PORT]' a C++ SDK on a board; '{qemutest.DEVICE}' an ARM bundle's C++ SDK cross-compiled and run under qemu; "
+            "'macos' or 'simulator:NAME' a Swift (iOS) SDK with Xcode"
         )
     elif swift:
         report, timings = hosttest_swift.test_bundle(Path(bundle_path), Path(build_dir) if build_dir else None, key)

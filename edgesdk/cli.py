@@ -87,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
         help=(
             "host (default); adb:SERIAL runs an Android bundle's instrumented GoldenTest on that device; "
             "ssh:[USER@]HOST[:PORT] builds and runs the C++ sample on a board (cmake, a compiler, tar and the runtime there); "
+            "qemu-aarch64 cross-compiles an ARM bundle's C++ sample for aarch64 and runs it under qemu-user (correctness, not speed); "
             "macos or simulator:NAME runs an iOS bundle's Swift package tests with xcodebuild on a Mac"
         ),
     )

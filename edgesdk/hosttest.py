@@ -3,6 +3,9 @@
 The build happens outside the bundle (it stays exactly as its SHA256SUMS say). Each golden image
 goes through `edgesdk-run --dump-dir`, and the dumped pre-processed tensor, raw outputs and the
 printed result are compared with the golden files using parity.GOLDEN_TOLERANCES.
+
+A SampleTarget says what the sample is built for and how it runs: this machine by default, or
+another CPU through a CMake toolchain file and an emulator (qemutest: `--device qemu-aarch64`).
 """
 
 from __future__ import annotations
@@ -61,12 +64,32 @@ def _bundle_runtime(bundle: Path) -> str:
     return bundle_mod.load_sdk_json(bundle)["runtime"]
 
 
-def build_sample(bundle: Path, build_dir: Path, jobs: int = 2) -> Path:
-    """Configure and build the bundle's sample app (and with it the SDK); returns the binary."""
+@dataclass(frozen=True)
+class SampleTarget:
+    """Where the sample app is built for and run: its CMake definitions (the runtime's package, a
+    toolchain file), the command prefix that runs the binary (an emulator; none on this machine)
+    and the environment of its runs."""
+
+    name: str
+    cmake_definitions: tuple[str, ...]
+    env: dict[str, str]
+    command_prefix: tuple[str, ...] = ()
+    run_timeout_s: float | None = None  # an emulated run that hangs is cut off and reported
+
+
+def host_target(bundle: Path) -> SampleTarget:
+    """This machine, with the bundle's runtime as its backend finds it here."""
+    package = cpp_package(_bundle_runtime(bundle))
+    return SampleTarget("host", package.cmake_definitions, package.run_env())
+
+
+def build_sample(bundle: Path, build_dir: Path, jobs: int = 2, target: SampleTarget | None = None) -> Path:
+    """Configure and build the bundle's sample app (and with it the SDK) for `target` (default:
+    this machine); returns the binary."""
     problem = toolchain_problem()
     if problem:
         raise BackendUnavailable(problem)
-    definitions = cpp_package(_bundle_runtime(bundle)).cmake_definitions
+    definitions = (target or host_target(bundle)).cmake_definitions
     app = bundle / "sample_app"
     if not (app / "CMakeLists.txt").is_file():
         raise InputError(f"{bundle} has no C++ sample app (sample_app/CMakeLists.txt)")
@@ -109,12 +132,16 @@ class HostTestReport:
         return {"bundle": self.bundle, "passed": self.passed, "cases": [c.__dict__ for c in self.cases]}
 
 
-def run_sample(binary: Path, bundle: Path, image: Path, dump_dir: Path | None = None, extra: list[str] | None = None) -> dict[str, Any]:
-    cmd = [str(binary), "--bundle", str(bundle), "--input", str(image), "--json"]
+def run_sample(binary: Path, bundle: Path, image: Path, dump_dir: Path | None = None, extra: list[str] | None = None, target: SampleTarget | None = None) -> dict[str, Any]:
+    target = target or host_target(bundle)
+    cmd = [*target.command_prefix, str(binary), "--bundle", str(bundle), "--input", str(image), "--json"]
     if dump_dir is not None:
         cmd += ["--dump-dir", str(dump_dir)]
     cmd += extra or []
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=cpp_package(_bundle_runtime(bundle)).run_env())
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=target.env, timeout=target.run_timeout_s)
+    except subprocess.TimeoutExpired as exc:
+        raise ToolchainError(f"{SAMPLE_BINARY} on {target.name} did not finish {image.name} within {target.run_timeout_s:g} s") from exc
     if proc.returncode == SAMPLE_INTEGRITY_EXIT:
         raise IntegrityError(f"{SAMPLE_BINARY} refused the model on {image.name}: {proc.stderr.strip()}")
     if proc.returncode != 0:
@@ -129,7 +156,7 @@ def read_dump(dump_dir: Path, entry: dict[str, Any]) -> np.ndarray:
     return np.fromfile(dump_dir / entry["file"], dtype=np.dtype(DTYPES[entry["dtype"]].numpy).newbyteorder("<")).reshape(entry["shape"])
 
 
-def test_bundle(bundle: Path, build_dir: Path | None = None, key: str | None = None) -> HostTestReport:
+def test_bundle(bundle: Path, build_dir: Path | None = None, key: str | None = None, target: SampleTarget | None = None) -> HostTestReport:
     bundle = Path(bundle)
     key_args = key_arguments(bundle, key)
     problems = bundle_mod.verify_checksums(bundle)
@@ -137,14 +164,15 @@ def test_bundle(bundle: Path, build_dir: Path | None = None, key: str | None = N
         raise IntegrityError(f"{bundle} failed its checksums: " + "; ".join(problems[:5]))
     index = golden.load_index(bundle)
     tol = index["tolerances"]
+    target = target or host_target(bundle)
     with tempfile.TemporaryDirectory(prefix="edgesdk-test-") as tmp:
-        binary = build_sample(bundle, Path(build_dir) if build_dir else Path(tmp) / "build")
+        binary = build_sample(bundle, Path(build_dir) if build_dir else Path(tmp) / "build", target=target)
         gdir = bundle / golden.GOLDEN_DIR
         cases = []
         for case in index["cases"]:
             dump = Path(tmp) / "dump" / case["id"]
             dump.mkdir(parents=True)
-            printed = run_sample(binary, bundle, gdir / case["image"], dump, key_args)
+            printed = run_sample(binary, bundle, gdir / case["image"], dump, key_args, target)
             cases.append(compare_case(case, gdir, dump, printed, tol))
     return HostTestReport(str(bundle), cases)
 

@@ -7,6 +7,8 @@ pkgs=(g++ cmake make pkg-config libjpeg62-turbo-dev libpng-dev libssl-dev zlib1g
 # Cross-compiling ARM/Jetson bundles' C++ SDKs (tests/cpp/test_cross_aarch64.py): the aarch64
 # compiler and the target's libraries from Debian multiarch (arm64 must be a foreign architecture).
 pkgs+=(g++-aarch64-linux-gnu libssl-dev:arm64 libpng-dev:arm64 libjpeg62-turbo-dev:arm64 zlib1g-dev:arm64)
+# qemu-user runs the aarch64 builds: ncnn's cross-built library check and `--device qemu-aarch64`.
+pkgs+=(qemu-user)
 # ccache: `make test` compiles the same generated C++ many times; unchanged objects are reused.
 pkgs+=(ccache)
 missing=()

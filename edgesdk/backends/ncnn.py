@@ -15,7 +15,8 @@ Host parity runs the files in the `ncnn` Python package with the options of the 
 (FP32_OPTIONS: fp16 and bf16 storage, packing and arithmetic off; otherwise a CPU with fp16 or
 bf16 support runs reduced precision). The C++ glue links the ncnn C++ library built from the
 `ncnn` sdist of the same release (CPP_RUNTIME_VERSION) by `edgesdk/runtimes/ncnn/build_native.sh`
-(`make native-deps`) into the cache.
+(`make native-deps`) into the cache; the same script cross-builds it for aarch64 with the toolchain
+file ARM bundles carry (edgesdk/cross/), checked under qemu-aarch64, for `--device qemu-aarch64`.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ from edgesdk.backends.torch_export import example_inputs, exported_program
 from edgesdk.bundle import sha256_file
 from edgesdk.errors import BackendUnavailable, ManifestError, UnsupportedOpError
 from edgesdk.manifest import Manifest
+from edgesdk.package_data import CROSS_TOOLCHAINS_DIR
 from edgesdk.sources import SourceModel
+from edgesdk.targets import TARGETS
 
 # The ncnn release the C++ glue is built and checked against: the Python `ncnn` pin of the extra,
 # and the source release build_native.sh compiles (its sdist, pinned by sha256 below).
@@ -63,12 +66,26 @@ FP32_OPTIONS = {
 }
 PRECISION = "fp32: pnnx fp16=0; use_fp16_storage/packed/arithmetic and use_bf16_storage/packed off"
 BUILD_SCRIPT = Path(__file__).resolve().parent.parent / "runtimes" / "ncnn" / "build_native.sh"
+CROSS_ARCH = "aarch64"  # the CPU of ARM bundles (targets: arm's toolchain file)
 PNNX_TIMEOUT_S = 900
 
 
 def package_root() -> Path:
     """The ncnn C++ package folder (include/ncnn, lib/libncnn.a, lib/cmake/ncnn)."""
     return Path(os.environ.get("NCNN_ROOT", cache_dir() / f"ncnn-{CPP_RUNTIME_VERSION}"))
+
+
+def cross_package_root(arch: str, cache: Path | None = None) -> Path:
+    """The ncnn C++ package built for another CPU, keyed by version and architecture."""
+    return (cache or cache_dir()) / f"ncnn-{CPP_RUNTIME_VERSION}-linux-{arch}"
+
+
+def _cmake_package(root: Path, how: str) -> CppPackage:
+    config = root / "lib" / "cmake" / "ncnn"
+    if not (root / ".ok").is_file() or not (config / "ncnnConfig.cmake").is_file():
+        raise BackendUnavailable(f"the ncnn C++ library is not built at {root} ({how})")
+    # A static library: the built program needs no library path.
+    return CppPackage((f"-Dncnn_DIR={config}",), ())
 
 
 def _versions() -> dict[str, str]:
@@ -151,19 +168,30 @@ class NcnnBackend(Backend):
         return run
 
     def cpp_package(self) -> CppPackage:
-        root = package_root()
-        config = root / "lib" / "cmake" / "ncnn"
-        if not (root / ".ok").is_file() or not (config / "ncnnConfig.cmake").is_file():
-            raise BackendUnavailable(f"the ncnn C++ library is not built at {root} (run `make native-deps`, or set NCNN_ROOT to an ncnn install prefix holding lib/cmake/ncnn and a .ok file)")
-        # A static library: the built program needs no library path.
-        return CppPackage((f"-Dncnn_DIR={config}",), ())
+        return _cmake_package(package_root(), "run `make native-deps`, or set NCNN_ROOT to an ncnn install prefix holding lib/cmake/ncnn and a .ok file")
+
+    def cross_cpp_package(self, arch: str) -> CppPackage:
+        if arch != CROSS_ARCH:
+            raise BackendUnavailable(f"no ncnn C++ package for {arch} ({CROSS_ARCH} only)")
+        return _cmake_package(cross_package_root(arch), "run `make native-deps` with g++-aarch64-linux-gnu and qemu-user installed (`make system-deps`)")
 
     def fetch_native(self, cache: Path) -> None:
-        dest = cache / f"ncnn-{CPP_RUNTIME_VERSION}"
-        if (dest / ".ok").is_file():
+        host, cross = cache / f"ncnn-{CPP_RUNTIME_VERSION}", cross_package_root(CROSS_ARCH, cache)
+        if (host / ".ok").is_file() and (cross / ".ok").is_file():
             return
         sdist = fetch_sdist(cache)
-        subprocess.run(["bash", str(BUILD_SCRIPT), CPP_RUNTIME_VERSION, str(sdist), str(dest)], check=True)
+        subprocess.run(["bash", str(BUILD_SCRIPT), CPP_RUNTIME_VERSION, str(sdist), str(host)], check=True)
+        if (cross / ".ok").is_file():
+            return
+        from edgesdk import qemutest
+
+        problem = qemutest.tools_problem()
+        if problem:  # the host build is what most tests need; say why the aarch64 one is missing
+            print(f"ncnn for {CROSS_ARCH} not built: {problem}", file=sys.stderr)
+            return
+        toolchain = CROSS_TOOLCHAINS_DIR / f"{TARGETS['arm'].cross_toolchain}.cmake"
+        env = {**os.environ, "CHECK_RUNNER": " ".join(qemutest.runner())}
+        subprocess.run(["bash", str(BUILD_SCRIPT), CPP_RUNTIME_VERSION, str(sdist), str(cross), f"-DCMAKE_TOOLCHAIN_FILE={toolchain}"], check=True, env=env)
 
 
 # ---- the converted graph ----------------------------------------------------------------------

@@ -3,9 +3,8 @@
 aarch64 ONNX Runtime build the SDK and its sample app into an aarch64 executable linked against
 aarch64 libraries only.
 
-Not run here: the golden vectors under qemu-aarch64. Debian's qemu-user 7.2 passes the host's
-x86 /proc/cpuinfo through, on which ONNX Runtime's cpuinfo crashes; given an ARM /proc/cpuinfo, its
-environment set-up spins without end. The board run is `edgesdk test --device ssh:HOST`.
+The golden vectors under qemu-aarch64 (`edgesdk test --device qemu-aarch64`) are
+tests/cpp/test_qemu_aarch64.py; the board run is `edgesdk test --device ssh:HOST`.
 """
 
 from __future__ import annotations
