@@ -74,6 +74,8 @@ def context(name: str, pre: list[PreCase], post: list[PostCase]) -> dict[str, An
         "adapter": {"accelerators": "Cpu cpu", "thread_safety": "no runtime"},
         "run_options": RUN_OPTIONS,
         "sha_prefixes": SHA_PREFIXES,
+        # Every case's steps: the op libraries then carry each optional part (codegen.pre_uses).
+        "preprocess": {"steps": [step for c in pre for step in c.steps]},
         "pre_cases": [{"id": c.id, "width": c.pixels.shape[1], "height": c.pixels.shape[0], "input_color": c.input_color, "steps": c.steps, "frame": _frame(c)} for c in pre],
         "post_cases": [{"id": c.id, "task": c.task, "shape": list(c.values.shape), "steps": c.steps} for c in post],
     }
