@@ -426,7 +426,7 @@ PAD_CASES = [
     ("paddle_rec_full", (32, 100), "bgr", [REC_RULE, PADDLE_NORM, _pad((16, 40), (0, 0, 0)), _layout("nchw")], 1e-4 / 127.5 * 2, REC + BILINEAR_WHY + "; pad after normalize"),
     ("center_pixels", (13, 29), "rgb", [_pad((20, 40), (1, 2, 3), "center"), _normalize((10, 20, 30), (2, 4, 8)), _layout("nhwc")], 0.0, PLACED_WHY + "; torch normalize"),
     ("exact_size", (9, 7), "rgb", [_pad((9, 7), (5, 5, 5), "center"), _layout("nchw")], 0.0, PLACED_WHY),
-    ("one_pixel", (1, 1), "bgr", [_pad((4, 3), (7, 8, 9), "center"), {"op": "color", "order": "rgb"}, _layout("nchw")], 0.0, PLACED_WHY + "; cvtColor"),
+    ("one_pixel_after_color", (1, 1), "bgr", [{"op": "color", "order": "rgb"}, _pad((4, 3), (7, 8, 9), "center"), _layout("nchw")], 0.0, PLACED_WHY + "; cvtColor"),
     ("then_resize", (11, 6), "rgb", [_pad((12, 12), (255, 0, 100), "center"), _resize((7, 9), "bilinear")], BILINEAR_ATOL, BILINEAR_WHY + ", padding resampled"),
     ("after_letterbox", (23, 17), "rgb", [_letterbox((12, 16), (114, 0, 255), "nearest"), _pad((15, 20), (1, 2, 3), "center"), _layout("nchw")], 0.0, PLACED_WHY + " twice"),
     ("then_crop", (10, 30), "rgb", [_rule("nearest", "longer_side", 16), _pad((16, 16), (9, 9, 9), "center"), {"op": "center_crop", "size": [9, 11]}, _layout("nhwc")], 0.0, TV + PLACED_WHY),
