@@ -103,6 +103,7 @@ MUTANTS = [
     Mutant("cpp-rule-multiple-below-m", f"{CPP}/preprocess.cpp.j2", "std::max<int64_t>(multiple_of, round_side", "std::max<int64_t>(1, round_side"),
     Mutant("cpp-pad-top-rounds-up", f"{CPP}/preprocess.cpp.j2", "center ? (height - in_h) / 2 : 0", "center ? (height - in_h + 1) / 2 : 0"),
     Mutant("cpp-pad-value-ignores-order", f"{CPP}/preprocess.cpp.j2", "pad_[perm_[c]] = value[c];", "pad_[c] = value[c];"),
+    Mutant("cpp-pad-geometry-axes-swapped", f"{CPP}/preprocess.cpp.j2", "map_geometry(1.0, 1.0, left, top);", "map_geometry(1.0, 1.0, top, left);"),
     Mutant("cpp-pad-value-normalized", f"{CPP}/preprocess.cpp.j2", "if (!pending_.empty() || has_padding(ys_)", "if (has_padding(ys_)"),
     # ---- C++ cast ----
     Mutant("cpp-cast-round-half-away", f"{CPP}/cast.hpp.j2", "const float rounded = std::nearbyint(value);", "const float rounded = std::round(value);"),
