@@ -215,3 +215,30 @@ def test_normalized_steps_of_size_keep_their_bytes():
     assert list(step) == ["op", "size", "interpolation", "keep_ratio"]
     pad = normalized_step(PadStep.model_validate({"pad": {"size": [48, 320], "value": 0}}))
     assert pad == {"op": "pad", "size": [48, 320], "align": "top_left", "value": [0.0, 0.0, 0.0]}
+
+
+def _manifest(tmp_path: Path, pre_steps: list, shape: list[int]):
+    (tmp_path / "m.onnx").write_bytes(b"")
+    raw = {
+        "schema_version": 1, "name": "m", "version": "1.0.0", "task": "custom",
+        "model": {"source": "m.onnx", "inputs": [{"name": "x", "shape": shape}], "outputs": [{"name": "y"}]},
+        "preprocess": {"steps": pre_steps},
+    }
+    return manifest_from_dict(raw, tmp_path)
+
+
+def test_recipes_in_the_syntax_validate(tmp_path):
+    """PaddleOCR's recognizer input and torchvision's Resize(256) + CenterCrop(224), as the manifest writes them."""
+    rec = [
+        {"resize": {"height": 48, "max_size": 320, "rounding": "ceil", "arithmetic": "aspect_first"}},
+        {"normalize": {"mean": [127.5] * 3, "std": [127.5] * 3}},
+        {"pad": {"size": [48, 320]}},
+        {"layout": "nchw"},
+    ]
+    assert _manifest(tmp_path, rec, [1, 3, 48, 320]).pre_steps()[2]["value"] == [0.0, 0.0, 0.0]
+    torchvision = [{"resize": {"shorter_side": 256}}, {"center_crop": {"size": [224, 224]}}, {"layout": "nchw"}]
+    assert _manifest(tmp_path, torchvision, [1, 3, 224, 224]).pre_steps()[0]["shorter_side"] == 256
+    padded_crop = [{"pad": {"size": [30, 30], "align": "center"}}, {"center_crop": {"size": [20, 20]}}, {"layout": "nchw"}]
+    assert _manifest(tmp_path, padded_crop, [1, 3, 20, 20])
+    with pytest.raises(ManifestError, match=r"center_crop.size.*larger than the pad size"):
+        _manifest(tmp_path, [{"pad": {"size": [10, 30]}}, {"center_crop": {"size": [20, 20]}}, {"layout": "nchw"}], [1, 3, 20, 20])
