@@ -60,7 +60,7 @@ class SizeRule:
             target=_positive(step, named[0]),
             max_size=_positive(step, "max_size") if step.get("max_size") is not None else None,
             rounding=_one_of(step, "rounding", ROUNDINGS, "floor"),
-            only=_one_of(step, "only", ONLY, None) if step.get("only") is not None else None,
+            only=_one_of(step, "only", ONLY, None),
             multiple_of=_positive(step, "multiple_of") if step.get("multiple_of") is not None else None,
             multiple_rounding=_one_of(step, "multiple_rounding", ROUNDINGS, "half_even"),
             arithmetic=_one_of(step, "arithmetic", ARITHMETICS, "product_first"),
@@ -119,9 +119,10 @@ def _positive(step: Mapping[str, Any], key: str) -> int:
 
 
 def _one_of(step: Mapping[str, Any], key: str, allowed: tuple[str, ...], default: str | None) -> Any:
-    value = step.get(key, default)
+    """The step's `key` (None or absent: `default`), one of `allowed`."""
+    value = step.get(key)
     if value is None:
-        value = default
+        return default
     if value not in allowed:
         raise ProcessingError(f"resize: {key} must be one of {allowed}, got {value!r}")
     return value

@@ -242,3 +242,20 @@ def test_recipes_in_the_syntax_validate(tmp_path):
     assert _manifest(tmp_path, padded_crop, [1, 3, 20, 20])
     with pytest.raises(ManifestError, match=r"center_crop.size.*larger than the pad size"):
         _manifest(tmp_path, [{"pad": {"size": [10, 30]}}, {"center_crop": {"size": [20, 20]}}, {"layout": "nchw"}], [1, 3, 20, 20])
+
+
+@pytest.mark.parametrize(
+    ("step", "words"),
+    [
+        ({"op": "resize"}, "exactly one of size, shorter_side"),
+        ({"op": "resize", "height": 4, "width": 4}, "exactly one of"),
+        ({"op": "resize", "height": 0}, "height must be a positive integer"),
+        ({"op": "resize", "height": 4, "rounding": "up"}, "rounding must be one of"),
+        ({"op": "resize", "height": 4, "only": "always"}, "only must be one of"),
+        ({"op": "resize", "longer_side": 4, "max_size": 8}, "not longer_side"),
+    ],
+)
+def test_the_reference_refuses_bad_rules(step, words):
+    """The Python reference is called with normalized steps directly too (golden vectors, tests)."""
+    with pytest.raises(ProcessingError, match=words):
+        run_preprocess(np.zeros((2, 2, 3), np.uint8), "rgb", [step])
