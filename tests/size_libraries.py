@@ -59,4 +59,4 @@ def paddle_rec_width(h: int, w: int, img_h: int, img_w: int) -> int:
     ratio = w / float(h)
     if math.ceil(img_h * ratio) > img_w:
         return img_w
-    return int(math.ceil(img_h * ratio))
+    return math.ceil(img_h * ratio)

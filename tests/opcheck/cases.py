@@ -430,7 +430,14 @@ PAD_CASES = [
     ("then_resize", (11, 6), "rgb", [_pad((12, 12), (255, 0, 100), "center"), _resize((7, 9), "bilinear")], BILINEAR_ATOL, BILINEAR_WHY + ", padding resampled"),
     ("after_letterbox", (23, 17), "rgb", [_letterbox((12, 16), (114, 0, 255), "nearest"), _pad((15, 20), (1, 2, 3), "center"), _layout("nchw")], 0.0, PLACED_WHY + " twice"),
     ("then_crop", (10, 30), "rgb", [_rule("nearest", "longer_side", 16), _pad((16, 16), (9, 9, 9), "center"), {"op": "center_crop", "size": [9, 11]}, _layout("nhwc")], 0.0, TV + PLACED_WHY),
-    ("after_normalize_cast", (5, 6), "rgb", [_normalize((100, 100, 100), (50, 50, 50)), _pad((7, 9), (-1.5, 0.5, 2.5), "center"), _layout("nchw"), _cast("int8")], 0.0, PLACED_WHY + "; torch normalize, round"),
+    (
+        "after_normalize_cast",
+        (5, 6),
+        "rgb",
+        [_normalize((100, 100, 100), (50, 50, 50)), _pad((7, 9), (-1.5, 0.5, 2.5), "center"), _layout("nchw"), _cast("int8")],
+        0.0,
+        PLACED_WHY + "; torch normalize, round",
+    ),
 ]
 
 

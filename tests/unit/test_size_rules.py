@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from size_libraries import hf_resize_output_image_size, paddle_det_resize, paddle_rec_width, torchvision_resized_size
 
 from edgesdk.errors import ManifestError
 from edgesdk.manifest.loading import manifest_from_dict
 from edgesdk.manifest.schema import PadStep, ResizeStep, normalized_step
 from edgesdk.processing import ProcessingError, output_shape, run_preprocess
 from edgesdk.processing.sizerules import SizeRule, round_by
-from size_libraries import hf_resize_output_image_size, paddle_det_resize, paddle_rec_width, torchvision_resized_size
 
 
 # ---- sizes: all small pairs (1-pixel axes, equal sides) and a dense random sample ------------
@@ -126,7 +126,10 @@ def test_sides_never_round_to_zero():
 
 def _manifest_error(pre_steps: list) -> str:
     raw = {
-        "schema_version": 1, "name": "m", "version": "1.0.0", "task": "custom",
+        "schema_version": 1,
+        "name": "m",
+        "version": "1.0.0",
+        "task": "custom",
         "model": {"source": "m.onnx", "inputs": [{"name": "x", "shape": [1, 3, 48, 320]}], "outputs": [{"name": "y"}]},
         "preprocess": {"steps": pre_steps},
     }
@@ -220,7 +223,10 @@ def test_normalized_steps_of_size_keep_their_bytes():
 def _manifest(tmp_path: Path, pre_steps: list, shape: list[int]):
     (tmp_path / "m.onnx").write_bytes(b"")
     raw = {
-        "schema_version": 1, "name": "m", "version": "1.0.0", "task": "custom",
+        "schema_version": 1,
+        "name": "m",
+        "version": "1.0.0",
+        "task": "custom",
         "model": {"source": "m.onnx", "inputs": [{"name": "x", "shape": shape}], "outputs": [{"name": "y"}]},
         "preprocess": {"steps": pre_steps},
     }
