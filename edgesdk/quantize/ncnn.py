@@ -238,7 +238,7 @@ class NcnnPlan:
         self.blobs = read_weights(float_model.with_suffix(".bin"), self.graph)
         targets = [layer for layer in self.graph if layer.kind in QUANTIZABLE and _reads(layer)]
         self.layers = [layer.name for layer in targets]
-        activations = _blob_values(float_model, [layer.bottoms[0] for layer in targets], [t[0] for t in calibration.tensors], INPUT_BLOB)
+        activations = blob_values(float_model, [layer.bottoms[0] for layer in targets], [t[0] for t in calibration.tensors], INPUT_BLOB)
         self.table: dict[str, tuple[np.ndarray, float]] = {}
         self.thresholds: dict[str, float] = {}
         for layer in targets:
@@ -271,7 +271,7 @@ class NcnnPlan:
         return dest
 
 
-def _blob_values(param: Path, blob_names: list[str], samples: list[np.ndarray], input_blob: str) -> dict[str, list[np.ndarray]]:
+def blob_values(param: Path, blob_names: list[str], samples: list[np.ndarray], input_blob: str) -> dict[str, list[np.ndarray]]:
     """Each blob's values for each sample, from the float model in ncnn with the SDK's float options."""
     import ncnn
 

@@ -53,20 +53,8 @@ def int8_bundle(bundles):
 
 
 def _run(param, image: np.ndarray) -> np.ndarray:
-    import ncnn
-
-    from edgesdk.backends.ncnn import FP32_OPTIONS
-
-    net = ncnn.Net()
-    for option, value in FP32_OPTIONS.items():
-        setattr(net.opt, option, value)
-    net.opt.num_threads = 1
-    assert net.load_param(str(param)) == 0 and net.load_model(str(param.with_suffix(".bin"))) == 0
-    ex = net.create_extractor()
-    ex.input("in0", ncnn.Mat(np.ascontiguousarray(image)))
-    status, out = ex.extract("out0")
-    assert status == 0
-    return np.array(out)
+    """The model's output blob, run in ncnn with the SDK's options."""
+    return q.blob_values(param, ["out0"], [image], "in0")["out0"][0]
 
 
 def test_int8_bundle_holds_int8_layers_a_quarter_of_the_size_and_the_table(int8_bundle):
