@@ -29,6 +29,7 @@ from edgesdk.golden import SAMPLE_IMAGES_DIR
 
 pytestmark = [pytest.mark.cpp, pytest.mark.slow]
 EM_AARCH64 = 183  # ELF e_machine
+OUTPUT = example_manifest_dict()["model"]["outputs"][0]["name"]
 
 
 def _elf_machine(path: Path) -> int:
@@ -93,7 +94,7 @@ def test_ncnn_float_passes_under_qemu_and_a_wrong_golden_vector_fails(build, tmp
     assert main(["test", str(bundle), "--device", "qemu-aarch64", "--build-dir", str(build_dir), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["passed"] and report["device"] == "qemu-aarch64" and len(report["cases"]) == 4
-    assert all(case["outputs_max_abs"]["scores"] <= 1e-4 for case in report["cases"])
+    assert all(case["outputs_max_abs"][OUTPUT] <= 1e-4 for case in report["cases"])
     # What ran is the cross-compiled sample: an aarch64 program, built with the bundle's toolchain file.
     assert _elf_machine(build_dir / "edgesdk-run") == EM_AARCH64
     cache = (build_dir / "CMakeCache.txt").read_text().splitlines()
@@ -102,13 +103,13 @@ def test_ncnn_float_passes_under_qemu_and_a_wrong_golden_vector_fails(build, tmp
     # A golden raw output off by 0.01 (checksums re-written, so only the comparison can see it).
     gdir = bundle / "tests" / "golden"
     case = json.loads((gdir / "index.json").read_text())["cases"][1]
-    scores = gdir / case["outputs"]["scores"]
-    planted = np.load(scores)
+    output = gdir / case["outputs"][OUTPUT]
+    planted = np.load(output)
     planted[0, 3] += 0.01
-    np.save(scores, planted)
+    np.save(output, planted)
     write_checksums(bundle)
     assert main(["test", str(bundle), "--device", "qemu-aarch64", "--build-dir", str(build_dir)]) == 3
-    assert f"{case['id']}: output scores: max_abs" in capsys.readouterr().err
+    assert f"{case['id']}: output {OUTPUT}: max_abs" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("runtime", "manifest"), [("ncnn", "int8.yaml"), ("onnxruntime", "edgesdk.yaml")])
