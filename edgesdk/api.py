@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 import edgesdk
-from edgesdk import buildlog, golden, parity, quantize, render
+from edgesdk import buildlog, golden, parity, quantize, render, shapes
 from edgesdk import bundle as bundle_mod
 from edgesdk.backends import get_backend
 from edgesdk.errors import BackendUnavailable, EdgeSdkError, InputError, ManifestError, PackagingError, ParityError
@@ -105,6 +105,7 @@ def _resolve(manifest_path: str | Path, target: str | None, runtime: str | None)
     if not ok:
         raise BackendUnavailable(f"runtime '{runtime_name}' is not available here: {why}")
     backend.check_manifest(manifest)
+    backend.check_input_shape(manifest)
     if manifest.encryption.enabled:
         _check_encryption_glue(target_name, runtime_name)
     return manifest, target_name, runtime_name, backend
@@ -315,17 +316,19 @@ def _check_model_against_manifest(manifest: Manifest, source: SourceModel, refer
         for i, (declared_output, name) in enumerate(zip(manifest.model.outputs, source.output_names)):
             if declared_output.name != name:
                 raise ManifestError(f"model.outputs[{i}].name", f"'{declared_output.name}' is not the model's output name '{name}' (outputs: {', '.join(source.output_names)})")
+    example = shapes.example_shape(spec, manifest.pre_steps())
     try:
-        outs = reference({spec.name: np.zeros(spec.shape, dtype=spec.dtype)})
+        outs = reference({spec.name: np.zeros(example, dtype=spec.dtype)})
     except Exception as exc:  # the model's own error says why the shape is wrong
         text = str(exc).strip().splitlines()
-        raise ManifestError("model.inputs[0].shape", f"the model rejects an input of shape {spec.shape} {spec.dtype}: {text[0] if text else type(exc).__name__}") from exc
+        raise ManifestError("model.inputs[0].shape", f"the model rejects an input of shape {example} {spec.dtype} (declared {spec.shape}): {text[0] if text else type(exc).__name__}") from exc
     declared = manifest.model.outputs
     if len(outs) != len(declared):
         raise ManifestError("model.outputs", f"declares {len(declared)} output(s); the model returns {len(outs)}")
     for i, (o, value) in enumerate(zip(declared, outs)):
-        if o.shape is not None and list(value.shape) != list(o.shape):
-            raise ManifestError(f"model.outputs[{i}].shape", f"{o.shape} does not match the model's {list(value.shape)}")
+        # A symbolic output dim (a mask that follows the input size) takes the size the model gives.
+        if o.shape is not None and (len(value.shape) != len(o.shape) or any(not shapes.is_symbolic(d) and d != v for d, v in zip(o.shape, value.shape))):
+            raise ManifestError(f"model.outputs[{i}].shape", f"{o.shape} does not match the model's {list(value.shape)} (for an input of {example})")
     if manifest.task == "classification":
         scores = outs[manifest.post_output_index()]
         if scores.ndim != 2 or scores.shape[0] != 1:
@@ -374,7 +377,13 @@ def _choose_precision(manifest: Manifest, runtime: str, backend, artifact, calib
 
 def _preprocessed(manifest: Manifest, rgb: np.ndarray) -> Preprocessed:
     color = manifest.preprocess.input_color
-    return run_preprocess(golden.to_app_order(rgb, color), color, manifest.pre_steps())
+    pre = run_preprocess(golden.to_app_order(rgb, color), color, manifest.pre_steps())
+    spec = manifest.model.inputs[0]
+    problem = shapes.fit_problem(spec, pre.tensor.shape)
+    if problem is not None:  # a bounded symbolic dim: the SDK refuses such an image, so the build does too
+        field = f"model.inputs[0].dynamic" if spec.dynamic else "model.inputs[0].shape"
+        raise ManifestError(field, f"a {rgb.shape[1]}x{rgb.shape[0]} golden or parity image does not fit: {problem}")
+    return pre
 
 
 def _pre(manifest: Manifest, rgb: np.ndarray) -> np.ndarray:
@@ -382,8 +391,9 @@ def _pre(manifest: Manifest, rgb: np.ndarray) -> np.ndarray:
 
 
 def manifest_input_hw(manifest: Manifest) -> tuple[int, int]:
-    """The model input's (height, width), from the declared input shape and the layout step."""
-    shape = manifest.model.inputs[0].shape
+    """The model input's (height, width), from the declared input shape (symbolic dims: their
+    example size) and the layout step."""
+    shape = shapes.example_shape(manifest.model.inputs[0], manifest.pre_steps())
     layout = next((s["layout"] for s in manifest.pre_steps() if s["op"] == "layout"), None)
     return (shape[2], shape[3]) if layout == "nchw" else (shape[1], shape[2])
 
@@ -471,7 +481,7 @@ def _sdk_json(
             **({"companions": [_sdk_model_entry(c) for c in others]} if others else {}),
         },
         "io": {
-            "inputs": [i.model_dump() for i in manifest.model.inputs],
+            "inputs": [i.as_json() for i in manifest.model.inputs],
             "outputs": [o.model_dump(exclude_none=True) for o in manifest.model.outputs],
         },
         "preprocess": {"input_color": manifest.preprocess.input_color, "steps": manifest.pre_steps()},

@@ -185,6 +185,16 @@ def mask_agreement(pairs: list[tuple[TaskResult, TaskResult]]) -> dict[str, floa
     return {"mask_agreement": same / total if total else 1.0}
 
 
+def _joined(reference: list[list[np.ndarray]], candidate: list[list[np.ndarray]], j: int) -> tuple[np.ndarray, np.ndarray]:
+    """Output `j` of every sample, end to end: flattened, since an output with a dynamic dim (a
+    mask that follows the input size) has its own shape per sample. The metrics read the values
+    flattened anyway, so this equals stacking when all samples share a shape."""
+    for k, (ref, got) in enumerate(zip(reference, candidate)):
+        if ref[j].shape != got[j].shape:
+            raise ValueError(f"sample {k}: shape {got[j].shape} differs from the reference {ref[j].shape}")
+    return np.concatenate([sample[j].ravel() for sample in reference]), np.concatenate([sample[j].ravel() for sample in candidate])
+
+
 def evaluate(
     output_names: list[str],
     reference: list[list[np.ndarray]],
@@ -199,9 +209,7 @@ def evaluate(
     per_output: dict[str, dict[str, Any]] = {}
     failures: list[str] = []
     for j, name in enumerate(output_names):
-        ref = np.stack([sample[j] for sample in reference])
-        got = np.stack([sample[j] for sample in candidate])
-        metrics = compare_arrays(ref, got)
+        metrics = compare_arrays(*_joined(reference, candidate, j))
         per_output[name] = metrics.as_dict()
         if "max_abs" in tolerances and metrics.max_abs > tolerances["max_abs"]:
             failures.append(f"{name}: max_abs {metrics.max_abs:.3g} > {tolerances['max_abs']:.3g}")

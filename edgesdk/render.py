@@ -21,7 +21,7 @@ from typing import Any
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
-from edgesdk import codegen, naming
+from edgesdk import codegen, naming, shapes
 from edgesdk.dtypes import DTYPES
 from edgesdk.errors import PackagingError
 from edgesdk.limits import IMAGE_LIMITS, MAX_THREADS
@@ -221,8 +221,9 @@ def glue_context(manifest, target: str, runtime: str, artifact, model_files: lis
         "runtime_version": backend.glue_runtime_version(artifact),
         "edgesdk_version": edgesdk.__version__,
         "model": model_context(model_files),
-        "inputs": [i.model_dump() for i in manifest.model.inputs],
-        "outputs": [o.model_dump() for o in manifest.model.outputs],
+        # Symbolic dims are -1 in `shape`; `dims` names them with their bounds (edgesdk.shapes).
+        "inputs": [{**i.as_json(), "shape": [d["size"] for d in shapes.template_dims(i)], "dims": shapes.template_dims(i)} for i in manifest.model.inputs],
+        "outputs": [{**o.model_dump(), "shape": None if o.shape is None else [-1 if shapes.is_symbolic(d) else d for d in o.shape]} for o in manifest.model.outputs],
         "preprocess": {"input_color": manifest.preprocess.input_color, "steps": manifest.pre_steps()},
         "postprocess": {"output_index": manifest.post_output_index(), "steps": manifest.post_steps(), "labels": labels},
     }

@@ -49,6 +49,18 @@ def get_backend(name: str) -> Backend:
     raise BackendUnavailable(f"unknown runtime '{name}' (known: {', '.join([*IMPLEMENTED, *PLANNED])})")
 
 
+def dynamic_shape_runtimes() -> list[str]:
+    """The implemented runtimes that take a model input with symbolic dims."""
+    found = []
+    for name in IMPLEMENTED:
+        try:
+            if get_backend(name).dynamic_shapes is not None:
+                found.append(name)
+        except ImportError:
+            continue
+    return found
+
+
 def availability(name: str) -> tuple[bool, str]:
     """Whether `name` can build and run parity here, and why not."""
     if name in IMPLEMENTED:
@@ -66,4 +78,4 @@ def availability(name: str) -> tuple[bool, str]:
     return False, f"backend not implemented in this edgesdk version ({state})"
 
 
-__all__ = ["IMPLEMENTED", "PLANNED", "Artifact", "Backend", "CppPackage", "availability", "get_backend", "registered_pairs"]
+__all__ = ["IMPLEMENTED", "PLANNED", "Artifact", "Backend", "CppPackage", "availability", "dynamic_shape_runtimes", "get_backend", "registered_pairs"]

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edgesdk.errors import BackendUnavailable
+from edgesdk import shapes
+from edgesdk.errors import BackendUnavailable, ManifestError
 
 if TYPE_CHECKING:
     from edgesdk.manifest import Manifest
@@ -68,7 +69,7 @@ def first_output_shape_mismatch(run: Runner, source: SourceModel, manifest: Mani
     converted artifact changed, for a zero input; None when all match. Converters may fold or
     drop an axis the model keeps, and then the SDK's tensors would not be the model's."""
     spec = manifest.model.inputs[0]
-    feeds = {spec.name: np.zeros(spec.shape, dtype=np.float32)}
+    feeds = {spec.name: np.zeros(shapes.example_shape(spec, manifest.pre_steps()), dtype=np.float32)}
     want = [o.shape for o in source.reference_runner()(feeds)]
     got = [o.shape for o in run(feeds)]
     return next(((k, w, g) for k, (w, g) in enumerate(zip(want, got)) if w != g), None)
@@ -94,6 +95,9 @@ class Backend:
     languages: tuple[str, ...] = ()
     # Module holding its quantization translator (`TRANSLATOR`), or None: no quantization.
     quantizer: str | None = None
+    # How it takes a model input with symbolic dims (`edgesdk targets` shows it), or None: it
+    # takes a fixed input shape only, and a manifest with a symbolic dim is refused at build time.
+    dynamic_shapes: str | None = None
 
     # ---- build ---------------------------------------------------------------------------
     def is_available(self) -> tuple[bool, str]:
@@ -116,6 +120,21 @@ class Backend:
     def check_manifest(self, manifest: Manifest) -> None:
         """Refuse what this runtime can never take from `manifest` (ManifestError), before the
         model is loaded or anything is written; `validate` and `build` both call it."""
+
+    def check_input_shape(self, manifest: Manifest) -> None:
+        """Refuse symbolic input dims when this runtime takes a fixed input shape only."""
+        spec = manifest.model.inputs[0]
+        if self.dynamic_shapes is not None or not shapes.is_dynamic(spec):
+            return
+        from edgesdk.backends import dynamic_shape_runtimes
+
+        names = ", ".join(shapes.dim_name(spec, a) for a in shapes.symbolic_axes(spec.shape))
+        dynamic = ", ".join(dynamic_shape_runtimes())
+        raise ManifestError(
+            "model.inputs[0].shape",
+            f"{shapes.describe(spec)} has symbolic dims ({names}); runtime '{self.name}' ({self.display_name}) takes a fixed input shape only "
+            f"(symbolic dims build for runtimes: {dynamic}; or declare every dim and end the pre-processing with a fixed-size step)",
+        )
 
     def host_prediction(self) -> str | None:
         """None when `runner` predicts on this host; else why it cannot (Core ML on Linux). The

@@ -13,8 +13,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from edgesdk import buildlog
+from edgesdk import buildlog, shapes
 from edgesdk.backends.base import Artifact, Backend, CppPackage, Runner, cache_dir
+from edgesdk.backends.torch_export import dynamic_axes, dynamic_shapes, example_inputs
 from edgesdk.dtypes import names_by
 from edgesdk.errors import BackendUnavailable, ManifestError, UnsupportedOpError
 from edgesdk.manifest import Manifest
@@ -44,6 +45,7 @@ class OnnxRuntimeBackend(Backend):
     extra = "onnx"
     languages = ("cpp", "kotlin", "swift")
     quantizer = "edgesdk.quantize.onnxruntime"
+    dynamic_shapes = "symbolic dims stay symbolic in the .onnx; the SDK passes each image's shape per run"
 
     def is_available(self) -> tuple[bool, str]:
         try:
@@ -100,19 +102,22 @@ class OnnxRuntimeBackend(Backend):
 
 
 def _export_torch(source: SourceModel, manifest: Manifest, target: Path) -> None:
-    import numpy as np
     import torch
 
-    spec = manifest.model.inputs[0]
-    example = (torch.from_numpy(np.zeros(spec.shape, dtype=spec.dtype)),)
+    example = example_inputs(manifest)
     module = source.module
     # TorchScript cannot go through torch.export; it takes the TorchScript exporter.
     dynamo = source.kind != "torchscript"
     input_names = [i.name for i in manifest.model.inputs]
     output_names = [o.name for o in manifest.model.outputs]
+    # Symbolic dims stay symbolic in the graph (torch.export Dims; the TorchScript exporter's dynamic_axes).
+    # A .pt2 carries its own (its dims are checked against the manifest after the export).
+    dynamic = {"torchscript": {"dynamic_axes": dynamic_axes(manifest)}, "exported_program": {}}.get(source.kind, {"dynamic_shapes": dynamic_shapes(manifest)})
     try:
         with buildlog.capture("torch.onnx.export"):
-            torch.onnx.export(module, example, str(target), dynamo=dynamo, external_data=False, opset_version=OPSET, verbose=False, input_names=input_names, output_names=output_names)
+            torch.onnx.export(
+                module, example, str(target), dynamo=dynamo, external_data=False, opset_version=OPSET, verbose=False, input_names=input_names, output_names=output_names, **dynamic
+            )
     except Exception as exc:  # the exporters raise many types; the message is what matters
         text = str(exc).strip().splitlines()
         raise UnsupportedOpError(f"ONNX export of {source.origin} failed: {text[0] if text else type(exc).__name__}") from exc
@@ -157,9 +162,13 @@ def _check_shape(field: str, shape: list[int], dtype: str | None, value) -> None
     if dtype is not None and actual_dtype != dtype:
         raise ManifestError(f"{field}.dtype", f"'{dtype}' does not match the model's '{actual_dtype}'")
     dims = [d.dim_value if d.HasField("dim_value") else None for d in ttype.shape.dim]
-    if len(dims) != len(shape) or any(d is not None and d != s for d, s in zip(dims, shape)):
-        shown = [d if d is not None else "?" for d in dims]
+    shown = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in ttype.shape.dim]
+    if len(dims) != len(shape) or any(d is not None and not shapes.is_symbolic(s) and d != s for d, s in zip(dims, shape)):
         raise ManifestError(f"{field}.shape", f"{shape} does not match the model's {shown}")
+    fixed = [a for a, (d, s) in enumerate(zip(dims, shape)) if shapes.is_symbolic(s) and d is not None and d != 1]
+    if fixed:
+        # The graph takes one size there: declaring it symbolic would promise sizes the model refuses.
+        raise ManifestError(f"{field}.shape", f"{shape} declares dim {fixed[0]} symbolic; the model's is fixed at {dims[fixed[0]]} ({shown}): declare {dims[fixed[0]]}, or export the model with that dim dynamic")
 
 
 BACKEND = OnnxRuntimeBackend()
