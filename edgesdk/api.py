@@ -696,9 +696,19 @@ def targets_table() -> list[dict[str, Any]]:
                     "host_parity": ok and cannot_predict is None,
                     "detail": why,
                     "languages": languages,
+                    "dynamic_shapes": _dynamic_shapes_support(runtime),
                 }
             )
     return rows
+
+
+def _dynamic_shapes_support(runtime: str) -> str:
+    """What a manifest with symbolic input dims gets from `runtime` (`edgesdk targets`)."""
+    try:
+        how = get_backend(runtime).dynamic_shapes
+    except (BackendUnavailable, ImportError):
+        return "no backend here"
+    return f"yes: {how}" if how else "no: fixed input shape only (a symbolic dim is refused at build time)"
 
 
 # ---- inspect ----------------------------------------------------------------------------------

@@ -234,14 +234,14 @@ def _cmd_targets(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title="edgesdk targets")
-    for col in ("target", "runtime", "available here", "languages"):
+    for col in ("target", "runtime", "available here", "languages", "dynamic input shapes"):
         table.add_column(col, overflow="fold")
     for r in rows:
         mark = "yes" if r["available"] else "no"
         name = r["runtime"] + (" (default)" if r["default"] else "")
         langs = "\n".join(f"{k}: {v}" for k, v in r["languages"].items())
         # Details hold pip extras like `edgesdk[ncnn]`, which rich would read as markup.
-        table.add_row(r["target"], name, escape(f"{mark}: {r['detail']}"), escape(langs))
+        table.add_row(r["target"], name, escape(f"{mark}: {r['detail']}"), escape(langs), escape(r["dynamic_shapes"]))
     Console(width=160).print(table)
     return 0
 

@@ -104,6 +104,12 @@ GLOBALS = {
 }
 
 
+def bounded_dims(tensor: dict[str, Any]) -> list[dict[str, Any]]:
+    """Template global: the named symbolic dims of an `inputs` entry that the manifest bounds
+    (`dims` entries with a max), which the glue checks each image against; none for a static input."""
+    return [d for d in tensor.get("dims", ()) if d["name"] is not None and d["max"] > 0]
+
+
 def make_environment() -> SandboxedEnvironment:
     env = SandboxedEnvironment(
         # Templates import their language's step library by name: {% import "cpp/_steps.j2" as steps %}.
@@ -116,7 +122,7 @@ def make_environment() -> SandboxedEnvironment:
     )
     env.filters.update(FILTERS)
     env.globals.update(GLOBALS)
-    env.globals.update(step_code=codegen.step_code, refuse=codegen.refuse)
+    env.globals.update(step_code=codegen.step_code, refuse=codegen.refuse, bounded_dims=bounded_dims)
     return env
 
 
