@@ -310,6 +310,17 @@ def _check_model_against_manifest(manifest: Manifest, source: SourceModel, refer
     spec = manifest.model.inputs[0]
     if source.kind == "onnx" and source.input_names != [spec.name]:
         raise ManifestError("model.inputs[0].name", f"'{spec.name}' is not the model's input (inputs: {', '.join(source.input_names)})")
+    if source.kind == "onnx" and shapes.is_dynamic(spec):
+        # Before the zero run: a symbolic dim the graph fixes is named as such, not as a runtime error.
+        import onnx
+
+        from edgesdk.backends.onnxruntime import onnx_dims
+
+        graph = onnx.load(str(source.onnx_path), load_external_data=False).graph
+        value = next(v for v in graph.input if v.name == spec.name)
+        problem = shapes.model_dims_problem(spec.shape, *onnx_dims(value))
+        if problem is not None:
+            raise ManifestError("model.inputs[0].shape", problem)
     if source.kind == "onnx":
         # Every runtime, including those reached through torch (whose files number their outputs),
         # holds an ONNX model's outputs to their names.

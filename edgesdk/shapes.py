@@ -68,6 +68,19 @@ def fit_problem(spec, shape: Sequence[int]) -> str | None:
     return None
 
 
+def model_dims_problem(declared: Sequence[Any], dims: Sequence[int | None], shown: Sequence[Any]) -> str | None:
+    """Why a declared shape does not describe a model's input dims (`dims`: an int where the model
+    fixes the size, None where it is symbolic; `shown` as the model writes them), or None."""
+    if len(dims) != len(declared) or any(d is not None and not is_symbolic(s) and d != s for d, s in zip(dims, declared)):
+        return f"{list(declared)} does not match the model's {list(shown)}"
+    fixed = [a for a, (d, s) in enumerate(zip(dims, declared)) if is_symbolic(s) and d is not None and d != 1]
+    if fixed:
+        # The graph takes one size there: declaring it symbolic would promise sizes the model refuses.
+        a = fixed[0]
+        return f"{list(declared)} declares dim {a} symbolic; the model's is fixed at {dims[a]} ({list(shown)}): declare {dims[a]}, or export the model with that dim dynamic"
+    return None
+
+
 def example_shape(spec, steps: Sequence[dict]) -> list[int]:
     """A concrete shape for tracing and for the model's zero run: the declared concrete dims, and
     for each symbolic one what the pipeline gives an EXAMPLE_IMAGE_HW photo, clamped into its bounds."""

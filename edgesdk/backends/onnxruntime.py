@@ -161,14 +161,15 @@ def _check_shape(field: str, shape: list[int], dtype: str | None, value) -> None
     actual_dtype = _ONNX_DTYPES.get(ttype.elem_type, f"onnx type {ttype.elem_type}")
     if dtype is not None and actual_dtype != dtype:
         raise ManifestError(f"{field}.dtype", f"'{dtype}' does not match the model's '{actual_dtype}'")
-    dims = [d.dim_value if d.HasField("dim_value") else None for d in ttype.shape.dim]
-    shown = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in ttype.shape.dim]
-    if len(dims) != len(shape) or any(d is not None and not shapes.is_symbolic(s) and d != s for d, s in zip(dims, shape)):
-        raise ManifestError(f"{field}.shape", f"{shape} does not match the model's {shown}")
-    fixed = [a for a, (d, s) in enumerate(zip(dims, shape)) if shapes.is_symbolic(s) and d is not None and d != 1]
-    if fixed:
-        # The graph takes one size there: declaring it symbolic would promise sizes the model refuses.
-        raise ManifestError(f"{field}.shape", f"{shape} declares dim {fixed[0]} symbolic; the model's is fixed at {dims[fixed[0]]} ({shown}): declare {dims[fixed[0]]}, or export the model with that dim dynamic")
+    problem = shapes.model_dims_problem(shape, *onnx_dims(value))
+    if problem is not None:
+        raise ManifestError(f"{field}.shape", problem)
+
+
+def onnx_dims(value) -> tuple[list[int | None], list[int | str]]:
+    """An ONNX value's dims: (an int where fixed, None where symbolic; as the model writes them)."""
+    dims = value.type.tensor_type.shape.dim
+    return [d.dim_value if d.HasField("dim_value") else None for d in dims], [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in dims]
 
 
 BACKEND = OnnxRuntimeBackend()

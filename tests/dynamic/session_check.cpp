@@ -26,7 +26,13 @@ std::vector<uint8_t> read(const std::string& path) {
 
 std::vector<std::string> split(const std::string& text, char sep) {
   std::vector<std::string> parts(1);
-  for (char c : text) c == sep ? parts.emplace_back() : parts.back().push_back(c);
+  for (char c : text) {
+    if (c == sep) {
+      parts.emplace_back();
+    } else {
+      parts.back().push_back(c);
+    }
+  }
   return parts;
 }
 
@@ -49,7 +55,7 @@ int main(int argc, char** argv) {
     auto tensor = model.preprocess(image);
     sdk::Result<std::vector<sdk::Tensor>> raw = tensor.ok() ? model.infer(tensor.value()) : sdk::Result<std::vector<sdk::Tensor>>(tensor.error());
     if (!raw.ok()) {
-      std::printf("%d error=%s %s\n", i - 1, raw.error().code == sdk::ErrorCode::InvalidInput ? "invalid_input" : "other", raw.error().message.c_str());
+      std::printf("%d error=%s %s\n", i - 2, raw.error().code == sdk::ErrorCode::InvalidInput ? "invalid_input" : "other", raw.error().message.c_str());
       continue;
     }
     const sdk::Tensor& out = raw.value()[0];
@@ -63,7 +69,7 @@ int main(int argc, char** argv) {
       std::memcpy(&b, out.bytes.data() + 4 * k, 4);
       max_abs = std::fmax(max_abs, std::fabs(static_cast<double>(a) - b));
     }
-    std::printf("%d shape=%s max_abs=%g\n", i - 1, shape.c_str(), max_abs);
+    std::printf("%d shape=%s max_abs=%g\n", i - 2, shape.c_str(), max_abs);
   }
   return 0;
 }

@@ -133,6 +133,15 @@ def ov_onnx_segmenter(project):
     return _build(project, dm.segmenter("dyn-seg-ov", source="seg.onnx"), "x86", "openvino").bundle
 
 
+@pytest.fixture(scope="module")
+def ncnn_torch_segmenter(project):
+    from edgesdk.backends import availability
+
+    if not availability("ncnn")[0]:
+        pytest.skip("ncnn is not installed here")
+    return _build(project, dm.segmenter("dyn-seg-ncnn"), "arm", "ncnn").bundle
+
+
 def test_torch_source_exports_symbolic_dims_and_golden_vectors_cover_several_sizes(ort_torch_classifier):
     import onnx
 
@@ -242,11 +251,18 @@ def _session_cases(bundle: Path, work: Path) -> tuple[list[str], list[tuple[int,
 
 
 def _check_session(bundle: Path, tmp_path: Path) -> None:
+    from edgesdk.errors import BackendUnavailable
+
     need(hosttest.toolchain_problem())
+    try:
+        hosttest.cpp_package(json.loads((bundle / "sdk.json").read_text())["runtime"])
+    except BackendUnavailable as exc:
+        need(str(exc))
     binary = _session_binary(bundle, tmp_path / "session")
     cases, want = _session_cases(bundle, tmp_path)
     env = hosttest.cpp_package(json.loads((bundle / "sdk.json").read_text())["runtime"]).run_env()
-    proc = subprocess.run([str(binary), str(next((bundle / "model").glob("model.*[!n]"))), *cases], capture_output=True, text=True, env=env, timeout=300)
+    model = bundle / json.loads((bundle / "sdk.json").read_text())["model"]["file"]
+    proc = subprocess.run([str(binary), str(model), *cases], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == 5, proc.stdout
@@ -272,9 +288,22 @@ def test_cpp_sdk_passes_its_golden_vectors_of_several_sizes_on_openvino(ov_onnx_
 
 
 @pytest.mark.cpp
-@pytest.mark.parametrize("which", ["onnxruntime", "openvino"])
-def test_one_cpp_session_runs_several_sizes_and_refuses_one_outside_the_bounds(which, ort_torch_classifier, ov_onnx_segmenter, tmp_path):
-    _check_session(ort_torch_classifier if which == "onnxruntime" else ov_onnx_segmenter, tmp_path)
+@pytest.mark.parametrize("bundle", ["ort_torch_classifier", "ov_onnx_segmenter", "ncnn_torch_segmenter"])
+def test_one_cpp_session_runs_several_sizes_and_refuses_one_outside_the_bounds(bundle, request, tmp_path):
+    _check_session(request.getfixturevalue(bundle), tmp_path)
+
+
+@pytest.mark.cpp
+def test_ncnn_runs_a_torch_source_at_every_golden_size(ncnn_torch_segmenter):
+    from edgesdk.backends.ncnn import package_root
+
+    bundle = ncnn_torch_segmenter
+    assert json.loads((bundle / "sdk.json").read_text())["parity"]["passed"]
+    for pre, out in _golden_shapes(bundle):
+        assert out == (1, 3, *pre[2:])
+    need(hosttest.toolchain_problem() or (None if (package_root() / ".ok").is_file() else f"no ncnn C++ library at {package_root()} (make native-deps)"))
+    report = hosttest.test_bundle(bundle)
+    assert report.passed and len(report.cases) == 4, report.as_dict()
 
 
 @pytest.mark.kotlin
@@ -318,3 +347,17 @@ def test_init_writes_the_models_own_symbols(project, capsys, tmp_path):
     assert main(["init", str(tmp_path / "seg.onnx"), "--task", "segmentation"]) == 0
     manifest = load_manifest(tmp_path / "edgesdk.yaml")
     assert manifest.model.inputs[0].shape == [1, 3, "height", "width"]
+
+
+@pytest.mark.swift
+def test_ios_onnxruntime_swift_core_passes_golden_vectors_of_several_sizes(project, tmp_path):
+    from edgesdk import hosttest_swift
+
+    need(hosttest_swift.toolchain_problem())
+    bundle = _build(project, dm.segmenter("dyn-seg-ios"), "ios", "onnxruntime").bundle
+    assert len({pre for pre, _ in _golden_shapes(bundle)}) >= 3
+    swift_sources = "\n".join(p.read_text(encoding="utf-8") for p in (bundle / "sdk" / "swift").rglob("Pipeline.swift"))
+    assert 'try checkDynamicDim(tensor, axis: 2, name: "height", low: 16, high: 128)' in swift_sources
+    report, timings = hosttest_swift.test_bundle(bundle, tmp_path / "swift")
+    assert report.passed and len(report.cases) == 4, report.as_dict()
+    assert "failed" not in timings["swift_test"], timings
