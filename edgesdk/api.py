@@ -21,7 +21,7 @@ import numpy as np
 import edgesdk
 from edgesdk import buildlog, golden, parity, quantize, render, shapes
 from edgesdk import bundle as bundle_mod
-from edgesdk.backends import get_backend
+from edgesdk.backends import check_input_shape, get_backend
 from edgesdk.errors import BackendUnavailable, EdgeSdkError, InputError, ManifestError, PackagingError, ParityError
 from edgesdk.manifest import Manifest, load_manifest, with_overrides
 from edgesdk.processing import Geometry, Preprocessed, ProcessingError
@@ -105,7 +105,7 @@ def _resolve(manifest_path: str | Path, target: str | None, runtime: str | None)
     if not ok:
         raise BackendUnavailable(f"runtime '{runtime_name}' is not available here: {why}")
     backend.check_manifest(manifest)
-    backend.check_input_shape(manifest)
+    check_input_shape(backend, manifest)
     if manifest.encryption.enabled:
         _check_encryption_glue(target_name, runtime_name)
     return manifest, target_name, runtime_name, backend
@@ -392,7 +392,7 @@ def _preprocessed(manifest: Manifest, rgb: np.ndarray) -> Preprocessed:
     spec = manifest.model.inputs[0]
     problem = shapes.fit_problem(spec, pre.tensor.shape)
     if problem is not None:  # a bounded symbolic dim: the SDK refuses such an image, so the build does too
-        field = f"model.inputs[0].dynamic" if spec.dynamic else "model.inputs[0].shape"
+        field = "model.inputs[0].dynamic" if spec.dynamic else "model.inputs[0].shape"
         raise ManifestError(field, f"a {rgb.shape[1]}x{rgb.shape[0]} golden or parity image does not fit: {problem}")
     return pre
 

@@ -96,7 +96,7 @@ def init_manifest(model: Path, task: str = "classification", force: bool = False
         io_note = "read from the model file; check the output names and shapes"
     elif recorded:
         first = _fill_dynamic(inputs[0])
-        io_note = f"the model's input is dynamic ({recorded}): its image axes stay symbolic, and the steps below give each image the size they make; the size is a guess, set the one the model was trained at"
+        io_note = f"the model's input is dynamic ({recorded}): its image axes stay symbolic; the resize size below is a guess, set the one the model was trained at"
     else:
         # TorchScript records its forward's argument names but no shapes.
         first = {**DEFAULT_INPUT, "name": inputs[0]["name"]} if inputs else dict(DEFAULT_INPUT)

@@ -61,6 +61,23 @@ def dynamic_shape_runtimes() -> list[str]:
     return found
 
 
+def check_input_shape(backend: Backend, manifest) -> None:
+    """Refuse symbolic input dims for a runtime that takes a fixed input shape only, naming the
+    runtimes that take them (docs/processing.md, "Model input shape")."""
+    from edgesdk import shapes
+    from edgesdk.errors import ManifestError
+
+    spec = manifest.model.inputs[0]
+    if backend.dynamic_shapes is not None or not shapes.is_dynamic(spec):
+        return
+    names = ", ".join(shapes.dim_name(spec, a) for a in shapes.symbolic_axes(spec.shape))
+    raise ManifestError(
+        "model.inputs[0].shape",
+        f"{shapes.describe(spec)} has symbolic dims ({names}); runtime '{backend.name}' ({backend.display_name}) takes a fixed input shape only "
+        f"(symbolic dims build for runtimes: {', '.join(dynamic_shape_runtimes())}; or declare every dim and end the pre-processing with a fixed-size step)",
+    )
+
+
 def availability(name: str) -> tuple[bool, str]:
     """Whether `name` can build and run parity here, and why not."""
     if name in IMPLEMENTED:
@@ -78,4 +95,4 @@ def availability(name: str) -> tuple[bool, str]:
     return False, f"backend not implemented in this edgesdk version ({state})"
 
 
-__all__ = ["IMPLEMENTED", "PLANNED", "Artifact", "Backend", "CppPackage", "availability", "dynamic_shape_runtimes", "get_backend", "registered_pairs"]
+__all__ = ["IMPLEMENTED", "PLANNED", "Artifact", "Backend", "CppPackage", "availability", "check_input_shape", "dynamic_shape_runtimes", "get_backend", "registered_pairs"]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgesdk import shapes
-from edgesdk.errors import BackendUnavailable, ManifestError
+from edgesdk.errors import BackendUnavailable
 
 if TYPE_CHECKING:
     from edgesdk.manifest import Manifest
@@ -120,21 +120,6 @@ class Backend:
     def check_manifest(self, manifest: Manifest) -> None:
         """Refuse what this runtime can never take from `manifest` (ManifestError), before the
         model is loaded or anything is written; `validate` and `build` both call it."""
-
-    def check_input_shape(self, manifest: Manifest) -> None:
-        """Refuse symbolic input dims when this runtime takes a fixed input shape only."""
-        spec = manifest.model.inputs[0]
-        if self.dynamic_shapes is not None or not shapes.is_dynamic(spec):
-            return
-        from edgesdk.backends import dynamic_shape_runtimes
-
-        names = ", ".join(shapes.dim_name(spec, a) for a in shapes.symbolic_axes(spec.shape))
-        dynamic = ", ".join(dynamic_shape_runtimes())
-        raise ManifestError(
-            "model.inputs[0].shape",
-            f"{shapes.describe(spec)} has symbolic dims ({names}); runtime '{self.name}' ({self.display_name}) takes a fixed input shape only "
-            f"(symbolic dims build for runtimes: {dynamic}; or declare every dim and end the pre-processing with a fixed-size step)",
-        )
 
     def host_prediction(self) -> str | None:
         """None when `runner` predicts on this host; else why it cannot (Core ML on Linux). The

@@ -115,9 +115,7 @@ def _export_torch(source: SourceModel, manifest: Manifest, target: Path) -> None
     dynamic = {"torchscript": {"dynamic_axes": dynamic_axes(manifest)}, "exported_program": {}}.get(source.kind, {"dynamic_shapes": dynamic_shapes(manifest)})
     try:
         with buildlog.capture("torch.onnx.export"):
-            torch.onnx.export(
-                module, example, str(target), dynamo=dynamo, external_data=False, opset_version=OPSET, verbose=False, input_names=input_names, output_names=output_names, **dynamic
-            )
+            torch.onnx.export(module, example, str(target), dynamo=dynamo, external_data=False, opset_version=OPSET, verbose=False, input_names=input_names, output_names=output_names, **dynamic)
     except Exception as exc:  # the exporters raise many types; the message is what matters
         text = str(exc).strip().splitlines()
         raise UnsupportedOpError(f"ONNX export of {source.origin} failed: {text[0] if text else type(exc).__name__}") from exc

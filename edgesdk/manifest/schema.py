@@ -48,7 +48,7 @@ Triple = Annotated[list[float], Field(min_length=3, max_length=3)]
 # "Model input shape"). Symbolic dims take whatever size the pre-processing gives per image.
 SYMBOL_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 ShapeDim = Annotated[
-    Union[Annotated[int, Field(ge=-1, le=limits.MAX_TENSOR_DIM)], Annotated[str, Field(pattern=SYMBOL_PATTERN)]],
+    Annotated[int, Field(ge=-1, le=limits.MAX_TENSOR_DIM)] | Annotated[str, Field(pattern=SYMBOL_PATTERN)],
     Field(description="a positive integer, or symbolic: a name such as height, or -1"),
 ]
 DIM_ALLOWED = "a positive integer, -1, or a name such as height"
@@ -89,9 +89,7 @@ class TensorSpec(_Strict):
     name: str = Field(pattern=TENSOR_NAME_PATTERN)
     shape: list[ShapeDim] = Field(min_length=1, max_length=limits.MAX_TENSOR_RANK)
     dtype: Literal[TENSOR_DTYPES] = "float32"  # type: ignore[valid-type]
-    dynamic: dict[Annotated[str, Field(pattern=SYMBOL_PATTERN)], DimBounds] | None = Field(
-        None, description="bounds of named symbolic dims, e.g. {height: {min: 32, max: 1024}}"
-    )
+    dynamic: dict[Annotated[str, Field(pattern=SYMBOL_PATTERN)], DimBounds] | None = Field(None, description="bounds of named symbolic dims, e.g. {height: {min: 32, max: 1024}}")
 
     @model_validator(mode="after")
     def _bounded(self) -> TensorSpec:

@@ -93,7 +93,9 @@ def export_onnx(folder: Path, name: str, out: str, input_name: str = "image", ou
     model = factory(folder, name)
     dims = {2: torch.export.Dim("height", min=2, max=4096), 3: torch.export.Dim("width", min=2, max=4096)}
     path = folder / out
-    torch.onnx.export(model, (torch.zeros(1, 3, 48, 64),), str(path), dynamo=True, external_data=False, opset_version=18, input_names=[input_name], output_names=[output_name], dynamic_shapes=(dims,), verbose=False)
+    torch.onnx.export(
+        model, (torch.zeros(1, 3, 48, 64),), str(path), dynamo=True, external_data=False, opset_version=18, input_names=[input_name], output_names=[output_name], dynamic_shapes=(dims,), verbose=False
+    )
     return path
 
 

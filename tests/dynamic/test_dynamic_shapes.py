@@ -217,7 +217,7 @@ def _session_binary(bundle: Path, build: Path) -> Path:
         "cmake_minimum_required(VERSION 3.18)\nproject(session_check LANGUAGES CXX)\n"
         f'add_subdirectory("{bundle / "sdk" / "cpp"}" "${{CMAKE_CURRENT_BINARY_DIR}}/sdk")\n'
         "add_executable(session_check main.cpp)\ntarget_compile_features(session_check PRIVATE cxx_std_17)\n"
-        f"target_compile_definitions(session_check PRIVATE \"SDK_HEADER=\\\"{snake}/{snake}.hpp\\\"\" SDK_NAMESPACE=edgesdk::{snake})\n"
+        f'target_compile_definitions(session_check PRIVATE "SDK_HEADER=\\"{snake}/{snake}.hpp\\"" SDK_NAMESPACE=edgesdk::{snake})\n'
         f"target_link_libraries(session_check PRIVATE {snake}_sdk)\n",
         encoding="utf-8",
     )
@@ -320,12 +320,12 @@ def test_android_onnxruntime_kotlin_core_passes_golden_vectors_of_several_sizes_
         f"package {package}.check\n\nimport {package}.core.*\n\n"
         "fun main() {\n"
         "    val ok = Pipeline.preprocess(PixelImage.fromArgb(IntArray(60 * 30), 60, 30))\n"
-        "    println(\"ok: ${ok.tensor.shape.contentToString()}\")\n"
+        '    println("ok: ${ok.tensor.shape.contentToString()}")\n'
         "    try {\n"
         "        Pipeline.preprocess(PixelImage.fromArgb(IntArray(400 * 20), 400, 20))\n"
-        "        println(\"strip: accepted\")\n"
+        '        println("strip: accepted")\n'
         "    } catch (e: InvalidInputException) {\n"
-        "        println(\"strip: ${e.message}\")\n"
+        '        println("strip: ${e.message}")\n'
         "    }\n"
         "}\n",
         encoding="utf-8",
