@@ -144,7 +144,10 @@ def _cmd_build(args: argparse.Namespace) -> int:
     if result.parity.get("status") == "not_run":
         validated = result.parity["validated"]
         print(f"parity   not run: {result.parity['reason']}")
-        print(f"validated {validated.get('package')}: {validated.get('format')} {validated.get('minimum_deployment_target')}, compute {validated.get('compute_precision')}, I/O as the manifest")
+        if "summary" in validated:  # a backend's own one-line account of what it validated
+            print(f"validated {validated['summary']}")
+        else:
+            print(f"validated {validated.get('package')}: {validated.get('format')} {validated.get('minimum_deployment_target')}, compute {validated.get('compute_precision')}, I/O as the manifest")
     else:
         outputs = result.parity["outputs"]
         figures = ", ".join(f"{name}: max_abs {m['max_abs']:.2e}, cosine {m['cosine']:.6f}" for name, m in outputs.items())

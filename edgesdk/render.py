@@ -225,6 +225,8 @@ def glue_context(manifest, target: str, runtime: str, artifact, model_files: lis
         "outputs": [o.model_dump() for o in manifest.model.outputs],
         "preprocess": {"input_color": manifest.preprocess.input_color, "steps": manifest.pre_steps()},
         "postprocess": {"output_index": manifest.post_output_index(), "steps": manifest.post_steps(), "labels": labels},
+        # What sdk.json records as runtime_options: settings baked into the artifact the adapter must match.
+        "runtime_options": backend.runtime_options(artifact, manifest),
     }
 
 
