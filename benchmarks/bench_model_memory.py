@@ -9,8 +9,11 @@ fresh process per way:
 - `mapped`: the app maps the file and calls `Model::load(ModelBuffer)`.
 Prints peak RSS (VmHWM, file pages included), peak anonymous RSS while loading (the heap: what the
 system cannot reclaim), and anonymous and file-backed RSS after the load, each over the baseline;
-the anonymous figures also as a ratio to the model's size. The Kotlin side needs no such run: `ModelBuffers.map` hands the runtime
-the mapped file (docs/app-integration.md, "Kotlin").
+the anonymous figures also as a ratio to the model's size.
+The Kotlin side (benchmarks/ModelMemoryBench.kt, the generated core on the host JVM; ONNX Runtime's
+Android library does not run here) measures the SDK's own part: the model's bytes as the runtime
+gets them plus their SHA-256 check, `ModelBuffers.map` (what the SDK does) vs `File.readBytes` + a
+direct buffer, as peak Java heap, direct-buffer memory and peak anonymous RSS.
 Usage: python benchmarks/bench_model_memory.py [--runs N] [--out results.json]
 """
 
@@ -27,9 +30,12 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO / "tests" / "kotlin"))
 sys.path.insert(0, str(REPO))
 
-from edgesdk import api, hosttest, naming  # noqa: E402
+from core_context import core_context  # noqa: E402
+
+from edgesdk import api, hosttest, hosttest_kotlin, naming, render  # noqa: E402
 from edgesdk.bundle import load_sdk_json  # noqa: E402
 
 MODES = ("none", "path", "copied", "mapped")
@@ -64,6 +70,24 @@ def measure(binary: Path, mode: str, model: Path) -> dict:
     return row
 
 
+KOTLIN_MODES = ("none", "copied", "mapped")
+
+
+def bench_kotlin(model: Path, sha256: str, tmp: Path, runs: int) -> dict[str, dict]:
+    """Per mode, the smallest of `runs` JVM processes' figures."""
+    name = "model-memory"
+    render.render_tree(render.TEMPLATES_DIR / "kotlin", tmp / "kotlin", core_context(name, "rgb", [{"op": "layout", "layout": "nchw"}]))
+    package = hosttest_kotlin.package_of(name)
+    runner = hosttest_kotlin.write_runner(package, tmp / "runner", REPO / "benchmarks" / "ModelMemoryBench.kt")
+    hosttest_kotlin.compile_kotlin([*hosttest_kotlin.core_sources(tmp / "kotlin"), runner], tmp / "bench.jar")
+    samples: dict[str, list[dict]] = {m: [] for m in KOTLIN_MODES}
+    for _ in range(runs):
+        for mode in KOTLIN_MODES:
+            out = subprocess.run(["java", "-cp", str(tmp / "bench.jar"), f"{package}.golden.ModelMemoryBenchKt", mode, str(model), sha256], capture_output=True, text=True, check=True)
+            samples[mode].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return {m: {k: min(s[k] for s in rs) for k in ("heap_peak_kib", "direct_kib", "peak_kib", "anon_kib")} for m, rs in samples.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
@@ -86,6 +110,7 @@ def main() -> None:
                 samples[mode].append(measure(binary, mode, model))
         rows = {m: {k: min(s[k] for s in runs) for k in ("peak_kib", "peak_anon_kib", "anon_kib", "file_kib")} for m, runs in samples.items()}
         model_mib = model.stat().st_size / 2**20
+        kotlin = bench_kotlin(model, load_sdk_json(bundle)["model"]["sha256"], tmp / "kotlin", args.runs)
     base = rows["none"]
     print(f"C++ SDK, ONNX Runtime, a {model_mib:.1f} MiB model; min of {args.runs} runs; MiB over the model-less process")
     print(f"{'load':8} {'peak':>8} {'peak anon':>10} {'/model':>7} {'anon after':>11} {'/model':>7} {'file after':>11}")
@@ -95,8 +120,15 @@ def main() -> None:
         row["peak_anon_vs_model"] = round(over["peak_anon_kib"] / model_mib, 2)
         row["anon_vs_model"] = round(over["anon_kib"] / model_mib, 2)
         print(f"{mode:8} {over['peak_kib']:>8.1f} {over['peak_anon_kib']:>10.1f} {row['peak_anon_vs_model']:>7.2f} {over['anon_kib']:>11.1f} {row['anon_vs_model']:>7.2f} {over['file_kib']:>11.1f}")
+    kbase = kotlin["none"]
+    print("Kotlin core on the JVM (the SDK's part of a load); MiB over the model-less JVM")
+    print(f"{'load':8} {'heap peak':>10} {'direct':>8} {'peak RSS':>9} {'anon':>8}")
+    for mode, row in kotlin.items():
+        over = {k: (row[k] - kbase[k]) / 1024 for k in ("heap_peak_kib", "direct_kib", "peak_kib", "anon_kib")}
+        row.update({f"{k[:-4]}_over_base_mib": round(v, 1) for k, v in over.items()})
+        print(f"{mode:8} {over['heap_peak_kib']:>10.1f} {over['direct_kib']:>8.1f} {over['peak_kib']:>9.1f} {over['anon_kib']:>8.1f}")
     if args.out:
-        args.out.write_text(json.dumps({"model_mib": model_mib, "loads": rows}, indent=2))
+        args.out.write_text(json.dumps({"model_mib": model_mib, "cpp": rows, "kotlin": kotlin}, indent=2))
         print(f"wrote {args.out}")
 
 

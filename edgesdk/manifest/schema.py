@@ -378,6 +378,10 @@ class QuantizationSpec(_Strict):
     per_channel: bool = True
     keep_float: Literal["auto"] | Annotated[list[Annotated[str, Field(min_length=1, max_length=limits.MAX_NAME_CHARS)]], Field(max_length=limits.MAX_KEEP_FLOAT)] = []
     accuracy_budget: AccuracyBudget | None = None
+    sensitivity: bool | None = Field(
+        None,
+        description="per-layer sensitivity analysis in reports/quantization.json: one quantized probe per layer, run on the calibration data; default: only when keep_float is auto (which needs it)",
+    )
 
 
 class PruneSpec(_Strict):
