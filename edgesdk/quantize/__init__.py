@@ -92,9 +92,11 @@ def _check_translator(q, runtime: str, translator, check_keep_float: bool) -> No
             f"{FIELD}.calibration",
             f"runtime '{runtime}' cannot run the model on this host, so its quantization is weights-only and uncalibrated: remove calibration (and keep_float: auto, accuracy_budget)",
         )
-    if not getattr(translator, "measures", True) and (q.keep_float == "auto" or q.accuracy_budget is not None):
-        field = f"{FIELD}.keep_float" if q.keep_float == "auto" else f"{FIELD}.accuracy_budget"
-        raise ManifestError(field, f"runtime '{runtime}' cannot run the quantized model on this host, so nothing can be measured against a budget (remove keep_float: auto and accuracy_budget)")
+    if not getattr(translator, "measures", True) and (q.keep_float == "auto" or q.accuracy_budget is not None or q.sensitivity):
+        field = f"{FIELD}.keep_float" if q.keep_float == "auto" else f"{FIELD}.accuracy_budget" if q.accuracy_budget is not None else f"{FIELD}.sensitivity"
+        raise ManifestError(
+            field, f"runtime '{runtime}' cannot run the quantized model on this host, so nothing can be measured (remove keep_float: auto, accuracy_budget and sensitivity)"
+        )
     methods = getattr(translator, "calibration_methods", None)
     if q.calibration is not None and methods is not None and q.calibration.method not in methods:
         raise ManifestError(f"{FIELD}.calibration.method", f"'{q.calibration.method}' is not supported for runtime '{runtime}' (supported: {', '.join(methods)})")

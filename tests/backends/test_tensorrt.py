@@ -321,6 +321,7 @@ def test_check_cache_finds_a_missing_tensor_and_a_bad_scale(bundle, tmp_path):
         ({"mode": "int8-dynamic"}, {}, "quantization.mode"),
         ({"mode": "int8", "calibration": CALIBRATION, "accuracy_budget": {"metric": "top1_agreement", "min": 0.5}}, {}, "quantization.accuracy_budget"),
         ({"mode": "int8", "calibration": CALIBRATION, "keep_float": ["x"]}, {}, "quantization.keep_float"),
+        ({"mode": "int8", "calibration": CALIBRATION, "sensitivity": True}, {}, "quantization.sensitivity"),
         (None, {"encryption": {"enabled": True, "key": "env:EDGESDK_TEST_KEY"}}, "encryption.enabled"),
     ],
 )
