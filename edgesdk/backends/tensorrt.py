@@ -175,7 +175,7 @@ class TensorRtBackend(Backend):
     def cpp_package(self) -> CppPackage:
         raise BackendUnavailable(
             f"TensorRT's C++ headers and libraries are on no registry reachable here and no GPU runs them: the C++ SDK is generated for TensorRT {CPP_RUNTIME_VERSION} "
-            "(JetPack 6) and built on the device (its README says how); its pre/post-processing is compiled and tested here"
+            "(JetPack 6) and built on the device (its README says how); its C++ outside src/runtime/ is compiled here"
         )
 
 
