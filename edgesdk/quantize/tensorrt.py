@@ -45,6 +45,18 @@ class TensorRtPlan:
         """The symmetric activation ranges the cache holds (threshold = 127 * scale)."""
         return {name: (-t, t) for name, t in self._thresholds.items()}
 
+    def report(self) -> dict[str, object]:
+        """What reports/quantization.json adds: no metrics, and why; the cache's tensors."""
+        return {
+            "tensorrt": {
+                "engine_precision": self.mode,
+                "calibration_cache": CALIBRATION_CACHE if self.mode == "int8" else None,
+                "calibrated_tensors": len(self._thresholds),
+                "calibration_samples": len(self.calibration.tensors) if self.calibration is not None else 0,
+                "not_measured": "the quantized engine is built and run on the device (no TensorRT here): no metrics, sensitivity or budget",
+            }
+        }
+
     def quantize(self, dest: Path, exclude: Sequence[str] = (), only: Sequence[str] | None = None) -> Path:
         if exclude or only:
             raise UnsupportedOpError("TensorRT picks each layer's precision at engine build; edgesdk cannot keep layers float for it")

@@ -298,6 +298,8 @@ def test_the_int8_cache_names_every_parser_tensor_with_a_sound_scale(bundle):
     assert 0 < 127 * parsed.scales["image"] <= max(float(np.abs(g).max()) for g in golden) * 1.5
     report = json.loads((folder / "reports" / "parity.json").read_text())["validated"]["calibration_cache"]
     assert report["tensors"] == len(expected) and report["header"] == "TRT-100300-EntropyCalibration2"
+    tensorrt_report = json.loads((folder / "reports" / "quantization.json").read_text())["tensorrt"]
+    assert (tensorrt_report["engine_precision"], tensorrt_report["calibrated_tensors"], tensorrt_report["calibration_samples"]) == ("int8", len(expected), 4)
     quantization = _sdk(folder)["quantization"]
     assert quantization["mode"] == "int8" and quantization["calibration"]["method"] == "entropy"
 
