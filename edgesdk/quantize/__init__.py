@@ -94,9 +94,7 @@ def _check_translator(q, runtime: str, translator, check_keep_float: bool) -> No
         )
     if not getattr(translator, "measures", True) and (q.keep_float == "auto" or q.accuracy_budget is not None or q.sensitivity):
         field = f"{FIELD}.keep_float" if q.keep_float == "auto" else f"{FIELD}.accuracy_budget" if q.accuracy_budget is not None else f"{FIELD}.sensitivity"
-        raise ManifestError(
-            field, f"runtime '{runtime}' cannot run the quantized model on this host, so nothing can be measured (remove keep_float: auto, accuracy_budget and sensitivity)"
-        )
+        raise ManifestError(field, f"runtime '{runtime}' cannot run the quantized model on this host, so nothing can be measured (remove keep_float: auto, accuracy_budget and sensitivity)")
     methods = getattr(translator, "calibration_methods", None)
     if q.calibration is not None and methods is not None and q.calibration.method not in methods:
         raise ManifestError(f"{FIELD}.calibration.method", f"'{q.calibration.method}' is not supported for runtime '{runtime}' (supported: {', '.join(methods)})")

@@ -129,7 +129,17 @@ def test_generated_cpp_is_rendered_for_the_bundles_engine(bundle):
     for call in ("createInferRuntime", "deserializeCudaEngine", "createExecutionContext", "setInputShape", "setTensorAddress", "enqueueV3", "cudaMemcpyAsync", "getInferLibVersion"):
         assert call in adapter, call
     engine_cpp = (runtime / "tensorrt_engine.cpp").read_text()
-    for call in ("createInferBuilder", "createNetworkV2", "nvonnxparser::createParser", "createBuilderConfig", "BuilderFlag::kFP16", "BuilderFlag::kINT8", "IInt8EntropyCalibrator2", "buildSerializedNetwork", "createOptimizationProfile"):
+    for call in (
+        "createInferBuilder",
+        "createNetworkV2",
+        "nvonnxparser::createParser",
+        "createBuilderConfig",
+        "BuilderFlag::kFP16",
+        "BuilderFlag::kINT8",
+        "IInt8EntropyCalibrator2",
+        "buildSerializedNetwork",
+        "createOptimizationProfile",
+    ):
         assert call in engine_cpp, call
     script = (runtime / "build_engine_trtexec.sh").read_text()
     assert subprocess.run(["bash", "-n", str(runtime / "build_engine_trtexec.sh")]).returncode == 0
@@ -157,7 +167,9 @@ def test_the_cpp_without_tensorrt_headers_compiles_with_the_host_compiler(bundle
     for source in sources:
         assert "NvInfer" not in source.read_text()
         obj = tmp_path / (source.stem + ".o")
-        proc = subprocess.run([cxx, "-std=c++17", "-O1", "-Wall", "-Wextra", "-ffp-contract=off", "-I", str(sdk / "include"), "-I", str(sdk / "src"), "-c", str(source), "-o", str(obj)], capture_output=True, text=True)
+        proc = subprocess.run(
+            [cxx, "-std=c++17", "-O1", "-Wall", "-Wextra", "-ffp-contract=off", "-I", str(sdk / "include"), "-I", str(sdk / "src"), "-c", str(source), "-o", str(obj)], capture_output=True, text=True
+        )
         assert proc.returncode == 0, proc.stderr
         objects.append(str(obj))
     assert subprocess.run(["ar", "rcs", str(tmp_path / "libsdk_without_runtime.a"), *objects]).returncode == 0
@@ -210,7 +222,10 @@ def test_a_scale_is_written_as_its_float32_bits_in_hex():
     assert struct.unpack("<f", struct.pack("<I", bits))[0] == 1.0
 
 
-@pytest.mark.parametrize("bad", ["TRT-100300-MinMaxCalibration\nx: 3f800000\n", "TRT-100300-EntropyCalibration2\nx: 3f80000\n", "TRT-100300-EntropyCalibration2\nx 3f800000\n", "TRT-100300-EntropyCalibration2\nx: 3f800000"])
+@pytest.mark.parametrize(
+    "bad",
+    ["TRT-100300-MinMaxCalibration\nx: 3f800000\n", "TRT-100300-EntropyCalibration2\nx: 3f80000\n", "TRT-100300-EntropyCalibration2\nx 3f800000\n", "TRT-100300-EntropyCalibration2\nx: 3f800000"],
+)
 def test_parse_refuses_what_is_not_the_format(bad):
     with pytest.raises(ValueError):
         tc.parse_cache(bad)
