@@ -160,7 +160,8 @@ class TensorRtBackend(Backend):
             from edgesdk.quantize.tensorrt_calibration import check_cache
 
             cache = check_cache(artifact.folder / CALIBRATION_CACHE, artifact.main_path, CPP_RUNTIME_VERSION)
-            problems += cache.pop("problems")
+            found = cache.pop("problems")
+            problems += found if isinstance(found, list) else [str(found)]
             checked["calibration_cache"] = cache
         checked["summary"] = (
             f"{artifact.main}: opset {checked['opset']}, {len(checked['operators'])} operator types"

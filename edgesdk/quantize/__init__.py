@@ -152,7 +152,7 @@ def run(
 
         # A translator that cannot run the quantized model here (`measures`) had the data in `plan`.
         measured = calibration is not None and getattr(translator, "measures", True)
-        feeds = [{plan.input_name: t} for t in calibration.tensors] if measured else []
+        feeds = [{plan.input_name: t} for t in calibration.tensors] if calibration is not None and measured else []
         # Only with calibration data: a runtime that cannot predict here (Core ML on Linux) refuses it in `prepare`.
         reference = []
         if feeds:
