@@ -175,6 +175,8 @@ def run(
         plan.quantize(model_path, exclude=kept)
         final = sensitivity.measure(reference, [runner_for(model_path)(f) for f in feeds], score_output) if feeds else {}
         ranges = plan.ranges() if q.mode == "int8" else {}
+        # A translator may add what its runtime's users look for (ncnn: the calibration table).
+        translator_report = plan.report() if hasattr(plan, "report") else {}
 
     failures = []
     if budget is not None and ((selection is not None and not selection.met) or not sensitivity.meets(final, budget.metric, budget.min)):
@@ -211,5 +213,6 @@ def run(
         "samples": len(feeds),
         "passed": not failures,
         "failures": failures,
+        **translator_report,
     }
     return Outcome(full_report, summary, failures)
