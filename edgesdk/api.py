@@ -419,9 +419,7 @@ def _parity(manifest: Manifest, images: list[golden.GoldenImage], reference, can
     return parity.evaluate([o.name for o in manifest.model.outputs], refs, cands, tolerances, score_output, pairs or None)
 
 
-def _write_golden(
-    stage: Path, manifest: Manifest, images: list[golden.GoldenImage], candidate, labels: list[str], from_reference: bool = False, feed: ImageFeed | None = None
-) -> list[dict[str, Any]]:
+def _write_golden(stage: Path, manifest: Manifest, images: list[golden.GoldenImage], candidate, labels: list[str], from_reference: bool = False, feed: ImageFeed | None = None) -> list[dict[str, Any]]:
     """`from_reference`: `candidate` is the reference itself (the runtime cannot predict here), and
     index.json says so. With `feed`, the golden pre-processed input is the image the SDK feeds the model."""
     folder = stage / golden.GOLDEN_DIR

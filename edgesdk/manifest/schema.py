@@ -412,8 +412,7 @@ class ParitySpec(_Strict):
 class CoreMLOptionsSpec(_Strict):
     image_input: Literal["auto", "tensor"] = Field(
         "auto",
-        description="auto: an ImageType input (CVPixelBuffer) that takes over normalize where it folds exactly (docs/coreml.md); "
-        "tensor: always an MLMultiArray fed the SDK's float32 normalize",
+        description="auto: an ImageType input (CVPixelBuffer) that takes over normalize where it folds exactly (docs/coreml.md); tensor: always an MLMultiArray fed the SDK's float32 normalize",
     )
 
 

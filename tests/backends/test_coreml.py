@@ -262,7 +262,8 @@ def test_the_fold_is_decided_from_the_manifest(case, example_models, tmp_path):
 def test_the_fold_takes_the_model_channel_order_and_can_be_refused(example_models, tmp_path):
     from edgesdk.manifest import load_manifest
 
-    steps = [{"resize": {"size": [224, 224], "interpolation": "nearest"}}, {"color": "bgr"}, {"normalize": {"mean": [100.0, 110.0, 120.0], "std": [50.0, 50.0, 50.0], "scale": 2.0}}, {"layout": "nchw"}]
+    normalize = {"normalize": {"mean": [100.0, 110.0, 120.0], "std": [50.0, 50.0, 50.0], "scale": 2.0}}
+    steps = [{"resize": {"size": [224, 224], "interpolation": "nearest"}}, {"color": "bgr"}, normalize, {"layout": "nchw"}]
     manifest = load_manifest(_folding_manifest(example_models, tmp_path / "a", steps))
     decision = coreml.image_input(manifest)
     assert decision["color_layout"] == "BGR"
