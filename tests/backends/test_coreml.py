@@ -369,6 +369,21 @@ def test_a_folded_bundle_swift_sdk_stops_before_normalize_and_feeds_a_pixel_buff
     assert "let (blue, green, red) = (0, 1, 2)" in runtime  # the SDK's pixels are in BGR order
 
 
+def _printed_build(result: api.BuildResult, monkeypatch, capsys) -> str:
+    """What `edgesdk build` prints for this (real) bundle."""
+    monkeypatch.setattr(api, "build", lambda *args, **kwargs: result)
+    assert main(["build", "-c", "edgesdk.yaml"]) == 0
+    return capsys.readouterr().out
+
+
+def test_build_prints_the_fold_in_a_word(folded_bundle, monkeypatch, capsys):
+    assert "input    image (BGR): normalize folded into the model" in _printed_build(folded_bundle, monkeypatch, capsys)
+
+
+def test_build_prints_why_the_example_is_not_folded(coreml_bundle, monkeypatch, capsys):
+    assert "input    tensor (not folded: resampled)" in _printed_build(coreml_bundle, monkeypatch, capsys)
+
+
 def test_a_planted_wrong_bias_fails_validation(example_models, tmp_path, monkeypatch):
     path = _folding_manifest(example_models, tmp_path / "project", FOLDABLE_STEPS)
     real = coreml.write_package
