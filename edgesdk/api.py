@@ -395,10 +395,10 @@ def _post_spec(manifest: Manifest, labels: list[str]) -> dict[str, Any]:
     return {"output_index": manifest.post_output_index(), "steps": manifest.post_steps(), "labels": labels}
 
 
-def _fed(manifest: Manifest, rgb: np.ndarray, feed: ImageFeed | None) -> Preprocessed:
-    """What the SDK feeds the converted model: the manifest's tensor, or the image `feed` says."""
+def _fed(manifest: Manifest, rgb: np.ndarray, feed: ImageFeed | None, pre: Preprocessed) -> Preprocessed:
+    """What the SDK feeds the converted model: the manifest's tensor `pre`, or the image `feed` says."""
     if feed is None:
-        return _preprocessed(manifest, rgb)
+        return pre
     color = manifest.preprocess.input_color
     return run_preprocess(golden.to_app_order(rgb, color), color, feed.steps)
 
@@ -410,7 +410,7 @@ def _parity(manifest: Manifest, images: list[golden.GoldenImage], reference, can
     for pixels in golden.parity_variants(images):
         pre = _preprocessed(manifest, pixels)
         refs.append(reference({name: pre.tensor}))
-        cands.append(candidate({name: _fed(manifest, pixels, feed).tensor}))
+        cands.append(candidate({name: _fed(manifest, pixels, feed, pre).tensor}))
         if manifest.task in ("detection", "segmentation"):
             ref_result, cand_result = (run_postprocess(outs, manifest.task, post, pre.geometry, pre.input_hw) for outs in (refs[-1], cands[-1]))
             pairs.append((ref_result, cand_result))
@@ -427,7 +427,7 @@ def _write_golden(stage: Path, manifest: Manifest, images: list[golden.GoldenIma
     cases = []
     for image in images:
         pre = _preprocessed(manifest, image.pixels)
-        fed = _fed(manifest, image.pixels, feed)
+        fed = _fed(manifest, image.pixels, feed, pre)
         outputs = candidate({manifest.model.inputs[0].name: (pre if from_reference else fed).tensor})
         result = run_postprocess(outputs, manifest.task, _post_spec(manifest, labels), pre.geometry, pre.input_hw)
         cases.append(golden.write_case(folder, image, manifest.preprocess.input_color, fed.tensor, names, outputs, result))
