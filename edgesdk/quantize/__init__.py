@@ -161,7 +161,8 @@ def run(
             return outs
 
         table: list[sensitivity.LayerSensitivity] = []
-        if feeds:
+        # One probe per layer is most of an int8 build's time: only where it is used or asked for.
+        if feeds and (q.keep_float == "auto" or q.sensitivity):
             table = sensitivity.analyze(plan.layers, lambda layer: outputs_of(only=[layer]), reference, score_output)
         selection = None
         if q.keep_float == "auto":
