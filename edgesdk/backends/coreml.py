@@ -186,6 +186,10 @@ def _whole_number_problem(step: dict[str, Any]) -> tuple[str, str] | None:
         if op == "letterbox" and any(v != int(v) for v in step["pad_value"]):
             return "pad", f"letterbox pad_value {step['pad_value']} is not a whole number"
         return None
+    if op == "pad":
+        if any(v != int(v) or not 0 <= v <= 255 for v in step["value"]):
+            return "pad", f"pad value {step['value']} is not a whole number 0..255"
+        return None
     return "step", f"a {op} step before normalize may not keep whole numbers"
 
 

@@ -227,6 +227,7 @@ def _with(index: int, step: dict) -> list:
     return [step if n == index else s for n, s in enumerate(FOLDABLE_STEPS)]
 
 
+SHORTER_SIDE = {"resize": {"shorter_side": 200, "max_size": 224, "interpolation": "nearest"}}
 UNIFORM = {"normalize": {"mean": [127.5, 127.5, 127.5], "std": [127.5, 127.5, 127.5]}}
 # (steps, the decision's reason word, or None when it folds)
 DECISIONS = {
@@ -235,6 +236,8 @@ DECISIONS = {
     "antialias uint8 bicubic": (_with(0, {"resize": {"size": [256, 256], "interpolation": "bicubic", "antialias": True, "precision": "uint8"}}), None),
     "uint8 letterbox, then bgr": ([{"letterbox": {"size": [224, 224], "precision": "uint8"}}, {"color": "bgr"}, UNIFORM, {"layout": "nchw"}], None),
     "nearest letterbox, whole pad": ([{"letterbox": {"size": [224, 224], "interpolation": "nearest", "pad_value": [114, 0, 255]}}, UNIFORM, {"layout": "nchw"}], None),
+    "nearest shorter_side + whole pad": ([SHORTER_SIDE, {"pad": {"size": [224, 224], "value": 114}}, UNIFORM, {"layout": "nchw"}], None),
+    "fractional pad": ([SHORTER_SIDE, {"pad": {"size": [224, 224], "value": 0.5}}, UNIFORM, {"layout": "nchw"}], "pad"),
     "the example (bilinear float)": (example_manifest_dict()["preprocess"]["steps"], "resampled"),
     "bicubic float": (_with(0, {"resize": {"size": [256, 256], "interpolation": "bicubic"}}), "resampled"),
     "nearest letterbox, fractional pad": ([{"letterbox": {"size": [224, 224], "interpolation": "nearest", "pad_value": 114.5}}, UNIFORM, {"layout": "nchw"}], "pad"),
