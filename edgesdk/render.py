@@ -202,11 +202,13 @@ def model_context(model_files: list[dict[str, Any]]) -> dict[str, Any]:
 
 def glue_context(manifest, target: str, runtime: str, artifact, model_files: list[dict[str, Any]], labels: list[str]) -> dict[str, Any]:
     """The context of docs/glue-context.md, built from the validated manifest; `model_files` as
-    api._model_files lists them (main file first)."""
+    api._model_files lists them (main file first). When the backend's model takes the image
+    before normalize (`image_feed`), the SDK's pre-processing is the feed's steps."""
     import edgesdk
     from edgesdk.backends import get_backend
 
     backend = get_backend(runtime)
+    feed = backend.image_feed(manifest)
 
     return {
         "name": manifest.name,
@@ -223,7 +225,8 @@ def glue_context(manifest, target: str, runtime: str, artifact, model_files: lis
         "model": model_context(model_files),
         "inputs": [i.model_dump() for i in manifest.model.inputs],
         "outputs": [o.model_dump() for o in manifest.model.outputs],
-        "preprocess": {"input_color": manifest.preprocess.input_color, "steps": manifest.pre_steps()},
+        "preprocess": {"input_color": manifest.preprocess.input_color, "steps": feed.steps if feed is not None else manifest.pre_steps()},
+        "image_input": {"color": feed.color, "height": feed.height, "width": feed.width} if feed is not None else None,
         "postprocess": {"output_index": manifest.post_output_index(), "steps": manifest.post_steps(), "labels": labels},
         # What sdk.json records as runtime_options: settings baked into the artifact the adapter must match.
         "runtime_options": backend.runtime_options(artifact, manifest),

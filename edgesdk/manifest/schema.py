@@ -475,6 +475,19 @@ class ParitySpec(_Strict):
     mask_agreement_min: float | None = Field(None, ge=0, le=1)
 
 
+class CoreMLOptionsSpec(_Strict):
+    image_input: Literal["auto", "tensor"] = Field(
+        "auto",
+        description="auto: an ImageType input (CVPixelBuffer) that takes over normalize where it folds exactly (docs/coreml.md); tensor: always an MLMultiArray fed the SDK's float32 normalize",
+    )
+
+
+class RuntimeOptionsSpec(_Strict):
+    """Settings of one runtime; a runtime other than the one built ignores its block."""
+
+    coreml: CoreMLOptionsSpec = CoreMLOptionsSpec()
+
+
 class GoldenSpec(_Strict):
     images: PathText | None = Field(None, description="folder of PNG/JPEG images for golden vectors and parity; default: the bundled sample photos")
     count: int = Field(4, ge=1, le=64)
@@ -495,6 +508,7 @@ class Manifest(_Strict):
     encryption: EncryptionSpec = EncryptionSpec()
     parity: ParitySpec = ParitySpec()
     golden: GoldenSpec = GoldenSpec()
+    runtime_options: RuntimeOptionsSpec = RuntimeOptionsSpec()
 
     _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
     _base_dir: Path = PrivateAttr(default=Path("."))
