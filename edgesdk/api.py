@@ -22,6 +22,7 @@ import edgesdk
 from edgesdk import buildlog, golden, parity, quantize, render, shapes
 from edgesdk import bundle as bundle_mod
 from edgesdk.backends import check_input_shape, get_backend
+from edgesdk.backends.base import ImageFeed
 from edgesdk.errors import BackendUnavailable, EdgeSdkError, InputError, ManifestError, PackagingError, ParityError
 from edgesdk.manifest import Manifest, load_manifest, with_overrides
 from edgesdk.processing import Geometry, Preprocessed, ProcessingError
@@ -220,10 +221,12 @@ def build(
                 raise ParityError("quantization failed: " + "; ".join(quantized.failures), str(kept))
             stages.note(f"quantized ({manifest.quantization.mode}): {quantized.summary}")
         cannot_predict = backend.host_prediction()
+        # A model that takes the image before normalize (Core ML ImageType) is fed that image.
+        feed = backend.image_feed(manifest)
         report: parity.ParityReport | parity.NotRun
         if cannot_predict is None:
             candidate = backend.runner(artifact)
-            report = stages.run("parity gate", lambda: _parity(manifest, images, reference, candidate, labels))
+            report = stages.run("parity gate", lambda: _parity(manifest, images, reference, candidate, labels, feed))
         else:
             # The golden vectors then hold the reference's outputs: what the device must reproduce.
             candidate = reference
@@ -239,7 +242,7 @@ def build(
             stages.note(f"parity not run ({cannot_predict}); validated: {report.validated}")
         else:
             stages.note(f"parity passed on {report.samples} samples: {report.outputs}")
-        golden_cases = stages.run("golden vectors", lambda: _write_golden(stage, manifest, images, candidate, labels, cannot_predict is not None))
+        golden_cases = stages.run("golden vectors", lambda: _write_golden(stage, manifest, images, candidate, labels, cannot_predict is not None, feed))
         model_sha = bundle_mod.sha256_path(artifact.main_path)
         model_files = _model_files(artifact, model_sha)
         if model_key is not None:
@@ -413,15 +416,22 @@ def _post_spec(manifest: Manifest, labels: list[str]) -> dict[str, Any]:
     return {"output_index": manifest.post_output_index(), "steps": manifest.post_steps(), "labels": labels}
 
 
-def _parity(manifest: Manifest, images: list[golden.GoldenImage], reference, candidate, labels: list[str]) -> parity.ParityReport:
+def _fed(manifest: Manifest, rgb: np.ndarray, feed: ImageFeed | None, pre: Preprocessed) -> Preprocessed:
+    """What the SDK feeds the converted model: the manifest's tensor `pre`, or the image `feed` says."""
+    if feed is None:
+        return pre
+    color = manifest.preprocess.input_color
+    return run_preprocess(golden.to_app_order(rgb, color), color, feed.steps)
+
+
+def _parity(manifest: Manifest, images: list[golden.GoldenImage], reference, candidate, labels: list[str], feed: ImageFeed | None = None) -> parity.ParityReport:
     name = manifest.model.inputs[0].name
     refs, cands, pairs = [], [], []
     post = _post_spec(manifest, labels)
     for pixels in golden.parity_variants(images):
         pre = _preprocessed(manifest, pixels)
-        feeds = {name: pre.tensor}
-        refs.append(reference(feeds))
-        cands.append(candidate(feeds))
+        refs.append(reference({name: pre.tensor}))
+        cands.append(candidate({name: _fed(manifest, pixels, feed, pre).tensor}))
         if manifest.task in ("detection", "segmentation"):
             ref_result, cand_result = (run_postprocess(outs, manifest.task, post, pre.geometry, pre.input_hw) for outs in (refs[-1], cands[-1]))
             pairs.append((ref_result, cand_result))
@@ -430,16 +440,18 @@ def _parity(manifest: Manifest, images: list[golden.GoldenImage], reference, can
     return parity.evaluate([o.name for o in manifest.model.outputs], refs, cands, tolerances, score_output, pairs or None)
 
 
-def _write_golden(stage: Path, manifest: Manifest, images: list[golden.GoldenImage], candidate, labels: list[str], from_reference: bool = False) -> list[dict[str, Any]]:
-    """`from_reference`: `candidate` is the reference itself (the runtime cannot predict here), and index.json says so."""
+def _write_golden(stage: Path, manifest: Manifest, images: list[golden.GoldenImage], candidate, labels: list[str], from_reference: bool = False, feed: ImageFeed | None = None) -> list[dict[str, Any]]:
+    """`from_reference`: `candidate` is the reference itself (the runtime cannot predict here), and
+    index.json says so. With `feed`, the golden pre-processed input is the image the SDK feeds the model."""
     folder = stage / golden.GOLDEN_DIR
     names = [o.name for o in manifest.model.outputs]
     cases = []
     for image in images:
         pre = _preprocessed(manifest, image.pixels)
-        outputs = candidate({manifest.model.inputs[0].name: pre.tensor})
+        fed = _fed(manifest, image.pixels, feed, pre)
+        outputs = candidate({manifest.model.inputs[0].name: (pre if from_reference else fed).tensor})
         result = run_postprocess(outputs, manifest.task, _post_spec(manifest, labels), pre.geometry, pre.input_hw)
-        cases.append(golden.write_case(folder, image, manifest.preprocess.input_color, pre.tensor, names, outputs, result))
+        cases.append(golden.write_case(folder, image, manifest.preprocess.input_color, fed.tensor, names, outputs, result))
     bundle_mod.write_json(
         folder / golden.INDEX_FILE,
         {

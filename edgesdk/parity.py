@@ -44,6 +44,22 @@ GOLDEN_TOLERANCES: dict[str, float] = {
     "mask_agreement_min": 0.999,
 }
 
+# A normalize folded into the model's image input (Core ML ImageType, docs/coreml.md) computes
+# `(scale / std) * x + (-mean[c] / std)` instead of `(x * scale - mean[c]) / std`: different
+# roundings of the same value. Per compute precision, the bound on |folded - reference| over every
+# whole-number pixel 0..255, as a share of the operands' magnitude 255 * |scale / std| + max |mean / std|
+# (the difference comes from rounding those operands, not the result, which may cancel to 0).
+# float32: a few roundings of 2**-24 each (measured at most 1.9 * 2**-24); float16: one fp16
+# rounding of 2**-11 where the compute unit does the multiply-add in half floats (measured at most
+# 1.0 * 2**-11), twice that for margin.
+FOLDED_NORMALIZE_RELATIVE: dict[str, float] = {"float32": 4 * 2.0**-24, "float16": 2 * 2.0**-11}
+
+
+def folded_normalize_max_abs(precision: str, scale: float, mean: list[float], std: float) -> float:
+    """The largest |folded - reference normalize| allowed for these parameters (FOLDED_NORMALIZE_RELATIVE)."""
+    magnitude = 255.0 * abs(scale / std) + max(abs(m / std) for m in mean)
+    return FOLDED_NORMALIZE_RELATIVE[precision] * magnitude
+
 
 @dataclass
 class OutputMetrics:

@@ -30,8 +30,9 @@ IMPLEMENTED = {
     "ncnn": "edgesdk.backends.ncnn",
     "mnn": "edgesdk.backends.mnn",
     "coreml": "edgesdk.backends.coreml",
+    "tensorrt": "edgesdk.backends.tensorrt",
 }
-PLANNED = {p.name: p for p in (PlannedRuntime("tensorrt", "", "tensorrt"),)}
+PLANNED: dict[str, PlannedRuntime] = {}
 
 
 def registered_pairs() -> list[tuple[str, str]]:

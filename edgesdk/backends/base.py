@@ -50,6 +50,18 @@ class Artifact:
 
 
 @dataclass(frozen=True)
+class ImageFeed:
+    """The converted model takes an image and does the manifest's normalize itself (a Core ML
+    ImageType): the SDK runs `steps` (the manifest's steps before normalize, then a cast to
+    uint8), whose result is the HWC uint8 image of `height` x `width` in channel order `color`."""
+
+    steps: list[dict]
+    color: str
+    height: int
+    width: int
+
+
+@dataclass(frozen=True)
 class CppPackage:
     """How a host build finds a runtime's C/C++ package: the CMake definitions its adapter's
     runtime.cmake reads, and the folders of the shared libraries a built program loads."""
@@ -132,6 +144,12 @@ class Backend:
         """What the build checks instead of predicting, for a runtime without host prediction:
         a dict of what was checked, with `problems` (a list of strings, empty when it passed)."""
         raise NotImplementedError(f"runtime '{self.name}' predicts on the host; it has no validation-only check")
+
+    def image_feed(self, manifest: Manifest) -> ImageFeed | None:
+        """How the SDK feeds the converted model when it takes the image before normalize
+        instead of the manifest's tensor; None (the default): the manifest's tensor. The golden
+        vectors, the parity gate's candidate and the generated glue follow it."""
+        return None
 
     def runtime_options(self, artifact: Artifact, manifest: Manifest) -> dict:
         """Settings baked into the artifact that sdk.json records as `runtime_options` (Core ML:

@@ -113,10 +113,12 @@ def _check_input_shape(m: Manifest) -> None:
     steps = m.pre_steps()
     for i, step in enumerate(steps):
         if step["op"] == "center_crop":
-            earlier = [s for s in steps[:i] if s["op"] in ("resize", "letterbox")]
+            earlier = [s for s in steps[:i] if s["op"] in ("resize", "letterbox", "pad")]
             if not earlier:
-                raise ManifestError(f"preprocess.steps[{i}].center_crop", "needs a resize or letterbox step before it (an arbitrary image may be smaller than the crop)")
+                raise ManifestError(f"preprocess.steps[{i}].center_crop", "needs a resize, letterbox or pad step before it (an arbitrary image may be smaller than the crop)")
             prev = earlier[-1]
+            if prev.get("size") is None:
+                continue  # a size rule: the size follows the image, checked per image
             ph, pw = prev["size"]
             ch, cw = step["size"]
             if ch > ph or cw > pw:
