@@ -361,3 +361,20 @@ def test_ios_onnxruntime_swift_core_passes_golden_vectors_of_several_sizes(proje
     report, timings = hosttest_swift.test_bundle(bundle, tmp_path / "swift")
     assert report.passed and len(report.cases) == 4, report.as_dict()
     assert "failed" not in timings["swift_test"], timings
+
+
+DETECTOR_INPUT = [{"resize": {"shorter_side": 64, "multiple_of": 32}}, {"normalize": {"mean": [127.5] * 3, "std": [63.75] * 3}}, {"layout": "nchw"}]
+
+
+@pytest.mark.cpp
+def test_shorter_side_with_multiple_of_32_builds_dynamic_and_passes_in_cpp(project):
+    """The issue's detector-input family: the shorter side to 64, each side a multiple of 32, a
+    fully convolutional model whose output follows; the sizes differ per photo."""
+    bundle = _build(project, dm.segmenter("dyn-seg-m32", steps=DETECTOR_INPUT, dynamic=None), "x86", "onnxruntime").bundle
+    sizes = {pre[2:] for pre, _ in _golden_shapes(bundle)}
+    assert len(sizes) >= 2 and all(h % 32 == 0 and w % 32 == 0 for h, w in sizes), sizes
+    for pre, out in _golden_shapes(bundle):
+        assert out == (1, 3, *pre[2:])
+    need(hosttest.toolchain_problem())
+    report = hosttest.test_bundle(bundle)
+    assert report.passed and len(report.cases) == 4, report.as_dict()
