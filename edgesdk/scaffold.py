@@ -16,7 +16,8 @@ from edgesdk.render import render_string
 from edgesdk.results import TASKS
 from edgesdk.targets import TARGETS
 
-DEFAULT_INPUT = {"name": "image", "shape": [1, 3, 224, 224], "dtype": "float32"}
+DEFAULT_SIDE = 224
+DEFAULT_INPUT = {"name": "image", "shape": [1, 3, DEFAULT_SIDE, DEFAULT_SIDE], "dtype": "float32"}
 # The op making a classifier's output when it already gives probabilities: ONNX, torch.export
 # (aten overloads) and TorchScript (inlined graph) spellings.
 SOFTMAX_OPS = frozenset({"Softmax", "aten.softmax.int", "aten._softmax.default", "aten::softmax", "aten::_softmax"})
@@ -104,7 +105,7 @@ def init_manifest(model: Path, task: str = "classification", force: bool = False
     shape = first["shape"]
     nhwc = len(shape) == 4 and shape[-1] in (1, 3) and shape[1] not in (1, 3)
     h, w = (shape[1], shape[2]) if nhwc else (shape[-2], shape[-1]) if len(shape) == 4 else (224, 224)
-    h, w = (d if _fixed(d) else DEFAULT_INPUT["shape"][2] for d in (h, w))  # a symbolic image axis: the steps' size is a guess
+    h, w = (int(d) if _fixed(d) else DEFAULT_SIDE for d in (h, w))  # a symbolic image axis: the steps' size is a guess
     outputs = info.get("outputs") or [{"name": "output", "shape": None}]
     context = {
         "name": "-".join(naming.words(model.stem))[:64] if naming.words(model.stem)[0][0].isalpha() else "model",

@@ -30,6 +30,14 @@ def is_dynamic(spec) -> bool:
     return bool(symbolic_axes(spec.shape))
 
 
+def fixed_shape(shape: Sequence[Any]) -> list[int]:
+    """A shape every dim of which is concrete, as ints: for runtimes that refuse symbolic dims
+    before they get here (backends.check_dynamic_shapes), so a symbolic one is a bug, not input."""
+    if symbolic_axes(shape):
+        raise ValueError(f"shape {list(shape)} has symbolic dims where only a fixed shape can be used")
+    return [int(d) for d in shape]
+
+
 def dim_name(spec, axis: int) -> str:
     """How messages and converters name a symbolic axis: its manifest name, or `dim<axis>` for -1."""
     d = spec.shape[axis]
@@ -92,7 +100,8 @@ def example_shape(spec, steps: Sequence[dict]) -> list[int]:
         if not is_symbolic(d):
             shape.append(int(d))
             continue
-        value = produced[axis] if axis < len(produced) and produced[axis] is not None else 1
+        got = produced[axis] if axis < len(produced) else None
+        value = got if got is not None else 1
         b = bounds(spec, axis)
         shape.append(min(max(int(value), b[0]), b[1]) if b else int(value))
     return shape
@@ -101,7 +110,7 @@ def example_shape(spec, steps: Sequence[dict]) -> list[int]:
 def template_dims(spec) -> list[dict[str, Any]]:
     """Each axis as the templates see it: `axis`, `size` (-1 when symbolic), `name` (None when concrete),
     `min` and `max` (the bounds; 1 and 0 for an unbounded symbolic dim; size and size when concrete)."""
-    dims = []
+    dims: list[dict[str, Any]] = []
     for axis, d in enumerate(spec.shape):
         if not is_symbolic(d):
             dims.append({"axis": axis, "size": int(d), "name": None, "min": int(d), "max": int(d)})

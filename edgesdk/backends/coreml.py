@@ -39,6 +39,7 @@ from edgesdk.backends.torch_export import exported_program, route
 from edgesdk.errors import BackendUnavailable, ManifestError, UnsupportedOpError
 from edgesdk.manifest import Manifest
 from edgesdk.parity import folded_normalize_max_abs
+from edgesdk.shapes import fixed_shape
 from edgesdk.sources import SourceModel
 
 MODEL_DIR = "model.mlpackage"
@@ -110,7 +111,7 @@ class CoreMLBackend(Backend):
         decision = image_input(manifest)
         if not decision["folded"]:
             return None
-        shape = manifest.model.inputs[0].shape
+        shape = fixed_shape(manifest.model.inputs[0].shape)  # Core ML refuses symbolic dims
         return ImageFeed(_feed_steps(manifest), decision["color_layout"].lower(), shape[2], shape[3])
 
     def runtime_options(self, artifact: Artifact, manifest: Manifest) -> dict[str, Any]:
@@ -126,7 +127,7 @@ class CoreMLBackend(Backend):
 
     def validate(self, artifact: Artifact, manifest: Manifest, source: SourceModel) -> dict[str, Any]:
         spec_in = manifest.model.inputs
-        zero = {spec_in[0].name: np.zeros(spec_in[0].shape, dtype=spec_in[0].dtype)}
+        zero = {spec_in[0].name: np.zeros(fixed_shape(spec_in[0].shape), dtype=spec_in[0].dtype)}
         reference = source.reference_runner()(zero)
         folded = image_input(manifest)
         expected: dict[str, Any] = {

@@ -25,6 +25,7 @@ import numpy as np
 from edgesdk.backends.base import Artifact, Backend, CppPackage, Runner
 from edgesdk.errors import BackendUnavailable, ManifestError, UnsupportedOpError
 from edgesdk.manifest import Manifest
+from edgesdk.shapes import fixed_shape
 from edgesdk.sources import SourceModel, onnx_file_runner
 
 # The TensorRT release the C++ glue is written for (JetPack 6.1/6.2) and its CUDA.
@@ -226,7 +227,8 @@ def onnx_runtime_standin(path: Path, manifest: Manifest, source: SourceModel) ->
     nothing of TensorRT's own numerics (fp16/int8 kernels, layer fusion)."""
     spec = manifest.model.inputs[0]
     rng = np.random.default_rng(0)
-    inputs = [np.zeros(spec.shape, np.float32), *(rng.uniform(-2.0, 2.0, spec.shape).astype(np.float32) for _ in range(2))]
+    shape = fixed_shape(spec.shape)  # TensorRT bundles take a fixed shape (backends.check_dynamic_shapes)
+    inputs = [np.zeros(shape, np.float32), *(rng.uniform(-2.0, 2.0, shape).astype(np.float32) for _ in range(2))]
     run, reference = onnx_file_runner(path), source.reference_runner()
     worst = 0.0
     for value in inputs:
