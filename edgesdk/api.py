@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 
 import edgesdk
-from edgesdk import buildlog, golden, parity, quantize, render
+from edgesdk import buildlog, golden, parity, quantize, render, shapes
 from edgesdk import bundle as bundle_mod
-from edgesdk.backends import get_backend
+from edgesdk.backends import check_input_shape, get_backend
+from edgesdk.backends.base import ImageFeed
 from edgesdk.errors import BackendUnavailable, EdgeSdkError, InputError, ManifestError, PackagingError, ParityError
 from edgesdk.manifest import Manifest, load_manifest, with_overrides
 from edgesdk.processing import Geometry, Preprocessed, ProcessingError
@@ -105,6 +106,7 @@ def _resolve(manifest_path: str | Path, target: str | None, runtime: str | None)
     if not ok:
         raise BackendUnavailable(f"runtime '{runtime_name}' is not available here: {why}")
     backend.check_manifest(manifest)
+    check_input_shape(backend, manifest)
     if manifest.encryption.enabled:
         _check_encryption_glue(target_name, runtime_name)
     return manifest, target_name, runtime_name, backend
@@ -219,10 +221,12 @@ def build(
                 raise ParityError("quantization failed: " + "; ".join(quantized.failures), str(kept))
             stages.note(f"quantized ({manifest.quantization.mode}): {quantized.summary}")
         cannot_predict = backend.host_prediction()
+        # A model that takes the image before normalize (Core ML ImageType) is fed that image.
+        feed = backend.image_feed(manifest)
         report: parity.ParityReport | parity.NotRun
         if cannot_predict is None:
             candidate = backend.runner(artifact)
-            report = stages.run("parity gate", lambda: _parity(manifest, images, reference, candidate, labels))
+            report = stages.run("parity gate", lambda: _parity(manifest, images, reference, candidate, labels, feed))
         else:
             # The golden vectors then hold the reference's outputs: what the device must reproduce.
             candidate = reference
@@ -238,7 +242,7 @@ def build(
             stages.note(f"parity not run ({cannot_predict}); validated: {report.validated}")
         else:
             stages.note(f"parity passed on {report.samples} samples: {report.outputs}")
-        golden_cases = stages.run("golden vectors", lambda: _write_golden(stage, manifest, images, candidate, labels, cannot_predict is not None))
+        golden_cases = stages.run("golden vectors", lambda: _write_golden(stage, manifest, images, candidate, labels, cannot_predict is not None, feed))
         model_sha = bundle_mod.sha256_path(artifact.main_path)
         model_files = _model_files(artifact, model_sha)
         if model_key is not None:
@@ -309,23 +313,36 @@ def _check_model_against_manifest(manifest: Manifest, source: SourceModel, refer
     spec = manifest.model.inputs[0]
     if source.kind == "onnx" and source.input_names != [spec.name]:
         raise ManifestError("model.inputs[0].name", f"'{spec.name}' is not the model's input (inputs: {', '.join(source.input_names)})")
+    if source.kind == "onnx" and shapes.is_dynamic(spec):
+        # Before the zero run: a symbolic dim the graph fixes is named as such, not as a runtime error.
+        import onnx
+
+        from edgesdk.backends.onnxruntime import onnx_dims
+
+        graph = onnx.load(str(source.onnx_path), load_external_data=False).graph
+        value = next(v for v in graph.input if v.name == spec.name)
+        problem = shapes.model_dims_problem(spec.shape, *onnx_dims(value))
+        if problem is not None:
+            raise ManifestError("model.inputs[0].shape", problem)
     if source.kind == "onnx":
         # Every runtime, including those reached through torch (whose files number their outputs),
         # holds an ONNX model's outputs to their names.
         for i, (declared_output, name) in enumerate(zip(manifest.model.outputs, source.output_names)):
             if declared_output.name != name:
                 raise ManifestError(f"model.outputs[{i}].name", f"'{declared_output.name}' is not the model's output name '{name}' (outputs: {', '.join(source.output_names)})")
+    example = shapes.example_shape(spec, manifest.pre_steps())
     try:
-        outs = reference({spec.name: np.zeros(spec.shape, dtype=spec.dtype)})
+        outs = reference({spec.name: np.zeros(example, dtype=spec.dtype)})
     except Exception as exc:  # the model's own error says why the shape is wrong
         text = str(exc).strip().splitlines()
-        raise ManifestError("model.inputs[0].shape", f"the model rejects an input of shape {spec.shape} {spec.dtype}: {text[0] if text else type(exc).__name__}") from exc
+        raise ManifestError("model.inputs[0].shape", f"the model rejects an input of shape {example} {spec.dtype} (declared {spec.shape}): {text[0] if text else type(exc).__name__}") from exc
     declared = manifest.model.outputs
     if len(outs) != len(declared):
         raise ManifestError("model.outputs", f"declares {len(declared)} output(s); the model returns {len(outs)}")
     for i, (o, value) in enumerate(zip(declared, outs)):
-        if o.shape is not None and list(value.shape) != list(o.shape):
-            raise ManifestError(f"model.outputs[{i}].shape", f"{o.shape} does not match the model's {list(value.shape)}")
+        # A symbolic output dim (a mask that follows the input size) takes the size the model gives.
+        if o.shape is not None and (len(value.shape) != len(o.shape) or any(not shapes.is_symbolic(d) and d != v for d, v in zip(o.shape, value.shape))):
+            raise ManifestError(f"model.outputs[{i}].shape", f"{o.shape} does not match the model's {list(value.shape)} (for an input of {example})")
     if manifest.task == "classification":
         scores = outs[manifest.post_output_index()]
         if scores.ndim != 2 or scores.shape[0] != 1:
@@ -374,7 +391,13 @@ def _choose_precision(manifest: Manifest, runtime: str, backend, artifact, calib
 
 def _preprocessed(manifest: Manifest, rgb: np.ndarray) -> Preprocessed:
     color = manifest.preprocess.input_color
-    return run_preprocess(golden.to_app_order(rgb, color), color, manifest.pre_steps())
+    pre = run_preprocess(golden.to_app_order(rgb, color), color, manifest.pre_steps())
+    spec = manifest.model.inputs[0]
+    problem = shapes.fit_problem(spec, pre.tensor.shape)
+    if problem is not None:  # a bounded symbolic dim: the SDK refuses such an image, so the build does too
+        field = "model.inputs[0].dynamic" if spec.dynamic else "model.inputs[0].shape"
+        raise ManifestError(field, f"a {rgb.shape[1]}x{rgb.shape[0]} golden or parity image does not fit: {problem}")
+    return pre
 
 
 def _pre(manifest: Manifest, rgb: np.ndarray) -> np.ndarray:
@@ -382,8 +405,9 @@ def _pre(manifest: Manifest, rgb: np.ndarray) -> np.ndarray:
 
 
 def manifest_input_hw(manifest: Manifest) -> tuple[int, int]:
-    """The model input's (height, width), from the declared input shape and the layout step."""
-    shape = manifest.model.inputs[0].shape
+    """The model input's (height, width), from the declared input shape (symbolic dims: their
+    example size) and the layout step."""
+    shape = shapes.example_shape(manifest.model.inputs[0], manifest.pre_steps())
     layout = next((s["layout"] for s in manifest.pre_steps() if s["op"] == "layout"), None)
     return (shape[2], shape[3]) if layout == "nchw" else (shape[1], shape[2])
 
@@ -392,15 +416,22 @@ def _post_spec(manifest: Manifest, labels: list[str]) -> dict[str, Any]:
     return {"output_index": manifest.post_output_index(), "steps": manifest.post_steps(), "labels": labels}
 
 
-def _parity(manifest: Manifest, images: list[golden.GoldenImage], reference, candidate, labels: list[str]) -> parity.ParityReport:
+def _fed(manifest: Manifest, rgb: np.ndarray, feed: ImageFeed | None, pre: Preprocessed) -> Preprocessed:
+    """What the SDK feeds the converted model: the manifest's tensor `pre`, or the image `feed` says."""
+    if feed is None:
+        return pre
+    color = manifest.preprocess.input_color
+    return run_preprocess(golden.to_app_order(rgb, color), color, feed.steps)
+
+
+def _parity(manifest: Manifest, images: list[golden.GoldenImage], reference, candidate, labels: list[str], feed: ImageFeed | None = None) -> parity.ParityReport:
     name = manifest.model.inputs[0].name
     refs, cands, pairs = [], [], []
     post = _post_spec(manifest, labels)
     for pixels in golden.parity_variants(images):
         pre = _preprocessed(manifest, pixels)
-        feeds = {name: pre.tensor}
-        refs.append(reference(feeds))
-        cands.append(candidate(feeds))
+        refs.append(reference({name: pre.tensor}))
+        cands.append(candidate({name: _fed(manifest, pixels, feed, pre).tensor}))
         if manifest.task in ("detection", "segmentation"):
             ref_result, cand_result = (run_postprocess(outs, manifest.task, post, pre.geometry, pre.input_hw) for outs in (refs[-1], cands[-1]))
             pairs.append((ref_result, cand_result))
@@ -409,16 +440,18 @@ def _parity(manifest: Manifest, images: list[golden.GoldenImage], reference, can
     return parity.evaluate([o.name for o in manifest.model.outputs], refs, cands, tolerances, score_output, pairs or None)
 
 
-def _write_golden(stage: Path, manifest: Manifest, images: list[golden.GoldenImage], candidate, labels: list[str], from_reference: bool = False) -> list[dict[str, Any]]:
-    """`from_reference`: `candidate` is the reference itself (the runtime cannot predict here), and index.json says so."""
+def _write_golden(stage: Path, manifest: Manifest, images: list[golden.GoldenImage], candidate, labels: list[str], from_reference: bool = False, feed: ImageFeed | None = None) -> list[dict[str, Any]]:
+    """`from_reference`: `candidate` is the reference itself (the runtime cannot predict here), and
+    index.json says so. With `feed`, the golden pre-processed input is the image the SDK feeds the model."""
     folder = stage / golden.GOLDEN_DIR
     names = [o.name for o in manifest.model.outputs]
     cases = []
     for image in images:
         pre = _preprocessed(manifest, image.pixels)
-        outputs = candidate({manifest.model.inputs[0].name: pre.tensor})
+        fed = _fed(manifest, image.pixels, feed, pre)
+        outputs = candidate({manifest.model.inputs[0].name: (pre if from_reference else fed).tensor})
         result = run_postprocess(outputs, manifest.task, _post_spec(manifest, labels), pre.geometry, pre.input_hw)
-        cases.append(golden.write_case(folder, image, manifest.preprocess.input_color, pre.tensor, names, outputs, result))
+        cases.append(golden.write_case(folder, image, manifest.preprocess.input_color, fed.tensor, names, outputs, result))
     bundle_mod.write_json(
         folder / golden.INDEX_FILE,
         {
@@ -471,7 +504,7 @@ def _sdk_json(
             **({"companions": [_sdk_model_entry(c) for c in others]} if others else {}),
         },
         "io": {
-            "inputs": [i.model_dump() for i in manifest.model.inputs],
+            "inputs": [i.as_json() for i in manifest.model.inputs],
             "outputs": [o.model_dump(exclude_none=True) for o in manifest.model.outputs],
         },
         "preprocess": {"input_color": manifest.preprocess.input_color, "steps": manifest.pre_steps()},
@@ -692,9 +725,19 @@ def targets_table() -> list[dict[str, Any]]:
                     "host_parity": ok and cannot_predict is None,
                     "detail": why,
                     "languages": languages,
+                    "dynamic_shapes": _dynamic_shapes_support(runtime),
                 }
             )
     return rows
+
+
+def _dynamic_shapes_support(runtime: str) -> str:
+    """What a manifest with symbolic input dims gets from `runtime` (`edgesdk targets`)."""
+    try:
+        how = get_backend(runtime).dynamic_shapes
+    except (BackendUnavailable, ImportError):
+        return "no backend here"
+    return f"yes: {how}" if how else "no: fixed input shape only (a symbolic dim is refused at build time)"
 
 
 # ---- inspect ----------------------------------------------------------------------------------

@@ -145,12 +145,22 @@ def _cmd_build(args: argparse.Namespace) -> int:
     if result.parity.get("status") == "not_run":
         validated = result.parity["validated"]
         print(f"parity   not run: {result.parity['reason']}")
-        print(f"validated {validated.get('package')}: {validated.get('format')} {validated.get('minimum_deployment_target')}, compute {validated.get('compute_precision')}, I/O as the manifest")
+        if "summary" in validated:  # a backend's own one-line account of what it validated
+            print(f"validated {validated['summary']}")
+        else:
+            print(f"validated {validated.get('package')}: {validated.get('format')} {validated.get('minimum_deployment_target')}, compute {validated.get('compute_precision')}, I/O as the manifest")
     else:
         outputs = result.parity["outputs"]
         figures = ", ".join(f"{name}: max_abs {m['max_abs']:.2e}, cosine {m['cosine']:.6f}" for name, m in outputs.items())
         task = ", ".join(f"{k} {v:.3f}" for k, v in result.parity.get("task", {}).items())
         print(f"parity   passed on {result.parity['samples']} images: {figures}" + (f"; {task}" if task else ""))
+    from edgesdk.bundle import load_sdk_json
+
+    image_input = load_sdk_json(result.bundle).get("runtime_options", {}).get("image_input")
+    if image_input is not None:
+        # Whether the model normalizes an image itself (Core ML ImageType), or why not, in a word.
+        folded = f"image ({image_input.get('color_layout')}): normalize folded into the model" if image_input["folded"] else f"tensor (not folded: {image_input['reason']})"
+        print(f"input    {folded}")
     print(f"built in {result.seconds:.1f} s")
     return 0
 
@@ -235,14 +245,14 @@ def _cmd_targets(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title="edgesdk targets")
-    for col in ("target", "runtime", "available here", "languages"):
+    for col in ("target", "runtime", "available here", "languages", "dynamic input shapes"):
         table.add_column(col, overflow="fold")
     for r in rows:
         mark = "yes" if r["available"] else "no"
         name = r["runtime"] + (" (default)" if r["default"] else "")
         langs = "\n".join(f"{k}: {v}" for k, v in r["languages"].items())
         # Details hold pip extras like `edgesdk[ncnn]`, which rich would read as markup.
-        table.add_row(r["target"], name, escape(f"{mark}: {r['detail']}"), escape(langs))
+        table.add_row(r["target"], name, escape(f"{mark}: {r['detail']}"), escape(langs), escape(r["dynamic_shapes"]))
     Console(width=160).print(table)
     return 0
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from edgesdk import buildlog
 from edgesdk.errors import BackendUnavailable, UnsupportedOpError
+from edgesdk.shapes import fixed_shape
 
 if TYPE_CHECKING:
     from edgesdk.manifest import Manifest
@@ -93,8 +94,9 @@ def _trace_inputs(manifest: Manifest) -> tuple[tuple, tuple]:
     zeros, varied = [], []
     for spec in manifest.model.inputs:
         dtype = np.dtype(spec.dtype)
-        zeros.append(torch.from_numpy(np.zeros(spec.shape, dtype=dtype)))
-        values = rng.standard_normal(spec.shape) if dtype.kind == "f" else rng.integers(1, 8, size=spec.shape)
+        shape = fixed_shape(spec.shape)  # the runtimes this route reaches refuse symbolic dims
+        zeros.append(torch.from_numpy(np.zeros(shape, dtype=dtype)))
+        values = rng.standard_normal(shape) if dtype.kind == "f" else rng.integers(1, 8, size=shape)
         varied.append(torch.from_numpy(np.ascontiguousarray(values.astype(dtype))))
     return tuple(zeros), tuple(varied)
 

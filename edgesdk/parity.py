@@ -44,6 +44,22 @@ GOLDEN_TOLERANCES: dict[str, float] = {
     "mask_agreement_min": 0.999,
 }
 
+# A normalize folded into the model's image input (Core ML ImageType, docs/coreml.md) computes
+# `(scale / std) * x + (-mean[c] / std)` instead of `(x * scale - mean[c]) / std`: different
+# roundings of the same value. Per compute precision, the bound on |folded - reference| over every
+# whole-number pixel 0..255, as a share of the operands' magnitude 255 * |scale / std| + max |mean / std|
+# (the difference comes from rounding those operands, not the result, which may cancel to 0).
+# float32: a few roundings of 2**-24 each (measured at most 1.9 * 2**-24); float16: one fp16
+# rounding of 2**-11 where the compute unit does the multiply-add in half floats (measured at most
+# 1.0 * 2**-11), twice that for margin.
+FOLDED_NORMALIZE_RELATIVE: dict[str, float] = {"float32": 4 * 2.0**-24, "float16": 2 * 2.0**-11}
+
+
+def folded_normalize_max_abs(precision: str, scale: float, mean: list[float], std: float) -> float:
+    """The largest |folded - reference normalize| allowed for these parameters (FOLDED_NORMALIZE_RELATIVE)."""
+    magnitude = 255.0 * abs(scale / std) + max(abs(m / std) for m in mean)
+    return FOLDED_NORMALIZE_RELATIVE[precision] * magnitude
+
 
 @dataclass
 class OutputMetrics:
@@ -185,6 +201,16 @@ def mask_agreement(pairs: list[tuple[TaskResult, TaskResult]]) -> dict[str, floa
     return {"mask_agreement": same / total if total else 1.0}
 
 
+def _joined(reference: list[list[np.ndarray]], candidate: list[list[np.ndarray]], j: int) -> tuple[np.ndarray, np.ndarray]:
+    """Output `j` of every sample, end to end: flattened, since an output with a dynamic dim (a
+    mask that follows the input size) has its own shape per sample. The metrics read the values
+    flattened anyway, so this equals stacking when all samples share a shape."""
+    for k, (ref, got) in enumerate(zip(reference, candidate)):
+        if ref[j].shape != got[j].shape:
+            raise ValueError(f"sample {k}: shape {got[j].shape} differs from the reference {ref[j].shape}")
+    return np.concatenate([sample[j].ravel() for sample in reference]), np.concatenate([sample[j].ravel() for sample in candidate])
+
+
 def evaluate(
     output_names: list[str],
     reference: list[list[np.ndarray]],
@@ -199,9 +225,7 @@ def evaluate(
     per_output: dict[str, dict[str, Any]] = {}
     failures: list[str] = []
     for j, name in enumerate(output_names):
-        ref = np.stack([sample[j] for sample in reference])
-        got = np.stack([sample[j] for sample in candidate])
-        metrics = compare_arrays(ref, got)
+        metrics = compare_arrays(*_joined(reference, candidate, j))
         per_output[name] = metrics.as_dict()
         if "max_abs" in tolerances and metrics.max_abs > tolerances["max_abs"]:
             failures.append(f"{name}: max_abs {metrics.max_abs:.3g} > {tolerances['max_abs']:.3g}")

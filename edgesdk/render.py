@@ -21,7 +21,7 @@ from typing import Any
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
-from edgesdk import codegen, naming
+from edgesdk import codegen, naming, shapes
 from edgesdk.dtypes import DTYPES
 from edgesdk.errors import PackagingError
 from edgesdk.limits import IMAGE_LIMITS, MAX_THREADS
@@ -104,6 +104,12 @@ GLOBALS = {
 }
 
 
+def bounded_dims(tensor: dict[str, Any]) -> list[dict[str, Any]]:
+    """Template global: the named symbolic dims of an `inputs` entry that the manifest bounds
+    (`dims` entries with a max), which the glue checks each image against; none for a static input."""
+    return [d for d in tensor.get("dims", ()) if d["name"] is not None and d["max"] > 0]
+
+
 def make_environment() -> SandboxedEnvironment:
     env = SandboxedEnvironment(
         # Templates import their language's step library by name: {% import "cpp/_steps.j2" as steps %}.
@@ -116,7 +122,7 @@ def make_environment() -> SandboxedEnvironment:
     )
     env.filters.update(FILTERS)
     env.globals.update(GLOBALS)
-    env.globals.update(step_code=codegen.step_code, refuse=codegen.refuse, pre_uses=codegen.pre_uses)
+    env.globals.update(step_code=codegen.step_code, refuse=codegen.refuse, pre_uses=codegen.pre_uses, bounded_dims=bounded_dims)
     return env
 
 
@@ -202,11 +208,13 @@ def model_context(model_files: list[dict[str, Any]]) -> dict[str, Any]:
 
 def glue_context(manifest, target: str, runtime: str, artifact, model_files: list[dict[str, Any]], labels: list[str]) -> dict[str, Any]:
     """The context of docs/glue-context.md, built from the validated manifest; `model_files` as
-    api._model_files lists them (main file first)."""
+    api._model_files lists them (main file first). When the backend's model takes the image
+    before normalize (`image_feed`), the SDK's pre-processing is the feed's steps."""
     import edgesdk
     from edgesdk.backends import get_backend
 
     backend = get_backend(runtime)
+    feed = backend.image_feed(manifest)
 
     return {
         "name": manifest.name,
@@ -221,10 +229,14 @@ def glue_context(manifest, target: str, runtime: str, artifact, model_files: lis
         "runtime_version": backend.glue_runtime_version(artifact),
         "edgesdk_version": edgesdk.__version__,
         "model": model_context(model_files),
-        "inputs": [i.model_dump() for i in manifest.model.inputs],
-        "outputs": [o.model_dump() for o in manifest.model.outputs],
-        "preprocess": {"input_color": manifest.preprocess.input_color, "steps": manifest.pre_steps()},
+        # Symbolic dims are -1 in `shape`; `dims` names them with their bounds (edgesdk.shapes).
+        "inputs": [{**i.as_json(), "shape": [d["size"] for d in shapes.template_dims(i)], "dims": shapes.template_dims(i)} for i in manifest.model.inputs],
+        "outputs": [{**o.model_dump(), "shape": None if o.shape is None else [-1 if shapes.is_symbolic(d) else d for d in o.shape]} for o in manifest.model.outputs],
+        "preprocess": {"input_color": manifest.preprocess.input_color, "steps": feed.steps if feed is not None else manifest.pre_steps()},
+        "image_input": {"color": feed.color, "height": feed.height, "width": feed.width} if feed is not None else None,
         "postprocess": {"output_index": manifest.post_output_index(), "steps": manifest.post_steps(), "labels": labels},
+        # What sdk.json records as runtime_options: settings baked into the artifact the adapter must match.
+        "runtime_options": backend.runtime_options(artifact, manifest),
     }
 
 

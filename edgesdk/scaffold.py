@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -10,12 +11,13 @@ from edgesdk import naming
 from edgesdk.errors import InputError, ManifestError
 from edgesdk.inspection import inspect_path
 from edgesdk.manifest import MODEL_SUFFIXES, manifest_from_dict
-from edgesdk.manifest.schema import OutputSpec
+from edgesdk.manifest.schema import SYMBOL_PATTERN, OutputSpec
 from edgesdk.render import render_string
 from edgesdk.results import TASKS
 from edgesdk.targets import TARGETS
 
-DEFAULT_INPUT = {"name": "image", "shape": [1, 3, 224, 224], "dtype": "float32"}
+DEFAULT_SIDE = 224
+DEFAULT_INPUT = {"name": "image", "shape": [1, 3, DEFAULT_SIDE, DEFAULT_SIDE], "dtype": "float32"}
 # The op making a classifier's output when it already gives probabilities: ONNX, torch.export
 # (aten overloads) and TorchScript (inlined graph) spellings.
 SOFTMAX_OPS = frozenset({"Softmax", "aten.softmax.int", "aten._softmax.default", "aten::softmax", "aten::_softmax"})
@@ -95,7 +97,7 @@ def init_manifest(model: Path, task: str = "classification", force: bool = False
         io_note = "read from the model file; check the output names and shapes"
     elif recorded:
         first = _fill_dynamic(inputs[0])
-        io_note = f"the model's input is dynamic ({recorded}): the shape below is a guess, set the size the model was trained at"
+        io_note = f"the model's input is dynamic ({recorded}): its image axes stay symbolic; the resize size below is a guess, set the one the model was trained at"
     else:
         # TorchScript records its forward's argument names but no shapes.
         first = {**DEFAULT_INPUT, "name": inputs[0]["name"]} if inputs else dict(DEFAULT_INPUT)
@@ -103,6 +105,7 @@ def init_manifest(model: Path, task: str = "classification", force: bool = False
     shape = first["shape"]
     nhwc = len(shape) == 4 and shape[-1] in (1, 3) and shape[1] not in (1, 3)
     h, w = (shape[1], shape[2]) if nhwc else (shape[-2], shape[-1]) if len(shape) == 4 else (224, 224)
+    h, w = (int(d) if _fixed(d) else DEFAULT_SIDE for d in (h, w))  # a symbolic image axis: the steps' size is a guess
     outputs = info.get("outputs") or [{"name": "output", "shape": None}]
     context = {
         "name": "-".join(naming.words(model.stem))[:64] if naming.words(model.stem)[0][0].isalpha() else "model",
@@ -137,15 +140,21 @@ def _fixed(dim) -> bool:
 
 
 def _fill_dynamic(spec: dict) -> dict:
-    """The model's input with its symbolic dims filled: batch 1, a symbolic channel axis 3 (what
-    the pre-processing makes of an RGB/BGR image), image axes from DEFAULT_INPUT's 224."""
+    """The model's input with its symbolic batch and channel dims filled: batch 1, channels 3 (what
+    the pre-processing makes of an RGB/BGR image); its symbolic image axes keep the model's own
+    symbol (-1 when the symbol is not a manifest name), so any size the steps give fits."""
     shape = list(spec["shape"])
     if len(shape) != 4:
         return {**DEFAULT_INPUT, "name": spec["name"]}
     channels_last = _fixed(shape[3]) and shape[3] in (1, 3) and not _fixed(shape[1])
     channel_axis = 3 if channels_last else 1
-    filled = [1] + [d if _fixed(d) else (3 if axis == channel_axis else 224) for axis, d in enumerate(shape[1:], start=1)]
+    filled = [1] + [d if _fixed(d) else (3 if axis == channel_axis else _symbol(d)) for axis, d in enumerate(shape[1:], start=1)]
     return {"name": spec["name"], "shape": filled, "dtype": spec.get("dtype") or "float32"}
+
+
+def _symbol(dim) -> str | int:
+    """A model's symbolic dim as the manifest writes it: its name, or -1 for one no manifest name spells."""
+    return dim if isinstance(dim, str) and re.fullmatch(SYMBOL_PATTERN, dim) else -1
 
 
 def _declarable_shape(output: dict) -> list[int] | None:

@@ -30,8 +30,9 @@ IMPLEMENTED = {
     "ncnn": "edgesdk.backends.ncnn",
     "mnn": "edgesdk.backends.mnn",
     "coreml": "edgesdk.backends.coreml",
+    "tensorrt": "edgesdk.backends.tensorrt",
 }
-PLANNED = {p.name: p for p in (PlannedRuntime("tensorrt", "", "tensorrt"),)}
+PLANNED: dict[str, PlannedRuntime] = {}
 
 
 def registered_pairs() -> list[tuple[str, str]]:
@@ -47,6 +48,35 @@ def get_backend(name: str) -> Backend:
     if name in PLANNED:
         raise BackendUnavailable(f"runtime '{name}' has no backend in this edgesdk version yet (implemented: {', '.join(IMPLEMENTED)})")
     raise BackendUnavailable(f"unknown runtime '{name}' (known: {', '.join([*IMPLEMENTED, *PLANNED])})")
+
+
+def dynamic_shape_runtimes() -> list[str]:
+    """The implemented runtimes that take a model input with symbolic dims."""
+    found = []
+    for name in IMPLEMENTED:
+        try:
+            if get_backend(name).dynamic_shapes is not None:
+                found.append(name)
+        except ImportError:
+            continue
+    return found
+
+
+def check_input_shape(backend: Backend, manifest) -> None:
+    """Refuse symbolic input dims for a runtime that takes a fixed input shape only, naming the
+    runtimes that take them (docs/processing.md, "Model input shape")."""
+    from edgesdk import shapes
+    from edgesdk.errors import ManifestError
+
+    spec = manifest.model.inputs[0]
+    if backend.dynamic_shapes is not None or not shapes.is_dynamic(spec):
+        return
+    names = ", ".join(shapes.dim_name(spec, a) for a in shapes.symbolic_axes(spec.shape))
+    raise ManifestError(
+        "model.inputs[0].shape",
+        f"{shapes.describe(spec)} has symbolic dims ({names}); runtime '{backend.name}' ({backend.display_name}) takes a fixed input shape only "
+        f"(symbolic dims build for runtimes: {', '.join(dynamic_shape_runtimes())}; or declare every dim and end the pre-processing with a fixed-size step)",
+    )
 
 
 def availability(name: str) -> tuple[bool, str]:
@@ -66,4 +96,4 @@ def availability(name: str) -> tuple[bool, str]:
     return False, f"backend not implemented in this edgesdk version ({state})"
 
 
-__all__ = ["IMPLEMENTED", "PLANNED", "Artifact", "Backend", "CppPackage", "availability", "get_backend", "registered_pairs"]
+__all__ = ["IMPLEMENTED", "PLANNED", "Artifact", "Backend", "CppPackage", "availability", "check_input_shape", "dynamic_shape_runtimes", "get_backend", "registered_pairs"]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edgesdk import shapes
 from edgesdk.errors import BackendUnavailable
 
 if TYPE_CHECKING:
@@ -49,6 +50,18 @@ class Artifact:
 
 
 @dataclass(frozen=True)
+class ImageFeed:
+    """The converted model takes an image and does the manifest's normalize itself (a Core ML
+    ImageType): the SDK runs `steps` (the manifest's steps before normalize, then a cast to
+    uint8), whose result is the HWC uint8 image of `height` x `width` in channel order `color`."""
+
+    steps: list[dict]
+    color: str
+    height: int
+    width: int
+
+
+@dataclass(frozen=True)
 class CppPackage:
     """How a host build finds a runtime's C/C++ package: the CMake definitions its adapter's
     runtime.cmake reads, and the folders of the shared libraries a built program loads."""
@@ -68,7 +81,7 @@ def first_output_shape_mismatch(run: Runner, source: SourceModel, manifest: Mani
     converted artifact changed, for a zero input; None when all match. Converters may fold or
     drop an axis the model keeps, and then the SDK's tensors would not be the model's."""
     spec = manifest.model.inputs[0]
-    feeds = {spec.name: np.zeros(spec.shape, dtype=np.float32)}
+    feeds = {spec.name: np.zeros(shapes.example_shape(spec, manifest.pre_steps()), dtype=np.float32)}
     want = [o.shape for o in source.reference_runner()(feeds)]
     got = [o.shape for o in run(feeds)]
     return next(((k, w, g) for k, (w, g) in enumerate(zip(want, got)) if w != g), None)
@@ -94,6 +107,9 @@ class Backend:
     languages: tuple[str, ...] = ()
     # Module holding its quantization translator (`TRANSLATOR`), or None: no quantization.
     quantizer: str | None = None
+    # How it takes a model input with symbolic dims (`edgesdk targets` shows it), or None: it
+    # takes a fixed input shape only, and a manifest with a symbolic dim is refused at build time.
+    dynamic_shapes: str | None = None
 
     # ---- build ---------------------------------------------------------------------------
     def is_available(self) -> tuple[bool, str]:
@@ -128,6 +144,12 @@ class Backend:
         """What the build checks instead of predicting, for a runtime without host prediction:
         a dict of what was checked, with `problems` (a list of strings, empty when it passed)."""
         raise NotImplementedError(f"runtime '{self.name}' predicts on the host; it has no validation-only check")
+
+    def image_feed(self, manifest: Manifest) -> ImageFeed | None:
+        """How the SDK feeds the converted model when it takes the image before normalize
+        instead of the manifest's tensor; None (the default): the manifest's tensor. The golden
+        vectors, the parity gate's candidate and the generated glue follow it."""
+        return None
 
     def runtime_options(self, artifact: Artifact, manifest: Manifest) -> dict:
         """Settings baked into the artifact that sdk.json records as `runtime_options` (Core ML:

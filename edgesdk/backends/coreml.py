@@ -34,10 +34,12 @@ from typing import Any
 import numpy as np
 
 from edgesdk import buildlog
-from edgesdk.backends.base import Artifact, Backend, Runner
+from edgesdk.backends.base import Artifact, Backend, ImageFeed, Runner
 from edgesdk.backends.torch_export import exported_program, route
 from edgesdk.errors import BackendUnavailable, ManifestError, UnsupportedOpError
 from edgesdk.manifest import Manifest
+from edgesdk.parity import folded_normalize_max_abs
+from edgesdk.shapes import fixed_shape
 from edgesdk.sources import SourceModel
 
 MODEL_DIR = "model.mlpackage"
@@ -78,7 +80,10 @@ class CoreMLBackend(Backend):
             import coremltools  # noqa: F401
         except (metadata.PackageNotFoundError, ImportError):
             return False, "pip install 'edgesdk[coreml]' (coremltools converts torch models to Core ML)"
-        return True, f"coremltools {version} (ML program, {DEPLOYMENT_TARGET}+, float32 compute unless fp16)"
+        return True, (
+            f"coremltools {version} (ML program, {DEPLOYMENT_TARGET}+, float32 compute unless fp16; "
+            "an ImageType input where normalize folds exactly, else a tensor: runtime_options.coreml.image_input)"
+        )
 
     def host_prediction(self) -> str | None:
         if platform.system() != "Darwin":
@@ -102,6 +107,13 @@ class CoreMLBackend(Backend):
         # coremltools 9 has no ONNX frontend: an ONNX source goes through torch (edgesdk.onnx_import).
         return replace(artifact_of(out_dir), route=route(source, self.display_name))
 
+    def image_feed(self, manifest: Manifest) -> ImageFeed | None:
+        decision = image_input(manifest)
+        if not decision["folded"]:
+            return None
+        shape = fixed_shape(manifest.model.inputs[0].shape)  # Core ML refuses symbolic dims
+        return ImageFeed(_feed_steps(manifest), decision["color_layout"].lower(), shape[2], shape[3])
+
     def runtime_options(self, artifact: Artifact, manifest: Manifest) -> dict[str, Any]:
         spec = load_spec(artifact.main_path)
         user = dict(spec.description.metadata.userDefined)
@@ -110,18 +122,20 @@ class CoreMLBackend(Backend):
             "minimum_deployment_target": SPEC_VERSIONS.get(spec.specificationVersion, f"Core ML spec {spec.specificationVersion}"),
             "compute_precision": user.get(META_PRECISION, "unknown"),
             "weights": user.get(META_WEIGHTS, "unknown"),
-            "input_type": "TensorType (MLMultiArray): the SDK pre-processes exactly as the reference",
-            "image_input_folding": image_folding(manifest),
+            **_input_record(image_input(manifest), user.get(META_PRECISION, "float32"), manifest),
         }
 
     def validate(self, artifact: Artifact, manifest: Manifest, source: SourceModel) -> dict[str, Any]:
         spec_in = manifest.model.inputs
-        zero = {spec_in[0].name: np.zeros(spec_in[0].shape, dtype=spec_in[0].dtype)}
+        zero = {spec_in[0].name: np.zeros(fixed_shape(spec_in[0].shape), dtype=spec_in[0].dtype)}
         reference = source.reference_runner()(zero)
-        expected = {
-            "inputs": [(s.name, list(s.shape), s.dtype) for s in spec_in],
+        folded = image_input(manifest)
+        expected: dict[str, Any] = {
+            "inputs": [(s.name, list(s.shape), f"image {folded['color_layout']}" if folded["folded"] else s.dtype) for s in spec_in],
             "outputs": [(o.name, list(r.shape), o.dtype or str(r.dtype)) for o, r in zip(manifest.model.outputs, reference)],
         }
+        if folded["folded"]:
+            expected["image_input"] = {k: folded[k] for k in ("scale", "bias", "color_layout")}
         return validate_package(artifact.main_path, expected)
 
     def runner(self, artifact: Artifact, threads: int = 1) -> Runner:
@@ -131,10 +145,22 @@ class CoreMLBackend(Backend):
         import coremltools as ct
 
         model = ct.models.MLModel(str(artifact.main_path), compute_units=ct.ComputeUnit.CPU_ONLY)
-        names = [o.name for o in load_spec(artifact.main_path).description.output]
+        spec = load_spec(artifact.main_path)
+        names = [o.name for o in spec.description.output]
+        # An image input is fed the SDK's HWC uint8 image (image_feed) as a PIL RGB image; Core ML
+        # puts its channels in the input's color layout.
+        bgr = {f.name for f in spec.description.input if f.type.WhichOneof("Type") == "imageType" and _color_space(f) == "BGR"}
+        images = {f.name for f in spec.description.input if f.type.WhichOneof("Type") == "imageType"}
+
+        def value(name: str, array: np.ndarray):
+            if name not in images:
+                return np.ascontiguousarray(array)
+            from PIL import Image
+
+            return Image.fromarray(np.ascontiguousarray(array[..., ::-1] if name in bgr else array), "RGB")
 
         def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-            outs = model.predict({k: np.ascontiguousarray(v) for k, v in feeds.items()})
+            outs = model.predict({k: value(k, v) for k, v in feeds.items()})
             return [np.asarray(outs[n]) for n in (artifact.output_names or names)]
 
         return run
@@ -144,26 +170,93 @@ class CoreMLBackend(Backend):
         return artifact.runtime_versions.get("deployment_target", "")
 
 
-def image_folding(manifest: Manifest) -> dict[str, Any]:
-    """Whether the manifest's normalize step could be folded into a Core ML ImageType input
-    (`y = scale * pixel + bias[c]`: one scale for every channel, so std must be equal across
-    channels, and normalize the last step before an NCHW float32 layout). The bundle keeps the
-    TensorType input either way: the SDK feeds an MLMultiArray pre-processed exactly as the
-    reference; this says what an app feeding images to Core ML directly could use."""
+# Steps before normalize that keep every value a whole number 0..255 (the pixels' own, or a
+# whole-number pad): an ImageType's 8-bit pixels then carry them exactly.
+_WHOLE_NUMBER_STEPS = ("center_crop", "color")
+
+
+def _whole_number_problem(step: dict[str, Any]) -> tuple[str, str] | None:
+    """(reason word, why) when this step before normalize may give a value that is not a whole
+    number 0..255; None when it cannot."""
+    op = step["op"]
+    if op in _WHOLE_NUMBER_STEPS:
+        return None
+    if op in ("resize", "letterbox"):
+        if step.get("precision", "float") != "uint8" and step.get("interpolation") != "nearest":
+            return "resampled", f"a {step.get('interpolation')} {op} in float precision interpolates: its values are not whole numbers (interpolation: nearest or precision: uint8 keep them whole)"
+        if op == "letterbox" and any(v != int(v) for v in step["pad_value"]):
+            return "pad", f"letterbox pad_value {step['pad_value']} is not a whole number"
+        return None
+    if op == "pad":
+        if any(v != int(v) or not 0 <= v <= 255 for v in step["value"]):
+            return "pad", f"pad value {step['value']} is not a whole number 0..255"
+        return None
+    return "step", f"a {op} step before normalize may not keep whole numbers"
+
+
+def image_input(manifest: Manifest) -> dict[str, Any]:
+    """Whether the model takes an image (Core ML ImageType) that does the manifest's normalize
+    itself, decided once from the manifest: only where that is exact up to the rounding of
+    `y = scale_ct * x + bias_ct[c]` (docs/coreml.md): every value reaching normalize is a whole
+    number 0..255 (the steps before it only crop, swap channels, or resize/letterbox with nearest
+    or precision uint8), std is equal across channels (one scale for all), and normalize is
+    followed only by an NCHW float32 layout of batch 1. `runtime_options.coreml.image_input: tensor`
+    keeps the tensor input. Returns sdk.json's record: `folded`, and either `reason` (one word)
+    with `why`, or the ImageType's `scale`, `bias` (model channel order) and `color_layout`."""
     steps = manifest.pre_steps()
     ops = [s["op"] for s in steps]
     spec = manifest.model.inputs[0]
+
+    def tensor(reason: str, why: str) -> dict[str, Any]:
+        return {"folded": False, "reason": reason, "why": why}
+
+    if manifest.runtime_options.coreml.image_input == "tensor":
+        return tensor("opted-out", "runtime_options.coreml.image_input is tensor: the SDK feeds its float32 normalize")
     if "normalize" not in ops:
-        return {"foldable": False, "reason": "no normalize step"}
-    if ops[ops.index("normalize") + 1 :] != ["layout"] or steps[-1]["layout"] != "nchw" or spec.dtype != "float32":
-        return {"foldable": False, "reason": "normalize is not the last step before an nchw float32 layout"}
-    step = steps[ops.index("normalize")]
-    std = [float(v) for v in step["std"]]
+        return tensor("no-normalize", "no normalize step to fold")
+    at = ops.index("normalize")
+    if ops[at + 1 :] != ["layout"] or steps[-1]["layout"] != "nchw" or spec.dtype != "float32":
+        return tensor("layout", "normalize is not followed by an nchw float32 layout alone (an ImageType gives float32 [1, 3, H, W])")
+    if spec.shape[0] != 1:
+        return tensor("batch", f"the input's batch is {spec.shape[0]}; an ImageType is one image")
+    for step in steps[:at]:
+        problem = _whole_number_problem(step)
+        if problem is not None:
+            return tensor(problem[0], problem[1] + "; an ImageType takes 8-bit pixels")
+    norm = steps[at]
+    std = [float(v) for v in norm["std"]]
     if len(set(std)) != 1:
-        return {"foldable": False, "reason": f"std differs across channels ({std}); an ImageType has one scale for all channels"}
-    scale = float(np.float32(step["scale"]) / np.float32(std[0]))
-    bias = [float(-np.float32(m) / np.float32(std[0])) for m in step["mean"]]
-    return {"foldable": True, "scale": scale, "bias": bias, "reason": "std equal across channels: ImageType(scale, bias) could take over normalize"}
+        return tensor("std", f"std differs across channels ({std}); an ImageType has one scale for all channels")
+    color = manifest.preprocess.input_color
+    for step in steps[:at]:
+        color = step.get("order", color) if step["op"] == "color" else color
+    d = np.float32(std[0])
+    return {
+        "folded": True,
+        "scale": float(np.float32(norm["scale"]) / d),
+        "bias": [float(-np.float32(m) / d) for m in norm["mean"]],
+        "color_layout": color.upper(),
+        "why": "every value reaching normalize is a whole number 0..255 and std is equal across channels: the ImageType computes scale * pixel + bias[c]",
+    }
+
+
+def _feed_steps(manifest: Manifest) -> list[dict[str, Any]]:
+    """The SDK's pre-processing for a folded input: the steps before normalize, then uint8 (exact: whole numbers 0..255)."""
+    steps = manifest.pre_steps()
+    return [*steps[: [s["op"] for s in steps].index("normalize")], {"op": "cast", "dtype": "uint8"}]
+
+
+def _input_record(decision: dict[str, Any], precision: str, manifest: Manifest) -> dict[str, Any]:
+    """sdk.json's `input_type` and `image_input`; a folded input adds the bound on how far the
+    model's normalize may be from the reference's (parity.FOLDED_NORMALIZE_RELATIVE)."""
+    if not decision["folded"]:
+        return {"input_type": "TensorType (MLMultiArray): the SDK pre-processes exactly as the reference", "image_input": decision}
+    norm = next(s for s in manifest.pre_steps() if s["op"] == "normalize")
+    bound = folded_normalize_max_abs(precision if precision in PRECISIONS else "float16", norm["scale"], norm["mean"], norm["std"][0])
+    return {
+        "input_type": f"ImageType ({decision['color_layout']} CVPixelBuffer): the SDK pre-processes up to normalize, the model normalizes",
+        "image_input": {**decision, "normalize_max_abs": bound},
+    }
 
 
 def artifact_of(out_dir: Path) -> Artifact:
@@ -192,6 +285,12 @@ def write_package(source: SourceModel, manifest: Manifest, dest: Path, precision
         raise ValueError(f"compute precision {precision!r} (allowed: {PRECISIONS})")
     program = exported_program(source, manifest, "coreml")
     inputs = [ct.TensorType(name=s.name, shape=tuple(s.shape), dtype=np.dtype(s.dtype).type) for s in manifest.model.inputs]
+    folded = image_input(manifest)
+    if folded["folded"]:
+        # coremltools adds `mul(image, scale)` and `add(_, bias[c])` (float32 constants) before the program.
+        layout = {"RGB": ct.colorlayout.RGB, "BGR": ct.colorlayout.BGR}[folded["color_layout"]]
+        spec = manifest.model.inputs[0]
+        inputs = [ct.ImageType(name=spec.name, shape=tuple(spec.shape), scale=folded["scale"], bias=folded["bias"], color_layout=layout, channel_first=True)]
     # Explicit output dtypes: an fp16 program would otherwise hand back float16 arrays.
     outputs = [ct.TensorType(name=o.name, dtype=np.dtype(o.dtype or "float32").type) for o in manifest.model.outputs]
     try:
@@ -252,12 +351,23 @@ def load_spec(package: Path):
     return ct.models.MLModel(str(package), skip_model_load=True).get_spec()
 
 
+def _color_space(feature) -> str:
+    from coremltools.proto import FeatureTypes_pb2
+
+    return FeatureTypes_pb2.ImageFeatureType.ColorSpace.Name(feature.type.imageType.colorSpace)
+
+
 def _features(features) -> list[tuple[str, list[int], str]]:
     from coremltools.proto import FeatureTypes_pb2
 
     found: list[tuple[str, list[int], str]] = []
     for f in features:
         kind = f.type.WhichOneof("Type")
+        if kind == "imageType":
+            image = f.type.imageType
+            space = _color_space(f)
+            found.append((f.name, [1, 1 if space == "GRAYSCALE" else 3, image.height, image.width], f"image {space}"))
+            continue
         if kind != "multiArrayType":
             found.append((f.name, [], f"{kind} (not a multi-array)"))
             continue
@@ -299,6 +409,12 @@ def validate_package(package: Path, expected: dict[str, list[tuple[str, list[int
         for w, g in zip(want, got):
             if list(w[1]) != list(g[1]) or w[2] != g[2]:
                 problems.append(f"{kind_name[:-1]} '{w[0]}': the package has {g[1]} {g[2]}, the manifest {w[1]} {w[2]}")
+    image = None
+    if "image_input" in expected:
+        image = _image_preprocessing(spec, found["inputs"][0][0] if found["inputs"] else "")
+        image["color_layout"] = found["inputs"][0][2].removeprefix("image ") if found["inputs"] else ""
+        if image != expected["image_input"]:
+            problems.append(f"{package.name}: the image input computes scale {image['scale']!r}, bias {image['bias']!r} in {image['color_layout']}; sdk.json says {expected['image_input']}")
     user = dict(spec.description.metadata.userDefined)
     # What the program computes in, read from its own tensor types (a FLOAT16 program casts to fp16).
     computes = "float16" if "dataType: FLOAT16" in str(spec.mlProgram) else "float32"
@@ -313,8 +429,29 @@ def validate_package(package: Path, expected: dict[str, list[tuple[str, list[int
         "weights": user.get(META_WEIGHTS, "unknown"),
         "inputs": [{"name": n, "shape": s, "dtype": d} for n, s, d in found["inputs"]],
         "outputs": [{"name": n, "shape": s, "dtype": d} for n, s, d in found["outputs"]],
+        **({"image_input": image} if image is not None else {}),
         "problems": problems,
     }
+
+
+def _image_preprocessing(spec, name: str) -> dict[str, Any]:
+    """The scale and per-channel bias an image input's preprocessing ops apply, read back from the
+    program: coremltools writes `<name>__scaled__ = mul(x=<name>, y=const)` and `<name>__biased__ =
+    add(x=_, y=const [1, 3, 1, 1])` at the start of `main`, leaving out a scale of 1 and a zero bias."""
+    main = spec.mlProgram.functions["main"]
+    ops = list(main.block_specializations[main.opset].operations)
+    consts = {op.outputs[0].name: op.attributes["val"] for op in ops if op.type == "const"}
+
+    def operand(op_type: str, output: str) -> list[float] | None:
+        op = next((o for o in ops if o.type == op_type and o.outputs[0].name == output), None)
+        if op is None:
+            return None
+        value = consts[op.inputs["y"].arguments[0].name]
+        return [float(v) for v in value.immediateValue.tensor.floats.values]
+
+    scale = operand("mul", f"{name}__scaled__")
+    bias = operand("add", f"{name}__biased__")
+    return {"scale": scale[0] if scale else 1.0, "bias": bias if bias is not None else [0.0, 0.0, 0.0]}
 
 
 BACKEND = CoreMLBackend()

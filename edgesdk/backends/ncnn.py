@@ -36,12 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesdk import buildlog
+from edgesdk import buildlog, shapes
 from edgesdk.backends.base import Artifact, Backend, CppPackage, Runner, cache_dir, first_output_shape_mismatch
 from edgesdk.backends.torch_export import example_inputs, exported_program
 from edgesdk.bundle import sha256_file
 from edgesdk.errors import BackendUnavailable, ManifestError, UnsupportedOpError
-from edgesdk.manifest import Manifest
+from edgesdk.manifest import Manifest, limits
 from edgesdk.package_data import CROSS_TOOLCHAINS_DIR
 from edgesdk.sources import SourceModel
 from edgesdk.targets import TARGETS
@@ -99,6 +99,7 @@ class NcnnBackend(Backend):
     extra = "ncnn"
     languages = ("cpp",)
     quantizer = "edgesdk.quantize.ncnn"  # calibrated int8 as ncnn2table + ncnn2int8 do it, computed by edgesdk
+    dynamic_shapes = "pnnx converts at two sizes (inputshape, inputshape2) so shape arithmetic stays dynamic; ncnn runs any size, the SDK feeds each image's"
 
     def is_available(self) -> tuple[bool, str]:
         try:
@@ -232,7 +233,7 @@ def _check_manifest_io(manifest: Manifest) -> None:
         field = f"model.inputs[{i}]"
         if spec.dtype != "float32":
             raise ManifestError(f"{field}.dtype", f"ncnn runs float32 inputs; '{spec.dtype}' is not supported (use runtime onnxruntime)")
-        if spec.shape[0] != 1 or not 2 <= len(spec.shape) <= 5:
+        if not (spec.shape[0] == 1 or shapes.is_symbolic(spec.shape[0])) or not 2 <= len(spec.shape) <= 5:
             raise ManifestError(f"{field}.shape", f"ncnn needs a batch of 1 and 1 to 4 more dimensions, [1, ...]; got {spec.shape}")
     for i, output in enumerate(manifest.model.outputs):
         if output.dtype not in (None, "float32"):
@@ -263,7 +264,13 @@ def _pnnx_input(source: SourceModel, manifest: Manifest, work: Path) -> Path:
 def _run_pnnx(model_file: Path, manifest: Manifest, work: Path, origin: str) -> None:
     import pnnx
 
-    shape = ",".join(str(d) for d in manifest.model.inputs[0].shape)
+    spec = manifest.model.inputs[0]
+    example = shapes.example_shape(spec, manifest.pre_steps())
+    shape = ",".join(str(d) for d in example)
+    # A second example size for each symbolic dim: pnnx then keeps the shape arithmetic that
+    # depends on it (reshapes, pooling sizes) instead of baking the first size in.
+    second = ",".join(str(_other_size(spec, axis, d)) for axis, d in enumerate(example))
+    dynamic = [f"inputshape2=[{second}]f32"] if second != shape else []
     # Every output path is named, so pnnx writes nothing next to the source.
     outputs = {
         "pnnxparam": "model.pnnx.param",
@@ -274,7 +281,7 @@ def _run_pnnx(model_file: Path, manifest: Manifest, work: Path, origin: str) -> 
         "ncnnbin": BIN_FILE,
         "ncnnpy": "model_ncnn.py",
     }
-    cmd = [pnnx.EXEC_PATH, str(model_file), f"inputshape=[{shape}]f32", "fp16=0", "device=cpu", *(f"{key}={work / name}" for key, name in outputs.items())]
+    cmd = [pnnx.EXEC_PATH, str(model_file), f"inputshape=[{shape}]f32", *dynamic, "fp16=0", "device=cpu", *(f"{key}={work / name}" for key, name in outputs.items())]
     try:
         proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, errors="replace", timeout=PNNX_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
@@ -284,6 +291,14 @@ def _run_pnnx(model_file: Path, manifest: Manifest, work: Path, origin: str) -> 
         log = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip() and not line.startswith("#####")]
         tail = " | ".join(log[-3:]) if log else "no output"
         raise UnsupportedOpError(f"pnnx could not convert {origin} to ncnn (exit {proc.returncode}): {tail}")
+
+
+def _other_size(spec, axis: int, size: int) -> int:
+    """Another size a symbolic dim may take (within its bounds): the size + 16, or - 16 at the top."""
+    if axis == 0 or not shapes.is_symbolic(spec.shape[axis]):
+        return size
+    low, high = shapes.bounds(spec, axis) or (1, limits.MAX_TENSOR_DIM)
+    return size + 16 if size + 16 <= high else max(size - 16, low)
 
 
 def _check_graph(graph: ParamGraph, manifest: Manifest, origin: str) -> None:

@@ -13,8 +13,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from edgesdk import buildlog
+from edgesdk import buildlog, shapes
 from edgesdk.backends.base import Artifact, Backend, CppPackage, Runner, cache_dir
+from edgesdk.backends.torch_export import dynamic_axes, dynamic_shapes, example_inputs
 from edgesdk.dtypes import names_by
 from edgesdk.errors import BackendUnavailable, ManifestError, UnsupportedOpError
 from edgesdk.manifest import Manifest
@@ -44,6 +45,7 @@ class OnnxRuntimeBackend(Backend):
     extra = "onnx"
     languages = ("cpp", "kotlin", "swift")
     quantizer = "edgesdk.quantize.onnxruntime"
+    dynamic_shapes = "symbolic dims stay symbolic in the .onnx; the SDK passes each image's shape per run"
 
     def is_available(self) -> tuple[bool, str]:
         try:
@@ -100,19 +102,20 @@ class OnnxRuntimeBackend(Backend):
 
 
 def _export_torch(source: SourceModel, manifest: Manifest, target: Path) -> None:
-    import numpy as np
     import torch
 
-    spec = manifest.model.inputs[0]
-    example = (torch.from_numpy(np.zeros(spec.shape, dtype=spec.dtype)),)
+    example = example_inputs(manifest)
     module = source.module
     # TorchScript cannot go through torch.export; it takes the TorchScript exporter.
     dynamo = source.kind != "torchscript"
     input_names = [i.name for i in manifest.model.inputs]
     output_names = [o.name for o in manifest.model.outputs]
+    # Symbolic dims stay symbolic in the graph (torch.export Dims; the TorchScript exporter's dynamic_axes).
+    # A .pt2 carries its own (its dims are checked against the manifest after the export).
+    dynamic = {"torchscript": {"dynamic_axes": dynamic_axes(manifest)}, "exported_program": {}}.get(source.kind, {"dynamic_shapes": dynamic_shapes(manifest)})
     try:
         with buildlog.capture("torch.onnx.export"):
-            torch.onnx.export(module, example, str(target), dynamo=dynamo, external_data=False, opset_version=OPSET, verbose=False, input_names=input_names, output_names=output_names)
+            torch.onnx.export(module, example, str(target), dynamo=dynamo, external_data=False, opset_version=OPSET, verbose=False, input_names=input_names, output_names=output_names, **dynamic)
     except Exception as exc:  # the exporters raise many types; the message is what matters
         text = str(exc).strip().splitlines()
         raise UnsupportedOpError(f"ONNX export of {source.origin} failed: {text[0] if text else type(exc).__name__}") from exc
@@ -156,10 +159,15 @@ def _check_shape(field: str, shape: list[int], dtype: str | None, value) -> None
     actual_dtype = _ONNX_DTYPES.get(ttype.elem_type, f"onnx type {ttype.elem_type}")
     if dtype is not None and actual_dtype != dtype:
         raise ManifestError(f"{field}.dtype", f"'{dtype}' does not match the model's '{actual_dtype}'")
-    dims = [d.dim_value if d.HasField("dim_value") else None for d in ttype.shape.dim]
-    if len(dims) != len(shape) or any(d is not None and d != s for d, s in zip(dims, shape)):
-        shown = [d if d is not None else "?" for d in dims]
-        raise ManifestError(f"{field}.shape", f"{shape} does not match the model's {shown}")
+    problem = shapes.model_dims_problem(shape, *onnx_dims(value))
+    if problem is not None:
+        raise ManifestError(f"{field}.shape", problem)
+
+
+def onnx_dims(value) -> tuple[list[int | None], list[int | str]]:
+    """An ONNX value's dims: (an int where fixed, None where symbolic; as the model writes them)."""
+    dims = value.type.tensor_type.shape.dim
+    return [d.dim_value if d.HasField("dim_value") else None for d in dims], [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in dims]
 
 
 BACKEND = OnnxRuntimeBackend()

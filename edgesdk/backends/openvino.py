@@ -1,7 +1,7 @@
 """OpenVINO backend (x86): torch sources go through the shared torch.export path, ONNX sources are
 read directly; both become an fp32 IR, `model.xml` (graph) + `model.bin` (weights).
 
-The IR has a static input shape (the manifest's) and the manifest's input/output names, so the
+The IR has the manifest's input shape (symbolic dims stay dynamic, within their bounds) and the manifest's input/output names, so the
 generated glue feeds exactly what the golden vectors hold. Host parity compiles it with the same
 settings as the C++ adapter: CPU, INFERENCE_PRECISION_HINT f32 (otherwise a CPU with bf16 silently
 runs bf16) and the given number of inference threads. The C++ glue builds against the C++ runtime
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from edgesdk import buildlog
+from edgesdk import buildlog, shapes
 from edgesdk.backends.base import Artifact, Backend, CppPackage, Runner
 from edgesdk.backends.torch_export import exported_program
 from edgesdk.dtypes import names_by
@@ -48,6 +48,7 @@ class OpenVinoBackend(Backend):
     extra = "openvino"
     languages = ("cpp",)
     quantizer = "edgesdk.quantize.openvino"
+    dynamic_shapes = "symbolic dims stay dynamic in the IR (bounded where the manifest bounds them); the SDK sets the input tensor's shape per call"
 
     def is_available(self) -> tuple[bool, str]:
         try:
@@ -61,7 +62,7 @@ class OpenVinoBackend(Backend):
         import openvino as ov
 
         model = _convert(source, manifest)
-        model.reshape({port: ov.PartialShape(spec.shape) for port, spec in zip(model.inputs, manifest.model.inputs)})
+        model.reshape({port: partial_shape(spec) for port, spec in zip(model.inputs, manifest.model.inputs)})
         _check_io(model, manifest, rename=source.is_torch)
         # Conversion parameters can name the source file's path: left in, two builds of the same
         # model would differ.
@@ -77,7 +78,7 @@ class OpenVinoBackend(Backend):
             files=[MODEL_FILE, WEIGHTS_FILE],
             runtime=self.name,
             runtime_versions={"python": version(), "cpp": version()},
-            notes=["fp32 IR with a static input shape; compiled with INFERENCE_PRECISION_HINT f32"],
+            notes=[f"fp32 IR with {'a dynamic' if shapes.is_dynamic(manifest.model.inputs[0]) else 'a static'} input shape; compiled with INFERENCE_PRECISION_HINT f32"],
         )
 
     def runtime_options(self, artifact: Artifact, manifest: Manifest) -> dict[str, Any]:
@@ -151,6 +152,31 @@ def _convert(source: SourceModel, manifest: Manifest):
         raise UnsupportedOpError(f"OpenVINO conversion of {source.origin} failed: {text[0] if text else type(exc).__name__}") from exc
 
 
+def partial_shape(spec: TensorSpec):
+    """The IR's input shape: the manifest's concrete dims, and its symbolic dims dynamic (within
+    their bounds when given). A symbolic dim whose example size is 1 (the batch) stays 1, as the
+    SDK always feeds one image (edgesdk.backends.torch_export.dynamic_shapes)."""
+    import openvino as ov
+
+    dims = []
+    for axis, d in enumerate(spec.shape):
+        if not shapes.is_symbolic(d):
+            dims.append(ov.Dimension(int(d)))
+        elif axis == 0:
+            dims.append(ov.Dimension(1))
+        else:
+            b = shapes.bounds(spec, axis)
+            dims.append(ov.Dimension(b[0], b[1]) if b else ov.Dimension())
+    return ov.PartialShape(dims)
+
+
+def _shape_fits(shape, declared: list) -> bool:
+    """A port's shape against a declared one: concrete dims equal, a symbolic dim any size."""
+    if shape.rank.is_dynamic or shape.rank.get_length() != len(declared):
+        return False
+    return all(shapes.is_symbolic(want) or (dim.is_static and dim.get_length() == want) for dim, want in zip(shape, declared))
+
+
 def _check_io(model, manifest: Manifest, rename: bool) -> None:
     """Counts, dtypes and static shapes must match the manifest. Torch programs carry no names, so
     their ports take the manifest's; an ONNX graph's names must already be the manifest's."""
@@ -168,7 +194,7 @@ def _check_io(model, manifest: Manifest, rename: bool) -> None:
             if spec.dtype is not None and dtype != spec.dtype:
                 raise ManifestError(f"{field}.dtype", f"'{spec.dtype}' does not match the model's '{dtype}'")
             shape = port.get_partial_shape()
-            if spec.shape is not None and (shape.is_dynamic or list(shape.to_shape()) != list(spec.shape)):
+            if spec.shape is not None and not _shape_fits(shape, spec.shape):
                 raise ManifestError(f"{field}.shape", f"{spec.shape} does not match the model's {shape}")
 
 

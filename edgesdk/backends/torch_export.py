@@ -6,16 +6,45 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgesdk import buildlog, onnx_import
+from edgesdk import buildlog, onnx_import, shapes
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.manifest import Manifest
 from edgesdk.sources import SourceModel
 
 
 def example_inputs(manifest: Manifest) -> tuple:
+    """Zeros of each input's example shape (symbolic dims: what the pipeline gives an example photo)."""
     import torch
 
-    return tuple(torch.from_numpy(np.zeros(i.shape, dtype=i.dtype)) for i in manifest.model.inputs)
+    return tuple(torch.from_numpy(np.zeros(shapes.example_shape(i, manifest.pre_steps()), dtype=i.dtype)) for i in manifest.model.inputs)
+
+
+def dynamic_shapes(manifest: Manifest) -> tuple | None:
+    """torch.export's `dynamic_shapes` for the manifest's symbolic dims (None when all are fixed):
+    one `Dim` per symbolic axis, named as the manifest names it, within its bounds. An axis whose
+    example size is 1 (the batch) stays 1: torch.export specializes sizes 0 and 1, and the SDK
+    always feeds a batch of 1."""
+    import torch
+
+    steps = manifest.pre_steps()
+    per_input = []
+    for spec in manifest.model.inputs:
+        example = shapes.example_shape(spec, steps)
+        axes = {}
+        for axis in shapes.symbolic_axes(spec.shape):
+            if example[axis] < 2:
+                continue
+            b = shapes.bounds(spec, axis)
+            name = shapes.dim_name(spec, axis)
+            axes[axis] = torch.export.Dim(name, min=max(b[0], 2), max=b[1]) if b else torch.export.Dim(name)
+        per_input.append(axes or None)
+    return tuple(per_input) if any(per_input) else None
+
+
+def dynamic_axes(manifest: Manifest) -> dict[str, dict[int, str]] | None:
+    """The TorchScript ONNX exporter's `dynamic_axes` for the same axes as dynamic_shapes."""
+    found = {spec.name: {axis: shapes.dim_name(spec, axis) for axis in shapes.symbolic_axes(spec.shape)} for spec in manifest.model.inputs if shapes.is_dynamic(spec)}
+    return found or None
 
 
 def exported_program(source: SourceModel, manifest: Manifest, runtime: str):
@@ -34,8 +63,13 @@ def exported_program(source: SourceModel, manifest: Manifest, runtime: str):
                 # graph as an ExportedProgram (it runs the scripted graph, not Python code).
                 from torch._export.converter import TS2EPConverter
 
+                if dynamic_shapes(manifest) is not None:
+                    raise UnsupportedOpError(
+                        f"{source.origin} is TorchScript, whose conversion to torch.export keeps the example's shape: symbolic dims for '{runtime}' "
+                        "need a .pt2 (torch.export), python:module:factory or .onnx source"
+                    )
                 return TS2EPConverter(source.module, example).convert()
-            return torch.export.export(source.module, example)
+            return torch.export.export(source.module, example, dynamic_shapes=dynamic_shapes(manifest))
     except Exception as exc:  # export raises many types; the first line says what failed
         text = str(exc).strip().splitlines()
         raise UnsupportedOpError(f"torch.export of {source.origin} for '{runtime}' failed: {text[0] if text else type(exc).__name__}") from exc

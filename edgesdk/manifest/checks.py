@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from edgesdk import targets
+from edgesdk import shapes, targets
 from edgesdk.errors import ManifestError
 from edgesdk.manifest.files import calibration_files
 from edgesdk.manifest.schema import MODEL_SUFFIXES, Manifest, step_op
@@ -50,7 +50,7 @@ def check_semantics(m: Manifest, cli: bool) -> None:
         raise ManifestError("postprocess.labels", "labels name classes: they apply to classification, detection and segmentation, not custom")
     if m.golden.images is not None and not m.resolve(m.golden.images).is_dir():
         raise ManifestError("golden.images", f"folder not found: {m.resolve(m.golden.images)}")
-    _check_static_shapes(m)
+    _check_input_shape(m)
     _check_target_runtime(m, cli)
     _check_quantization(m)
     if (m.optimize.fold_bn or m.optimize.prune is not None) and not source.startswith("python:"):
@@ -105,8 +105,10 @@ def _check_quantization(m: Manifest) -> None:
         calibration_files(m, q.calibration)
 
 
-def _check_static_shapes(m: Manifest) -> None:
-    """The pre-processed tensor must match the declared model input (shape, dtype)."""
+def _check_input_shape(m: Manifest) -> None:
+    """The pre-processed tensor must fit the declared model input (docs/processing.md, "Model
+    input shape"): concrete dims equal, symbolic dims take what the pipeline gives (a fixed size
+    within their bounds), and a size that varies per image needs a symbolic dim."""
     spec = m.model.inputs[0]
     steps = m.pre_steps()
     for i, step in enumerate(steps):
@@ -121,14 +123,37 @@ def _check_static_shapes(m: Manifest) -> None:
             ch, cw = step["size"]
             if ch > ph or cw > pw:
                 raise ManifestError(f"preprocess.steps[{i}].center_crop.size", f"{[ch, cw]} is larger than the {prev['op']} size {[ph, pw]}")
-    shape = output_shape(None, steps)
-    if shape is None or any(d is None for d in shape):
-        raise ManifestError("preprocess.steps", "the pre-processed tensor has no fixed size: end with a fixed-size resize, a center_crop or a letterbox")
-    if list(shape) != list(spec.shape):
-        raise ManifestError("model.inputs[0].shape", f"{spec.shape} does not match the pre-processed tensor shape {list(shape)}")
+    produced = list(output_shape(None, steps))
+    shown = ["varies" if d is None else d for d in produced]
+    if len(produced) != len(spec.shape):
+        raise ManifestError("model.inputs[0].shape", f"{spec.shape} has rank {len(spec.shape)}; the pre-processed tensor {shown} has rank {len(produced)} (the layout step adds the batch dim)")
+    axes = _axis_names(steps, len(produced))
+    for axis, (want, got) in enumerate(zip(spec.shape, produced)):
+        field = f"model.inputs[0].shape[{axis}]"
+        if shapes.is_symbolic(want):
+            b = shapes.bounds(spec, axis)
+            if got is not None and b is not None and not b[0] <= got <= b[1]:
+                raise ManifestError(f"model.inputs[0].dynamic.{want}", f"{b[0]}..{b[1]} leaves out {got}, the {axes[axis]} every image gets from the pre-processing")
+            continue
+        if got is None:
+            raise ManifestError(
+                field,
+                f"{want} is a fixed {axes[axis]}, but the pre-processed tensor's {axes[axis]} varies per image ({shown}): "
+                "end the steps with a fixed-size step (resize with keep_ratio: false, center_crop, letterbox), "
+                f"or declare the dim symbolic (a name such as {axes[axis]}, or -1)",
+            )
+        if got != want:
+            raise ManifestError("model.inputs[0].shape", f"{spec.shape} does not match the pre-processed tensor shape {shown}")
     cast = next((s["dtype"] for s in steps if s["op"] == "cast"), "float32")
     if cast != spec.dtype:
         raise ManifestError("model.inputs[0].dtype", f"'{spec.dtype}' does not match the pre-processed tensor dtype '{cast}' (add or change the cast step)")
+
+
+def _axis_names(steps: list[dict], rank: int) -> list[str]:
+    """What each axis of the pre-processed tensor is, for messages."""
+    layout = next((s["layout"] for s in steps if s["op"] == "layout"), None)
+    names = {"nchw": ["batch", "channels", "height", "width"], "nhwc": ["batch", "height", "width", "channels"]}.get(layout or "", ["height", "width", "channels"])
+    return names if len(names) == rank else [f"dim {i}" for i in range(rank)]
 
 
 def _check_target_runtime(m: Manifest, cli: bool) -> None:

@@ -7,6 +7,7 @@ Validation entry points are in loading.py; this module only describes what a man
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -43,29 +44,80 @@ Triple = Annotated[list[float], Field(min_length=3, max_length=3)]
 
 
 # ---- model ---------------------------------------------------------------------------------
-def _check_elements(shape: list[int] | None) -> None:
-    if shape is not None and math.prod(shape) > limits.MAX_TENSOR_ELEMENTS:
-        raise ValueError(f"{shape} holds {math.prod(shape)} elements (at most {limits.MAX_TENSOR_ELEMENTS})")
+# A dimension is a positive integer, or symbolic: a name (`height`) or -1 (docs/processing.md,
+# "Model input shape"). Symbolic dims take whatever size the pre-processing gives per image.
+SYMBOL_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+ShapeDim = Annotated[
+    Annotated[int, Field(ge=-1, le=limits.MAX_TENSOR_DIM)] | Annotated[str, Field(pattern=SYMBOL_PATTERN)],
+    Field(description="a positive integer, or symbolic: a name such as height, or -1"),
+]
+DIM_ALLOWED = "a positive integer, -1, or a name such as height"
+
+
+def _check_dims(shape: list[Any] | None) -> None:
+    for i, d in enumerate(shape or []):
+        if isinstance(d, int) and d < 1 and d != -1:
+            raise ValueError(f"shape[{i}] is {d!r} (allowed: {DIM_ALLOWED})")
+        if isinstance(d, str) and not re.fullmatch(SYMBOL_PATTERN, d):
+            raise ValueError(f"shape[{i}] is {d!r} (allowed: {DIM_ALLOWED}; a name is letters, digits and '_', starting with a letter)")
+
+
+def _check_elements(shape: list[Any] | None, bounds: dict[str, DimBounds] | None = None) -> None:
+    """At most MAX_TENSOR_ELEMENTS, counting a bounded symbolic dim at its maximum."""
+    if shape is None:
+        return
+    concrete = [d if isinstance(d, int) and d > 0 else (bounds[d].max if isinstance(d, str) and bounds and d in bounds else 1) for d in shape]
+    if math.prod(concrete) > limits.MAX_TENSOR_ELEMENTS:
+        raise ValueError(f"{shape} holds {math.prod(concrete)} elements (at most {limits.MAX_TENSOR_ELEMENTS})")
+
+
+class DimBounds(_Strict):
+    """The sizes one symbolic dim may take; runtimes that compile for a range (ExecuTorch, Core ML,
+    TensorRT, OpenVINO's bounded dims) need them, and the SDK refuses an image outside them."""
+
+    min: int = Field(1, ge=1, le=limits.MAX_TENSOR_DIM)
+    max: int = Field(ge=1, le=limits.MAX_TENSOR_DIM)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DimBounds:
+        if self.min > self.max:
+            raise ValueError(f"min {self.min} is larger than max {self.max}")
+        return self
 
 
 class TensorSpec(_Strict):
     name: str = Field(pattern=TENSOR_NAME_PATTERN)
-    shape: list[Dim] = Field(min_length=1, max_length=limits.MAX_TENSOR_RANK)
+    shape: list[ShapeDim] = Field(min_length=1, max_length=limits.MAX_TENSOR_RANK)
     dtype: Literal[TENSOR_DTYPES] = "float32"  # type: ignore[valid-type]
+    dynamic: dict[Annotated[str, Field(pattern=SYMBOL_PATTERN)], DimBounds] | None = Field(None, description="bounds of named symbolic dims, e.g. {height: {min: 32, max: 1024}}")
 
     @model_validator(mode="after")
     def _bounded(self) -> TensorSpec:
-        _check_elements(self.shape)
+        _check_dims(self.shape)
+        names = [d for d in self.shape if isinstance(d, str)]
+        if len(set(names)) != len(names):
+            # One name is one size: two axes of one name would have to be equal, which no pipeline promises.
+            raise ValueError(f"shape {self.shape} names a symbolic dim twice (each symbolic dim takes its own name)")
+        for key in self.dynamic or {}:
+            if key not in names:
+                raise ValueError(f"dynamic.{key} names no dim of shape {self.shape} (allowed: {', '.join(names) or 'none: name a dim, e.g. [1, 3, height, width]'})")
+        _check_elements(self.shape, self.dynamic)
         return self
+
+    def as_json(self) -> dict[str, Any]:
+        """sdk.json's and the templates' form: `dynamic` only when the manifest gives bounds, so a
+        static input reads as it always did."""
+        return self.model_dump(exclude_none=True)
 
 
 class OutputSpec(_Strict):
     name: str = Field(pattern=TENSOR_NAME_PATTERN)
-    shape: list[Dim] | None = Field(None, min_length=1, max_length=limits.MAX_TENSOR_RANK)
+    shape: list[ShapeDim] | None = Field(None, min_length=1, max_length=limits.MAX_TENSOR_RANK)
     dtype: Literal[TENSOR_DTYPES] | None = None  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _bounded(self) -> OutputSpec:
+        _check_dims(self.shape)
         _check_elements(self.shape)
         return self
 
@@ -475,6 +527,19 @@ class ParitySpec(_Strict):
     mask_agreement_min: float | None = Field(None, ge=0, le=1)
 
 
+class CoreMLOptionsSpec(_Strict):
+    image_input: Literal["auto", "tensor"] = Field(
+        "auto",
+        description="auto: an ImageType input (CVPixelBuffer) that takes over normalize where it folds exactly (docs/coreml.md); tensor: always an MLMultiArray fed the SDK's float32 normalize",
+    )
+
+
+class RuntimeOptionsSpec(_Strict):
+    """Settings of one runtime; a runtime other than the one built ignores its block."""
+
+    coreml: CoreMLOptionsSpec = CoreMLOptionsSpec()
+
+
 class GoldenSpec(_Strict):
     images: PathText | None = Field(None, description="folder of PNG/JPEG images for golden vectors and parity; default: the bundled sample photos")
     count: int = Field(4, ge=1, le=64)
@@ -495,6 +560,7 @@ class Manifest(_Strict):
     encryption: EncryptionSpec = EncryptionSpec()
     parity: ParitySpec = ParitySpec()
     golden: GoldenSpec = GoldenSpec()
+    runtime_options: RuntimeOptionsSpec = RuntimeOptionsSpec()
 
     _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
     _base_dir: Path = PrivateAttr(default=Path("."))

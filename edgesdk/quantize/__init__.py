@@ -34,7 +34,9 @@ def translator_modules() -> dict[str, str]:
     weights per output channel only, so `per_channel: false` is refused) and `quantizes_source`
     (True: it quantizes the torch program, not the converted file, and `plan` also gets
     `source=` and `manifest=`) and `runs_model` (False: it never runs the model, which its runtime
-    cannot do on this host, so calibration is refused)."""
+    cannot do on this host, so calibration is refused) and `measures` (False: it uses the
+    calibration data itself, e.g. to compute TensorRT's calibration cache, but the quantized model
+    cannot run here, so nothing is measured: keep_float: auto, accuracy_budget and auto are refused)."""
     from edgesdk.backends import IMPLEMENTED, get_backend
 
     return {name: module for name in IMPLEMENTED if (module := get_backend(name).quantizer)}
@@ -61,7 +63,7 @@ def auto_candidate_modes(runtime: str) -> list[str]:
     if runtime not in modules:
         return ["none"]
     translator = importlib.import_module(modules[runtime]).TRANSLATOR
-    if not getattr(translator, "runs_model", True):
+    if not getattr(translator, "runs_model", True) or not getattr(translator, "measures", True):
         raise ManifestError(f"{FIELD}.mode", f"auto measures each mode by running it, and runtime '{runtime}' cannot run the model on this host (name a mode: {', '.join(translator.modes)})")
     return [m for m in AUTO_CANDIDATE_ORDER if m == "none" or m in translator.modes]
 
@@ -90,6 +92,9 @@ def _check_translator(q, runtime: str, translator, check_keep_float: bool) -> No
             f"{FIELD}.calibration",
             f"runtime '{runtime}' cannot run the model on this host, so its quantization is weights-only and uncalibrated: remove calibration (and keep_float: auto, accuracy_budget)",
         )
+    if not getattr(translator, "measures", True) and (q.keep_float == "auto" or q.accuracy_budget is not None or q.sensitivity):
+        field = f"{FIELD}.keep_float" if q.keep_float == "auto" else f"{FIELD}.accuracy_budget" if q.accuracy_budget is not None else f"{FIELD}.sensitivity"
+        raise ManifestError(field, f"runtime '{runtime}' cannot run the quantized model on this host, so nothing can be measured (remove keep_float: auto, accuracy_budget and sensitivity)")
     methods = getattr(translator, "calibration_methods", None)
     if q.calibration is not None and methods is not None and q.calibration.method not in methods:
         raise ManifestError(f"{FIELD}.calibration.method", f"'{q.calibration.method}' is not supported for runtime '{runtime}' (supported: {', '.join(methods)})")
@@ -145,7 +150,9 @@ def run(
             if unknown:
                 raise ManifestError(f"{FIELD}.keep_float", f"unknown layer '{unknown[0]}' (layers: {', '.join(plan.layers)})")
 
-        feeds = [{plan.input_name: t} for t in calibration.tensors] if calibration is not None else []
+        # A translator that cannot run the quantized model here (`measures`) had the data in `plan`.
+        measured = calibration is not None and getattr(translator, "measures", True)
+        feeds = [{plan.input_name: t} for t in calibration.tensors] if calibration is not None and measured else []
         # Only with calibration data: a runtime that cannot predict here (Core ML on Linux) refuses it in `prepare`.
         reference = []
         if feeds:

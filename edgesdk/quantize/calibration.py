@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesdk import shapes
 from edgesdk.errors import ManifestError
 from edgesdk.manifest import CalibrationSpec, Manifest
 from edgesdk.manifest.files import CALIBRATION_FIELD as FIELD
@@ -87,8 +88,9 @@ def _load_one(manifest: Manifest, path: Path) -> np.ndarray:
             tensor = np.load(path, allow_pickle=False)
         except (ValueError, OSError) as exc:
             raise ManifestError(f"{FIELD}.data", f"cannot read {path}: {exc}") from exc
-        if list(tensor.shape) != list(spec.shape):
-            raise ManifestError(f"{FIELD}.data", f"{path.name} has shape {list(tensor.shape)}; the model input is {spec.shape}")
+        problem = shapes.fit_problem(spec, tensor.shape)
+        if problem is not None:
+            raise ManifestError(f"{FIELD}.data", f"{path.name} has shape {list(tensor.shape)}; the model input is {spec.shape}: {problem}")
         return np.ascontiguousarray(tensor.astype(spec.dtype, copy=False))
     try:
         rgb = decode_image(path)

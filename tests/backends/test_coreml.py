@@ -204,17 +204,227 @@ def test_quantization_fields_coreml_cannot_honour_are_refused(example_models, tm
         api.validate(path)
 
 
-def test_image_folding_is_recorded_only_when_std_is_equal(example_models, tmp_path):
-    from edgesdk.manifest import load_manifest
+# The example's normalize with one std: whole-number pixels reach it through a nearest resize and a crop.
+FOLDABLE_STEPS = [
+    {"resize": {"size": [256, 256], "interpolation": "nearest", "keep_ratio": True}},
+    {"center_crop": {"size": [224, 224]}},
+    {"normalize": {"mean": [123.675, 116.28, 103.53], "std": [57.375, 57.375, 57.375]}},
+    {"layout": "nchw"},
+]
 
-    manifest = load_manifest(_ios_manifest(example_models, tmp_path / "a"))
-    assert coreml.image_folding(manifest)["foldable"] is False  # the example's std differs per channel
+
+def _folding_manifest(example_models: Path, folder: Path, steps: list, **extra) -> Path:
     data = example_manifest_dict()
     data["target"] = "ios"
-    data["preprocess"]["steps"][2] = {"normalize": {"mean": [127.5, 127.5, 100.0], "std": [127.5, 127.5, 127.5]}}
-    folded = coreml.image_folding(load_manifest(_project(example_models, tmp_path / "b", data)))
-    assert folded["foldable"] is True
-    assert folded["scale"] == pytest.approx(1 / 127.5) and folded["bias"] == pytest.approx([-1.0, -1.0, -100 / 127.5])
+    data["preprocess"]["steps"] = steps
+    if steps[-1] == {"cast": "float16"}:
+        data["model"]["inputs"][0]["dtype"] = "float16"
+    data.update(extra)
+    return _project(example_models, folder, data)
+
+
+def _with(index: int, step: dict) -> list:
+    return [step if n == index else s for n, s in enumerate(FOLDABLE_STEPS)]
+
+
+SHORTER_SIDE = {"resize": {"shorter_side": 200, "max_size": 224, "interpolation": "nearest"}}
+UNIFORM = {"normalize": {"mean": [127.5, 127.5, 127.5], "std": [127.5, 127.5, 127.5]}}
+# (steps, the decision's reason word, or None when it folds)
+DECISIONS = {
+    "nearest resize + crop": (FOLDABLE_STEPS, None),
+    "precision uint8 bilinear": (_with(0, {"resize": {"size": [256, 256], "interpolation": "bilinear", "precision": "uint8", "keep_ratio": True}}), None),
+    "antialias uint8 bicubic": (_with(0, {"resize": {"size": [256, 256], "interpolation": "bicubic", "antialias": True, "precision": "uint8"}}), None),
+    "uint8 letterbox, then bgr": ([{"letterbox": {"size": [224, 224], "precision": "uint8"}}, {"color": "bgr"}, UNIFORM, {"layout": "nchw"}], None),
+    "nearest letterbox, whole pad": ([{"letterbox": {"size": [224, 224], "interpolation": "nearest", "pad_value": [114, 0, 255]}}, UNIFORM, {"layout": "nchw"}], None),
+    "nearest shorter_side + whole pad": ([SHORTER_SIDE, {"pad": {"size": [224, 224], "value": 114}}, UNIFORM, {"layout": "nchw"}], None),
+    "fractional pad": ([SHORTER_SIDE, {"pad": {"size": [224, 224], "value": 0.5}}, UNIFORM, {"layout": "nchw"}], "pad"),
+    "the example (bilinear float)": (example_manifest_dict()["preprocess"]["steps"], "resampled"),
+    "bicubic float": (_with(0, {"resize": {"size": [256, 256], "interpolation": "bicubic"}}), "resampled"),
+    "nearest letterbox, fractional pad": ([{"letterbox": {"size": [224, 224], "interpolation": "nearest", "pad_value": 114.5}}, UNIFORM, {"layout": "nchw"}], "pad"),
+    "std per channel": (_with(2, {"normalize": {"mean": [0, 0, 0], "std": [58.395, 57.12, 57.375]}}), "std"),
+    "a cast after the layout": ([*FOLDABLE_STEPS, {"cast": "float16"}], "layout"),
+    "no normalize": ([FOLDABLE_STEPS[0], FOLDABLE_STEPS[1], {"layout": "nchw"}], "no-normalize"),
+}
+
+
+@pytest.mark.parametrize("case", list(DECISIONS))
+def test_the_fold_is_decided_from_the_manifest(case, example_models, tmp_path):
+    from edgesdk.manifest import load_manifest
+
+    steps, reason = DECISIONS[case]
+    manifest = load_manifest(_folding_manifest(example_models, tmp_path / "p", steps))
+    decision = coreml.image_input(manifest)
+    assert decision["folded"] is (reason is None), decision
+    assert decision.get("reason") == reason
+    feed = get_backend("coreml").image_feed(manifest)
+    assert (feed is None) is (reason is not None)
+    if feed is not None:
+        assert [s["op"] for s in feed.steps][-1] == "cast" and "normalize" not in [s["op"] for s in feed.steps]
+
+
+def test_the_fold_takes_the_model_channel_order_and_can_be_refused(example_models, tmp_path):
+    from edgesdk.manifest import load_manifest
+
+    normalize = {"normalize": {"mean": [100.0, 110.0, 120.0], "std": [50.0, 50.0, 50.0], "scale": 2.0}}
+    steps = [{"resize": {"size": [224, 224], "interpolation": "nearest"}}, {"color": "bgr"}, normalize, {"layout": "nchw"}]
+    manifest = load_manifest(_folding_manifest(example_models, tmp_path / "a", steps))
+    decision = coreml.image_input(manifest)
+    assert decision["color_layout"] == "BGR"
+    # scale_ct = scale / std, bias_ct[c] = -mean[c] / std, in the model's (BGR) channel order, float32.
+    assert decision["scale"] == float(np.float32(2.0) / np.float32(50.0))
+    assert decision["bias"] == [float(-np.float32(m) / np.float32(50.0)) for m in (100.0, 110.0, 120.0)]
+    opted = load_manifest(_folding_manifest(example_models, tmp_path / "b", steps, runtime_options={"coreml": {"image_input": "tensor"}}))
+    assert coreml.image_input(opted)["reason"] == "opted-out" and get_backend("coreml").image_feed(opted) is None
+    with pytest.raises(ManifestError, match="runtime_options.coreml.image_input"):
+        load_manifest(_folding_manifest(example_models, tmp_path / "c", steps, runtime_options={"coreml": {"image_input": "image"}}))
+
+
+def _folded_normalize(x: np.ndarray, scale: float, bias: float, precision: str) -> np.ndarray:
+    """What the program's preprocessing ops compute: mul(x, scale) then add(_, bias), float32 as
+    coremltools writes them; in float16 arithmetic where the compute unit runs half floats."""
+    if precision == "float16":
+        h = (np.float16(scale) * x.astype(np.float16)).astype(np.float16) + np.float16(bias)
+        return h.astype(np.float32)
+    return (np.float32(scale) * x.astype(np.float32)).astype(np.float32) + np.float32(bias)
+
+
+NORMALIZATIONS = {
+    "imagenet, one std": ([123.675, 116.28, 103.53], 57.375, 1.0),
+    "[-1, 1]": ([127.5, 127.5, 127.5], 127.5, 1.0),
+    "[0, 1] by scale": ([0.0, 0.0, 0.0], 1.0, 1 / 255),
+    "imagenet on [0, 1]": ([0.485, 0.456, 0.406], 0.226, 1 / 255),
+    "raw pixels": ([0.0, 0.0, 0.0], 1.0, 1.0),
+    "odd": ([100.0, 3.0, 250.0], 0.7, 2.0),
+}
+
+
+@pytest.mark.parametrize("precision", ["float32", "float16"])
+@pytest.mark.parametrize("name", list(NORMALIZATIONS))
+def test_folded_normalize_is_within_the_recorded_tolerance_for_every_pixel_value(name, precision, example_models, tmp_path):
+    from edgesdk.manifest import load_manifest
+    from edgesdk.parity import folded_normalize_max_abs
+    from edgesdk.processing.preprocess import normalize
+
+    mean, std, scale = NORMALIZATIONS[name]
+    steps = [{"resize": {"size": [224, 224], "interpolation": "nearest"}}, {"normalize": {"mean": mean, "std": [std] * 3, "scale": scale}}, {"layout": "nchw"}]
+    decision = coreml.image_input(load_manifest(_folding_manifest(example_models, tmp_path / "p", steps)))
+    pixels = np.repeat(np.arange(256, dtype=np.uint8)[:, None, None], 3, axis=2)  # every value, every channel
+    want = normalize(pixels, {"op": "normalize", "mean": mean, "std": [std] * 3, "scale": scale})
+    got = np.stack([_folded_normalize(pixels[..., c], decision["scale"], decision["bias"][c], precision) for c in range(3)], axis=-1)
+    bound = folded_normalize_max_abs(precision, scale, mean, std)
+    assert np.max(np.abs(got - want)) <= bound
+
+
+@pytest.fixture(scope="module", params=["none", "fp16"])
+def folded_bundle(request, example_models, tmp_path_factory) -> api.BuildResult:
+    steps = [*FOLDABLE_STEPS[:2], {"color": "bgr"}, {"normalize": {"mean": [103.53, 116.28, 123.675], "std": [57.375] * 3}}, {"layout": "nchw"}]
+    extra = {"quantization": {"mode": "fp16"}} if request.param == "fp16" else {}
+    path = _folding_manifest(example_models, tmp_path_factory.mktemp("folded") / "project", steps, **extra)
+    return api.build(path, out=tmp_path_factory.mktemp("dist"))
+
+
+def test_a_folded_bundle_takes_an_image_that_normalizes_as_sdk_json_says(folded_bundle):
+    import coremltools as ct
+
+    sdk = _sdk(folded_bundle.bundle)
+    record = sdk["runtime_options"]["image_input"]
+    assert record["folded"] and record["color_layout"] == "BGR"
+    assert sdk["runtime_options"]["input_type"].startswith("ImageType")
+    spec = ct.models.MLModel(str(folded_bundle.bundle / sdk["model"]["file"]), skip_model_load=True).get_spec()
+    image = spec.description.input[0].type.imageType
+    assert (image.width, image.height) == (224, 224) and image.colorSpace == image.BGR
+    validated = folded_bundle.parity["validated"]
+    assert validated["problems"] == [] and validated["inputs"][0]["dtype"] == "image BGR"
+    # Read back from the program's preprocessing ops: exactly the recorded float32 scale and bias.
+    assert validated["image_input"] == {k: record[k] for k in ("scale", "bias", "color_layout")}
+    precision = sdk["runtime_options"]["compute_precision"]
+    assert record["normalize_max_abs"] == pytest.approx((4 * 2.0**-24 if precision == "float32" else 2 * 2.0**-11) * (255 / 57.375 + 123.675 / 57.375))
+
+
+def test_a_folded_bundle_golden_vectors_hold_the_uint8_image(folded_bundle, example_models):
+    from edgesdk.processing.preprocess import normalize, run_preprocess, to_layout
+
+    bundle = folded_bundle.bundle
+    sdk = _sdk(bundle)
+    steps = sdk["preprocess"]["steps"]  # the manifest's, normalize included
+    assert [s["op"] for s in steps] == ["resize", "center_crop", "color", "normalize", "layout"]
+    index = json.loads((bundle / "tests/golden/index.json").read_text())
+    reference = torch.jit.load(str(example_models / "model.pt")).eval()
+    for case in index["cases"]:
+        fed = np.load(bundle / "tests/golden" / case["preprocessed"])
+        app_input = np.load(bundle / "tests/golden" / case["input"])
+        assert fed.dtype == np.uint8 and fed.shape == (224, 224, 3)
+        assert np.array_equal(fed, run_preprocess(app_input, "rgb", steps[:3]).tensor.astype(np.uint8))
+        # The reference's tensor is the manifest's normalize of exactly these pixels.
+        tensor = run_preprocess(app_input, "rgb", steps).tensor
+        assert np.array_equal(tensor, to_layout(normalize(fed, steps[3]), "nchw"))
+        with torch.no_grad():
+            assert np.array_equal(np.load(bundle / "tests/golden" / case["outputs"]["logits"]), reference(torch.from_numpy(tensor)).numpy()), case["id"]
+
+
+def test_a_folded_bundle_swift_sdk_stops_before_normalize_and_feeds_a_pixel_buffer(folded_bundle):
+    bundle = folded_bundle.bundle
+    pipeline = (bundle / "sdk/swift/Sources/StripesClassifierSDKCore/Pipeline.swift").read_text()
+    assert "p.normalize(" not in pipeline and "p.layout(" not in pipeline and "try p.cast(.uint8)" in pipeline
+    runtime = (bundle / "sdk/swift/Sources/StripesClassifierSDK/Runtime/CoreMLRuntime.swift").read_text()
+    assert "MLFeatureValue(pixelBuffer: try Self.pixelBuffer(input))" in runtime and "MLFeatureValue(multiArray:" not in runtime
+    assert "kCVPixelFormatType_32BGRA" in runtime and "CVPixelBufferGetBytesPerRow" in runtime
+    assert "let (blue, green, red) = (0, 1, 2)" in runtime  # the SDK's pixels are in BGR order
+
+
+def _printed_build(result: api.BuildResult, monkeypatch, capsys) -> str:
+    """What `edgesdk build` prints for this (real) bundle."""
+    monkeypatch.setattr(api, "build", lambda *args, **kwargs: result)
+    assert main(["build", "-c", "edgesdk.yaml"]) == 0
+    return capsys.readouterr().out
+
+
+def test_build_prints_the_fold_in_a_word(folded_bundle, monkeypatch, capsys):
+    assert "input    image (BGR): normalize folded into the model" in _printed_build(folded_bundle, monkeypatch, capsys)
+
+
+def test_build_prints_why_the_example_is_not_folded(coreml_bundle, monkeypatch, capsys):
+    assert "input    tensor (not folded: resampled)" in _printed_build(coreml_bundle, monkeypatch, capsys)
+
+
+def test_a_planted_wrong_bias_fails_validation(example_models, tmp_path, monkeypatch):
+    path = _folding_manifest(example_models, tmp_path / "project", FOLDABLE_STEPS)
+    real = coreml.write_package
+
+    def flipping(source, manifest, dest, precision):
+        real(source, manifest, dest, precision)
+        from coremltools.proto import Model_pb2
+
+        spec_file = dest / "Data/com.apple.CoreML/model.mlmodel"
+        spec = Model_pb2.Model()
+        spec.ParseFromString(spec_file.read_bytes())
+        main = spec.mlProgram.functions["main"]
+        for op in main.block_specializations[main.opset].operations:
+            if op.type == "const" and op.outputs[0].name.startswith("image__biased__"):
+                values = op.attributes["val"].immediateValue.tensor.floats.values
+                values[:] = [-v for v in values]  # a package whose bias has the wrong sign
+        spec_file.write_bytes(spec.SerializeToString())
+
+    monkeypatch.setattr(coreml, "write_package", flipping)
+    out = tmp_path / "dist"
+    assert main(["build", "-c", str(path), "--out", str(out)]) == 3
+    kept = json.loads((out / "stripes-classifier-1.0.0-ios-coreml.parity-failed.json").read_text())
+    assert any("image input computes" in p for p in kept["validated"]["problems"])
+
+
+def test_opting_out_keeps_the_tensor_input(example_models, tmp_path):
+    from edgesdk.manifest import load_manifest
+    from edgesdk.sources import load_source
+
+    path = _folding_manifest(example_models, tmp_path / "project", FOLDABLE_STEPS, runtime_options={"coreml": {"image_input": "tensor"}})
+    manifest = load_manifest(path)
+    artifact = get_backend("coreml").convert(load_source(manifest), manifest, tmp_path / "out")
+    assert coreml.load_spec(artifact.main_path).description.input[0].type.WhichOneof("Type") == "multiArrayType"
+    assert get_backend("coreml").runtime_options(artifact, manifest)["image_input"] == {
+        "folded": False,
+        "reason": "opted-out",
+        "why": "runtime_options.coreml.image_input is tensor: the SDK feeds its float32 normalize",
+    }
 
 
 def test_targets_say_why_coreml_parity_is_not_run():

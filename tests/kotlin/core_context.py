@@ -22,6 +22,7 @@ def core_context(name: str, input_color: str, steps: list[dict], *, input_shape:
         "inputs": [{"name": "input", "shape": list(input_shape), "dtype": "float32"}],
         "outputs": [{"name": "out", "shape": [1, 4], "dtype": "float32"}],
         "preprocess": {"input_color": input_color, "steps": steps},
+        "image_input": None,
         "postprocess": {"output_index": 0, "steps": post_steps or [], "labels": []},
     }
     return {**context, "adapter": render.adapter_fragments("onnxruntime", "kotlin", context)}

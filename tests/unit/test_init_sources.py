@@ -84,9 +84,10 @@ def _identity_onnx(path: Path, input_shape: list, output_shape: list, output_nam
 
 # input dims, output dims -> the io init writes
 LOADABLE = {
-    "symbolic channel axis": (["N", "C", "H", "W"], ["N", 10], [1, 3, 224, 224], None),
+    "symbolic channel axis": (["N", "C", "H", "W"], ["N", 10], [1, 3, "H", "W"], None),
     "symbolic channels at a fixed size": (["N", "C", 32, 32], ["N", 10], [1, 3, 32, 32], None),
-    "channels-last dynamic": (["N", "H", "W", 3], ["N", 10], [1, 224, 224, 3], None),
+    "channels-last dynamic": (["N", "H", "W", 3], ["N", 10], [1, "H", "W", 3], None),
+    "a symbol no manifest name spells": (["N", 3, "h-1", "w"], ["N", 10], [1, 3, -1, "w"], None),
     "output over the element limit": ([1, 3, 32, 32], [1, 100000, 100000], [1, 3, 32, 32], None),
     "static": ([1, 3, 32, 32], [1, 10], [1, 3, 32, 32], [1, 10]),
 }

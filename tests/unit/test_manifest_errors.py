@@ -174,7 +174,12 @@ def test_cli_runtime_override_checked_against_target(project, tmp_path, capsys):
     assert not (tmp_path / "dist").exists()
 
 
-def test_planned_runtime_is_backend_unavailable(project, tmp_path, capsys):
+def test_planned_runtime_is_backend_unavailable(project, tmp_path, capsys, monkeypatch):
+    from edgesdk import backends
+
+    # Every runtime of the target table has a backend now: make tensorrt a planned one again.
+    monkeypatch.delitem(backends.IMPLEMENTED, "tensorrt")
+    monkeypatch.setitem(backends.PLANNED, "tensorrt", backends.PlannedRuntime("tensorrt", "", "tensorrt"))
     path = project()
     code = main(["build", "-c", str(path), "--target", "jetson", "--runtime", "tensorrt", "--out", str(tmp_path / "dist")])
     err = capsys.readouterr().err
