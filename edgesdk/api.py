@@ -643,9 +643,9 @@ def _test_folder(bundle_path: Path, device: str, build_dir: str | Path | None, k
     if device.startswith(remotetest.SSH_PREFIX) and not kotlin:
         if key is not None or sdk["model"].get("encrypted"):
             raise InputError("--device ssh: does not carry a model key to the board yet: test an encrypted bundle on the host (--key), or its unencrypted build on the board")
-        target = remotetest.SshTarget.parse(device)
+        ssh = remotetest.SshTarget.parse(device)
         env = remotetest.parse_env(remote_env)
-        report = remotetest.test_bundle(Path(bundle_path), remotetest.Remote(target.command_prefix(), target.destination), cmake_args, env)
+        report = remotetest.test_bundle(Path(bundle_path), remotetest.Remote(ssh.command_prefix(), ssh.destination), cmake_args, env)
         data = {**report.as_dict(), "device": device}
     elif device == qemutest.DEVICE:
         target = qemutest.target(Path(bundle_path))
