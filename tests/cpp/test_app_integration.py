@@ -135,6 +135,17 @@ def test_acceleration_is_reported_and_a_missing_accelerator_falls_back_visibly(b
     assert bundle.run(*raw, "--no-fallback").returncode == 2  # nothing asked for that could fail
 
 
+def test_onnx_runtime_telemetry_is_off(bundles, frame, tmp_path):
+    """ONNX Runtime's Linux build starts a telemetry client with its environment, which writes
+    $TMPDIR/mat-debug-<pid>.log; the SDK switches it off (and with it any event upload)."""
+    bundle = bundles("bilinear_crop")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = bundle.run("--raw", str(frame), "--format", "rgb", "--width", str(WIDTH), "--height", str(HEIGHT), "--json", env={**ENV, "TMPDIR": str(tmp)})
+    assert proc.returncode == 0, proc.stderr
+    assert list(tmp.iterdir()) == []
+
+
 def test_run_options_on_the_command_line(bundles, frame):
     bundle = bundles("bilinear_crop")
     raw = ["--raw", str(frame), "--format", "rgb", "--width", str(WIDTH), "--height", str(HEIGHT), "--json"]

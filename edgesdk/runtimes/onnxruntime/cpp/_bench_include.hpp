@@ -1,1 +1,2 @@
 #include <onnxruntime_cxx_api.h>
+#include <cstdlib>

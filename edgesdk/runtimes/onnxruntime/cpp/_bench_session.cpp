@@ -2,7 +2,8 @@
 class BareSession {
  public:
   BareSession(const std::string& model_path, int threads)
-      : env_(ORT_LOGGING_LEVEL_WARNING, "bare-session"),
+      // Telemetry off as in the SDK's adapter (the variable must be set before the first environment).
+      : env_((setenv("ORT_DISABLE_TELEMETRY", "1", 0), ORT_LOGGING_LEVEL_WARNING), "bare-session"),
         session_(nullptr),
         memory_(Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault)) {
     Ort::SessionOptions options;
