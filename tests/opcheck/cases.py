@@ -214,7 +214,7 @@ def library_preprocess(pixels: np.ndarray, input_color: str, steps: list[dict]) 
         elif op == "center_crop":
             out_h, out_w = step["size"]
             if step.get("rounding") == "half_even":  # torchvision's CenterCrop, as it writes it
-                top, left = int(round((h - out_h) / 2.0)), int(round((w - out_w) / 2.0))
+                top, left = round((h - out_h) / 2.0), round((w - out_w) / 2.0)
             else:
                 top, left = (h - out_h) // 2, (w - out_w) // 2
             x = x[top : top + out_h, left : left + out_w]

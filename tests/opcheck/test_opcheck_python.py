@@ -93,7 +93,7 @@ def test_center_crop_half_even_offsets_are_torchvisions(size, target, want):
     """rounding: half_even is torchvision's int(round((h - H) / 2.0)), hand values and every excess up to 64."""
     assert crop_offsets(*size, *target, "half_even") == want
     for excess in range(64):
-        assert crop_offset(excess, "half_even") == int(round(excess / 2.0))
+        assert crop_offset(excess, "half_even") == round(excess / 2.0)
 
 
 def test_softmax_of_huge_logits_does_not_overflow():
