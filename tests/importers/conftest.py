@@ -47,10 +47,11 @@ def photos() -> list[np.ndarray]:
     return list(full.values()) + [np.ascontiguousarray(c) for c in crops]
 
 
-def run_library(python: Path, jobs: list[dict], folder: Path) -> dict[str, list[np.ndarray] | str]:
-    """Each job's tensors from the library itself, per photo; a job the library failed gives its message."""
+def run_library(python: Path, jobs: list[dict], folder: Path, pixels: list[np.ndarray] | None = None) -> dict[str, list[np.ndarray] | str]:
+    """Each job's tensors from the library itself, per image (RGB HWC uint8; default: photos());
+    a job the library failed gives its message."""
     images = []
-    for n, image in enumerate(photos()):
+    for n, image in enumerate(photos() if pixels is None else pixels):
         images.append(str(folder / f"image{n}.npy"))
         np.save(images[-1], image)
     for job in jobs:
