@@ -52,8 +52,26 @@ def resnet18_like(seed: int = 0) -> ResNet18Like:
     return model.eval()
 
 
+class WideMlp(nn.Module):
+    """A classifier that is almost all weights (~101 MB float32): for measuring model loading."""
+
+    def __init__(self, num_classes: int = 6):
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(56)
+        self.hidden = nn.Linear(3 * 56 * 56, 2688)
+        self.head = nn.Linear(2688, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.hidden(torch.flatten(self.pool(x), 1))))
+
+
+def wide_mlp(seed: int = 0) -> WideMlp:
+    torch.manual_seed(seed)
+    return WideMlp().eval()
+
+
 def write_project(tmp, name: str) -> tuple:
-    """A folder under `tmp` holding the model `name` ("example" or "resnet18-like") as TorchScript
+    """A folder under `tmp` holding the model `name` ("example", "resnet18-like" or "wide-mlp") as TorchScript
     and the manifest data to build it with (the example's manifest, adapted); returns (folder, data)."""
     import shutil
     import sys
@@ -71,6 +89,10 @@ def write_project(tmp, name: str) -> tuple:
 
         torch.jit.script(trained_classifier()).save(str(folder / "model.pt"))
         shutil.copy(example / "labels.txt", folder / "labels.txt")
+    elif name == "wide-mlp":
+        torch.jit.script(wide_mlp()).save(str(folder / "model.pt"))
+        shutil.copy(example / "labels.txt", folder / "labels.txt")
+        data.update(name="wide-mlp")
     else:
         torch.jit.script(resnet18_like()).save(str(folder / "model.pt"))
         data.update(name="resnet18-like")

@@ -85,6 +85,19 @@ def step_code(library: TemplateModule, section: str, index: int, step: dict[str,
         raise UnsupportedOpError(f"{_field(section, index, step['op'])}: {exc} (in the {language} glue)") from exc
 
 
+# Optional parts of the pre-processing op libraries: generated code carries one only when a step
+# needs it, so an SDK that uses none of them keeps the bytes it had before they existed.
+PRE_FEATURES = {
+    "size_rule": lambda step: step.get("op") == "resize" and step.get("size") is None,
+    "pad": lambda step: step.get("op") == "pad",
+}
+
+
+def pre_uses(steps: Iterable[dict[str, Any]], feature: str) -> bool:
+    """Template global: whether the normalized pre-processing `steps` need `feature` (PRE_FEATURES)."""
+    return any(PRE_FEATURES[feature](step) for step in steps)
+
+
 def refuse(message: str) -> str:
     """Template global: a step macro's way to refuse a step it cannot generate code for."""
     raise UnsupportedOpError(message)

@@ -116,7 +116,7 @@ def make_environment() -> SandboxedEnvironment:
     )
     env.filters.update(FILTERS)
     env.globals.update(GLOBALS)
-    env.globals.update(step_code=codegen.step_code, refuse=codegen.refuse)
+    env.globals.update(step_code=codegen.step_code, refuse=codegen.refuse, pre_uses=codegen.pre_uses)
     return env
 
 

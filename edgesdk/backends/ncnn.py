@@ -81,7 +81,7 @@ class NcnnBackend(Backend):
     display_name = "ncnn"
     extra = "ncnn"
     languages = ("cpp",)
-    quantizer = None  # no int8 translator yet (ncnn2table/ncnn2int8 are not on any registry)
+    quantizer = "edgesdk.quantize.ncnn"  # calibrated int8 as ncnn2table + ncnn2int8 do it, computed by edgesdk
 
     def is_available(self) -> tuple[bool, str]:
         try:

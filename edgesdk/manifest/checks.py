@@ -85,8 +85,8 @@ def _check_quantization(m: Manifest) -> None:
     if q.bits is not None and q.mode != "palettize":
         raise ManifestError("quantization.bits", f"only for mode palettize (mode is '{q.mode}'); remove it")
     if q.mode == "none":
-        if q.calibration is not None or q.keep_float or q.accuracy_budget is not None:
-            raise ManifestError("quantization.mode", "calibration, keep_float and accuracy_budget need a quantization mode (allowed: fp16, int8-dynamic, int8, palettize, auto)")
+        if q.calibration is not None or q.keep_float or q.accuracy_budget is not None or q.sensitivity:
+            raise ManifestError("quantization.mode", "calibration, keep_float, accuracy_budget and sensitivity need a quantization mode (allowed: fp16, int8-dynamic, int8, palettize, auto)")
         return
     if q.mode == "auto" and (q.calibration is None or q.accuracy_budget is None):
         missing = "quantization.calibration" if q.calibration is None else "quantization.accuracy_budget"
@@ -95,8 +95,8 @@ def _check_quantization(m: Manifest) -> None:
     if q.calibration is None:
         if q.mode == "int8":
             raise ManifestError("quantization.calibration", "required for mode int8: a folder of images or .npy tensors that sets the activation ranges, e.g. {data: calib/, samples: 64}")
-        if q.keep_float == "auto" or q.accuracy_budget is not None:
-            raise ManifestError("quantization.calibration", "required for keep_float: auto and accuracy_budget: they are measured on the calibration data")
+        if q.keep_float == "auto" or q.accuracy_budget is not None or q.sensitivity:
+            raise ManifestError("quantization.calibration", "required for keep_float: auto, accuracy_budget and sensitivity: they are measured on the calibration data")
     if q.keep_float == "auto" and q.accuracy_budget is None:
         raise ManifestError("quantization.accuracy_budget", "required with keep_float: auto (e.g. {metric: top1_agreement, min: 0.99})")
     if q.accuracy_budget is not None and q.accuracy_budget.metric == "top1_agreement" and m.task != "classification":
@@ -111,10 +111,12 @@ def _check_static_shapes(m: Manifest) -> None:
     steps = m.pre_steps()
     for i, step in enumerate(steps):
         if step["op"] == "center_crop":
-            earlier = [s for s in steps[:i] if s["op"] in ("resize", "letterbox")]
+            earlier = [s for s in steps[:i] if s["op"] in ("resize", "letterbox", "pad")]
             if not earlier:
-                raise ManifestError(f"preprocess.steps[{i}].center_crop", "needs a resize or letterbox step before it (an arbitrary image may be smaller than the crop)")
+                raise ManifestError(f"preprocess.steps[{i}].center_crop", "needs a resize, letterbox or pad step before it (an arbitrary image may be smaller than the crop)")
             prev = earlier[-1]
+            if prev.get("size") is None:
+                continue  # a size rule: the size follows the image, checked per image
             ph, pw = prev["size"]
             ch, cw = step["size"]
             if ch > ph or cw > pw:

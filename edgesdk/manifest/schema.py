@@ -104,17 +104,66 @@ PRECISION_FIELD: Any = Field(
 
 # The fields are spelled out in each step (not inherited) so their order, and so the normalized
 # steps written into bundles, stays as it was.
+Side = Annotated[int, Field(ge=1, le=16384)]
+Rounding = Literal["floor", "ceil", "half_even", "half_up"]
+SIZE_RULES = ("size", "shorter_side", "longer_side", "height", "width")
+# The size-rule fields `size: [H, W]` does not take (docs/processing.md, "Size rules").
+RULE_OPTIONS = ("max_size", "rounding", "only", "multiple_of", "multiple_rounding", "arithmetic")
+
+
 class ResizeParams(_Strict):
-    size: Size2
+    size: Size2 | None = Field(None, description="exactly H x W (with keep_ratio: the image covers H x W); or one of shorter_side, longer_side, height, width")
     interpolation: Interpolation = INTERPOLATION_FIELD
-    keep_ratio: bool = False
+    keep_ratio: bool = Field(False, description="size only: s = max(H/h, W/w), output round(h*s) x round(w*s)")
     antialias: bool = ANTIALIAS_FIELD
     precision: Literal["float", "uint8"] = PRECISION_FIELD
+    shorter_side: Side | None = Field(None, description="the shorter side becomes N, the longer follows the aspect ratio (torchvision Resize(N))")
+    longer_side: Side | None = Field(None, description="the longer side becomes N, the shorter follows the aspect ratio")
+    height: Side | None = Field(None, description="the height becomes N, the width follows the aspect ratio (PaddleOCR rec/cls)")
+    width: Side | None = Field(None, description="the width becomes N, the height follows the aspect ratio")
+    max_size: Side | None = Field(None, description="shorter_side: cap on the longer output side (torchvision / HF max_size); height / width: cap on the other side")
+    rounding: Rounding | None = Field(None, description="how a computed side is rounded (default floor, as torchvision's int())")
+    only: Literal["upscale", "downscale"] | None = Field(None, description="leave the sides as they are when the image already meets the target (PaddleOCR det limit_type min / max)")
+    multiple_of: Side | None = Field(None, description="each output side becomes max(m, R(side / m) * m) (PaddleOCR det: 32)")
+    multiple_rounding: Rounding | None = Field(None, description="R of multiple_of (default half_even, Python's round)")
+    arithmetic: Literal["product_first", "scale_first", "aspect_first"] | None = Field(
+        None,
+        description="operation order of the computed side, T the target, s the named input side, o the other: product_first R(T * o / s) (default; torchvision, HF), "
+        "scale_first r = T / s, R(s * r) and R(o * r) (PaddleOCR DetResizeForTest), aspect_first R(T * (o / s)) (PaddleOCR RecResizeImg / ClsResizeImg)",
+    )
 
     @model_validator(mode="after")
     def _defined(self) -> ResizeParams:
         check_resampling(self.interpolation, self.antialias, self.precision)
+        named = [rule for rule in SIZE_RULES if getattr(self, rule) is not None]
+        if len(named) != 1:
+            raise ValueError(f"resize takes exactly one of {', '.join(SIZE_RULES)} (got {', '.join(named) or 'none'})")
+        given = [option for option in RULE_OPTIONS if getattr(self, option) is not None]
+        if self.size is not None and given:
+            raise ValueError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to shorter_side, longer_side, height or width, not to size: [H, W] (an exact size)")
+        if self.size is None and self.keep_ratio:
+            raise ValueError(f"keep_ratio applies to size: [H, W]; {named[0]} keeps the aspect ratio already")
+        if self.max_size is not None:
+            if self.longer_side is not None:
+                raise ValueError("max_size caps the longer side of shorter_side or the other side of height / width; longer_side sets it already")
+            if self.shorter_side is not None and self.max_size <= self.shorter_side:
+                raise ValueError(f"max_size ({self.max_size}) must be greater than shorter_side ({self.shorter_side}), as torchvision requires")
+        if self.multiple_rounding is not None and self.multiple_of is None:
+            raise ValueError("multiple_rounding applies with multiple_of only")
         return self
+
+    def rule_step(self) -> dict[str, Any]:
+        """The normalized parameters of a size rule, every default filled in."""
+        side = next(rule for rule in SIZE_RULES[1:] if getattr(self, rule) is not None)
+        return {
+            side: getattr(self, side),
+            "max_size": self.max_size,
+            "rounding": self.rounding or "floor",
+            "only": self.only,
+            "multiple_of": self.multiple_of,
+            "multiple_rounding": self.multiple_rounding or "half_even",
+            "arithmetic": self.arithmetic or "product_first",
+        }
 
 
 CROP_ROUNDINGS = ("floor", "half_even")
@@ -142,6 +191,14 @@ class LetterboxParams(_Strict):
         if self.precision == "uint8" and any(v != int(v) for v in pads):
             raise ValueError(f"precision: uint8 needs whole-number pad_value (uint8 pixels), got {self.pad_value}")
         return self
+
+
+class PadParams(_Strict):
+    size: Size2
+    align: Literal["top_left", "center"] = Field("top_left", description="top_left: the image at 0, 0; center: top = (H - h) // 2, left = (W - w) // 2 (as letterbox)")
+    value: float | Annotated[list[float], Field(min_length=3, max_length=3)] = Field(
+        0.0, description="the canvas value (number or one per channel) in the space the values have at this step: pixels before normalize, normalized values after it"
+    )
 
 
 class NormalizeParams(_Strict):
@@ -173,6 +230,10 @@ class CenterCropStep(_Strict):
 
 class LetterboxStep(_Strict):
     letterbox: LetterboxParams
+
+
+class PadStep(_Strict):
+    pad: PadParams
 
 
 class ColorStep(_Strict):
@@ -276,6 +337,7 @@ PRE_STEPS: dict[str, type[_Strict]] = {
     "resize": ResizeStep,
     "center_crop": CenterCropStep,
     "letterbox": LetterboxStep,
+    "pad": PadStep,
     "color": ColorStep,
     "normalize": NormalizeStep,
     "layout": LayoutStep,
@@ -384,6 +446,10 @@ class QuantizationSpec(_Strict):
     per_channel: bool = True
     keep_float: Literal["auto"] | Annotated[list[Annotated[str, Field(min_length=1, max_length=limits.MAX_NAME_CHARS)]], Field(max_length=limits.MAX_KEEP_FLOAT)] = []
     accuracy_budget: AccuracyBudget | None = None
+    sensitivity: bool | None = Field(
+        None,
+        description="per-layer sensitivity analysis in reports/quantization.json: one quantized probe per layer, run on the calibration data; default: only when keep_float is auto (which needs it)",
+    )
 
 
 class PruneSpec(_Strict):
@@ -503,11 +569,15 @@ def normalized_step(step: BaseModel) -> dict[str, Any]:
         params: dict[str, Any] = {_SCALAR_PARAM[op]: value}
     elif value is None:
         params = {}
+    elif op == "resize" and value.size is None:
+        params = {"interpolation": value.interpolation, "antialias": value.antialias, "precision": value.precision, **value.rule_step()}
     else:
-        params = value.model_dump(mode="python")
+        params = value.model_dump(mode="python", exclude=set(RULE_OPTIONS + SIZE_RULES[1:]) if op == "resize" else None)
     if op == "letterbox":
         pad = params["pad_value"]
         params["pad_value"] = [float(pad)] * 3 if not isinstance(pad, list) else [float(v) for v in pad]
+    if op == "pad":
+        params["value"] = [float(params["value"])] * 3 if not isinstance(params["value"], list) else [float(v) for v in params["value"]]
     if "size" in params:
         params["size"] = list(params["size"])
     if op == "mask":

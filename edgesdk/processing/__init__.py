@@ -1,7 +1,7 @@
 """The numpy reference of docs/processing.md: the executable definition every generated SDK is checked against."""
 
 from .errors import ImageDecodeError, ProcessingError
-from .frames import Orientation, Plane, exif_orientation, frame_to_rgb, orient, yuv420_to_rgb
+from .frames import Orientation, Plane, exif_orientation, frame_to_rgb, orient, roi_of_frame_crop, yuv420_to_rgb
 from .geometry import Geometry
 from .image import decode_image
 from .postprocess import argmax, run_postprocess, sigmoid, softmax, topk
@@ -24,6 +24,7 @@ __all__ = [
     "orient",
     "output_shape",
     "resize_image",
+    "roi_of_frame_crop",
     "run_postprocess",
     "run_preprocess",
     "sigmoid",

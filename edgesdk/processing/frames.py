@@ -193,6 +193,20 @@ def check_roi(roi: tuple[int, int, int, int], width: int, height: int) -> None:
         raise ProcessingError(f"roi (x={x}, y={y}, w={w}, h={h}) must hold at least one pixel and lie inside the upright image {width}x{height}")
 
 
+def roi_of_frame_crop(width: int, height: int, rotation: int, mirror: bool, crop: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """The upright ROI that holds exactly `crop` = (x, y, w, h), a rectangle in the width x height
+    frame as the sensor delivers it (Android's `Image.getCropRect()`): cropping the frame and then
+    turning it gives the same pixels as turning it and taking this ROI."""
+    x, y, w, h = crop
+    if w < 1 or h < 1 or x < 0 or y < 0 or x + w > width or y + h > height:
+        raise ProcessingError(f"crop (x={x}, y={y}, w={w}, h={h}) must hold at least one pixel and lie inside the {width}x{height} frame")
+    turned = {0: (x, y, w, h), 90: (height - y - h, x, h, w), 180: (width - x - w, height - y - h, w, h), 270: (y, width - x - w, h, w)}[rotation]
+    if mirror:
+        upright_width = upright_size(width, height, rotation)[0]
+        return (upright_width - turned[0] - turned[2], turned[1], turned[2], turned[3])
+    return turned
+
+
 def orient(image: np.ndarray, orientation: Orientation) -> np.ndarray:
     """Rotate an HWC image clockwise, mirror it, then take the ROI (a view where possible)."""
     upright = np.rot90(image, k=-(orientation.rotation // 90), axes=(0, 1))

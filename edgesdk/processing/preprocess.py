@@ -18,12 +18,13 @@ from .errors import ProcessingError
 from .frames import Orientation, orient
 from .geometry import Geometry
 from .resample import INTERPOLATIONS, PRECISIONS, resize_image
+from .sizerules import SizeRule
 
 COLORS = ("rgb", "bgr")
 LAYOUTS = ("nchw", "nhwc")
 ALIGNS = ("center", "top_left")
 _CAST_NUMPY = codes("numpy", CAST_DTYPES)
-IMAGE_OPS = ("resize", "center_crop", "letterbox", "color", "normalize")
+IMAGE_OPS = ("resize", "center_crop", "letterbox", "pad", "color", "normalize")
 OPS = IMAGE_OPS + ("layout", "cast")
 CHANNELS = 3
 
@@ -99,11 +100,19 @@ def _resampling(step: dict) -> tuple[str, bool, str]:
     return interpolation, antialias, _choice(step, "precision", PRECISIONS, "float")
 
 
-def resize(image: np.ndarray, step: dict) -> np.ndarray:
-    """The `resize` step on an HWC image (float32 result; uint8 with precision uint8)."""
+def resize_output_size(h: int, w: int, step: dict) -> tuple[int, int]:
+    """(height, width) a `resize` step gives an h x w image: `size` (with keep_ratio) or a size rule."""
+    if step.get("size") is None:
+        return SizeRule.from_step(step).output_size(h, w)
     out_h, out_w = _size(step)
     if step.get("keep_ratio", False):
-        out_h, out_w = keep_ratio_size(image.shape[0], image.shape[1], out_h, out_w)
+        return keep_ratio_size(h, w, out_h, out_w)
+    return out_h, out_w
+
+
+def resize(image: np.ndarray, step: dict) -> np.ndarray:
+    """The `resize` step on an HWC image (float32 result; uint8 with precision uint8)."""
+    out_h, out_w = resize_output_size(image.shape[0], image.shape[1], step)
     return resize_image(image, out_h, out_w, *_resampling(step))
 
 
@@ -125,6 +134,26 @@ def letterbox(image: np.ndarray, step: dict) -> np.ndarray:
     canvas = np.empty((out_h, out_w, CHANNELS), dtype=inner.dtype)
     canvas[...] = pad
     canvas[top : top + nh, left : left + nw] = inner
+    return canvas
+
+
+def pad_placement(h: int, w: int, out_h: int, out_w: int, align: str) -> tuple[int, int]:
+    """(top, left) of an h x w image in the out_h x out_w canvas of a `pad` step."""
+    if h > out_h or w > out_w:
+        raise ProcessingError(f"pad: the image ({h}x{w}) is larger than pad.size {[out_h, out_w]} on an axis")
+    if align == "center":
+        return (out_h - h) // 2, (out_w - w) // 2
+    return 0, 0
+
+
+def pad(image: np.ndarray, step: dict) -> np.ndarray:
+    """The `pad` step: the image in an out_h x out_w canvas of `value` (in the values' current space)."""
+    out_h, out_w = _size(step)
+    value = _per_channel(step, "value", 0.0)
+    top, left = pad_placement(image.shape[0], image.shape[1], out_h, out_w, _choice(step, "align", ALIGNS, "top_left"))
+    canvas = np.empty((out_h, out_w, CHANNELS), dtype=np.float32)
+    canvas[...] = value
+    canvas[top : top + image.shape[0], left : left + image.shape[1]] = image
     return canvas
 
 
@@ -209,16 +238,17 @@ def output_shape(input_hw: tuple[int | None, int | None] | None, steps: Sequence
     for step in steps:
         op = step["op"]
         if op == "resize":
-            out_h, out_w = _size(step)
-            if step.get("keep_ratio", False):
-                h, w = keep_ratio_size(h, w, out_h, out_w) if h and w else (None, None)
+            if step.get("size") is not None and not step.get("keep_ratio", False):
+                h, w = _size(step)
             else:
-                h, w = out_h, out_w
+                h, w = resize_output_size(h, w, step) if h and w else (None, None)
         elif op == "center_crop":
             out_h, out_w = _size(step)
             crop_offsets(h or out_h, w or out_w, out_h, out_w)
             h, w = out_h, out_w
-        elif op == "letterbox":
+        elif op in ("letterbox", "pad"):
+            if op == "pad" and h and w:
+                pad_placement(h, w, *_size(step), step.get("align", "top_left"))
             h, w = _size(step)
         elif op == "layout":
             layout = step["layout"]
@@ -273,6 +303,10 @@ def run_preprocess(image_hwc_uint8: np.ndarray, input_color: str, steps: Sequenc
             x = letterbox(x, step)
             nh, nw, top, left = letterbox_placement(h, w, x.shape[0], x.shape[1], step.get("align", "center"))
             geometry = geometry.then(nw / w, nh / h, left, top)
+        elif op == "pad":
+            x = pad(x, step)
+            top, left = pad_placement(h, w, x.shape[0], x.shape[1], step.get("align", "top_left"))
+            geometry = geometry.then(1.0, 1.0, left, top)
         elif op == "color":
             x = swap_color(x, color, step["order"])
             color = step["order"]

@@ -161,7 +161,8 @@ def run(
             return outs
 
         table: list[sensitivity.LayerSensitivity] = []
-        if feeds:
+        # One probe per layer is most of an int8 build's time: only where it is used or asked for.
+        if feeds and (q.keep_float == "auto" or q.sensitivity):
             table = sensitivity.analyze(plan.layers, lambda layer: outputs_of(only=[layer]), reference, score_output)
         selection = None
         if q.keep_float == "auto":
@@ -175,6 +176,8 @@ def run(
         plan.quantize(model_path, exclude=kept)
         final = sensitivity.measure(reference, [runner_for(model_path)(f) for f in feeds], score_output) if feeds else {}
         ranges = plan.ranges() if q.mode == "int8" else {}
+        # A translator may add what its runtime's users look for (ncnn: the calibration table).
+        translator_report = plan.report() if hasattr(plan, "report") else {}
 
     failures = []
     if budget is not None and ((selection is not None and not selection.met) or not sensitivity.meets(final, budget.metric, budget.min)):
@@ -211,5 +214,6 @@ def run(
         "samples": len(feeds),
         "passed": not failures,
         "failures": failures,
+        **translator_report,
     }
     return Outcome(full_report, summary, failures)

@@ -55,7 +55,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
         ax_layers.set_title("per-layer sensitivity (red: kept float)")
     else:
         ax_layers.set_axis_off()
-        ax_layers.text(0.5, 0.5, "no calibration data: no sensitivity analysis", ha="center", va="center")
+        ax_layers.text(0.5, 0.5, "no sensitivity analysis (keep_float: auto or sensitivity: true runs it)", ha="center", va="center")
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=80, metadata={"Software": None})
     plt.close(fig)

@@ -1,12 +1,11 @@
 """The ncnn backend on its own: every source kind through pnnx to a float32 graph that ncnn runs
 like the source, the graph reader, what it refuses (operators ncnn lacks, a pnnx crash, non-float
-tensors, int8) and how `edgesdk targets` reports it."""
+tensors) and how `edgesdk targets` reports it (int8: tests/quantize/test_ncnn_int8.py)."""
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
 import sys
 
 import numpy as np
@@ -19,7 +18,6 @@ from edgesdk.backends import availability, get_backend
 from edgesdk.backends.ncnn import FP32_OPTIONS, read_param
 from edgesdk.cli import main
 from edgesdk.errors import ManifestError, UnsupportedOpError
-from edgesdk.golden import SAMPLE_IMAGES_DIR
 from edgesdk.manifest import load_manifest, with_overrides
 from edgesdk.render import RUNTIMES_DIR
 from edgesdk.sources import load_source
@@ -172,19 +170,6 @@ def test_an_output_without_a_batch_axis_is_refused(project, tmp_path):
     manifest = with_overrides(load_manifest(project(data)), target="arm", runtime="ncnn")
     with pytest.raises(UnsupportedOpError, match=r"has shape \[1, 4, 6\]; the model's is \[4, 6\]"):
         get_backend("ncnn").convert(load_source(manifest), manifest, tmp_path / "model")
-
-
-@pytest.mark.ncnn
-def test_int8_is_refused_for_ncnn_with_the_quantization_error(project, tmp_path, capsys):
-    _need_ncnn()
-    data = example_manifest_dict("model.pt")
-    shutil.copytree(SAMPLE_IMAGES_DIR, project.folder / "calib")
-    data["quantization"] = {"mode": "int8", "calibration": {"data": "calib", "samples": 4}}
-    out = tmp_path / "dist"
-    assert main(["build", "-c", str(project(data)), "--target", "arm", "--runtime", "ncnn", "--out", str(out)]) == 5
-    err = capsys.readouterr().err
-    assert "quantization mode 'int8' is not available for runtime 'ncnn'" in err
-    assert not out.exists() or not any(out.iterdir())
 
 
 def _uint8_input(data: dict) -> None:

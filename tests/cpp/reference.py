@@ -193,6 +193,51 @@ def resize(img: np.ndarray, out_h: int, out_w: int, interpolation: str, antialia
     return (v0[:, None, None] * t[j0] + v1[:, None, None] * t[j1]).astype(np.float32)
 
 
+def _rounded(v: float, how: str) -> int:
+    if how == "floor":
+        return math.floor(v)
+    if how == "ceil":
+        return math.ceil(v)
+    if how == "half_up":
+        return math.floor(v + 0.5)
+    down = math.floor(v)  # half_even
+    return down + 1 if v - down > 0.5 or (v - down == 0.5 and down % 2 == 1) else down
+
+
+def rule_size(h: int, w: int, step: dict) -> tuple[int, int]:
+    """Size rules (shorter_side, longer_side, height, width) as docs/processing.md writes them."""
+    side = next(k for k in ("shorter_side", "longer_side", "height", "width") if step.get(k) is not None)
+    T, R, M = step[side], step["rounding"], step.get("max_size")
+    if side == "shorter_side":
+        h_named = h <= w
+    elif side == "longer_side":
+        h_named = h > w
+    else:
+        h_named = side == "height"
+    s, o = (h, w) if h_named else (w, h)
+    only = step.get("only")
+    if (only == "upscale" and s >= T) or (only == "downscale" and s <= T):
+        s2, o2 = s, o
+    elif step["arithmetic"] == "scale_first":
+        r = T / s
+        s2, o2 = _rounded(s * r, R), _rounded(o * r, R)
+    elif step["arithmetic"] == "aspect_first":
+        a = o / s
+        s2, o2 = T, _rounded(T * a, R)
+    else:
+        s2, o2 = T, _rounded(T * o / s, R)
+    if M is not None and o2 > M and not ((only == "upscale" and s >= T) or (only == "downscale" and s <= T)):
+        if side == "shorter_side":
+            s2 = _rounded(M * s2 / o2, R)
+        o2 = M
+    s2, o2 = max(s2, 1), max(o2, 1)
+    m = step.get("multiple_of")
+    if m is not None:
+        s2 = max(m, _rounded(s2 / m, step["multiple_rounding"]) * m)
+        o2 = max(m, _rounded(o2 / m, step["multiple_rounding"]) * m)
+    return (s2, o2) if h_named else (o2, s2)
+
+
 def preprocess(rgb: np.ndarray, input_color: str, steps: list[dict]) -> np.ndarray:
     x = rgb[..., ::-1] if input_color == "bgr" else rgb
     x = x.astype(np.float32)
@@ -200,7 +245,10 @@ def preprocess(rgb: np.ndarray, input_color: str, steps: list[dict]) -> np.ndarr
     for step in steps:
         op = step["op"]
         h, w = x.shape[:2]
-        if op == "resize":
+        if op == "resize" and step.get("size") is None:
+            H, W = rule_size(h, w, step)
+            x = resize(x, H, W, step["interpolation"], step.get("antialias", False), step.get("precision", "float"))
+        elif op == "resize":
             H, W = step["size"]
             if step["keep_ratio"]:
                 s = max(H / h, W / w)
@@ -222,6 +270,14 @@ def preprocess(rgb: np.ndarray, input_color: str, steps: list[dict]) -> np.ndarr
             canvas = np.empty((H, W, 3), np.float32)
             canvas[:] = np.array(step["pad_value"], np.float32)
             canvas[top : top + nh, left : left + nw] = resize(x, nh, nw, step["interpolation"], step.get("antialias", False), step.get("precision", "float"))
+            x = canvas
+        elif op == "pad":
+            H, W = step["size"]
+            assert h <= H and w <= W
+            top, left = ((H - h) // 2, (W - w) // 2) if step["align"] == "center" else (0, 0)
+            canvas = np.empty((H, W, 3), np.float32)
+            canvas[:] = np.array(step["value"], np.float32)
+            canvas[top : top + h, left : left + w] = x
             x = canvas
         elif op == "color":
             if step["order"] != order:

@@ -314,6 +314,15 @@ def test_bad_input_exit_codes(bundles, images, tmp_path):
     shutil.copy(bundle.root / "sdk.json", tmp_path)
     no_model = bundle.run("--input", str(images["rgb.png"]), bundle=tmp_path)
     assert no_model.returncode == 2 and "model file not found" in no_model.stderr
+    # The SDK maps the model file: a folder in its place, or an empty file, is refused by name.
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "model.onnx").mkdir()
+    folder = bundle.run("--input", str(images["rgb.png"]), bundle=tmp_path)
+    assert folder.returncode == 2 and "model file is not a regular file" in folder.stderr and "model.onnx" in folder.stderr
+    (tmp_path / "model" / "model.onnx").rmdir()
+    (tmp_path / "model" / "model.onnx").write_bytes(b"")
+    empty = bundle.run("--input", str(images["rgb.png"]), bundle=tmp_path)
+    assert empty.returncode == 4 and "failed the integrity check" in empty.stderr
     assert subprocess.run([str(bundle.exe), "--bogus"], capture_output=True).returncode == 2
 
 

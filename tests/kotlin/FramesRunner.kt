@@ -3,7 +3,7 @@
 //
 // Usage: FramesRunnerKt CASES OUT_DIR. Each CASES line is tab-separated: id, format (nv21, nv12,
 // i420, yuv420 = an NV21 file handed over as three Android-style planes, rgba, rgb, bgr), raw
-// file, width, height, row stride, range (video|full), rotation, mirror (0|1), roi (x,y,w,h or -).
+// file, width, height, row stride, range (video|full), rotation, mirror (0|1), roi (x,y,w,h, crop:x,y,w,h or -).
 // Per case it writes OUT_DIR/<id>.bin (the pre-processed tensor) and prints one JSON line with the
 // geometry, or {"id", "error"} for an InvalidInputException.
 
@@ -21,8 +21,10 @@ fun main(args: Array<String>) {
             val height = f[4].toInt()
             val stride = f[5].toInt()
             val range = if (f[6] == "full") YuvRange.FULL else YuvRange.VIDEO
-            val roi = if (f[9] == "-") null else f[9].split(',').map { it.toInt() }.let { Roi(it[0], it[1], it[2], it[3]) }
-            val orientation = Orientation(f[7].toInt(), f[8] == "1", roi)
+            // "crop:x,y,w,h" is a crop in the frame's (sensor) coordinates, as media.Image.getCropRect() gives it.
+            val crop = f[9].startsWith("crop:")
+            val roi = if (f[9] == "-") null else f[9].removePrefix("crop:").split(',').map { it.toInt() }.let { Roi(it[0], it[1], it[2], it[3]) }
+            val orientation = if (crop) Orientation.ofFrameCrop(width, height, f[7].toInt(), f[8] == "1", roi!!) else Orientation(f[7].toInt(), f[8] == "1", roi)
             val image = when (f[1]) {
                 "nv21" -> PixelImage.fromNv21(data, width, height, stride, range)
                 "nv12" -> PixelImage.fromNv12(data, width, height, stride, range)

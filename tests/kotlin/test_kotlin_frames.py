@@ -16,7 +16,7 @@ from frame_inputs import frame, reference
 from toolchains import need
 
 from edgesdk import hosttest_kotlin, render
-from edgesdk.processing import Orientation
+from edgesdk.processing import Orientation, frame_to_rgb, run_preprocess
 
 pytestmark = pytest.mark.kotlin
 
@@ -114,6 +114,31 @@ def test_frame_pixels_equal_the_reference_exactly(jar, tmp_path):
         assert "error" not in got[case_id], got[case_id]
         assert np.array_equal(got[case_id]["tensor"], pre.tensor), (case_id, fmt)
         assert got[case_id]["geometry"][4:] == [pre.geometry.src_width, pre.geometry.src_height, pre.geometry.origin_x, pre.geometry.origin_y]
+
+
+@pytest.mark.parametrize("rotation", [0, 90, 180, 270])
+def test_a_frame_crop_rect_gives_the_cropped_frame_turned_upright(jar, tmp_path, rotation):
+    """Orientation.ofFrameCrop (what run(media.Image) does with its cropRect) == the reference on the
+    frame cropped first (numpy slicing of the converted frame), then turned."""
+    width, height, context = 23, 15, CONTEXTS["kt-frame-pixels"]
+    data = frame("nv21", width, height, None, rotation)
+    crops = [(3, 2, 17, 9), (0, 0, 23, 15), (22, 14, 1, 1), (5, 0, 2, 15)]
+    lines = []
+    for k, (x, y, w, h) in enumerate(crops):
+        (tmp_path / "f.raw").write_bytes(data)
+        for mirror in ("0", "1"):
+            lines.append("\t".join([f"k{k}m{mirror}", "nv21", str(tmp_path / "f.raw"), str(width), str(height), str(width), "video", str(rotation), mirror, f"crop:{x},{y},{w},{h}"]))
+    lines.append("\t".join(["outside", "nv21", str(tmp_path / "f.raw"), str(width), str(height), str(width), "video", str(rotation), "0", "crop:20,0,4,15"]))
+    got = run_cases(jar, "kt-frame-pixels", [], tmp_path, lines)
+    rgb = frame_to_rgb(data, "nv21", width, height)
+    for k, (x, y, w, h) in enumerate(crops):
+        for mirror in (False, True):
+            cropped = np.ascontiguousarray(rgb[y : y + h, x : x + w, ::-1])  # the context's input color is bgr
+            want = run_preprocess(cropped, context[0], context[1], Orientation(rotation, mirror))
+            record = got[f"k{k}m{int(mirror)}"]
+            assert "error" not in record, record
+            assert np.array_equal(record["tensor"], want.tensor), (x, y, w, h, mirror)
+    assert got["outside"]["error"] == "crop (x=20, y=0, width=4, height=15) must hold at least one pixel and lie inside the 23x15 frame"
 
 
 def test_bad_frames_are_refused_naming_the_field(jar, tmp_path):

@@ -48,8 +48,8 @@ def test_kotlin_core_refuses_over_limit_images_and_bad_threads(tmp_path):
         "pixels": "image 45x41 has more pixels than ImageLimits.maxImagePixels = 1844",
         "side": "image 45x41 has a side over ImageLimits.maxImageSide = 44",
         "ok": "accepted",
-        "threads": f"intraOpThreads is 1000000; allowed: 0 (the runtime's default) to {MAX_THREADS}",
-        "negative-threads": f"intraOpThreads is -1; allowed: 0 (the runtime's default) to {MAX_THREADS}",
+        "threads": f"LoadOptions.threads is 1000000; allowed: 0 (the runtime's default) to {MAX_THREADS}",
+        "negative-threads": f"LoadOptions.threads is -1; allowed: 0 (the runtime's default) to {MAX_THREADS}",
         "max-threads": "accepted",
         "zero-limit": "ImageLimits.maxIntermediatePixels is 0; allowed: >= 1",
     }

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from size_libraries import paddle_det_resize, paddle_rec_width, torchvision_resized_size
 
 BILINEAR_WHY = "torch F.interpolate(bilinear, align_corners=False) in float64; the contract is float32 arithmetic"
 # The contract computes two float32 passes of products of weights rounded to float32; on a 0..255
@@ -196,6 +197,30 @@ def _resampling(step: dict) -> tuple[str, bool, str]:
     return step["interpolation"], step.get("antialias", False), step.get("precision", "float")
 
 
+RULE_DEFAULTS = {"max_size": None, "rounding": "floor", "only": None, "multiple_of": None, "multiple_rounding": "half_even", "arithmetic": "product_first"}
+PADDLE_DET = {"min": ("shorter_side", "upscale"), "max": ("longer_side", "downscale"), "resize_long": ("longer_side", None)}
+
+
+def library_rule_size(h: int, w: int, step: dict) -> tuple[int, int]:
+    """The output size of a size-rule resize by the library function the rule reproduces
+    (tests/size_libraries.py); a combination no library defines is one of RULE_BY_CONTRACT."""
+    fields = {k: step[k] for k in RULE_DEFAULTS}
+    side = next(k for k in ("shorter_side", "longer_side", "height", "width") if step.get(k) is not None)
+    target = step[side]
+    if fields == {**RULE_DEFAULTS, "max_size": fields["max_size"]} and side == "shorter_side":
+        return torchvision_resized_size(h, w, target, fields["max_size"])
+    if fields == RULE_DEFAULTS and side == "longer_side":
+        return torchvision_resized_size(h, w, None, target)
+    for limit_type, (det_side, only) in PADDLE_DET.items():
+        if side == det_side and fields == {**RULE_DEFAULTS, "only": only, "multiple_of": 32, "arithmetic": "scale_first"}:
+            return paddle_det_resize(h, w, target, limit_type)
+    if side == "height" and fields == {**RULE_DEFAULTS, "max_size": fields["max_size"], "rounding": "ceil", "arithmetic": "aspect_first"} and fields["max_size"]:
+        return target, paddle_rec_width(h, w, target, fields["max_size"])
+    from cpp import reference  # no library defines it: the contract's formula (docs/processing.md)
+
+    return reference.rule_size(h, w, step)
+
+
 def library_preprocess(pixels: np.ndarray, input_color: str, steps: list[dict]) -> np.ndarray:
     """The steps run by the libraries that define them; sizes and offsets by the contract's own
     formulas (no library rounds sizes half up or centres crops with floor)."""
@@ -206,11 +231,19 @@ def library_preprocess(pixels: np.ndarray, input_color: str, steps: list[dict]) 
         op = step["op"]
         h, w = x.shape[:2]
         if op == "resize":
-            out_h, out_w = step["size"]
-            if step["keep_ratio"]:
+            if step.get("size") is None:
+                out_h, out_w = library_rule_size(h, w, step)
+            else:
+                out_h, out_w = step["size"]
+            if step.get("keep_ratio"):
                 s = max(out_h / h, out_w / w)
                 out_h, out_w = round_half_up(h * s), round_half_up(w * s)
             x = library_resize(x, out_h, out_w, *_resampling(step))
+        elif op == "pad":
+            # PaddleOCR's canvas (np.zeros, the image at 0, 0) as OpenCV copyMakeBorder; letterbox's centring.
+            out_h, out_w = step["size"]
+            top, left = ((out_h - h) // 2, (out_w - w) // 2) if step["align"] == "center" else (0, 0)
+            x = cv2.copyMakeBorder(x, top, out_h - h - top, left, out_w - w - left, cv2.BORDER_CONSTANT, value=[float(v) for v in step["value"]]).reshape(out_h, out_w, 3)
         elif op == "center_crop":
             out_h, out_w = step["size"]
             if step.get("rounding") == "half_even":  # torchvision's CenterCrop, as it writes it
@@ -264,6 +297,15 @@ def _resize(size, interpolation, keep_ratio=False, antialias=False, precision="f
 
 def _letterbox(size, pad, interpolation, align="center", antialias=False, precision="float"):
     return {"op": "letterbox", "size": list(size), "pad_value": [float(v) for v in pad], "interpolation": interpolation, "align": align, **_options(antialias, precision)}
+
+
+def _rule(interpolation, side, target, antialias=False, precision="float", **fields):
+    """A size-rule resize, normalized as the manifest writes it (every option present)."""
+    return {"op": "resize", "interpolation": interpolation, **_options(antialias, precision), side: target, **RULE_DEFAULTS, **fields}
+
+
+def _pad(size, value, align="top_left"):
+    return {"op": "pad", "size": list(size), "align": align, "value": [float(v) for v in value]}
 
 
 def _normalize(mean, std, scale=1.0):
@@ -331,6 +373,77 @@ LETTERBOX = [
 CENTER_CROP = [((7, 10), (4, 5), (1, 2)), ((9, 9), (9, 9), (0, 0)), ((5, 300), (1, 1), (2, 149))]
 # rounding: half_even is torchvision's int(round((h - H) / 2.0)): excess 7 -> 4, 9 -> 4, 5 -> 2, 3 -> 2, 1 -> 0.
 CENTER_CROP_HALF_EVEN = [((11, 14), (4, 5), (4, 4)), ((10, 9), (5, 4), (2, 2)), ((8, 5), (5, 4), (2, 0))]
+
+
+NEAREST_WHY = "OpenCV INTER_NEAREST_EXACT"
+TV = "sizes: torchvision _compute_resized_output_size; "
+DET = "sizes: PaddleOCR DetResizeForTest; "
+REC = "sizes: PaddleOCR resize_norm_img; "
+# No library computes these combinations (another rounding, odd multiples, width, only with
+# torchvision's order): the sizes are the contract's formula, held to it by test_size_rules.py.
+RULE_BY_CONTRACT = "sizes: the contract's formula; "
+# (id, input size, step, tolerance against the library, why): exact-edge sizes (ties of every
+# rounding, a named side already at the target), 1-pixel axes both ways, `only` at and around
+# the target, odd multiples, the max_size cap, and PaddleOCR's order where it rounds a side down.
+RULE_CASES = [
+    ("tv_short_1px", (1, 37), _rule("nearest", "shorter_side", 7), 0.0, TV + NEAREST_WHY),
+    ("tv_short_1px_tall", (29, 1), _rule("nearest", "shorter_side", 5), 0.0, TV + NEAREST_WHY),
+    ("tv_short_at_target", (13, 13), _rule("nearest", "shorter_side", 13), 0.0, TV + NEAREST_WHY),
+    ("tv_short_down", (40, 25), _rule("nearest", "shorter_side", 16), 0.0, TV + NEAREST_WHY),
+    ("tv_short_max_size", (20, 60), _rule("nearest", "shorter_side", 16, max_size=40), 0.0, TV + NEAREST_WHY),
+    ("tv_short_max_size_tall", (61, 19), _rule("nearest", "shorter_side", 11, max_size=23), 0.0, TV + NEAREST_WHY),
+    ("tv_short_bilinear", (37, 53), _rule("bilinear", "shorter_side", 24), BILINEAR_ATOL, TV + BILINEAR_WHY),
+    ("tv_short_pillow", (53, 37), _rule("bilinear", "shorter_side", 20, antialias=True), 0.0, TV + 'Pillow BILINEAR on "F" images'),
+    ("tv_short_uint8", (33, 47), _rule("bilinear", "shorter_side", 21, precision="uint8"), 0.0, TV + "OpenCV INTER_LINEAR on a uint8 Mat"),
+    ("tv_long", (37, 53), _rule("nearest", "longer_side", 20), 0.0, TV + NEAREST_WHY),
+    ("tv_long_1px", (2, 90), _rule("nearest", "longer_side", 45), 0.0, TV + NEAREST_WHY),
+    ("tv_long_tall", (60, 6), _rule("nearest", "longer_side", 10), 0.0, TV + NEAREST_WHY),
+    ("tv_long_square", (17, 17), _rule("nearest", "longer_side", 31), 0.0, TV + NEAREST_WHY),
+    ("det_min_rounds_down", (47, 60), _rule("nearest", "shorter_side", 48, only="upscale", multiple_of=32, arithmetic="scale_first"), 0.0, DET + NEAREST_WHY),
+    ("det_min_tie", (20, 70), _rule("nearest", "shorter_side", 32, only="upscale", multiple_of=32, arithmetic="scale_first"), 0.0, DET + NEAREST_WHY),
+    ("det_min_meets", (40, 45), _rule("nearest", "shorter_side", 32, only="upscale", multiple_of=32, arithmetic="scale_first"), 0.0, DET + NEAREST_WHY),
+    ("det_min_at_target", (32, 47), _rule("nearest", "shorter_side", 32, only="upscale", multiple_of=32, arithmetic="scale_first"), 0.0, DET + NEAREST_WHY),
+    ("det_max_down", (90, 33), _rule("nearest", "longer_side", 64, only="downscale", multiple_of=32, arithmetic="scale_first"), 0.0, DET + NEAREST_WHY),
+    ("det_max_meets", (50, 60), _rule("nearest", "longer_side", 64, only="downscale", multiple_of=32, arithmetic="scale_first"), 0.0, DET + NEAREST_WHY),
+    ("det_long_1px", (1, 31), _rule("bilinear", "longer_side", 48, multiple_of=32, arithmetic="scale_first"), BILINEAR_ATOL, DET + BILINEAR_WHY),
+    ("rec_capped", (32, 100), _rule("bilinear", "height", 16, max_size=40, rounding="ceil", arithmetic="aspect_first"), BILINEAR_ATOL, REC + BILINEAR_WHY),
+    ("rec_ceil", (7, 3), _rule("bilinear", "height", 16, max_size=40, rounding="ceil", arithmetic="aspect_first"), BILINEAR_ATOL, REC + BILINEAR_WHY),
+    ("rec_1px", (16, 1), _rule("nearest", "height", 16, max_size=40, rounding="ceil", arithmetic="aspect_first"), 0.0, REC + NEAREST_WHY),
+    ("rec_at_cap", (8, 20), _rule("nearest", "height", 16, max_size=40, rounding="ceil", arithmetic="aspect_first"), 0.0, REC + NEAREST_WHY),
+    ("width_half_up_tie", (3, 4), _rule("nearest", "width", 10, rounding="half_up"), 0.0, RULE_BY_CONTRACT + NEAREST_WHY),
+    ("width_half_even_tie", (5, 4), _rule("nearest", "width", 10, rounding="half_even"), 0.0, RULE_BY_CONTRACT + NEAREST_WHY),
+    ("width_cap", (50, 3), _rule("nearest", "width", 6, max_size=40), 0.0, RULE_BY_CONTRACT + NEAREST_WHY),
+    ("short_ceil", (21, 34), _rule("nearest", "shorter_side", 11, rounding="ceil"), 0.0, RULE_BY_CONTRACT + NEAREST_WHY),
+    ("height_odd_multiple_tie", (7, 20), _rule("nearest", "height", 15, multiple_of=6), 0.0, RULE_BY_CONTRACT + NEAREST_WHY),
+    ("height_multiple_3_half_up", (10, 13), _rule("nearest", "height", 9, multiple_of=3, multiple_rounding="half_up"), 0.0, RULE_BY_CONTRACT + NEAREST_WHY),
+    ("height_multiple_7_floor", (30, 17), _rule("nearest", "height", 20, multiple_of=7, multiple_rounding="floor"), 0.0, RULE_BY_CONTRACT + NEAREST_WHY),
+    ("height_multiple_5_ceil_up_only", (9, 41), _rule("nearest", "height", 12, only="upscale", multiple_of=5, multiple_rounding="ceil"), 0.0, RULE_BY_CONTRACT + NEAREST_WHY),
+    ("short_only_up_meets_max_size", (30, 90), _rule("nearest", "shorter_side", 20, only="upscale", max_size=50), 0.0, RULE_BY_CONTRACT + NEAREST_WHY),
+    ("long_only_up", (12, 9), _rule("nearest", "longer_side", 30, only="upscale"), 0.0, RULE_BY_CONTRACT + NEAREST_WHY),
+    ("width_only_down_meets", (23, 11), _rule("nearest", "width", 20, only="downscale"), 0.0, RULE_BY_CONTRACT + NEAREST_WHY),
+    ("short_scale_first_half_even", (49, 75), _rule("nearest", "shorter_side", 32, rounding="half_even", arithmetic="scale_first"), 0.0, RULE_BY_CONTRACT + NEAREST_WHY),
+]
+PADDLE_NORM = _normalize((127.5, 127.5, 127.5), (127.5, 127.5, 127.5))
+REC_RULE = _rule("bilinear", "height", 16, max_size=40, rounding="ceil", arithmetic="aspect_first")
+# (id, input size, input colour, steps, tolerance against the library, why)
+PAD_CASES = [
+    ("paddle_rec", (32, 50), "bgr", [REC_RULE, PADDLE_NORM, _pad((16, 40), (0, 0, 0)), _layout("nchw")], 1e-4 / 127.5 * 2, REC + BILINEAR_WHY + "; pad after normalize"),
+    ("paddle_rec_full", (32, 100), "bgr", [REC_RULE, PADDLE_NORM, _pad((16, 40), (0, 0, 0)), _layout("nchw")], 1e-4 / 127.5 * 2, REC + BILINEAR_WHY + "; pad after normalize"),
+    ("center_pixels", (13, 29), "rgb", [_pad((20, 40), (1, 2, 3), "center"), _normalize((10, 20, 30), (2, 4, 8)), _layout("nhwc")], 0.0, PLACED_WHY + "; torch normalize"),
+    ("exact_size", (9, 7), "rgb", [_pad((9, 7), (5, 5, 5), "center"), _layout("nchw")], 0.0, PLACED_WHY),
+    ("one_pixel_after_color", (1, 1), "bgr", [{"op": "color", "order": "rgb"}, _pad((4, 3), (7, 8, 9), "center"), _layout("nchw")], 0.0, PLACED_WHY + "; cvtColor"),
+    ("then_resize", (11, 6), "rgb", [_pad((12, 12), (255, 0, 100), "center"), _resize((7, 9), "bilinear")], BILINEAR_ATOL, BILINEAR_WHY + ", padding resampled"),
+    ("after_letterbox", (23, 17), "rgb", [_letterbox((12, 16), (114, 0, 255), "nearest"), _pad((15, 20), (1, 2, 3), "center"), _layout("nchw")], 0.0, PLACED_WHY + " twice"),
+    ("then_crop", (10, 30), "rgb", [_rule("nearest", "longer_side", 16), _pad((16, 16), (9, 9, 9), "center"), {"op": "center_crop", "size": [9, 11]}, _layout("nhwc")], 0.0, TV + PLACED_WHY),
+    (
+        "after_normalize_cast",
+        (5, 6),
+        "rgb",
+        [_normalize((100, 100, 100), (50, 50, 50)), _pad((7, 9), (-1.5, 0.5, 2.5), "center"), _layout("nchw"), _cast("int8")],
+        0.0,
+        PLACED_WHY + "; torch normalize, round",
+    ),
+]
 
 
 def pre_cases() -> list[PreCase]:
@@ -443,6 +556,14 @@ def pre_cases() -> list[PreCase]:
     add("chain_crop_then_bilinear", _random(19, 23, 216), "rgb", [{"op": "center_crop", "size": [15, 16]}, _resize((9, 29), "bilinear")], BILINEAR_ATOL, BILINEAR_WHY)
     add("chain_nearest_then_bilinear_resize", _random(17, 13, 217), "bgr", [_resize((23, 9), "nearest"), _resize((10, 14), "bilinear")], BILINEAR_ATOL, BILINEAR_WHY)
     add("chain_bilinear_bilinear", _random(15, 21, 218), "rgb", [_resize((26, 11), "bilinear"), _resize((9, 17), "bilinear")], BILINEAR_ATOL, BILINEAR_WHY)
+    seed = 300
+    for case_id, (h, w), step, atol, why in RULE_CASES:
+        seed += 1
+        add(f"rule_{case_id}_{h}x{w}", _random(h, w, seed), "rgb", [step, _layout("nhwc")], atol, why)
+    seed = 400
+    for case_id, (h, w), color, pre_steps, atol, why in PAD_CASES:
+        seed += 1
+        add(f"pad_{case_id}_{h}x{w}", _random(h, w, seed), color, pre_steps, atol, why)
     # Camera frames: YUV -> RGB, rotation, mirror, region of interest, then the steps.
     frames = [
         ("frame_nv21_video_rot90", _frame("nv21", 34, 22, None, "video", 240, rotation=90), "rgb"),

@@ -96,6 +96,16 @@ MUTANTS = [
     Mutant("cpp-u8-resize-old-stride", f"{CPP}/preprocess.cpp.j2", "stride_ = 3 * width;", "stride_ = 3 * in_w;"),
     Mutant("cpp-no-materialize-before-resample", f"{CPP}/preprocess.cpp.j2", "if (!pending_.empty() || !ys_.selection() || !xs_.selection()) materialize();", "if (!pending_.empty()) materialize();"),
     Mutant("cpp-nchw-store-ignores-order", f"{CPP}/preprocess.cpp.j2", "const float* in = row + perm[c];", "const float* in = row + c;"),
+    # ---- C++ size rules and pad ----
+    Mutant("cpp-rule-scale-first-named-exact", f"{CPP}/preprocess.cpp.j2", "new_named = round_side(n * scale, rounding);", "new_named = target;"),
+    Mutant("cpp-rule-half-even-rounds-up", f"{CPP}/preprocess.cpp.j2", "frac > 0.5 || (frac == 0.5 && odd)", "frac >= 0.5"),
+    Mutant("cpp-rule-only-upscale-inverted", f"{CPP}/preprocess.cpp.j2", "(only == Only::Upscale && named >= target)", "(only == Only::Upscale && named <= target)"),
+    Mutant("cpp-rule-max-size-shorter-kept", f"{CPP}/preprocess.cpp.j2", "if (side == SizeSide::Shorter) new_named", "if (side == SizeSide::Height) new_named"),
+    Mutant("cpp-rule-multiple-below-m", f"{CPP}/preprocess.cpp.j2", "std::max<int64_t>(multiple_of, round_side", "std::max<int64_t>(1, round_side"),
+    Mutant("cpp-pad-top-rounds-up", f"{CPP}/preprocess.cpp.j2", "center ? (height - in_h) / 2 : 0", "center ? (height - in_h + 1) / 2 : 0"),
+    Mutant("cpp-pad-value-ignores-order", f"{CPP}/preprocess.cpp.j2", "pad_[perm_[c]] = value[c];", "pad_[c] = value[c];"),
+    Mutant("cpp-pad-geometry-axes-swapped", f"{CPP}/preprocess.cpp.j2", "map_geometry(1.0, 1.0, left, top);", "map_geometry(1.0, 1.0, top, left);"),
+    Mutant("cpp-pad-value-normalized", f"{CPP}/preprocess.cpp.j2", "if (!pending_.empty() || has_padding(ys_)", "if (has_padding(ys_)"),
     # ---- C++ cast ----
     Mutant("cpp-cast-round-half-away", f"{CPP}/cast.hpp.j2", "const float rounded = std::nearbyint(value);", "const float rounded = std::round(value);"),
     Mutant("cpp-cast-truncates", f"{CPP}/cast.hpp.j2", "const float rounded = std::nearbyint(value);", "const float rounded = std::trunc(value);"),
@@ -166,6 +176,11 @@ MUTANTS = [
     Mutant("kt-topk-float-compare-to", f"{KT}/Postprocess.kt.j2", "sa > sb -> -1", "sb.compareTo(sa) != 0 -> sb.compareTo(sa)"),
     Mutant("kt-steps-precision-float", "kotlin/_steps.j2", 'precision = Precision.{{ "UINT8" if', 'precision = Precision.{{ "FLOAT" if'),
     Mutant("kt-steps-keep-ratio-dropped", "kotlin/_steps.j2", 'keepRatio = {{ "true" if step.keep_ratio else "false" }}', "keepRatio = false"),
+    # ---- Kotlin size rules and pad ----
+    Mutant("kotlin-rule-scale-first-named-exact", f"{KT}/Preprocessor.kt.j2", "newNamed = round(n * scale, rounding)", "newNamed = target.toLong()"),
+    Mutant("kotlin-rule-half-even-rounds-up", f"{KT}/Preprocessor.kt.j2", "Rounding.HALF_EVEN -> Math.rint(v).toLong()", "Rounding.HALF_EVEN -> Math.round(v)"),
+    Mutant("kotlin-rule-max-size-shorter-kept", f"{KT}/Preprocessor.kt.j2", "if (side == SizeSide.SHORTER) newNamed", "if (side == SizeSide.HEIGHT) newNamed"),
+    Mutant("kotlin-pad-left-rounds-up", f"{KT}/Preprocessor.kt.j2", "val left = if (center) (width - w) / 2 else 0", "val left = if (center) (width - w + 1) / 2 else 0"),
     # ---- Swift: a few per op family (each mutant is one more compile of the core) ----
     Mutant("swift-nearest-round", f"{SW}/Resample.swift.j2", "out[i] = Swift.min(JVM.toInt(x.rounded(.down)), nIn - 1)", "out[i] = Swift.min(JVM.toInt(x.rounded()), nIn - 1)"),
     Mutant("swift-bilinear-weight-float32", f"{SW}/Resample.swift.j2", "taps.w0[i] = Float(1.0 - a)", "taps.w0[i] = 1.0 - Float(a)"),
@@ -179,6 +194,8 @@ MUTANTS = [
     Mutant("swift-yuv-chroma-row-rounded-up", f"{SW}/Frames.swift.j2", "let at = (sy >> 1) * cRow", "let at = ((sy + 1) >> 1) * cRow"),
     Mutant("swift-rotate-90-counterclockwise", f"{SW}/Frames.swift.j2", "case 90: return (uy, image.height - 1 - ux)", "case 90: return (image.width - 1 - uy, ux)"),
     Mutant("swift-yuv-video-no-rounding", f"{SW}/Frames.swift.j2", " * 1220542 + (1 << 19)", " * 1220542"),
+    Mutant("swift-rule-scale-first-named-exact", f"{SW}/Preprocessor.swift.j2", "newNamed = Self.round(n * scale, rounding)", "newNamed = target"),
+    Mutant("swift-pad-top-rounds-up", f"{SW}/Preprocessor.swift.j2", "let top = center ? (height - h) / 2 : 0", "let top = center ? (height - h + 1) / 2 : 0"),
     Mutant("swift-yuv-full-table-truncates", f"{SW}/Frames.swift.j2", "Int(c * 64.0 * Double(i - 128) + 0.5)", "Int(c * 64.0 * Double(i - 128))"),
 ]
 

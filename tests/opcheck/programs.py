@@ -21,6 +21,7 @@ from jinja2 import FileSystemLoader
 
 from edgesdk import hosttest_kotlin, hosttest_swift, naming
 from edgesdk.backends.base import cache_dir
+from edgesdk.processing import run_preprocess
 from edgesdk.render import make_environment, template_path
 
 from .cases import PostCase, PreCase, check_post, check_pre
@@ -74,6 +75,8 @@ def context(name: str, pre: list[PreCase], post: list[PostCase]) -> dict[str, An
         "adapter": {"accelerators": "Cpu cpu", "thread_safety": "no runtime"},
         "run_options": RUN_OPTIONS,
         "sha_prefixes": SHA_PREFIXES,
+        # Every case's steps: the op libraries then carry each optional part (codegen.pre_uses).
+        "preprocess": {"steps": [step for c in pre for step in c.steps]},
         "pre_cases": [{"id": c.id, "width": c.pixels.shape[1], "height": c.pixels.shape[0], "input_color": c.input_color, "steps": c.steps, "frame": _frame(c)} for c in pre],
         "post_cases": [{"id": c.id, "task": c.task, "shape": list(c.values.shape), "steps": c.steps} for c in post],
     }
@@ -121,6 +124,7 @@ def check_outputs(folder: Path, pre: list[PreCase], post: list[PostCase], exact:
             continue
         problems += check_pre(c, np.fromfile(path, dtype=want.dtype.newbyteorder("<")).reshape(want.shape), want)
         problems += _check_sha(folder, c)
+        problems += _check_geometry(folder, c)
     for p in post:
         path, order = folder / f"{p.id}.out", folder / f"{p.id}.order"
         if not path.is_file() or path.stat().st_size != p.values.nbytes:
@@ -130,6 +134,18 @@ def check_outputs(folder: Path, pre: list[PreCase], post: list[PostCase], exact:
         problems += check_post(p, got, [int(i) for i in np.fromfile(order, dtype="<i4")] if order.is_file() else None)
         problems += _check_run_order(folder, p)
     return problems
+
+
+def _check_geometry(folder: Path, case: PreCase) -> list[str]:
+    """The Geometry the language composed (scale and pad per axis), bit for bit the Python
+    reference's: boxes and masks map back through it (docs/processing.md, "Geometry")."""
+    path = folder / f"{case.id}.geo"
+    if not path.is_file():
+        return [f"{case.id}: no geometry written"]
+    g = run_preprocess(case.pixels, case.input_color, case.steps).geometry
+    want = np.array([g.scale_x, g.scale_y, g.pad_left, g.pad_top])
+    got = np.fromfile(path, dtype="<f8")
+    return [] if np.array_equal(got, want) else [f"{case.id}: geometry (scale_x, scale_y, pad_left, pad_top) {got.tolist()}, want {want.tolist()}"]
 
 
 def _check_sha(folder: Path, case: PreCase) -> list[str]:

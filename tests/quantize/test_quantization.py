@@ -104,6 +104,14 @@ def test_explicit_keep_float_list(calib_project, tmp_path):
     q = {"mode": "int8", "calibration": {"data": "calib", "samples": 16}, "keep_float": ["/head/Gemm"]}
     report = _report(api.build(calib_project(quant_manifest(q)), out=tmp_path / "dist").bundle)
     assert report["kept_float"] == [{"layer": "/head/Gemm", "reason": "listed in quantization.keep_float"}]
+    assert report["sensitivity"] == []  # one probe per layer runs only where it is used or asked for
+
+
+def test_sensitivity_analysis_on_request_probes_every_layer(calib_project, tmp_path):
+    q = {"mode": "int8", "calibration": {"data": "calib", "samples": 16}, "sensitivity": True}
+    report = _report(api.build(calib_project(quant_manifest(q)), out=tmp_path / "dist").bundle)
+    assert [row["layer"] for row in report["sensitivity"]] == report["layers"] and report["kept_float"] == []
+    assert all(0.9 < row["cosine"] <= 1 for row in report["sensitivity"])
 
 
 def test_fp16_halves_the_model_and_keeps_float_io(calib_project, tmp_path):
@@ -204,8 +212,11 @@ def test_int8_is_under_30_percent_of_fp32(wide_onnx, tmp_path):
     assert out.stat().st_size <= 0.30 * wide_onnx.stat().st_size
 
 
-def test_runtime_without_translator_is_reported():
-    with pytest.raises(BackendUnavailable, match="runtimes with quantization: onnxruntime"):
+def test_runtime_without_translator_is_reported(monkeypatch):
+    from edgesdk.backends import get_backend
+
+    monkeypatch.setattr(get_backend("ncnn"), "quantizer", None)
+    with pytest.raises(BackendUnavailable, match=r"'int8' is not available for runtime 'ncnn' yet \(runtimes with quantization: onnxruntime, "):
         get_translator("ncnn", "int8")
 
 

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from edgesdk.manifest.schema import post_step
-from edgesdk.processing import Orientation, Plane, ProcessingError, decode_image, exif_orientation, frame_to_rgb, orient, run_postprocess, run_preprocess, yuv420_to_rgb
+from edgesdk.processing import Orientation, Plane, ProcessingError, decode_image, exif_orientation, frame_to_rgb, orient, roi_of_frame_crop, run_postprocess, run_preprocess, yuv420_to_rgb
 from edgesdk.processing.frames import EXIF_ORIENTATIONS, raw_frame_size
 
 CV2_CODES = {"nv21": cv2.COLOR_YUV2RGB_NV21, "nv12": cv2.COLOR_YUV2RGB_NV12, "i420": cv2.COLOR_YUV2RGB_I420}
@@ -168,6 +168,22 @@ def test_roi_is_taken_in_the_upright_image_and_checked_against_its_bounds():
         Orientation(45)
     with pytest.raises(ProcessingError, match="roi must be four integers"):
         Orientation(roi=(0, 0, 1))
+
+
+@pytest.mark.parametrize("rotation", [0, 90, 180, 270])
+@pytest.mark.parametrize("mirror", [False, True])
+def test_a_frame_crop_becomes_the_upright_roi_holding_the_same_pixels(rotation, mirror):
+    """Android's Image.getCropRect() is in the sensor's frame: crop then turn (numpy) == turn then the mapped ROI."""
+    rng = np.random.default_rng(rotation + mirror)
+    frame = rng.integers(0, 256, (9, 13, 3), dtype=np.uint8)
+    crops = [(0, 0, 13, 9), (2, 1, 5, 7), (12, 8, 1, 1), (0, 3, 13, 1), (4, 0, 1, 9)]
+    for crop in crops:
+        x, y, w, h = crop
+        want = orient(frame[y : y + h, x : x + w], Orientation(rotation, mirror))
+        roi = roi_of_frame_crop(13, 9, rotation, mirror, crop)
+        np.testing.assert_array_equal(orient(frame, Orientation(rotation, mirror, roi)), want, err_msg=str(crop))
+    with pytest.raises(ProcessingError, match=r"crop \(x=10, y=0, w=4, h=9\) .* inside the 13x9 frame"):
+        roi_of_frame_crop(13, 9, rotation, mirror, (10, 0, 4, 9))
 
 
 @pytest.mark.parametrize("value", sorted(EXIF_ORIENTATIONS))
