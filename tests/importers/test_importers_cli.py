@@ -127,6 +127,16 @@ def test_init_from_hf_writes_the_recipe_the_models_names_and_dims(softmax, tmp_p
 
 
 @pytest.mark.parametrize(
+    "config", ["timm/center_bicubic.json", "timm/squash_095.json", "hf/vit/preprocessor_config.json", "hf/resnet_convnext/preprocessor_config.json", "hf/clip/preprocessor_config.json"]
+)
+def test_every_importable_config_writes_a_manifest_that_validates(config, tmp_path, capsys):
+    model = classifier_onnx(tmp_path / "m", [1, 3, 224, 224], False)
+    code, err = _run_init(model, f"{config.split('/')[0]}:{DATA / config}", capsys)
+    assert code == 0, err
+    assert main(["validate", "-c", str(model.parent / "edgesdk.yaml")]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
     ("spec", "named"),
     [
         (f"timm:{DATA / 'timm' / 'border.json'}", "crop_mode: 'border' is not supported"),
