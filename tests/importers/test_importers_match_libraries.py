@@ -6,14 +6,12 @@ after normalizing, so this also holds the uint8 resizes exact)."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
 from edgesdk.importers import import_recipe
 from edgesdk.importers.torchvision import PYTHON_ENV
-from edgesdk.manifest.schema import PreprocessSpec, ResizeParams, normalized_step
+from edgesdk.manifest.schema import PreprocessSpec, normalized_step
 from edgesdk.processing import run_preprocess
 
 from .conftest import DATA, photos, run_library
@@ -33,7 +31,6 @@ CASES = {
     f"hf:{DATA}/hf/resnet_convnext/preprocessor_config.json": ("hf", f"{DATA}/hf/resnet_convnext/preprocessor_config.json"),
     f"hf:{DATA}/hf/clip/preprocessor_config.json": ("hf", f"{DATA}/hf/clip/preprocessor_config.json"),
 }
-SIZE_RULE_FIELDS = ("shorter_side", "longer_side", "max_size")
 
 
 def _id(spec: str) -> str:
@@ -53,33 +50,8 @@ def import_python(reference_python, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(DATA))
 
 
-SIZE_RULES_HERE = "shorter_side" in ResizeParams.model_fields
-
-
-def rule_size(h: int, w: int, resize: dict) -> list[int]:
-    """The output size of a `shorter_side` (+ `max_size`) or `longer_side` resize with the default
-    floor rounding, by docs/processing.md's formula (double arithmetic, left to right)."""
-    short, long = min(h, w), max(h, w)
-    if "shorter_side" in resize:
-        new_short, new_long = resize["shorter_side"], math.floor(resize["shorter_side"] * long / short)
-        if "max_size" in resize and new_long > resize["max_size"]:
-            new_short, new_long = math.floor(resize["max_size"] * new_short / new_long), resize["max_size"]
-    else:
-        new_long, new_short = resize["longer_side"], math.floor(resize["longer_side"] * short / long)
-    return [new_long, new_short] if w <= h else [new_short, new_long]
-
-
-def reference_steps(steps: list[dict], image_hw: tuple[int, int]) -> list[dict]:
-    """The imported steps, validated and normalized. Until this checkout has the size rules, a
-    size-rule resize is replaced by the fixed size its rule gives for this image (the importer's
-    mapping is then still held to the library; the size rules' own code is tested with them)."""
-    if not SIZE_RULES_HERE:
-        steps = [
-            {"resize": {**{k: v for k, v in s["resize"].items() if k not in SIZE_RULE_FIELDS}, "size": rule_size(*image_hw, s["resize"])}}
-            if any(f in s.get("resize", {}) for f in SIZE_RULE_FIELDS)
-            else s
-            for s in steps
-        ]
+def reference_steps(steps: list[dict]) -> list[dict]:
+    """The imported steps as the manifest validates and normalizes them."""
     validated = PreprocessSpec.model_validate({"input_color": "rgb", "steps": [*steps, {"layout": "nchw"}]})
     return [normalized_step(s) for s in validated.steps]
 
@@ -88,10 +60,9 @@ def reference_steps(steps: list[dict], image_hw: tuple[int, int]) -> list[dict]:
 def test_imported_preprocessing_equals_the_library(spec, library_tensors, import_python):
     expected = library_tensors[spec]
     assert not isinstance(expected, str), f"the library failed: {expected}"
-    imported = import_recipe(spec).steps
+    steps = reference_steps(import_recipe(spec).steps)
     for n, (image, want) in enumerate(zip(photos(), expected, strict=True)):
-        # Only the first resize sees the photo's own size; every pipeline here starts with it.
-        got = run_preprocess(image, "rgb", reference_steps(imported, image.shape[:2])).tensor
+        got = run_preprocess(image, "rgb", steps).tensor
         assert got.shape == want.shape, f"photo {n} ({image.shape[0]}x{image.shape[1]}): shape {got.shape}, the library's {want.shape}"
         worst = float(np.max(np.abs(got - want)))
         assert worst <= TOLERANCE, f"photo {n} ({image.shape[0]}x{image.shape[1]}): max |reference - library| = {worst:.3g}"
