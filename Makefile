@@ -15,8 +15,8 @@ export EDGESDK_CACHE := $(CACHE)
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 PYTEST_ARGS ?=
 
-.PHONY: setup venv system-deps native-deps demo test test-fast fuzz lint bench mutate clean
-setup: venv system-deps native-deps
+.PHONY: setup venv system-deps native-deps reference-libs demo test test-fast fuzz lint bench mutate clean
+setup: venv system-deps native-deps reference-libs
 
 # The venv holds the pinned dependencies; the project itself is installed editable from this
 # clone every time, which is quick and keeps a shared venv pointing at the clone in use.
@@ -33,6 +33,11 @@ $(VENV)/.deps-ok:
 	$(PY) -m pip install -q --upgrade "setuptools==84.2.1" wheel
 	$(PY) -m pip install -q -r requirements/lock.txt
 	@touch $@
+
+# torch + torchvision, timm and transformers in a venv of their own (the importer tests run each
+# library's pipeline there: torchvision does not import beside the main venv's torch).
+reference-libs:
+	@bash scripts/reference_libs_venv.sh $(CACHE) $(PYTHON) >/dev/null
 
 system-deps:
 	@bash scripts/install_system_deps.sh

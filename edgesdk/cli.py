@@ -58,6 +58,13 @@ def _parser() -> argparse.ArgumentParser:
         help="the manifest's task: classification writes softmax + top-5, detection letterbox + decode_boxes + nms, segmentation a mask step, custom no post-processing (default: classification)",
     )
     s.add_argument("--force", action="store_true", help="overwrite an existing edgesdk.yaml")
+    s.add_argument(
+        "--from",
+        dest="from_spec",
+        metavar="SPEC",
+        help="import the pre-processing from the training recipe instead of writing a default: torchvision:MODULE:ATTR (a transform or weights enum; "
+        "EDGESDK_IMPORT_PYTHON names another interpreter to import it in), timm:PATH/pretrained_cfg.json, hf:PATH/preprocessor_config.json (docs/importing.md)",
+    )
 
     s = command("build", "build an SDK bundle from a manifest", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("-c", "--config", type=Path, default=Path("edgesdk.yaml"), help="manifest (default: edgesdk.yaml)")
@@ -297,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "init":
             from edgesdk.scaffold import init_manifest
 
-            print(f"wrote {init_manifest(args.model, task=args.task, force=args.force)}")
+            print(f"wrote {init_manifest(args.model, task=args.task, force=args.force, from_spec=args.from_spec)}")
             return 0
         if args.command == "schema":
             from edgesdk.manifest import json_schema

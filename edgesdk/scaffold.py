@@ -9,6 +9,7 @@ import yaml
 
 from edgesdk import naming
 from edgesdk.errors import InputError, ManifestError
+from edgesdk.importers import Recipe, import_recipe
 from edgesdk.inspection import inspect_path
 from edgesdk.manifest import MODEL_SUFFIXES, manifest_from_dict
 from edgesdk.manifest.schema import SYMBOL_PATTERN, OutputSpec
@@ -36,7 +37,15 @@ task: {{ task }}                      # classification | detection | segmentatio
 preprocess:                           # from a decoded HWC uint8 image
   input_color: rgb                    # rgb | bgr: the order the app passes pixels in
   steps:
-{% if task == "detection" %}
+{% if imported %}
+    # imported from {{ imported.origin }} by edgesdk init --from: re-import when the training recipe changes
+{% for note in imported.notes %}
+    # {{ note }}
+{% endfor %}
+{% for line in imported.lines %}
+    - {{ line }}
+{% endfor %}
+{% elif task == "detection" %}
     - letterbox: {size: [{{ h }}, {{ w }}], pad_value: 114, interpolation: bilinear}   # keeps the aspect ratio; boxes are mapped back
     - normalize: {mean: [0, 0, 0], std: [255, 255, 255]}   # (x * scale - mean) / std
 {% elif task == "segmentation" %}
@@ -79,7 +88,9 @@ target: x86                           # {{ targets | join(" | ") }} (--target ov
 """
 
 
-def init_manifest(model: Path, task: str = "classification", force: bool = False) -> Path:
+def init_manifest(model: Path, task: str = "classification", force: bool = False, from_spec: str | None = None) -> Path:
+    """Write edgesdk.yaml next to `model`. `from_spec` imports the pre-processing from a training
+    library's recipe (edgesdk.importers) instead of the default for the task."""
     if not model.is_file():
         raise InputError(f"model not found: {model}")
     if model.suffix not in MODEL_SUFFIXES:
@@ -89,6 +100,7 @@ def init_manifest(model: Path, task: str = "classification", force: bool = False
     target = model.parent / "edgesdk.yaml"
     if target.exists() and not force:
         raise InputError(f"{target} already exists (pass --force to overwrite)")
+    recipe = import_recipe(from_spec) if from_spec else None
     info = inspect_path(model)
     inputs = info.get("inputs") or []
     recorded = inputs[0].get("shape") if inputs else None
@@ -96,8 +108,12 @@ def init_manifest(model: Path, task: str = "classification", force: bool = False
         first = {"name": inputs[0]["name"], "shape": list(recorded), "dtype": inputs[0].get("dtype") or "float32"}
         io_note = "read from the model file; check the output names and shapes"
     elif recorded:
-        first = _fill_dynamic(inputs[0])
-        io_note = f"the model's input is dynamic ({recorded}): its image axes stay symbolic; the resize size below is a guess, set the one the model was trained at"
+        # A recipe that fixes the image size fills the image axes (every runtime takes the model then);
+        # without one they keep the model's symbols.
+        first = _fill_dynamic(inputs[0], recipe.input_hw if recipe else None)
+        io_note = f"the model's input is dynamic ({recorded}): " + (
+            f"H and W below are the size {from_spec} makes" if recipe and recipe.input_hw else "its image axes stay symbolic; the resize size below is a guess, set the one the model was trained at"
+        )
     else:
         # TorchScript records its forward's argument names but no shapes.
         first = {**DEFAULT_INPUT, "name": inputs[0]["name"]} if inputs else dict(DEFAULT_INPUT)
@@ -105,6 +121,8 @@ def init_manifest(model: Path, task: str = "classification", force: bool = False
     shape = first["shape"]
     nhwc = len(shape) == 4 and shape[-1] in (1, 3) and shape[1] not in (1, 3)
     h, w = (shape[1], shape[2]) if nhwc else (shape[-2], shape[-1]) if len(shape) == 4 else (224, 224)
+    if recipe and recipe.input_hw and len(shape) == 4 and all(_fixed(d) for d in (h, w)) and recipe.input_hw != (h, w):
+        raise ManifestError(f"--from {from_spec}", f"the recipe makes {recipe.input_hw[0]}x{recipe.input_hw[1]} images but the model's input {first['name']!r} is {shape}")
     h, w = (int(d) if _fixed(d) else DEFAULT_SIDE for d in (h, w))  # a symbolic image axis: the steps' size is a guess
     outputs = info.get("outputs") or [{"name": "output", "shape": None}]
     context = {
@@ -122,6 +140,7 @@ def init_manifest(model: Path, task: str = "classification", force: bool = False
         # YOLOv8-style exports put the candidates last: [1, 4 + classes, N] with N the larger axis.
         "transposed": _candidates_last(outputs[0].get("shape")),
         "targets": list(TARGETS),
+        "imported": _imported(recipe),
     }
     text = render_string(TEMPLATE, context)
     _check_loads(text, model)
@@ -139,16 +158,31 @@ def _fixed(dim) -> bool:
     return isinstance(dim, int) and not isinstance(dim, bool) and dim >= 1
 
 
-def _fill_dynamic(spec: dict) -> dict:
-    """The model's input with its symbolic batch and channel dims filled: batch 1, channels 3 (what
-    the pre-processing makes of an RGB/BGR image); its symbolic image axes keep the model's own
-    symbol (-1 when the symbol is not a manifest name), so any size the steps give fits."""
+def _imported(recipe: Recipe | None) -> dict | None:
+    """The recipe as the template writes it: one flow-style YAML line per step."""
+    if recipe is None:
+        return None
+    lines = [f"{op}: {_flow(params)}" for step in recipe.steps for op, params in step.items()]
+    return {"origin": recipe.origin, "notes": recipe.notes, "lines": lines}
+
+
+def _flow(value) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=1 << 16).strip()
+
+
+def _fill_dynamic(spec: dict, image_hw: tuple[int, int] | None = None) -> dict:
+    """The model's input with its symbolic dims filled: batch 1, a symbolic channel axis 3 (what
+    the pre-processing makes of an RGB/BGR image), image axes from `image_hw` (what an imported
+    recipe makes) or else the model's own symbol (-1 when the symbol is not a manifest name), so
+    any size the steps give fits."""
     shape = list(spec["shape"])
     if len(shape) != 4:
         return {**DEFAULT_INPUT, "name": spec["name"]}
     channels_last = _fixed(shape[3]) and shape[3] in (1, 3) and not _fixed(shape[1])
     channel_axis = 3 if channels_last else 1
-    filled = [1] + [d if _fixed(d) else (3 if axis == channel_axis else _symbol(d)) for axis, d in enumerate(shape[1:], start=1)]
+    image_axes = (1, 2) if channels_last else (2, 3)
+    sides: dict[int, int | str] = dict(zip(image_axes, image_hw)) if image_hw else {axis: _symbol(shape[axis]) for axis in image_axes}
+    filled = [1] + [d if _fixed(d) else (3 if axis == channel_axis else sides.get(axis, _symbol(d))) for axis, d in enumerate(shape[1:], start=1)]
     return {"name": spec["name"], "shape": filled, "dtype": spec.get("dtype") or "float32"}
 
 

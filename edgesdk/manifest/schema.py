@@ -218,8 +218,14 @@ class ResizeParams(_Strict):
         }
 
 
+CROP_ROUNDINGS = ("floor", "half_even")
+
+
 class CenterCropParams(_Strict):
     size: Size2
+    rounding: Literal[CROP_ROUNDINGS] = Field(  # type: ignore[valid-type]
+        "floor", description="how (h - H) / 2 becomes the top offset (the same for left): floor, or half_even (Python's round, torchvision's CenterCrop)"
+    )
 
 
 class LetterboxParams(_Strict):
@@ -649,6 +655,8 @@ def normalized_step(step: BaseModel) -> dict[str, Any]:
         del params["antialias"]
     if params.get("precision") == "float":
         del params["precision"]
+    if op == "center_crop" and params.get("rounding") == "floor":
+        del params["rounding"]
     return {"op": op, **params}
 
 

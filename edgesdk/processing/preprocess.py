@@ -72,11 +72,23 @@ def letterbox_placement(h: int, w: int, out_h: int, out_w: int, align: str) -> t
     return nh, nw, 0, 0
 
 
-def crop_offsets(h: int, w: int, out_h: int, out_w: int) -> tuple[int, int]:
+CROP_ROUNDINGS = ("floor", "half_even")
+
+
+def crop_offset(excess: int, rounding: str = "floor") -> int:
+    """excess / 2 as a crop offset: floored, or rounded half to even (torchvision's
+    `int(round(excess / 2.0))`: 3 -> 2, 5 -> 2, 7 -> 4)."""
+    half = excess // 2
+    if rounding == "half_even" and excess % 2 == 1 and half % 2 == 1:
+        return half + 1
+    return half
+
+
+def crop_offsets(h: int, w: int, out_h: int, out_w: int, rounding: str = "floor") -> tuple[int, int]:
     """(top, left) of a center crop; an image smaller than the crop is an error."""
     if h < out_h or w < out_w:
         raise ProcessingError(f"center_crop: image {h}x{w} is smaller than the crop {out_h}x{out_w}")
-    return (h - out_h) // 2, (w - out_w) // 2
+    return crop_offset(h - out_h, rounding), crop_offset(w - out_w, rounding)
 
 
 def _resampling(step: dict) -> tuple[str, bool, str]:
@@ -107,7 +119,7 @@ def resize(image: np.ndarray, step: dict) -> np.ndarray:
 def center_crop(image: np.ndarray, step: dict) -> np.ndarray:
     """The `center_crop` step on an HWC image (a view, dtype unchanged)."""
     out_h, out_w = _size(step)
-    top, left = crop_offsets(image.shape[0], image.shape[1], out_h, out_w)
+    top, left = crop_offsets(image.shape[0], image.shape[1], out_h, out_w, _choice(step, "rounding", CROP_ROUNDINGS, "floor"))
     return image[top : top + out_h, left : left + out_w]
 
 
@@ -285,7 +297,7 @@ def run_preprocess(image_hwc_uint8: np.ndarray, input_color: str, steps: Sequenc
             geometry = geometry.then(x.shape[1] / w, x.shape[0] / h, 0.0, 0.0)
         elif op == "center_crop":
             x = center_crop(x, step)
-            top, left = crop_offsets(h, w, x.shape[0], x.shape[1])
+            top, left = crop_offsets(h, w, x.shape[0], x.shape[1], step.get("rounding", "floor"))
             geometry = geometry.then(1.0, 1.0, -left, -top)
         elif op == "letterbox":
             x = letterbox(x, step)

@@ -258,6 +258,9 @@ def preprocess(rgb: np.ndarray, input_color: str, steps: list[dict]) -> np.ndarr
             H, W = step["size"]
             assert h >= H and w >= W
             top, left = (h - H) // 2, (w - W) // 2
+            if step.get("rounding") == "half_even":  # an odd excess whose half floors to an odd number rounds up
+                top += (h - H) % 2 * (top % 2)
+                left += (w - W) % 2 * (left % 2)
             x = x[top : top + H, left : left + W]
         elif op == "letterbox":
             H, W = step["size"]

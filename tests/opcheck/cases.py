@@ -246,7 +246,10 @@ def library_preprocess(pixels: np.ndarray, input_color: str, steps: list[dict]) 
             x = cv2.copyMakeBorder(x, top, out_h - h - top, left, out_w - w - left, cv2.BORDER_CONSTANT, value=[float(v) for v in step["value"]]).reshape(out_h, out_w, 3)
         elif op == "center_crop":
             out_h, out_w = step["size"]
-            top, left = (h - out_h) // 2, (w - out_w) // 2
+            if step.get("rounding") == "half_even":  # torchvision's CenterCrop, as it writes it
+                top, left = round((h - out_h) / 2.0), round((w - out_w) / 2.0)
+            else:
+                top, left = (h - out_h) // 2, (w - out_w) // 2
             x = x[top : top + out_h, left : left + out_w]
         elif op == "letterbox":
             out_h, out_w = step["size"]
@@ -368,6 +371,8 @@ LETTERBOX = [
 # center_crop offsets by hand: floor((h - H) / 2). torchvision's CenterCrop rounds (h - H) / 2
 # half to even (7 - 4 = 3 gives top 2, not 1); the contract floors, so these are hand values.
 CENTER_CROP = [((7, 10), (4, 5), (1, 2)), ((9, 9), (9, 9), (0, 0)), ((5, 300), (1, 1), (2, 149))]
+# rounding: half_even is torchvision's int(round((h - H) / 2.0)): excess 7 -> 4, 9 -> 4, 5 -> 2, 3 -> 2, 1 -> 0.
+CENTER_CROP_HALF_EVEN = [((11, 14), (4, 5), (4, 4)), ((10, 9), (5, 4), (2, 2)), ((8, 5), (5, 4), (2, 0))]
 
 
 NEAREST_WHY = "OpenCV INTER_NEAREST_EXACT"
@@ -502,6 +507,10 @@ def pre_cases() -> list[PreCase]:
     for (h, w), size, _ in CENTER_CROP:
         seed += 1
         add(f"center_crop_{h}x{w}_to_{size[0]}x{size[1]}", _random(h, w, seed), "rgb", [{"op": "center_crop", "size": list(size)}, _layout("nchw")], 0.0, CROP_WHY)
+    for (h, w), size, _ in CENTER_CROP_HALF_EVEN:
+        seed += 1
+        crop = {"op": "center_crop", "size": list(size), "rounding": "half_even"}
+        add(f"center_crop_half_even_{h}x{w}_to_{size[0]}x{size[1]}", _random(h, w, seed), "rgb", [crop, _layout("nchw")], 0.0, "torchvision's CenterCrop offsets, round((h - H) / 2.0)")
     # Colour order: the app's order, a swap, swapping back; per-channel parameters follow the order of their step.
     add("color_bgr_to_rgb", _random(6, 5, 201), "bgr", [{"op": "color", "order": "rgb"}], 0.0, "OpenCV cvtColor")
     add("color_swap_nchw", _random(5, 8, 215), "bgr", [{"op": "color", "order": "rgb"}, _layout("nchw")], 0.0, "OpenCV cvtColor, torch permute")

@@ -11,10 +11,10 @@ import torch
 from cpp import reference
 
 from edgesdk.processing import Orientation, frame_to_rgb, run_postprocess, run_preprocess
-from edgesdk.processing.preprocess import crop_offsets, keep_ratio_size, letterbox_placement
+from edgesdk.processing.preprocess import crop_offset, crop_offsets, keep_ratio_size, letterbox_placement
 from edgesdk.processing.resample import resize_image
 
-from .cases import CENTER_CROP, KEEP_RATIO, LETTERBOX, NEAREST_SIZES, check_post, check_pre, cv2_nearest, max_abs_diff, pillow_nearest, post_cases, pre_cases
+from .cases import CENTER_CROP, CENTER_CROP_HALF_EVEN, KEEP_RATIO, LETTERBOX, NEAREST_SIZES, check_post, check_pre, cv2_nearest, max_abs_diff, pillow_nearest, post_cases, pre_cases
 
 PRE = pre_cases()
 POST = post_cases()
@@ -86,6 +86,14 @@ def test_letterbox_placements(size, target, align, want):
 def test_center_crop_offsets_are_floored(size, target, want):
     """torchvision's CenterCrop rounds (h - H) / 2 half to even (7 - 4 gives top 2); the contract floors."""
     assert crop_offsets(*size, *target) == want
+
+
+@pytest.mark.parametrize(("size", "target", "want"), CENTER_CROP_HALF_EVEN)
+def test_center_crop_half_even_offsets_are_torchvisions(size, target, want):
+    """rounding: half_even is torchvision's int(round((h - H) / 2.0)), hand values and every excess up to 64."""
+    assert crop_offsets(*size, *target, "half_even") == want
+    for excess in range(64):
+        assert crop_offset(excess, "half_even") == round(excess / 2.0)
 
 
 def test_softmax_of_huge_logits_does_not_overflow():
