@@ -30,7 +30,8 @@ import sys
 import tempfile
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -143,15 +144,8 @@ class NcnnBackend(Backend):
         import ncnn
 
         param = artifact.main_path
-        weights = param.with_suffix(".bin")  # model.ncnn.param -> model.ncnn.bin
         outputs = [OUTPUT_BLOB.format(k) for k in range(len(read_param(param).outputs))]
-        net = ncnn.Net()
-        for option, value in FP32_OPTIONS.items():
-            setattr(net.opt, option, value)
-        if threads > 0:  # 0: ncnn's default, its count of big cores
-            net.opt.num_threads = threads
-        if net.load_param(str(param)) != 0 or net.load_model(str(weights)) != 0:
-            raise UnsupportedOpError(f"ncnn could not load {param.name} + {weights.name} (see the ncnn messages above)")
+        net = open_net(param, threads)
 
         def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
             (value,) = feeds.values()
@@ -195,7 +189,41 @@ class NcnnBackend(Backend):
         subprocess.run(["bash", str(BUILD_SCRIPT), CPP_RUNTIME_VERSION, str(sdist), str(cross), f"-DCMAKE_TOOLCHAIN_FILE={toolchain}"], check=True, env=env)
 
 
+def open_net(param: Path, threads: int = 1):
+    """`param` and its .bin (model.ncnn.param -> model.ncnn.bin) in an ncnn.Net with the options the
+    C++ adapter sets (FP32_OPTIONS); `threads` 0 keeps ncnn's default, its count of big cores."""
+    import ncnn
+
+    weights = param.with_suffix(".bin")
+    net = ncnn.Net()
+    for option, value in FP32_OPTIONS.items():
+        setattr(net.opt, option, value)
+    if threads > 0:
+        net.opt.num_threads = threads
+    if net.load_param(str(param)) != 0 or net.load_model(str(weights)) != 0:
+        raise UnsupportedOpError(f"ncnn could not load {param.name} + {weights.name} (see the ncnn messages above)")
+    return net
+
+
 # ---- the converted graph ----------------------------------------------------------------------
+@dataclass
+class Layer:
+    """One line of an ncnn text .param: `type name bottoms tops bottom... top... key=value...`."""
+
+    kind: str
+    name: str
+    bottoms: list[str]
+    tops: list[str]
+    params: dict[str, str] = field(default_factory=dict)  # key -> value text, in file order
+
+    def int_param(self, key: int, default: int = 0) -> int:
+        return int(self.params.get(str(key), default))
+
+    def line(self) -> str:
+        fields = [self.kind, self.name, str(len(self.bottoms)), str(len(self.tops)), *self.bottoms, *self.tops]
+        return " ".join([*fields, *(f"{k}={v}" for k, v in self.params.items())])
+
+
 @dataclass(frozen=True)
 class ParamGraph:
     """What edgesdk reads from an ncnn .param: layer types, input and output blobs."""
@@ -208,22 +236,32 @@ class ParamGraph:
 _PARAM_MAGIC = "7767517"
 
 
-def read_param(path: Path) -> ParamGraph:
-    """Parse an ncnn text .param: `magic`, `layers blobs`, then per layer
-    `type name bottoms tops bottom... top... key=value...`."""
+def read_layers(path: Path) -> tuple[str, list[Layer]]:
+    """(the `layers blobs` count line, the layers) of an ncnn text .param: `magic`, the counts,
+    then one layer per line."""
     lines = [line.split() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     if not lines or lines[0] != [_PARAM_MAGIC] or len(lines) < 2:
         raise UnsupportedOpError(f"{path.name} is not an ncnn text param file (magic {_PARAM_MAGIC})")
-    types, inputs, produced, consumed = [], [], [], set()
+    layers = []
     for tokens in lines[2:]:
-        kind, bottoms, tops = tokens[0], int(tokens[2]), int(tokens[3])
-        bottom_names, top_names = tokens[4 : 4 + bottoms], tokens[4 + bottoms : 4 + bottoms + tops]
-        types.append(kind)
-        consumed.update(bottom_names)
-        produced += top_names
-        if kind == "Input":
-            inputs += top_names
-    return ParamGraph(types, inputs, [blob for blob in produced if blob not in consumed])
+        n_bottoms, n_tops = int(tokens[2]), int(tokens[3])
+        ends = 4 + n_bottoms + n_tops
+        params = dict(token.split("=", 1) for token in tokens[ends:])
+        layers.append(Layer(tokens[0], tokens[1], tokens[4 : 4 + n_bottoms], tokens[4 + n_bottoms : ends], params))
+    return " ".join(lines[1]), layers
+
+
+def write_layers(path: Path, counts: str, layers: Sequence[Layer]) -> None:
+    path.write_text("\n".join([_PARAM_MAGIC, counts, *(layer.line() for layer in layers)]) + "\n", encoding="utf-8")
+
+
+def read_param(path: Path) -> ParamGraph:
+    """The layer types, input and output blobs of an ncnn text .param."""
+    _, layers = read_layers(path)
+    consumed = {blob for layer in layers for blob in layer.bottoms}
+    produced = [blob for layer in layers for blob in layer.tops]
+    inputs = [blob for layer in layers if layer.kind == "Input" for blob in layer.tops]
+    return ParamGraph([layer.kind for layer in layers], inputs, [blob for blob in produced if blob not in consumed])
 
 
 # ---- conversion -------------------------------------------------------------------------------

@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from edgesdk.backends.ncnn import INPUT_BLOB, Layer, open_net, read_layers, write_layers
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.quantize.calibration import CalibrationSet
 
@@ -44,39 +45,6 @@ INT8_TAG = 0x000D4B38
 HISTOGRAM_BINS = 2048
 TARGET_BINS = 128
 KL_EPS = 0.0001
-
-
-# ---- the .param text --------------------------------------------------------------------------
-@dataclass
-class Layer:
-    kind: str
-    name: str
-    bottoms: list[str]
-    tops: list[str]
-    params: dict[str, str] = field(default_factory=dict)  # key -> value text, in file order
-
-    def int_param(self, key: int, default: int = 0) -> int:
-        return int(self.params.get(str(key), default))
-
-    def line(self) -> str:
-        fields = [self.kind, self.name, str(len(self.bottoms)), str(len(self.tops)), *self.bottoms, *self.tops]
-        return " ".join([*fields, *(f"{k}={v}" for k, v in self.params.items())])
-
-
-def read_layers(param: Path) -> tuple[str, list[Layer]]:
-    """(the `layers blobs` count line, the layers) of an ncnn text .param."""
-    lines = [line.split() for line in param.read_text(encoding="utf-8").splitlines() if line.strip()]
-    layers = []
-    for tokens in lines[2:]:
-        n_bottoms, n_tops = int(tokens[2]), int(tokens[3])
-        ends = 4 + n_bottoms + n_tops
-        params = dict(token.split("=", 1) for token in tokens[ends:])
-        layers.append(Layer(tokens[0], tokens[1], tokens[4 : 4 + n_bottoms], tokens[4 + n_bottoms : ends], params))
-    return " ".join(lines[1]), layers
-
-
-def write_layers(param: Path, counts: str, layers: Sequence[Layer]) -> None:
-    param.write_text("\n".join(["7767517", counts, *(layer.line() for layer in layers)]) + "\n", encoding="utf-8")
 
 
 # ---- the .bin: which blobs each layer reads, in order ---------------------------------------------
@@ -229,8 +197,6 @@ class NcnnPlan:
     """The float param + bin, their table computed once; quantize() writes any subset of layers int8."""
 
     def __init__(self, float_model: Path, calibration: CalibrationSet | None):
-        from edgesdk.backends.ncnn import INPUT_BLOB
-
         if calibration is None:
             raise UnsupportedOpError("ncnn int8 needs calibration data: the input scale of every int8 layer comes from it")
         self.input_name = "input"  # ncnn's runner takes its one feed whatever its name
@@ -275,14 +241,7 @@ def blob_values(param: Path, blob_names: list[str], samples: list[np.ndarray], i
     """Each blob's values for each sample, from the float model in ncnn with the SDK's float options."""
     import ncnn
 
-    from edgesdk.backends.ncnn import FP32_OPTIONS
-
-    net = ncnn.Net()
-    for option, value in FP32_OPTIONS.items():
-        setattr(net.opt, option, value)
-    net.opt.num_threads = 1
-    if net.load_param(str(param)) != 0 or net.load_model(str(param.with_suffix(".bin"))) != 0:
-        raise UnsupportedOpError(f"ncnn could not load {param.name} to calibrate it")
+    net = open_net(param)
     values: dict[str, list[np.ndarray]] = {name: [] for name in blob_names}
     for sample in samples:
         extractor = net.create_extractor()
