@@ -132,6 +132,9 @@ class TensorRtBackend(Backend):
             "engine_file": f"{manifest.name}-{digest[:16]}-{mode}.engine",
             "precision": mode,
             "builder_flags": {"fp32": [], "fp16": ["kFP16"], "int8": ["kINT8"]}[mode],
+            # TensorRT's default TF32 would round float32 conv/matmul inputs: off for fp32 engines,
+            # which are held to the golden vectors' float32 tolerance.
+            "tf32": mode != "fp32",
             "calibration_cache": f"model/{CALIBRATION_CACHE}" if mode == "int8" else None,
             "calibration_algorithm": "EntropyCalibration2 (computed by edgesdk on the calibration data, read by the builder's calibrator)" if mode == "int8" else None,
             "optimization_profile": optimization_profile(artifact.main_path, manifest),

@@ -88,6 +88,7 @@ def test_the_bundle_carries_the_onnx_model_and_the_device_build(bundle):
     options = sdk["runtime_options"]
     assert options["precision"] == precision
     assert options["builder_flags"] == {"fp32": [], "fp16": ["kFP16"], "int8": ["kINT8"]}[precision]
+    assert options["tf32"] is (precision != "fp32")
     assert options["engine_file"] == f"stripes-classifier-{sdk['model']['sha256'][:16]}-{precision}.engine"
     companions = sdk["model"].get("companions", [])
     if precision == "int8":
@@ -136,6 +137,7 @@ def test_generated_cpp_is_rendered_for_the_bundles_engine(bundle):
         "createBuilderConfig",
         "BuilderFlag::kFP16",
         "BuilderFlag::kINT8",
+        'if (precision == "fp32") config->clearFlag(nvinfer1::BuilderFlag::kTF32);',
         "IInt8EntropyCalibrator2",
         "buildSerializedNetwork",
         "createOptimizationProfile",
@@ -144,6 +146,7 @@ def test_generated_cpp_is_rendered_for_the_bundles_engine(bundle):
     script = (runtime / "build_engine_trtexec.sh").read_text()
     assert subprocess.run(["bash", "-n", str(runtime / "build_engine_trtexec.sh")]).returncode == 0
     assert {"fp32": "--fp16" not in script and "--int8" not in script, "fp16": "args+=(--fp16)" in script, "int8": "--int8 --calib=" in script}[precision]
+    assert ("args+=(--noTF32)" in script) is (precision == "fp32")
     cmake = (runtime / "find_runtime.cmake").read_text()
     assert "TENSORRT_ROOT" in cmake and "/usr/lib/aarch64-linux-gnu" in cmake and "CUDAToolkit" in cmake
     assert "add_executable(stripes_classifier_build_engine" in (runtime / "runtime.cmake").read_text()
@@ -178,8 +181,6 @@ def test_the_cpp_without_tensorrt_headers_compiles_with_the_host_compiler(bundle
 def test_the_trtexec_script_checks_the_model_and_hands_trtexec_the_cache(bundle, tmp_path):
     """The script's own logic, with a recording program in trtexec's place (no trtexec here)."""
     precision, folder = bundle
-    if precision == "fp32":
-        pytest.skip("the fp16 and int8 scripts carry precision flags")
     recorder = tmp_path / "trtexec"
     recorder.write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@" > "$ARGS_OUT"\nfor a in "$@"; do case "$a" in --saveEngine=*) echo engine > "${a#--saveEngine=}";; esac; done\n')
     recorder.chmod(0o755)
@@ -194,7 +195,10 @@ def test_the_trtexec_script_checks_the_model_and_hands_trtexec_the_cache(bundle,
     assert (out / engine_file).read_text() == "engine\n"
     args = (tmp_path / "args").read_text().splitlines()
     assert f"--onnx={copy / 'model' / 'model.onnx'}" in args and "--skipInference" in args
-    if precision == "fp16":
+    assert ("--noTF32" in args) is (precision == "fp32")
+    if precision == "fp32":
+        assert "--fp16" not in args and "--int8" not in args and not any(a.startswith("--calib=") for a in args)
+    elif precision == "fp16":
         assert "--fp16" in args and "--int8" not in args
     else:
         assert "--int8" in args
