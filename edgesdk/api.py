@@ -457,7 +457,7 @@ def _write_golden(stage: Path, manifest: Manifest, images: list[golden.GoldenIma
         {
             "input_color": manifest.preprocess.input_color,
             "task": manifest.task,
-            "tolerances": parity.GOLDEN_TOLERANCES,
+            "tolerances": {**parity.GOLDEN_TOLERANCES, **(parity.device_output_tolerances(manifest.quantization.mode) if from_reference else {})},
             **({"outputs_from": "reference"} if from_reference else {}),
             "cases": cases,
         },

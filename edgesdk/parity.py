@@ -44,6 +44,26 @@ GOLDEN_TOLERANCES: dict[str, float] = {
     "mask_agreement_min": 0.999,
 }
 
+
+# Golden outputs computed by the reference, because the runtime cannot predict where the bundle is
+# built (Core ML, TensorRT), hold a float32 run on the device to GOLDEN_TOLERANCES. A reduced-precision
+# run there (fp16 or int8 engines, palettized weights) cannot meet 1e-4; it is held to the bar the
+# build gate sets for its mode where the runtime does run: outputs by cosine, the top-1 class, the
+# detections' F1 at IoU >= DETECTION_MATCH_IOU, the mask's pixel agreement. Pre-processing and
+# anything computed from the golden outputs themselves stay under GOLDEN_TOLERANCES.
+def device_output_tolerances(mode: str) -> dict[str, float]:
+    """The index.json keys (none for quantization mode `none`) that `edgesdk test` and the Swift
+    runtime tests use instead of output_max_abs / score_max_abs for a device's own inference."""
+    if mode == "none":
+        return {}
+    gate = GATE_TOLERANCES[mode]
+    return {
+        "device_output_cosine_min": gate["cosine_min"],
+        "device_detection_f1_min": gate["detection_f1_min"],
+        "device_mask_agreement_min": gate["mask_agreement_min"],
+    }
+
+
 # A normalize folded into the model's image input (Core ML ImageType, docs/coreml.md) computes
 # `(scale / std) * x + (-mean[c] / std)` instead of `(x * scale - mean[c]) / std`: different
 # roundings of the same value. Per compute precision, the bound on |folded - reference| over every

@@ -379,3 +379,43 @@ def test_empty_boxes_match_when_their_corners_agree(tmp_path):
     ref = TaskResult("detection", detections=[_det([0, 30, 80, 30], 0, 0.7)])
     assert parity.detection_agreement([(ref, ref)])["detection_f1"] == 1.0
     assert parity.detection_agreement([(ref, TaskResult("detection", detections=[_det([0, 31, 80, 31], 0, 0.7)]))])["detection_f1"] == 0.0
+
+
+# A reduced-precision run on the device against the float32 reference's golden outputs (Core ML,
+# TensorRT fp16/int8): held to the build gate's bar for its mode, not to 1e-4.
+REDUCED = {**GOLDEN_TOLERANCES, **parity.device_output_tolerances("fp16")}
+FP16_LIKE = (LOGITS * (1 + 2.0**-9) + np.float32(3e-3)).astype(np.float32)  # max_abs ~8e-3, cosine > 0.9999
+
+
+def test_device_tolerances_exist_only_for_reduced_precision():
+    assert parity.device_output_tolerances("none") == {}
+    for mode in ("fp16", "int8", "int8-dynamic", "palettize"):
+        assert parity.device_output_tolerances(mode)["device_output_cosine_min"] == parity.GATE_TOLERANCES[mode]["cosine_min"]
+
+
+def _compare_reduced(tmp_path, outputs, printed, result=RESULT, tol=REDUCED):
+    case, gdir = _case(tmp_path, result=result)
+    return compare_case(case, gdir, _dump(tmp_path, PRE, outputs), {"result": printed}, tol).problems
+
+
+def test_a_reduced_precision_run_is_held_by_cosine_and_top1(tmp_path):
+    fp16_scores = {"classifications": [{**c, "score": c["score"] + 2e-3} for c in RESULT["classifications"]]}
+    assert _compare_reduced(tmp_path, (("logits", FP16_LIKE),), fp16_scores) == []
+    # The same run against float32 golden tolerances fails: the keys are what makes it pass.
+    problems = _compare_reduced(tmp_path, (("logits", FP16_LIKE),), fp16_scores, tol=GOLDEN_TOLERANCES)
+    assert any("max_abs" in p for p in problems) and any("score" in p for p in problems)
+    # Lower classes may swap in reduced precision; the top-1 may not.
+    assert _compare_reduced(tmp_path, (("logits", FP16_LIKE),), _swap(RESULT, 1, 2)) == []
+    assert any("top-1" in p for p in _compare_reduced(tmp_path, (("logits", FP16_LIKE),), _swap(RESULT, 0, 1)))
+    wrong = LOGITS.copy()
+    wrong[0, [1, 3]] = wrong[0, [3, 1]]  # two classes' logits exchanged: cosine 0.96
+    assert any("cosine" in p for p in _compare_reduced(tmp_path, (("logits", wrong),), RESULT))
+
+
+def test_reduced_precision_detections_are_held_by_f1(tmp_path):
+    shifted = _moved(DETECTIONS, 2, box=[306.0, 40.0, 500.0, 290.0], score=0.41)  # IoU 0.97, 6 px, new score
+    assert _compare_reduced(tmp_path, (("logits", LOGITS),), shifted, result=DETECTIONS) == []
+    missing = {"detections": DETECTIONS["detections"][:2]}  # F1 0.8 < 0.95
+    assert any("F1" in p for p in _compare_reduced(tmp_path, (("logits", LOGITS),), missing, result=DETECTIONS))
+    relabeled = _moved(DETECTIONS, 1, label="cat", index=0)
+    assert any("F1" in p for p in _compare_reduced(tmp_path, (("logits", LOGITS),), relabeled, result=DETECTIONS))
