@@ -213,6 +213,7 @@ def build(
             chosen = next(c for c in auto_report["candidates"] if c["mode"] == auto_report["chosen"])
             manifest = auto_precision.named_manifest(manifest, chosen["mode"], keep_float=chosen["kept_float_layers"])
             stages.note(f"auto chose {chosen['mode']}: {auto_report['why']}")
+        artifact = backend.configure(artifact, manifest)
         if manifest.quantization.mode != "none":
             quantized = stages.run(f"quantize ({manifest.quantization.mode})", lambda: _quantize(manifest, runtime_name, backend, artifact, calibration, stage, source))
             if not quantized.passed:
@@ -242,7 +243,7 @@ def build(
             stages.note(f"parity not run ({cannot_predict}); validated: {report.validated}")
         else:
             stages.note(f"parity passed on {report.samples} samples: {report.outputs}")
-        golden_cases = stages.run("golden vectors", lambda: _write_golden(stage, manifest, images, candidate, labels, cannot_predict is not None, feed))
+        golden_cases = stages.run("golden vectors", lambda: _write_golden(stage, manifest, images, candidate, labels, cannot_predict is not None, feed, backend.device_precision(artifact)))
         model_sha = bundle_mod.sha256_path(artifact.main_path)
         model_files = _model_files(artifact, model_sha)
         if model_key is not None:
@@ -440,9 +441,19 @@ def _parity(manifest: Manifest, images: list[golden.GoldenImage], reference, can
     return parity.evaluate([o.name for o in manifest.model.outputs], refs, cands, tolerances, score_output, pairs or None)
 
 
-def _write_golden(stage: Path, manifest: Manifest, images: list[golden.GoldenImage], candidate, labels: list[str], from_reference: bool = False, feed: ImageFeed | None = None) -> list[dict[str, Any]]:
+def _write_golden(
+    stage: Path,
+    manifest: Manifest,
+    images: list[golden.GoldenImage],
+    candidate,
+    labels: list[str],
+    from_reference: bool = False,
+    feed: ImageFeed | None = None,
+    device_precision: str = "float32",
+) -> list[dict[str, Any]]:
     """`from_reference`: `candidate` is the reference itself (the runtime cannot predict here), and
-    index.json says so. With `feed`, the golden pre-processed input is the image the SDK feeds the model."""
+    index.json says so. With `feed`, the golden pre-processed input is the image the SDK feeds the
+    model. `device_precision`: what the runtime may compute in on a device (parity.golden_tolerances)."""
     folder = stage / golden.GOLDEN_DIR
     names = [o.name for o in manifest.model.outputs]
     cases = []
@@ -457,7 +468,7 @@ def _write_golden(stage: Path, manifest: Manifest, images: list[golden.GoldenIma
         {
             "input_color": manifest.preprocess.input_color,
             "task": manifest.task,
-            "tolerances": parity.GOLDEN_TOLERANCES,
+            "tolerances": parity.golden_tolerances(device_precision),
             **({"outputs_from": "reference"} if from_reference else {}),
             "cases": cases,
         },
