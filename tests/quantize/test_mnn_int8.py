@@ -21,6 +21,7 @@ from edgesdk.backends.base import Artifact
 from edgesdk.cli import main
 from edgesdk.manifest import load_manifest, with_overrides
 from edgesdk.quantize import mnn as q
+from edgesdk.quantize.calibration import load_calibration
 from edgesdk.sources import load_source
 
 pytestmark = pytest.mark.mnn
@@ -51,6 +52,12 @@ def int8_bundle(project):
     return api.build(project / "edgesdk.yaml", target="arm", runtime="mnn", out=project.parent / "dist").bundle
 
 
+@pytest.fixture(scope="module")
+def float_model(project):
+    manifest = with_overrides(load_manifest(project / "edgesdk.yaml"), target="arm", runtime="mnn")
+    return replace(get_backend("mnn").convert(load_source(manifest), manifest, project.parent / "float"), output_names=["logits"]), manifest
+
+
 def test_the_feed_reads_back_as_the_same_float32(tmp_path):
     """mnnquant reads each value with `>>` into a double and stores it as float: the text must be exact."""
     rng = np.random.default_rng(1)
@@ -74,17 +81,23 @@ def test_int8_bundle_meets_its_budget_smaller_and_says_what_it_needs(int8_bundle
     assert "**Full int8 model.**" in readme and "CPUConvInt8Creator" in readme
 
 
-def test_the_int8_model_runs_int8_in_mnn(int8_bundle, project):
-    """MNN's own runtime on the bundle's file: close to the float model, but not equal to it."""
+def test_the_int8_model_runs_int8_in_mnn(int8_bundle, float_model):
+    """MNN's runtime on the bundle's file: close to the float model, but not equal to it."""
     sdk = json.loads((int8_bundle / "sdk.json").read_text())
     backend = get_backend("mnn")
     artifact = Artifact(folder=int8_bundle / "model", main="model.mnn", files=["model.mnn"], runtime="mnn", output_names=["logits"])
-    manifest = with_overrides(load_manifest(project / "edgesdk.yaml"), target="arm", runtime="mnn")
-    float_model = backend.convert(load_source(manifest), manifest, project.parent / "float")
     x = np.load(int8_bundle / "tests" / "golden" / f"{sdk['golden']['cases'][0]}.preprocessed.npy")
     (got,) = backend.runner(artifact)({"image": x})
-    (want,) = backend.runner(replace(float_model, output_names=["logits"]))({"image": x})
+    (want,) = backend.runner(float_model[0])({"image": x})
     assert not np.array_equal(got, want) and int(np.argmax(got)) == int(np.argmax(want))
+
+
+def test_mnnquant_gives_the_same_file_twice(float_model, tmp_path):
+    """Reproducible bundles: KL on the same tensors, and the file's UUID derived from its bytes."""
+    artifact, manifest = float_model
+    calibration = load_calibration(manifest, manifest.quantization.calibration)
+    plan = q.MnnPlan(artifact.main_path, "int8", calibration, tmp_path)
+    assert plan.quantize(tmp_path / "a.mnn").read_bytes() == plan.quantize(tmp_path / "b.mnn").read_bytes()
 
 
 def test_an_unnormalized_calibration_feed_fails_the_gate(project, monkeypatch, capsys):
