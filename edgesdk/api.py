@@ -213,7 +213,6 @@ def build(
             chosen = next(c for c in auto_report["candidates"] if c["mode"] == auto_report["chosen"])
             manifest = auto_precision.named_manifest(manifest, chosen["mode"], keep_float=chosen["kept_float_layers"])
             stages.note(f"auto chose {chosen['mode']}: {auto_report['why']}")
-        artifact = backend.configure(artifact, manifest)
         if manifest.quantization.mode != "none":
             quantized = stages.run(f"quantize ({manifest.quantization.mode})", lambda: _quantize(manifest, runtime_name, backend, artifact, calibration, stage, source))
             if not quantized.passed:
@@ -221,6 +220,8 @@ def build(
                 bundle_mod.write_json(kept, quantize.report.json_safe(quantized.report))
                 raise ParityError("quantization failed: " + "; ".join(quantized.failures), str(kept))
             stages.note(f"quantized ({manifest.quantization.mode}): {quantized.summary}")
+        # After quantizing, whose measurements compare with the float model run as converted.
+        artifact = backend.configure(artifact, manifest)
         cannot_predict = backend.host_prediction()
         # A model that takes the image before normalize (Core ML ImageType) is fed that image.
         feed = backend.image_feed(manifest)

@@ -156,8 +156,9 @@ class Backend:
 
     def configure(self, artifact: Artifact, manifest: Manifest) -> Artifact:
         """The artifact with the runtime settings `manifest` chooses (ncnn: fp16 storage and
-        arithmetic), applied after `auto` has named a mode and before quantization, so the
-        quantize stage, the parity gate and the glue all run with them. By default unchanged."""
+        arithmetic), applied after quantization (whose measurements compare with the float model
+        run as converted, so that reference stays float) and before the parity gate, so the gate,
+        the golden vectors and the glue all run with them. By default unchanged."""
         return artifact
 
     def device_precision(self, artifact: Artifact) -> str:

@@ -6,7 +6,9 @@ weights; biases and other raw blobs stay float32) becomes ncnn's fp16 blob (tag 
 the halves, padded to 4 bytes with pnnx's fixed 0x2283), converted as pnnx's float32_to_float16:
 round to nearest even, values below fp16's smallest normal to a signed zero. The file is then
 byte for byte what pnnx fp16=1 writes (tests/quantize/test_ncnn_fp16.py). How ncnn stores and
-computes at run time is the bundle's `net_options` (edgesdk.backends.ncnn.net_options). keep_float
+computes at run time is the bundle's `net_options` (edgesdk.backends.ncnn.net_options), set after
+this stage: with calibration data, the report measures the fp16 weights computed in float32 against
+the float model (on x86 the same numbers: its fp16 storage is the weights' only). keep_float
 leaves a layer's weights float32.
 
 int8:
