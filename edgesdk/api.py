@@ -220,6 +220,8 @@ def build(
                 bundle_mod.write_json(kept, quantize.report.json_safe(quantized.report))
                 raise ParityError("quantization failed: " + "; ".join(quantized.failures), str(kept))
             stages.note(f"quantized ({manifest.quantization.mode}): {quantized.summary}")
+        # After quantizing, whose measurements compare with the float model run as converted.
+        artifact = backend.configure(artifact, manifest)
         cannot_predict = backend.host_prediction()
         # A model that takes the image before normalize (Core ML ImageType) is fed that image.
         feed = backend.image_feed(manifest)
@@ -242,7 +244,7 @@ def build(
             stages.note(f"parity not run ({cannot_predict}); validated: {report.validated}")
         else:
             stages.note(f"parity passed on {report.samples} samples: {report.outputs}")
-        golden_cases = stages.run("golden vectors", lambda: _write_golden(stage, manifest, images, candidate, labels, cannot_predict is not None, feed))
+        golden_cases = stages.run("golden vectors", lambda: _write_golden(stage, manifest, images, candidate, labels, cannot_predict is not None, feed, backend.device_precision(artifact)))
         model_sha = bundle_mod.sha256_path(artifact.main_path)
         model_files = _model_files(artifact, model_sha)
         if model_key is not None:
@@ -440,9 +442,19 @@ def _parity(manifest: Manifest, images: list[golden.GoldenImage], reference, can
     return parity.evaluate([o.name for o in manifest.model.outputs], refs, cands, tolerances, score_output, pairs or None)
 
 
-def _write_golden(stage: Path, manifest: Manifest, images: list[golden.GoldenImage], candidate, labels: list[str], from_reference: bool = False, feed: ImageFeed | None = None) -> list[dict[str, Any]]:
+def _write_golden(
+    stage: Path,
+    manifest: Manifest,
+    images: list[golden.GoldenImage],
+    candidate,
+    labels: list[str],
+    from_reference: bool = False,
+    feed: ImageFeed | None = None,
+    device_precision: str = "float32",
+) -> list[dict[str, Any]]:
     """`from_reference`: `candidate` is the reference itself (the runtime cannot predict here), and
-    index.json says so. With `feed`, the golden pre-processed input is the image the SDK feeds the model."""
+    index.json says so. With `feed`, the golden pre-processed input is the image the SDK feeds the
+    model. `device_precision`: what the runtime may compute in on a device (parity.golden_tolerances)."""
     folder = stage / golden.GOLDEN_DIR
     names = [o.name for o in manifest.model.outputs]
     cases = []
@@ -457,7 +469,7 @@ def _write_golden(stage: Path, manifest: Manifest, images: list[golden.GoldenIma
         {
             "input_color": manifest.preprocess.input_color,
             "task": manifest.task,
-            "tolerances": {**parity.GOLDEN_TOLERANCES, **(parity.device_output_tolerances(manifest.quantization.mode) if from_reference else {})},
+            "tolerances": {**parity.golden_tolerances(device_precision), **(parity.device_output_tolerances(manifest.quantization.mode) if from_reference else {})},
             **({"outputs_from": "reference"} if from_reference else {}),
             "cases": cases,
         },

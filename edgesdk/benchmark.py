@@ -36,7 +36,7 @@ def python_pipeline_ms(bundle: Path, image: Path, runs: int, threads: int) -> di
     sdk = bundle_mod.load_sdk_json(bundle)
     model_file = bundle / sdk["model"]["file"]
     output_names = [o["name"] for o in sdk["io"]["outputs"]]
-    artifact = Artifact(folder=model_file.parent, main=model_file.name, files=[model_file.name], runtime=sdk["runtime"], output_names=output_names)
+    artifact = Artifact(folder=model_file.parent, main=model_file.name, files=[model_file.name], runtime=sdk["runtime"], output_names=output_names, runtime_options=sdk.get("runtime_options", {}))
     run_model = get_backend(sdk["runtime"]).runner(artifact, threads=threads)
     pre, post = sdk["preprocess"], sdk["postprocess"]
     pixels = golden.to_app_order(decode_image(image), pre["input_color"])

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -43,6 +43,9 @@ class Artifact:
     # How the source reached this format when it took a converter of another framework first
     # (an ONNX source to LiteRT: "onnx -> onnx2fx <version> -> torch.export -> LiteRT"); "" otherwise.
     route: str = ""
+    # The runtime settings the host runner applies, as sdk.json records them in `runtime_options`
+    # (ncnn: its Net options); set by Backend.configure, read back from sdk.json by `bench`.
+    runtime_options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def main_path(self) -> Path:
@@ -150,6 +153,19 @@ class Backend:
         instead of the manifest's tensor; None (the default): the manifest's tensor. The golden
         vectors, the parity gate's candidate and the generated glue follow it."""
         return None
+
+    def configure(self, artifact: Artifact, manifest: Manifest) -> Artifact:
+        """The artifact with the runtime settings `manifest` chooses (ncnn: fp16 storage and
+        arithmetic), applied after quantization (whose measurements compare with the float model
+        run as converted, so that reference stays float) and before the parity gate, so the gate,
+        the golden vectors and the glue all run with them. By default unchanged."""
+        return artifact
+
+    def device_precision(self, artifact: Artifact) -> str:
+        """The lowest precision the runtime may store or compute in on a device with these settings
+        ("float32", "float16", "bfloat16"): it loosens the golden check (parity.golden_tolerances),
+        since the golden vectors come from a host that may lack it."""
+        return "float32"
 
     def runtime_options(self, artifact: Artifact, manifest: Manifest) -> dict:
         """Settings baked into the artifact that sdk.json records as `runtime_options` (Core ML:

@@ -45,6 +45,13 @@ MODEL_FILE = "model.mnn"
 # Session settings of the runner and the C++ adapter (tests/backends/test_mnn.py holds them to each other).
 SESSION_CONFIG = {"backend": "CPU", "precision": "high"}
 PRECISION = "fp32: BackendConfig precision high (normal computes fp16 on CPUs that have it)"
+# What sdk.json records for a full int8 model: how it was made and what running it needs.
+INT8_RUNTIME = {
+    "quantizer": "mnnquant (MNN 3.6.1 tools/quantization)",
+    "features": "int8, one scale per tensor, from the manifest's calibration tensors (KL)",
+    "weights": "int8 per output channel (MAX_ABS)",
+    "needs": "nothing beyond a default MNN build: its CPU backend runs the int8 convolutions with int8 kernels (MNN_LOW_MEMORY is for weight-only int8, not this)",
+}
 CONVERT_TIMEOUT_S = 900
 # `_tools` is the wheel's converter extension; MNN.tools.mnnconvert would import the usage logger.
 _CONVERT_SCRIPT = "import sys, _tools; sys.exit(0 if _tools.mnnconvert(sys.argv) else 1)"
@@ -99,6 +106,12 @@ class MnnBackend(Backend):
         )
         _check_outputs(self.runner(artifact), source, manifest)
         return artifact
+
+    def runtime_options(self, artifact: Artifact, manifest: Manifest) -> dict:
+        """A full int8 model (mnnquant, quantize/mnn.py) records what it is and what it needs."""
+        if manifest.quantization.mode != "int8":
+            return {}
+        return {"int8": dict(INT8_RUNTIME)}
 
     def runner(self, artifact: Artifact, threads: int = 1) -> Runner:
         import MNN

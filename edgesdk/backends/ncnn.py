@@ -1,5 +1,6 @@
 """ncnn backend (ARM's default): the model goes through pnnx to an ncnn graph, `model.ncnn.param`
-(text) + `model.ncnn.bin` (weights), and runs in float32.
+(text) + `model.ncnn.bin` (weights), and runs in float32; `quantization.mode: fp16` stores the
+weights in fp16 and turns on ncnn's fp16 storage and arithmetic (net_options, configure).
 
 Conversion calls the pnnx binary (`pnnx.EXEC_PATH`; its Python wrapper fails on nn.Sequential)
 on a traced TorchScript file: every torch source is brought to one ExportedProgram, whose module is
@@ -31,7 +32,7 @@ import tempfile
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 
@@ -66,6 +67,14 @@ FP32_OPTIONS = {
     "use_vulkan_compute": False,
 }
 PRECISION = "fp32: pnnx fp16=0; use_fp16_storage/packed/arithmetic and use_bf16_storage/packed off"
+# `quantization.mode: fp16`: fp16 weights in the .bin (what pnnx fp16=1 writes) and, unless
+# `runtime_options.ncnn` says otherwise, ncnn's own default options: fp16 storage, packing and
+# arithmetic on (x86 CPUs with F16C store the weights in fp16; ARMv8.2 CPUs with asimdhp also
+# store activations and compute in fp16), bf16 off.
+FP16_OPTIONS = {**FP32_OPTIONS, "use_fp16_storage": True, "use_fp16_packed": True, "use_fp16_arithmetic": True}
+# sdk.json `runtime_options` key of the options an fp16 bundle's runner and C++ adapter set.
+NET_OPTIONS = "net_options"
+OPTIONS_FIELD = "runtime_options.ncnn"
 BUILD_SCRIPT = Path(__file__).resolve().parent.parent / "runtimes" / "ncnn" / "build_native.sh"
 CROSS_ARCH = "aarch64"  # the CPU of ARM bundles (targets: arm's toolchain file)
 PNNX_TIMEOUT_S = 900
@@ -113,6 +122,41 @@ class NcnnBackend(Backend):
             return False, f"the pnnx package has no executable converter at {pnnx.EXEC_PATH}: reinstall pnnx"
         return True, (f"pnnx {versions['pnnx']} (convert), ncnn {versions['python']} (host parity); C++ glue targets ncnn {CPP_RUNTIME_VERSION}, built from its source by `make native-deps`")
 
+    def check_manifest(self, manifest: Manifest) -> None:
+        """Reduced-precision options change the numbers: they are a choice of `quantization.mode:
+        fp16` (gated as fp16), never a float32 or int8 bundle's."""
+        if manifest.quantization.mode == "fp16":
+            return
+        chosen = manifest.runtime_options.ncnn.model_dump(exclude_none=True)
+        for option, value in chosen.items():
+            if value:
+                raise ManifestError(f"{OPTIONS_FIELD}.{option}", f"reduced precision needs quantization.mode fp16 (mode '{manifest.quantization.mode}' is float32 in ncnn); allowed: false or unset")
+
+    def configure(self, artifact: Artifact, manifest: Manifest) -> Artifact:
+        if manifest.quantization.mode != "fp16":
+            return artifact
+        options = net_options(manifest)
+        on = [name for name, value in options.items() if value]
+        precision = "fp16: fp16 weights (pnnx fp16=1); " + (", ".join(on) + " on" if on else "fp16 and bf16 storage and arithmetic off: float32 compute")
+        return replace(
+            artifact,
+            runtime_options={NET_OPTIONS: options},
+            runtime_versions={**artifact.runtime_versions, "precision": precision},
+            notes=[precision, *(note for note in artifact.notes if note != PRECISION)],
+        )
+
+    def device_precision(self, artifact: Artifact) -> str:
+        """bf16 storage, else fp16 storage or arithmetic (ARMv8.2 computes in fp16; x86 cannot)."""
+        options = artifact.runtime_options.get(NET_OPTIONS, FP32_OPTIONS)
+        if options["use_bf16_storage"]:
+            return "bfloat16"
+        return "float16" if options["use_fp16_storage"] or options["use_fp16_arithmetic"] else "float32"
+
+    def runtime_options(self, artifact: Artifact, manifest: Manifest) -> dict:
+        """An fp16 bundle's Net options (the runner and the C++ adapter set exactly these); float32
+        and int8 bundles record their fixed options in runtime_versions.precision only."""
+        return dict(artifact.runtime_options)
+
     def convert(self, source: SourceModel, manifest: Manifest, out_dir: Path) -> Artifact:
         self.require()
         _check_manifest_io(manifest)
@@ -145,13 +189,14 @@ class NcnnBackend(Backend):
 
         param = artifact.main_path
         outputs = [OUTPUT_BLOB.format(k) for k in range(len(read_param(param).outputs))]
-        net = open_net(param, threads)
+        net = open_net(param, threads, artifact.runtime_options.get(NET_OPTIONS, FP32_OPTIONS))
 
         def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
             (value,) = feeds.values()
             extractor = net.create_extractor()
-            # ncnn.Mat copies the array; a Mat has no batch axis.
-            extractor.input(INPUT_BLOB, ncnn.Mat(np.ascontiguousarray(value[0], dtype=np.float32)))
+            # ncnn.Mat refers to the array's memory, which must outlive the extraction; a Mat has no batch axis.
+            image = np.ascontiguousarray(value[0], dtype=np.float32)
+            extractor.input(INPUT_BLOB, ncnn.Mat(image))
             results = []
             for blob in outputs:
                 status, mat = extractor.extract(blob)
@@ -189,14 +234,23 @@ class NcnnBackend(Backend):
         subprocess.run(["bash", str(BUILD_SCRIPT), CPP_RUNTIME_VERSION, str(sdist), str(cross), f"-DCMAKE_TOOLCHAIN_FILE={toolchain}"], check=True, env=env)
 
 
-def open_net(param: Path, threads: int = 1):
+def net_options(manifest: Manifest) -> dict[str, bool]:
+    """The Net options of a bundle: FP32_OPTIONS, or for `quantization.mode: fp16` FP16_OPTIONS
+    with what `runtime_options.ncnn` sets."""
+    if manifest.quantization.mode != "fp16":
+        return dict(FP32_OPTIONS)
+    return {**FP16_OPTIONS, **manifest.runtime_options.ncnn.model_dump(exclude_none=True)}
+
+
+def open_net(param: Path, threads: int = 1, options: dict[str, bool] = FP32_OPTIONS):
     """`param` and its .bin (model.ncnn.param -> model.ncnn.bin) in an ncnn.Net with the options the
-    C++ adapter sets (FP32_OPTIONS); `threads` 0 keeps ncnn's default, its count of big cores."""
+    C++ adapter sets (FP32_OPTIONS unless the bundle records others); `threads` 0 keeps ncnn's
+    default, its count of big cores."""
     import ncnn
 
     weights = param.with_suffix(".bin")
     net = ncnn.Net()
-    for option, value in FP32_OPTIONS.items():
+    for option, value in options.items():
         setattr(net.opt, option, value)
     if threads > 0:
         net.opt.num_threads = threads

@@ -540,10 +540,23 @@ class CoreMLOptionsSpec(_Strict):
     )
 
 
+class NcnnOptionsSpec(_Strict):
+    """ncnn's reduced-precision `Net::opt` switches (docs/ncnn.md). Unset: off in float32 and int8
+    bundles; in `quantization.mode: fp16` bundles ncnn's own defaults (fp16 storage, packed and
+    arithmetic on, bf16 off). Turning one on needs `quantization.mode: fp16`."""
+
+    use_fp16_storage: bool | None = Field(None, description="store weights (and, on ARM, activations) in fp16")
+    use_fp16_packed: bool | None = Field(None, description="pack fp16 activations by 4/8 lanes (with use_fp16_storage)")
+    use_fp16_arithmetic: bool | None = Field(None, description="compute in fp16 where the CPU can (ARMv8.2 asimdhp; ignored by x86 CPUs)")
+    use_bf16_storage: bool | None = Field(None, description="store activations in bf16 where fp16 storage is off or missing")
+    use_bf16_packed: bool | None = Field(None, description="pack bf16 activations (with use_bf16_storage)")
+
+
 class RuntimeOptionsSpec(_Strict):
     """Settings of one runtime; a runtime other than the one built ignores its block."""
 
     coreml: CoreMLOptionsSpec = CoreMLOptionsSpec()
+    ncnn: NcnnOptionsSpec = NcnnOptionsSpec()
 
 
 class GoldenSpec(_Strict):

@@ -29,7 +29,8 @@ FIELD = "quantization"
 def translator_modules() -> dict[str, str]:
     """runtime -> the module of its translator, as each backend declares it (`Backend.quantizer`).
     The module exposes TRANSLATOR (with `modes` and `plan(...)`). Optional attributes:
-    `calibration_methods` (the methods it can honour; all when absent), `per_layer` (False: it
+    `calibration_methods` (the methods it can honour, or a dict mode -> those methods for the
+    modes whose calibration computes something, others taking any; all when absent), `per_layer` (False: it
     quantizes the whole model, so keep_float is refused; True when absent), `per_tensor` (False:
     weights per output channel only, so `per_channel: false` is refused) and `quantizes_source`
     (True: it quantizes the torch program, not the converted file, and `plan` also gets
@@ -56,16 +57,25 @@ def get_translator(runtime: str, mode: str):
 AUTO_CANDIDATE_ORDER = ("none", "fp16", "int8-dynamic", "int8")
 
 
-def auto_candidate_modes(runtime: str) -> list[str]:
+def auto_candidate_modes(runtime: str, method: str | None = None) -> list[str]:
     """The modes `auto` tries for `runtime`: float and every mode its translator has, which it must
-    be able to run here (each candidate is measured by running it)."""
+    be able to run here (each candidate is measured by running it), leaving out a mode that cannot
+    honour the calibration `method`."""
     modules = translator_modules()
     if runtime not in modules:
         return ["none"]
     translator = importlib.import_module(modules[runtime]).TRANSLATOR
     if not getattr(translator, "runs_model", True) or not getattr(translator, "measures", True):
         raise ManifestError(f"{FIELD}.mode", f"auto measures each mode by running it, and runtime '{runtime}' cannot run the model on this host (name a mode: {', '.join(translator.modes)})")
-    return [m for m in AUTO_CANDIDATE_ORDER if m == "none" or m in translator.modes]
+    return [m for m in AUTO_CANDIDATE_ORDER if m == "none" or (m in translator.modes and (method is None or method in _methods(translator, m, method)))]
+
+
+def _methods(translator, mode: str, method: str) -> tuple[str, ...]:
+    """The calibration methods `translator` honours in `mode` (all: (method,))."""
+    methods = getattr(translator, "calibration_methods", None)
+    if isinstance(methods, dict):
+        methods = methods.get(mode)
+    return (method,) if methods is None else tuple(methods)
 
 
 def prepare(manifest: Manifest, runtime: str) -> CalibrationSet | None:
@@ -75,14 +85,14 @@ def prepare(manifest: Manifest, runtime: str) -> CalibrationSet | None:
         return None
     if q.mode == "auto":
         # Every candidate is checked as if named; one that quantizes the whole model drops keep_float.
-        for mode in auto_candidate_modes(runtime)[1:]:
-            _check_translator(q, runtime, get_translator(runtime, mode), check_keep_float=False)
+        for mode in auto_candidate_modes(runtime, q.calibration.method if q.calibration is not None else None)[1:]:
+            _check_translator(q, runtime, mode, get_translator(runtime, mode), check_keep_float=False)
     else:
-        _check_translator(q, runtime, get_translator(runtime, q.mode), check_keep_float=True)
+        _check_translator(q, runtime, q.mode, get_translator(runtime, q.mode), check_keep_float=True)
     return load_calibration(manifest, q.calibration) if q.calibration is not None else None
 
 
-def _check_translator(q, runtime: str, translator, check_keep_float: bool) -> None:
+def _check_translator(q, runtime: str, mode: str, translator, check_keep_float: bool) -> None:
     if check_keep_float and q.keep_float and not getattr(translator, "per_layer", True):
         raise ManifestError(f"{FIELD}.keep_float", f"runtime '{runtime}' quantizes the whole model; it cannot keep layers float (remove keep_float)")
     if not q.per_channel and not getattr(translator, "per_tensor", True):
@@ -95,9 +105,8 @@ def _check_translator(q, runtime: str, translator, check_keep_float: bool) -> No
     if not getattr(translator, "measures", True) and (q.keep_float == "auto" or q.accuracy_budget is not None or q.sensitivity):
         field = f"{FIELD}.keep_float" if q.keep_float == "auto" else f"{FIELD}.accuracy_budget" if q.accuracy_budget is not None else f"{FIELD}.sensitivity"
         raise ManifestError(field, f"runtime '{runtime}' cannot run the quantized model on this host, so nothing can be measured (remove keep_float: auto, accuracy_budget and sensitivity)")
-    methods = getattr(translator, "calibration_methods", None)
-    if q.calibration is not None and methods is not None and q.calibration.method not in methods:
-        raise ManifestError(f"{FIELD}.calibration.method", f"'{q.calibration.method}' is not supported for runtime '{runtime}' (supported: {', '.join(methods)})")
+    if q.calibration is not None and q.calibration.method not in (methods := _methods(translator, mode, q.calibration.method)):
+        raise ManifestError(f"{FIELD}.calibration.method", f"'{q.calibration.method}' is not supported for runtime '{runtime}' mode {mode} (supported: {', '.join(methods)})")
 
 
 @dataclass

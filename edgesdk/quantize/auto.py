@@ -86,7 +86,7 @@ def choose(
     feeds = [{manifest.model.inputs[0].name: t} for t in calibration.tensors]
     candidates: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="edgesdk-auto-") as tmp:
-        for mode in auto_candidate_modes(runtime):
+        for mode in auto_candidate_modes(runtime, calibration.method.name):
             folder = Path(tmp) / mode
             folder.mkdir()
             for part in model_files(model_path):

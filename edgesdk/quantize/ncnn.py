@@ -1,4 +1,17 @@
-"""ncnn translator: calibrated int8, as ncnn's own tools do it (ncnn2table + ncnn2int8), computed here.
+"""ncnn translator: fp16 weights as pnnx fp16=1 writes them, and calibrated int8, as ncnn's own
+tools do it (ncnn2table + ncnn2int8), computed here.
+
+fp16: every weight blob of the float .bin (the tagged blobs: convolution and inner-product
+weights; biases and other raw blobs stay float32) becomes ncnn's fp16 blob (tag 0x01306B47, then
+the halves, padded to 4 bytes with pnnx's fixed 0x2283), converted as pnnx's float32_to_float16:
+round to nearest even, values below fp16's smallest normal to a signed zero. The file is then
+byte for byte what pnnx fp16=1 writes (tests/quantize/test_ncnn_fp16.py). How ncnn stores and
+computes at run time is the bundle's `net_options` (edgesdk.backends.ncnn.net_options), set after
+this stage: with calibration data, the report measures the fp16 weights computed in float32 against
+the float model (on x86 the same numbers: its fp16 storage is the weights' only). keep_float
+leaves a layer's weights float32.
+
+int8:
 
 ncnn's int8 tools are not on any registry and not in the `ncnn` sdist, so edgesdk does their two
 steps itself, on the float `model.ncnn.param` + `model.ncnn.bin` pnnx wrote:
@@ -36,12 +49,15 @@ from edgesdk.backends.ncnn import INPUT_BLOB, Layer, open_net, read_layers, writ
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.quantize.calibration import CalibrationSet
 
-MODES = ("int8",)
+MODES = ("fp16", "int8")
 QUANTIZABLE = ("Convolution", "ConvolutionDepthWise", "InnerProduct")
 INT8_SCALE_TERM = {"Convolution": 2, "ConvolutionDepthWise": 1, "InnerProduct": 2}
 # ncnn's .bin tags of a weight blob (src/modelbin.cpp): raw float32 is a zero tag.
 FLOAT32_TAG = 0
 INT8_TAG = 0x000D4B38
+FP16_TAG = 0x01306B47
+FP16_PAD = 0x2283  # pnnx pads an odd count of halves with this fixed value (reproducible files)
+FP16_MIN_NORMAL = np.float32(2.0**-14)
 HISTOGRAM_BINS = 2048
 TARGET_BINS = 128
 KL_EPS = 0.0001
@@ -103,8 +119,9 @@ def read_weights(bin_path: Path, layers: Sequence[Layer]) -> dict[str, list[Blob
     return out
 
 
-def write_weights(bin_path: Path, layers: Sequence[Layer], blobs: dict[str, list[Blob]], quantized: dict[str, tuple[np.ndarray, float]]) -> None:
-    """The .bin with `quantized` layers (name -> weight scales, input scale) in ncnn's int8 form."""
+def write_weights(bin_path: Path, layers: Sequence[Layer], blobs: dict[str, list[Blob]], quantized: dict[str, tuple[np.ndarray, float]], half: Sequence[str] = ()) -> None:
+    """The .bin with `quantized` layers (name -> weight scales, input scale) in ncnn's int8 form
+    and the weight blobs of the `half` layers in its fp16 form."""
     parts: list[bytes] = []
     for layer in layers:
         scales = quantized.get(layer.name)
@@ -112,6 +129,9 @@ def write_weights(bin_path: Path, layers: Sequence[Layer], blobs: dict[str, list
             if blob.kind == "w" and i == 0 and scales is not None:
                 q = quantize_weights(blob.data, scales[0])
                 parts += [INT8_TAG.to_bytes(4, "little"), q.tobytes(), bytes(-q.size % 4)]
+            elif blob.kind == "w" and layer.name in half:
+                h = float_to_half(blob.data)
+                parts += [FP16_TAG.to_bytes(4, "little"), h.tobytes(), *([np.uint16(FP16_PAD).astype("<u2").tobytes()] if h.size % 2 else [])]
             elif blob.kind == "w":
                 parts += [FLOAT32_TAG.to_bytes(4, "little"), blob.data.astype("<f4").tobytes()]
             else:
@@ -119,6 +139,15 @@ def write_weights(bin_path: Path, layers: Sequence[Layer], blobs: dict[str, list
         if scales is not None:
             parts += [scales[0].astype("<f4").tobytes(), np.float32(scales[1]).astype("<f4").tobytes()]
     bin_path.write_bytes(b"".join(parts))
+
+
+def float_to_half(values: np.ndarray) -> np.ndarray:
+    """pnnx's float32_to_float16, as <u2 bits: round to nearest even (numpy's cast), but an fp32
+    below fp16's smallest normal becomes a signed zero, not an fp16 subnormal."""
+    half = values.astype("<f2")
+    tiny = np.abs(values) < FP16_MIN_NORMAL
+    half[tiny] = np.copysign(np.float16(0), values[tiny])
+    return half.view("<u2")
 
 
 def quantize_weights(weights: np.ndarray, scales: np.ndarray) -> np.ndarray:
@@ -245,7 +274,8 @@ def blob_values(param: Path, blob_names: list[str], samples: list[np.ndarray], i
     values: dict[str, list[np.ndarray]] = {name: [] for name in blob_names}
     for sample in samples:
         extractor = net.create_extractor()
-        extractor.input(input_blob, ncnn.Mat(np.ascontiguousarray(sample, dtype=np.float32)))
+        image = np.ascontiguousarray(sample, dtype=np.float32)  # ncnn.Mat refers to it: it must outlive the extraction
+        extractor.input(input_blob, ncnn.Mat(image))
         for name in blob_names:
             status, mat = extractor.extract(name)
             if status != 0:
@@ -254,13 +284,33 @@ def blob_values(param: Path, blob_names: list[str], samples: list[np.ndarray], i
     return values
 
 
+class Fp16Plan:
+    """The float param + bin; quantize() writes the weight blobs of any subset of layers in fp16."""
+
+    def __init__(self, float_model: Path):
+        self.input_name = "input"
+        self.param_text = float_model.read_bytes()  # the graph does not change: pnnx writes the same .param
+        _, self.graph = read_layers(float_model)
+        self.blobs = read_weights(float_model.with_suffix(".bin"), self.graph)
+        self.layers = [layer.name for layer in self.graph if any(blob.kind == "w" for blob in self.blobs[layer.name])]
+
+    def ranges(self) -> dict[str, tuple[float, float]]:
+        return {}
+
+    def quantize(self, dest: Path, exclude: Sequence[str] = (), only: Sequence[str] | None = None) -> Path:
+        chosen = [n for n in (self.layers if only is None else only) if n not in set(exclude)]
+        dest.write_bytes(self.param_text)
+        write_weights(dest.with_suffix(".bin"), self.graph, self.blobs, {}, half=chosen)
+        return dest
+
+
 class NcnnTranslator:
     runtime = "ncnn"
     modes = MODES
     per_tensor = False
 
-    def plan(self, float_model: Path, mode: str, per_channel: bool, calibration: CalibrationSet | None, workdir: Path) -> NcnnPlan:
-        return NcnnPlan(float_model, calibration)
+    def plan(self, float_model: Path, mode: str, per_channel: bool, calibration: CalibrationSet | None, workdir: Path) -> NcnnPlan | Fp16Plan:
+        return Fp16Plan(float_model) if mode == "fp16" else NcnnPlan(float_model, calibration)
 
 
 TRANSLATOR = NcnnTranslator()

@@ -1,6 +1,7 @@
 """`edgesdk test BUNDLE --device qemu-aarch64`: an ARM bundle's C++ SDK and sample app, cross-compiled
 from the bundle alone (its toolchain file, the runtime's aarch64 package from `make native-deps`),
-give the golden answers under qemu-aarch64: ncnn in float32 and int8, and ONNX Runtime. A wrong
+give the golden answers under qemu-aarch64: ncnn in float32, fp16 (which computes in fp16 there)
+and int8, and ONNX Runtime. A wrong
 golden vector fails the run, and a machine without qemu, the cross compiler or the aarch64 package
 gets one clear refusal (exit 5) naming what is missing.
 
@@ -69,6 +70,9 @@ def project(example_models, tmp_path_factory) -> Path:
     int8 = example_manifest_dict()
     int8["quantization"] = {"mode": "int8", "calibration": {"data": "calib", "samples": len(images), "method": "minmax"}}
     (folder / "int8.yaml").write_text(yaml.safe_dump(int8), encoding="utf-8")
+    fp16 = example_manifest_dict()
+    fp16["quantization"] = {"mode": "fp16"}
+    (folder / "fp16.yaml").write_text(yaml.safe_dump(fp16), encoding="utf-8")
     return folder
 
 
@@ -120,6 +124,20 @@ def test_bundle_passes_its_golden_tests_under_qemu(build, runtime, manifest):
         assert json.loads((bundle / "sdk.json").read_text())["quantization"]["mode"] == "int8"
     report = api.test(bundle, device="qemu-aarch64")
     assert report["passed"] and len(report["cases"]) == 4, report
+
+
+def test_ncnn_fp16_computes_in_fp16_under_qemu_within_the_recorded_tolerance(build):
+    """qemu's default CPU (max) has ARMv8.2 fp16 arithmetic (asimdhp), which x86 lacks: the device
+    answers differ from the x86 golden vectors by fp16 rounding, within the bundle's float16 golden
+    tolerances (parity.GOLDEN_REDUCED_PRECISION), not the float32 ones."""
+    _need_runtime("ncnn")
+    bundle = build("fp16.yaml", "ncnn")
+    assert json.loads((bundle / "sdk.json").read_text())["runtime_options"]["net_options"]["use_fp16_arithmetic"]
+    tolerances = json.loads((bundle / "tests" / "golden" / "index.json").read_text())["tolerances"]
+    report = api.test(bundle, device="qemu-aarch64")
+    assert report["passed"] and len(report["cases"]) == 4, report
+    worst = max(case["outputs_max_abs"][OUTPUT] for case in report["cases"])
+    assert 1e-4 < worst <= tolerances["output_max_abs"]
 
 
 def _path_with(tmp_path: Path, tools: list[str]) -> str:

@@ -171,4 +171,4 @@ def test_a_bin_with_weights_edgesdk_cannot_place_is_refused_naming_the_layer_typ
 
 def test_int8_dynamic_is_refused_naming_ncnns_modes(need_ncnn, project, tmp_path, capsys):
     assert main(["build", "-c", str(project(quant_manifest({"mode": "int8-dynamic"}))), "--target", "arm", "--runtime", "ncnn", "--out", str(tmp_path / "d")]) == 2
-    assert "'int8-dynamic' is not supported for runtime 'ncnn' (supported: int8)" in capsys.readouterr().err
+    assert "'int8-dynamic' is not supported for runtime 'ncnn' (supported: fp16, int8)" in capsys.readouterr().err
