@@ -387,13 +387,22 @@ def _optimize(manifest: Manifest, source: SourceModel, images: list[golden.Golde
     return stage.run(manifest, source, feeds, manifest.post_output_index() if manifest.task == "classification" else None)
 
 
-def _runner_for(backend, artifact):
-    from dataclasses import replace
+@dataclass(frozen=True)
+class _RunnerFor:
+    """The runtime's host runner for another file of `artifact`'s kind (a quantized probe). A value
+    that pickles, so sensitivity probes can run in other processes (quantize/fanout.py)."""
 
-    def runner_for(path: Path):
-        return backend.runner(replace(artifact, folder=path.parent, main=path.name))
+    runtime: str
+    artifact: Any
 
-    return runner_for
+    def __call__(self, path: Path):
+        from dataclasses import replace
+
+        return get_backend(self.runtime).runner(replace(self.artifact, folder=path.parent, main=path.name))
+
+
+def _runner_for(backend, artifact) -> _RunnerFor:
+    return _RunnerFor(backend.name, artifact)
 
 
 def _quantize(manifest: Manifest, runtime: str, backend, artifact, calibration, stage: Path, source: SourceModel) -> quantize.Outcome:

@@ -4,16 +4,18 @@ that fails, or crashes its converter, touches no other cell."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgesdk.matrix.spec import Cell
+from edgesdk.matrix.spec import Cell, Resources
 from edgesdk.targets import TARGETS
 
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"
@@ -40,6 +42,8 @@ class CellResult:
     parity: dict[str, Any] = field(default_factory=dict)
     stages: dict[str, float] = field(default_factory=dict)
     shared_hits: int = 0  # entries taken from the shared work (workcache) instead of computed
+    log: str | None = None  # what the cell's process printed
+    probes_fanned_out: int = 0  # sensitivity probes (keep_float: auto) run as executor tasks
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -119,11 +123,54 @@ def _parity_figures(report: dict[str, Any]) -> dict[str, Any]:
     return {"status": "passed" if report.get("passed") else "failed", "samples": report.get("samples"), "outputs": outputs, **({"task": report["task"]} if report.get("task") else {})}
 
 
-def run_cell(cell: Cell, out_root: str, shared: Any = None, force: bool = False) -> dict[str, Any]:
+LOGS_DIR = ".logs"  # under the matrix's output folder: what each cell's process printed
+
+
+def _output_to(path: Path) -> None:
+    """This process's stdout and stderr (native code's included) into `path`: the process is the
+    cell's alone, and the converters' chatter would bury the matrix's one line per cell."""
+    import os
+    import sys
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+@contextlib.contextmanager
+def _probes_on(executor_name: str | None, resources: Resources | None) -> Iterator[None]:
+    """Sensitivity probes (keep_float: auto) of this cell's build as tasks of the matrix's kind of
+    executor: on Ray, tasks on this cell's node (they read its temporary files); locally, a pool of
+    as many processes as the cell's declared CPUs (one CPU: serial, as a plain build)."""
+    from edgesdk.quantize import fanout
+
+    probe_resources = Resources(num_cpus=1, memory_mb=64)  # the cell holds the memory; a probe is a slice of it
+    if executor_name == "ray":
+        from edgesdk.matrix.executors.ray import RayExecutor
+
+        with RayExecutor("auto", fresh_processes=False, this_node=True) as executor, fanout.over(executor, probe_resources):
+            yield
+    elif executor_name == "local" and resources is not None and int(resources.num_cpus) >= 2:
+        from edgesdk.matrix.executors.local import LocalExecutor
+
+        with LocalExecutor(int(resources.num_cpus), fresh_processes=False) as executor, fanout.over(executor, probe_resources):
+            yield
+    else:
+        yield
+
+
+def run_cell(cell: Cell, out_root: str, shared: Any = None, force: bool = False, executor_name: str | None = None, resources: Resources | None = None) -> dict[str, Any]:
     """Build `cell` into OUT_ROOT/<cell name>/; never raises (a failure is the result). `shared`:
-    the shared work's entries, or the path of the .npz that holds them (workcache)."""
+    the shared work's entries, or the path of the .npz that holds them (workcache). What the
+    process prints goes to OUT_ROOT/.logs/<cell name>.log."""
     started = time.perf_counter()
-    result = CellResult(cell.name, cell.manifest, cell.target, cell.runtime, cell.precision, cell.override_name, OK, 0)
+    log = Path(out_root) / LOGS_DIR / f"{cell.name}.log"
+    _output_to(log)
+    result = CellResult(cell.name, cell.manifest, cell.target, cell.runtime, cell.precision, cell.override_name, OK, 0, log=str(log))
     try:
         from edgesdk.manifest import with_overrides
 
@@ -133,7 +180,8 @@ def run_cell(cell: Cell, out_root: str, shared: Any = None, force: bool = False)
         if why is not None:
             result.status, result.reason = SKIPPED, why
         else:
-            _build(manifest, Path(out_root) / cell.name, shared, force, result)
+            with _probes_on(executor_name, resources):
+                _build(manifest, Path(out_root) / cell.name, shared, force, result)
     except Exception as exc:
         from edgesdk.errors import EdgeSdkError
 
@@ -150,11 +198,13 @@ def run_cell(cell: Cell, out_root: str, shared: Any = None, force: bool = False)
 
 def _build(manifest, out: Path, shared: Any, force: bool, result: CellResult) -> None:
     from edgesdk import api, workcache
+    from edgesdk.quantize import fanout
 
     entries = workcache.load(Path(shared)) if isinstance(shared, (str, Path)) else shared
     with workcache.seeded(entries) as cache:
         built = api.build(manifest, out=out, force=force)
     result.shared_hits = cache.hits
+    result.probes_fanned_out = fanout.probes_fanned_out
     result.seconds = built.seconds
     result.stages = {k: round(v, 3) for k, v in built.stages.items()}
     result.bundle = str(built.bundle)
@@ -164,12 +214,13 @@ def _build(manifest, out: Path, shared: Any, force: bool, result: CellResult) ->
     result.parity = _parity_figures(built.parity)
 
 
-def prepare_shared(cell: Cell, save_to: str | None = None) -> Any:
+def prepare_shared(cell: Cell, log: str, save_to: str | None = None) -> Any:
     """The shared work of `cell`'s manifest (api.shared_work), in a worker: written to `save_to` (an
     .npz) when given, and that path returned; else the entries themselves (Ray keeps them in its
     object store). A manifest that does not load shares nothing; its cells report why."""
     from edgesdk import api, workcache
 
+    _output_to(Path(log))
     try:
         entries = api.shared_work(cell_manifest(cell), cell.target, cell.runtime)
     except Exception:  # sharing saves time, nothing more: each cell then computes (and reports) for itself

@@ -25,6 +25,10 @@ def parity_summary(parity: dict[str, Any]) -> str:
     return f"{parity.get('status', '')}: max_abs {worst_abs:.2e}, cosine {worst_cos:.6f}" + (f", top-1 {top1:.3f}" if top1 is not None else "")
 
 
+def _where(data: dict[str, Any]) -> str:
+    return f"{data['executor']} (jobs {data['jobs']})" if data["jobs"] is not None else data["executor"]
+
+
 def _size(n: int | None) -> str:
     return "" if n is None else f"{n / 1024:.0f} KiB"
 
@@ -34,7 +38,7 @@ def markdown(data: dict[str, Any]) -> str:
     lines = [
         f"# edgesdk matrix: {data['matrix']}",
         "",
-        f"{len(data['cells'])} cells on {data['executor']} (jobs {data['jobs']}) in {data['seconds']:.1f} s (shared work {data['shared_seconds']:.1f} s): "
+        f"{len(data['cells'])} cells on {_where(data)} in {data['seconds']:.1f} s (shared work {data['shared_seconds']:.1f} s): "
         f"{counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped.",
         "",
         "| cell | status | exit | target | runtime | precision | parity | size | build s | bundle sha256 | reason |",
@@ -71,7 +75,7 @@ def overview_png(data: dict[str, Any], path: Path) -> None:
     right.set_xlabel("bundle size (KiB)")
     handles = [plt.Rectangle((0, 0), 1, 1, color=color) for color in STATUS_COLORS.values()]
     right.legend(handles, list(STATUS_COLORS), loc="lower right", fontsize=8)
-    fig.suptitle(f"edgesdk matrix on {data['executor']} (jobs {data['jobs']}): {data['seconds']:.0f} s wall", fontsize=10)
+    fig.suptitle(f"edgesdk matrix on {_where(data)}: {data['seconds']:.0f} s wall", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -11,10 +11,10 @@ from typing import Any
 
 from edgesdk.errors import InputError
 from edgesdk.matrix import report
-from edgesdk.matrix.cell import FAILED, SKIPPED, CellResult, pairing_problem, prepare_shared, run_cell
+from edgesdk.matrix.cell import FAILED, LOGS_DIR, SKIPPED, CellResult, pairing_problem, prepare_shared, run_cell
 from edgesdk.matrix.executors import make_executor
 from edgesdk.matrix.executors.base import Executor
-from edgesdk.matrix.spec import Cell, Matrix, load_matrix
+from edgesdk.matrix.spec import Cell, Matrix, load_matrix, manifest_label
 
 CACHE_DIR = ".shared"  # under the output folder: the shared work as .npz files (local processes)
 
@@ -26,7 +26,7 @@ class MatrixResult:
     matrix: str
     out: Path
     executor: str
-    jobs: int
+    jobs: int | None  # local processes at once; None on Ray (its resources decide)
     seconds: float
     shared_seconds: float  # wall time of the shared-work tasks, before the first cell started
     cells: list[dict[str, Any]] = field(default_factory=list)
@@ -89,7 +89,7 @@ def run_matrix(
         results = _run_cells(matrix, executor, out_dir, shared, force, on_cell_done)
         name = executor.name
     seconds = time.perf_counter() - started
-    result = MatrixResult(str(matrix.path), out_dir, name, jobs, seconds, shared_seconds, results)
+    result = MatrixResult(str(matrix.path), out_dir, name, jobs if ray_address is None else None, seconds, shared_seconds, results)
     result.files = report.write_reports(result.as_dict(), out_dir)
     return result
 
@@ -102,8 +102,9 @@ def _share(matrix: Matrix, executor: Executor, out_dir: Path) -> tuple[dict[str,
         save_to = None
         if not executor.keeps_results:
             cache.mkdir(exist_ok=True)
-            save_to = str(cache / f"{i:03d}-{Path(manifest).parent.name}.npz")
-        handles[manifest] = executor.submit(prepare_shared, cell, save_to, resources=matrix.file.resources)
+            save_to = str(cache / f"{i:03d}-{manifest_label(Path(manifest))}.npz")
+        log = str(out_dir / LOGS_DIR / f"shared-{i:03d}-{manifest_label(Path(manifest))}.log")
+        handles[manifest] = executor.submit(prepare_shared, cell, log, save_to, resources=matrix.file.resources)
     shared = {manifest: executor.argument(handle) for manifest, handle in handles.items()}
     # Ray hands the references on at once; wait for them here too, so the time is the shared work's own.
     if executor.keeps_results and handles:
@@ -119,7 +120,8 @@ def _run_cells(matrix: Matrix, executor: Executor, out_dir: Path, shared: dict[s
         if why is not None:  # the target does not offer the runtime: no process needed to say so
             results[cell.name] = CellResult(cell.name, cell.manifest, cell.target, cell.runtime, cell.precision, cell.override_name, SKIPPED, 0, why).as_dict()
             continue
-        handles[executor.submit(run_cell, cell, str(out_dir), shared.get(cell.manifest), force, resources=matrix.file.resources)] = cell
+        resources = matrix.file.resources
+        handles[executor.submit(run_cell, cell, str(out_dir), shared.get(cell.manifest), force, executor.name, resources, resources=resources)] = cell
     done = 0
     for name in results:
         done += 1

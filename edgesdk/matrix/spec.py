@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from edgesdk.errors import ManifestError
 from edgesdk.manifest.translate import to_manifest_error
@@ -44,9 +44,15 @@ class _Strict(BaseModel):
 
 class Axes(_Strict):
     targets: list[Literal[tuple(TARGETS)]] | None = Field(None, min_length=1)  # type: ignore[valid-type]
-    runtimes: Literal["all"] | list[Literal[RUNTIME_NAMES]] | None = None  # type: ignore[valid-type]
+    # `all` (every runtime of each target) or runtime names; `runtimes: all` reads as [all].
+    runtimes: list[Literal[("all", *RUNTIME_NAMES)]] | None = Field(None, min_length=1)  # type: ignore[valid-type]
     quantization: list[str | dict[str, Any]] | None = Field(None, min_length=1)
     overrides: dict[str, dict[str, Any]] | None = None
+
+    @field_validator("runtimes", mode="before")
+    @classmethod
+    def _one_word(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
 
 class Resources(_Strict):
@@ -112,6 +118,8 @@ def load_matrix(path: str | Path) -> Matrix:
 
 
 def _check(spec: MatrixFile) -> None:
+    if spec.axes.runtimes is not None and "all" in spec.axes.runtimes and len(spec.axes.runtimes) > 1:
+        raise ManifestError("axes.runtimes", "either all or a list of runtime names, not both")
     for i, q in enumerate(spec.axes.quantization or []):
         if isinstance(q, dict) and not isinstance(q.get("mode"), str):
             raise ManifestError(f"axes.quantization[{i}].mode", "a quantization block in the matrix names its mode (e.g. {mode: int8, calibration: {data: calib/}})")
@@ -151,7 +159,7 @@ def _target_runtimes(spec: MatrixFile, target: str | None) -> list[str | None]:
     runtimes = spec.axes.runtimes
     if runtimes is None:
         return [None]
-    if runtimes == "all":
+    if runtimes == ["all"]:
         return list(TARGETS[target].runtimes) if target is not None else [None]
     return list(runtimes)
 

@@ -20,6 +20,10 @@ class Executor(ABC):
         """Start fn(*args); returns a handle."""
 
     @abstractmethod
+    def share(self, value: Any) -> Any:
+        """`value` as many tasks' argument: itself (local), or once in the object store (Ray)."""
+
+    @abstractmethod
     def argument(self, handle: Any) -> Any:
         """What a later task is given for an earlier task's result (Ray: the reference itself)."""
 
