@@ -164,3 +164,19 @@ def test_full_matrix_every_runtime_on_its_targets_three_precisions_on_ray(worksp
     built = {(c["runtime"], c["precision"]) for c in result.cells if c["status"] == "ok"}
     # Every runtime builds at least its float model.
     assert {r for r, _ in built} == {r for _, r in pairs}
+
+
+@pytest.mark.onnxruntime
+def test_sensitivity_probes_fan_out_and_the_bundle_is_the_serial_builds(workspace, tmp_path):
+    """keep_float: auto in a cell with two CPUs: its per-layer probes run in a pool of two processes;
+    the table, the chosen layers and the build log (so the bundle) are what a plain build writes."""
+    data = example_manifest_dict()
+    data["quantization"] = {"mode": "int8", "calibration": CALIBRATION, "keep_float": "auto", "accuracy_budget": {"metric": "cosine", "min": 0.9999}}
+    _write(workspace / "example" / "auto.yaml", data)
+    matrix = _write(workspace / "auto-matrix.yaml", {"schema_version": 1, "manifests": ["example/auto.yaml"], "resources": {"num_cpus": 2, "memory_mb": 1024}})
+    (cell,) = run_matrix(matrix, out=tmp_path / "matrix").cells
+    assert cell["status"] == "ok", cell["reason"]
+    layers = json.loads((Path(cell["bundle"]) / "reports" / "quantization.json").read_text())["layers"]
+    assert cell["probes_fanned_out"] == len(layers) > 1
+    plain = api.build(workspace / "example" / "auto.yaml", out=tmp_path / "plain")
+    assert cell["bundle_sha256"] == bundle_digest(plain.bundle)
