@@ -80,19 +80,56 @@ def run(label: str, matrix: Path, out: Path, **kwargs) -> dict:
     return figures
 
 
+def shared_work_saving(matrix: Path, rounds: int = 5) -> dict:
+    """What a cell saves, measured in one warm process (so not at the mercy of other load on the
+    machine): computing the shared work (calibration tensors, reference outputs) against loading
+    the .npz the matrix hands the cell. Medians of `rounds`."""
+    import time
+
+    from edgesdk import api, workcache
+    from edgesdk.matrix import load_matrix
+    from edgesdk.matrix.cell import cell_manifest
+
+    cell = next(c for c in load_matrix(matrix).cells if c.precision == "int8")
+    manifest = cell_manifest(cell)
+    entries = api.shared_work(manifest, cell.target, cell.runtime)  # warm: imports, the model's first run
+    npz = matrix.parent / "shared.npz"
+    workcache.save(entries, npz)
+    computed, loaded = [], []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        api.shared_work(manifest, cell.target, cell.runtime)
+        computed.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        workcache.load(npz)
+        loaded.append(time.perf_counter() - start)
+    return {
+        "entries": len(entries),
+        "npz_bytes": npz.stat().st_size,
+        "compute_s": round(statistics.median(computed), 3),
+        "load_s": round(statistics.median(loaded), 3),
+        "saving_per_cell_s": round(statistics.median(computed) - statistics.median(loaded), 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, help="also write the results here as JSON")
     parser.add_argument("--skip-ray", action="store_true", help="local processes only")
+    parser.add_argument("--saving-only", action="store_true", help="only the in-process shared-work measurement")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="edgesdk-bench-matrix-") as tmp:
         root = Path(tmp)
         matrix = make_project(root)
+        if args.saving_only:
+            print(json.dumps(shared_work_saving(matrix), indent=2))
+            return
         runs = [
             run("jobs1", matrix, root, jobs=1),
             run("jobs2", matrix, root, jobs=2),
             run("jobs2-no-shared-work", matrix, root, jobs=2, share_work=False),
         ]
+        saving = shared_work_saving(matrix)
         if not args.skip_ray:
             import ray
 
@@ -108,11 +145,13 @@ def main() -> None:
     shared, unshared = runs[1], runs[2]
     summary = {
         "cpus": os.cpu_count(),
+        "load_average": os.getloadavg(),  # other work on the machine during the runs
         "runs": [{k: v for k, v in r.items() if k not in ("digests", "cells")} for r in runs],
         "identical_bundles": identical,
         # What a cell no longer computes itself, and what computing it once costs.
         "shared_saving_per_cell_s": round((unshared["cell_build_s_sum"] - shared["cell_build_s_sum"]) / shared["cells_ok"], 2),
         "shared_work_task_s": shared["shared_work_s"],
+        "shared_work_in_process": saving,
         "cells": runs[0]["cells"],
     }
     text = json.dumps(summary, indent=2)
