@@ -56,8 +56,11 @@ def pairing_problem(target: str | None, runtime: str | None) -> str | None:
     return None
 
 
-def skip_reason(target: str | None, runtime: str | None, mode: str | None) -> str | None:
-    """Why `target`/`runtime`/`mode` cannot be built here, in the words `edgesdk targets` uses; None if it can."""
+def skip_reason(target: str | None, runtime: str | None, mode: str | None, calibration_method: str | None = None) -> str | None:
+    """Why `target`/`runtime`/`mode` (calibrated with `calibration_method`) cannot be built here, in
+    the words `edgesdk targets` uses; None if it can. One matrix axis serves every runtime, and
+    runtimes differ in the calibration methods they honour: a method the runtime lacks is a cell it
+    cannot take, not a failed one."""
     if (problem := pairing_problem(target, runtime)) is not None or runtime is None:
         return problem
     from edgesdk.backends import availability
@@ -74,9 +77,12 @@ def skip_reason(target: str | None, runtime: str | None, mode: str | None) -> st
     modules = quantize.translator_modules()
     if runtime not in modules:
         return f"runtime '{runtime}' has no quantization (runtimes with quantization: {', '.join(modules)})"
-    modes = importlib.import_module(modules[runtime]).TRANSLATOR.modes
-    if mode not in modes:
-        return f"runtime '{runtime}' has no quantization mode '{mode}' (modes: {', '.join(modes)})"
+    translator = importlib.import_module(modules[runtime]).TRANSLATOR
+    if mode not in translator.modes:
+        return f"runtime '{runtime}' has no quantization mode '{mode}' (modes: {', '.join(translator.modes)})"
+    methods = getattr(translator, "calibration_methods", None)
+    if calibration_method is not None and methods is not None and calibration_method not in methods:
+        return f"runtime '{runtime}' has no calibration method '{calibration_method}' (methods: {', '.join(methods)})"
     return None
 
 
@@ -176,7 +182,8 @@ def run_cell(cell: Cell, out_root: str, shared: Any = None, force: bool = False,
 
         manifest = with_overrides(cell_manifest(cell), target=cell.target, runtime=cell.runtime)
         result.target, result.runtime = manifest.resolved_target(), manifest.resolved_runtime()
-        why = skip_reason(result.target, result.runtime, manifest.quantization.mode)
+        calibration = manifest.quantization.calibration
+        why = skip_reason(result.target, result.runtime, manifest.quantization.mode, calibration.method if calibration is not None else None)
         if why is not None:
             result.status, result.reason = SKIPPED, why
         else:

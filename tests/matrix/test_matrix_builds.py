@@ -158,7 +158,7 @@ def test_full_matrix_every_runtime_on_its_targets_three_precisions_on_ray(worksp
     assert {(c["target"], c["runtime"]) for c in result.cells} == pairs and len(result.cells) == 3 * len(pairs)
     for c in result.cells:
         if c["status"] == "skipped":
-            assert "has no quantization mode" in c["reason"] or "not available here" in c["reason"], c
+            assert "has no quantization mode" in c["reason"] or "has no calibration method" in c["reason"] or "not available here" in c["reason"], c
         else:
             assert api.verify(c["bundle"])["ok"]
     built = {(c["runtime"], c["precision"]) for c in result.cells if c["status"] == "ok"}

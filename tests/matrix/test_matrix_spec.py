@@ -127,6 +127,10 @@ def test_a_mode_the_runtime_lacks_is_skipped_with_the_modes_it_has():
     assert skip_reason("x86", "onnxruntime", "fp16") is None
     reason = skip_reason("ios", "coreml", "int8")
     assert reason is not None and "no quantization mode 'int8'" in reason and "fp16" in reason
+    # One int8 block serves every runtime of the axis; a calibration method one of them lacks skips that cell.
+    assert skip_reason("x86", "onnxruntime", "int8", "minmax") is None
+    reason = skip_reason("jetson", "tensorrt", "int8", "minmax")
+    assert reason is not None and "no calibration method 'minmax'" in reason and "entropy" in reason
 
 
 def test_shared_work_is_keyed_by_content_and_returns_copies(tmp_path):
