@@ -7,7 +7,7 @@ The matrix is the example classifier for x86 with ONNX Runtime and OpenVINO in t
 runs must give the same bundle digests.
 The per-cell figures (mean build time, the shared-work task's time, the time a cell spends on
 what it would otherwise compute itself) feed the N-node estimate in docs/matrix.md.
-Usage: python benchmarks/bench_matrix.py [--out results.json] [--skip-ray]
+Usage: python benchmarks/bench_matrix.py [--out results.json] [--skip-ray] [--saving-only]
 """
 
 from __future__ import annotations
