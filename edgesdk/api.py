@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 import edgesdk
-from edgesdk import buildlog, golden, parity, quantize, render, shapes
+from edgesdk import buildlog, golden, parity, quantize, render, shapes, workcache
 from edgesdk import bundle as bundle_mod
 from edgesdk.backends import check_input_shape, get_backend
 from edgesdk.backends.base import ImageFeed
@@ -96,9 +96,10 @@ def _log_kept_on_failure(log: buildlog.BuildLog, path: Path) -> Iterator[None]:
         raise
 
 
-def _resolve(manifest_path: str | Path, target: str | None, runtime: str | None) -> tuple[Manifest, str, str, Any]:
+def _resolve(manifest_path: str | Path | Manifest, target: str | None, runtime: str | None) -> tuple[Manifest, str, str, Any]:
     """The validated manifest with the command line's target/runtime, and the runtime's backend if it runs here."""
-    manifest = with_overrides(load_manifest(manifest_path), target=target, runtime=runtime)
+    loaded = manifest_path if isinstance(manifest_path, Manifest) else load_manifest(manifest_path)
+    manifest = with_overrides(loaded, target=target, runtime=runtime)
     target_name = manifest.resolved_target()
     runtime_name = manifest.resolved_runtime()
     backend = get_backend(runtime_name)
@@ -172,7 +173,7 @@ def validate(manifest_path: str | Path, target: str | None = None, runtime: str 
 
 
 def build(
-    manifest_path: str | Path,
+    manifest_path: str | Path | Manifest,
     target: str | None = None,
     runtime: str | None = None,
     out: str | Path = "dist",
@@ -180,7 +181,8 @@ def build(
     progress: Progress | None = None,
     sign_key: str | Path | None = None,
 ) -> BuildResult:
-    """`sign_key`: an ed25519 private key (PEM) that signs SHA256SUMS into SHA256SUMS.sig."""
+    """`manifest_path`: the manifest's file, or a Manifest already loaded (edgesdk matrix applies its
+    overrides to one). `sign_key`: an ed25519 private key (PEM) that signs SHA256SUMS into SHA256SUMS.sig."""
     started = time.perf_counter()
     stages = _Stages(progress)
     manifest, target_name, runtime_name, backend = _resolve(manifest_path, target, runtime)
@@ -195,7 +197,8 @@ def build(
     optimized = None
     if manifest.optimize.fold_bn or manifest.optimize.prune is not None:
         source, optimized = stages.run("optimize", lambda: _optimize(manifest, source, images))
-    reference = source.reference_runner()
+    # An optimized model is this build's own; the source file's outputs are shared (workcache) with other builds of it.
+    reference = source.reference_runner() if optimized is not None else workcache.cached_runner(source.reference_runner(), source.sha256)
     _check_model_against_manifest(manifest, source, reference, labels)
     stages.note(f"source {manifest.model.source} ({source.kind}) sha256 {source.sha256}")
     stages.log.hide_folder(manifest.base_dir, "<project>")
@@ -279,6 +282,24 @@ def build(
         seconds=time.perf_counter() - started,
         stages=stages.times,
     )
+
+
+def shared_work(manifest: Manifest, target: str | None = None, runtime: str | None = None) -> workcache.Entries:
+    """What every build of `manifest` computes the same way whatever its runtime and precision:
+    the calibration tensors and the source model's reference outputs on the parity images. Builds
+    given these entries (workcache.seeded) take them instead of computing them again."""
+    with workcache.seeded() as cache:
+        manifest, _, runtime_name, _ = _resolve(manifest, target, runtime)
+        inputs = _read_inputs(manifest, runtime_name)
+        if manifest.optimize.fold_bn or manifest.optimize.prune is not None:
+            return cache.entries  # the reference is then the optimized model, each build's own
+        source = load_source(manifest)
+        reference = workcache.cached_runner(source.reference_runner(), source.sha256)
+        _check_model_against_manifest(manifest, source, reference, inputs.labels)
+        name = manifest.model.inputs[0].name
+        for pixels in golden.parity_variants(inputs.images):
+            reference({name: _pre(manifest, pixels)})
+        return cache.entries
 
 
 def _signer(path: Path) -> Callable[[bytes], bytes]:
@@ -368,13 +389,22 @@ def _optimize(manifest: Manifest, source: SourceModel, images: list[golden.Golde
     return stage.run(manifest, source, feeds, manifest.post_output_index() if manifest.task == "classification" else None)
 
 
-def _runner_for(backend, artifact):
-    from dataclasses import replace
+@dataclass(frozen=True)
+class _RunnerFor:
+    """The runtime's host runner for another file of `artifact`'s kind (a quantized probe). A value
+    that pickles, so sensitivity probes can run in other processes (quantize/fanout.py)."""
 
-    def runner_for(path: Path):
-        return backend.runner(replace(artifact, folder=path.parent, main=path.name))
+    runtime: str
+    artifact: Any
 
-    return runner_for
+    def __call__(self, path: Path):
+        from dataclasses import replace
+
+        return get_backend(self.runtime).runner(replace(self.artifact, folder=path.parent, main=path.name))
+
+
+def _runner_for(backend, artifact) -> _RunnerFor:
+    return _RunnerFor(backend.name, artifact)
 
 
 def _quantize(manifest: Manifest, runtime: str, backend, artifact, calibration, stage: Path, source: SourceModel) -> quantize.Outcome:

@@ -61,6 +61,11 @@ class _Output:
         return f"--- output of {self.where}{repeated} ---\n{self.text}\n--- end of {self.where} ---"
 
 
+def current() -> BuildLog | None:
+    """The log of the build running in this context, if any."""
+    return _ACTIVE.get()
+
+
 class BuildLog:
     """Notes and captured converter output of one build, in the order they happened."""
 

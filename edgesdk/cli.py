@@ -21,6 +21,7 @@ DEBUG_ENV = "EDGESDK_DEBUG"
 # Ranges of numeric flags: a runtime handed a million threads allocates until the machine stops.
 THREADS = (1, 256)
 BENCH_RUNS = (1, 1_000_000)
+JOBS = (1, 256)
 
 
 def _int_in(low: int, high: int):
@@ -74,6 +75,19 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="replace an existing bundle of the same name and version")
     s.add_argument("--sign-key", type=Path, help="ed25519 private key (PEM, from `edgesdk keygen --sign`): sign SHA256SUMS into SHA256SUMS.sig")
     s.add_argument("--json", action="store_true", help="print a machine-readable summary")
+
+    s = command(
+        "matrix",
+        "build many bundles from one matrix file (manifests x targets x runtimes x precisions), on local processes or Ray",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("matrix", type=Path, help="the matrix file (docs/matrix.md)")
+    s.add_argument("--out", type=Path, default=Path("dist"), help="folder for the cells' bundles (OUT/<cell>/) and matrix.json, matrix.md, matrix.png (default: dist)")
+    s.add_argument("--jobs", type=_int_in(*JOBS), default=1, help=f"cells built at once in local processes, {JOBS[0]} to {JOBS[1]} (default: 1)")
+    s.add_argument("--ray", metavar="auto|ADDRESS", help="run the cells as Ray tasks: auto starts Ray on this machine, ADDRESS (ray://HOST:10001 or HOST:6379) connects to a cluster")
+    s.add_argument("--force", action="store_true", help="rebuild cells whose folders already exist")
+    s.add_argument("--json", action="store_true", help="print the results as JSON")
 
     s = command("validate", "check a manifest and the files it names, as build does before it loads the model; writes nothing")
     s.add_argument("-c", "--config", type=Path, default=Path("edgesdk.yaml"), help="manifest (default: edgesdk.yaml)")
@@ -169,6 +183,26 @@ def _cmd_build(args: argparse.Namespace) -> int:
         folded = f"image ({image_input.get('color_layout')}): normalize folded into the model" if image_input["folded"] else f"tensor (not folded: {image_input['reason']})"
         print(f"input    {folded}")
     print(f"built in {result.seconds:.1f} s")
+    return 0
+
+
+def _cmd_matrix(args: argparse.Namespace) -> int:
+    from edgesdk.errors import MatrixCellsFailed
+    from edgesdk.matrix import load_matrix, run_matrix
+    from edgesdk.matrix.progress import reporter
+
+    total = len(load_matrix(args.matrix).cells)  # a bad matrix file stops here, before any process starts
+    with reporter(total, enabled=not args.json) as on_cell_done:
+        result = run_matrix(args.matrix, out=args.out, jobs=args.jobs, ray_address=args.ray, force=args.force, on_cell_done=on_cell_done)
+    data = result.as_dict()
+    if args.json:
+        _print_json(data)
+    else:
+        counts = data["counts"]
+        print(f"{len(result.cells)} cells in {result.seconds:.1f} s on {result.executor}: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped")
+        print(f"results  {result.files['markdown']} ({result.files['json']}, {result.files['png']})")
+    if result.failed:
+        raise MatrixCellsFailed(result.failed, result.files["json"])
     return 0
 
 
@@ -284,6 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "build":
             return _cmd_build(args)
+        if args.command == "matrix":
+            return _cmd_matrix(args)
         if args.command == "validate":
             return _cmd_validate(args)
         if args.command == "verify":
@@ -312,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print_json(json_schema())
             return 0
     except ManifestError as exc:
-        config = str(getattr(args, "config", "") or "")
+        config = str(getattr(args, "config", "") or getattr(args, "matrix", "") or "")
         where = f"{config}: " if config and not str(exc).startswith(config) else ""
         _report(exc, f"error: {where}{exc}", debug)
         return exc.exit_code

@@ -67,6 +67,14 @@ class PackagingError(EdgeSdkError):
     """This edgesdk installation lacks a file it ships with (a template, an adapter, a sample app)."""
 
 
+class MatrixCellsFailed(EdgeSdkError):
+    """`edgesdk matrix`: one or more cells failed (each cell's own exit code is in the matrix's results)."""
+
+    def __init__(self, cells: list[str], results: str):
+        self.cells = cells
+        super().__init__(f"{len(cells)} matrix cell(s) failed: {', '.join(cells)} (results: {results})")
+
+
 @dataclass(frozen=True)
 class ExitCode:
     code: int
@@ -81,6 +89,7 @@ EXIT_CODES = (
     ExitCode(3, "parity gate failed", (ParityError,)),
     ExitCode(4, "integrity or crypto failure", (IntegrityError, DecryptionError)),
     ExitCode(5, "backend unavailable", (BackendUnavailable,)),
+    ExitCode(6, "a matrix cell failed (edgesdk matrix; each cell's own code is in its results)", (MatrixCellsFailed,)),
     ExitCode(130, "interrupted"),
 )
 INTERRUPTED = 130

@@ -89,8 +89,9 @@ def load_manifest(path: str | Path) -> Manifest:
     return _validate(data, path.parent.resolve(), path.resolve())
 
 
-def manifest_from_dict(data: dict[str, Any], base_dir: Path) -> Manifest:
-    return _validate(data, Path(base_dir).resolve(), None)
+def manifest_from_dict(data: dict[str, Any], base_dir: Path, path: Path | None = None) -> Manifest:
+    """`path`: the file `data` was derived from, if any (edgesdk matrix: a manifest with overrides)."""
+    return _validate(data, Path(base_dir).resolve(), path)
 
 
 def with_overrides(manifest: Manifest, target: str | None = None, runtime: str | None = None) -> Manifest:

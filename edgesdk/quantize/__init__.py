@@ -18,8 +18,8 @@ from typing import Any
 
 from edgesdk.errors import BackendUnavailable, ManifestError
 from edgesdk.manifest import Manifest
+from edgesdk.quantize import fanout, sensitivity
 from edgesdk.quantize import report as report  # api.py writes quantize.report.json_safe(...)
-from edgesdk.quantize import sensitivity
 from edgesdk.quantize.calibration import CalibrationSet, load_calibration
 from edgesdk.sources import SourceModel
 
@@ -179,7 +179,9 @@ def run(
         table: list[sensitivity.LayerSensitivity] = []
         # One probe per layer is most of an int8 build's time: only where it is used or asked for.
         if feeds and (q.keep_float == "auto" or q.sensitivity):
-            table = sensitivity.analyze(plan.layers, lambda layer: outputs_of(only=[layer]), reference, score_output)
+            # Probes are independent: an executor, when one is active (edgesdk matrix), runs them side by side.
+            fanned = fanout.analyze(plan, runner_for, feeds, reference, score_output, model_path.suffix)
+            table = fanned if fanned is not None else sensitivity.analyze(plan.layers, lambda layer: outputs_of(only=[layer]), reference, score_output)
         selection = None
         if q.keep_float == "auto":
             assert budget is not None  # the manifest refuses keep_float: auto without a budget

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesdk import shapes
+from edgesdk import shapes, workcache
 from edgesdk.errors import ManifestError
 from edgesdk.manifest import CalibrationSpec, Manifest
 from edgesdk.manifest.files import CALIBRATION_FIELD as FIELD
@@ -73,11 +73,12 @@ def load_calibration(manifest: Manifest, spec: CalibrationSpec) -> CalibrationSe
         assert budget is not None  # samples_needed() is 0 without a budget
         raise ManifestError(f"{FIELD}.samples", f"{len(files)} samples cannot measure accuracy_budget top1_agreement >= {budget.min}: at least {needed} are needed")
     digest = hashlib.sha256()
-    tensors = []
     for path in files:
-        data = path.read_bytes()
-        digest.update(path.name.encode() + b"\0" + hashlib.sha256(data).digest())
-        tensors.append(_load_one(manifest, path))
+        digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    # The tensors follow from the files and the pre-processing: builds of one model share them (workcache).
+    model_input = manifest.model.inputs[0]
+    key = ["calibration", digest.hexdigest(), manifest.preprocess.input_color, manifest.pre_steps(), model_input.shape, model_input.dtype]
+    tensors = workcache.cached_tensors(key, lambda: [_load_one(manifest, path) for path in files])
     return CalibrationSet(tensors, [p.name for p in files], digest.hexdigest(), METHODS[spec.method])
 
 
