@@ -15,7 +15,7 @@ export EDGESDK_CACHE := $(CACHE)
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 PYTEST_ARGS ?=
 
-.PHONY: setup venv system-deps native-deps reference-libs demo test test-fast fuzz lint bench mutate clean
+.PHONY: setup venv system-deps native-deps reference-libs demo test test-matrix test-fast fuzz lint bench mutate clean
 setup: venv system-deps native-deps reference-libs
 
 # The venv holds the pinned dependencies; the project itself is installed editable from this
@@ -64,7 +64,11 @@ test: export CCACHE_BASEDIR := /
 test: export CCACHE_NOHASHDIR := 1
 test: export CCACHE_MAXSIZE := 3G
 test: setup lint
-	EDGESDK_REQUIRE_TOOLCHAINS=1 $(PY) -m pytest --durations=40 $(PYTEST_ARGS)
+	EDGESDK_REQUIRE_TOOLCHAINS=1 $(PY) -m pytest --durations=40 -m "not matrix_full" $(PYTEST_ARGS)
+
+# The example over every target, runtime and three precisions, on a local Ray cluster.
+test-matrix: setup
+	$(PY) -m pytest -m matrix_full $(PYTEST_ARGS)
 
 test-fast: setup lint
 	$(PY) -m pytest -m "not slow and not cpp and not kotlin" $(PYTEST_ARGS)

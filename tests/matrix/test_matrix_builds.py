@@ -1,7 +1,8 @@
 """`edgesdk matrix` building the example for real: local processes and a local Ray cluster give the
 same bundles (and the same bytes as a plain `edgesdk build`), failed cells are reported while the
 others complete, and the full matrix (every runtime that runs here on its targets, three
-precisions) is behind the `slow` marker."""
+precisions: 39 cells, 20-40 min on 2 cores) is behind the `matrix_full` marker, which `make test`
+leaves out and `make test-matrix` runs."""
 
 from __future__ import annotations
 
@@ -147,7 +148,7 @@ def test_failed_cells_are_reported_by_name_and_the_others_complete(workspace, tm
     assert "--force" in capsys.readouterr().err
 
 
-@pytest.mark.slow
+@pytest.mark.matrix_full
 def test_full_matrix_every_runtime_on_its_targets_three_precisions_on_ray(workspace, ray_cluster, tmp_path):
     """Every (target, runtime) pair builds each precision it has, or is skipped with the reason."""
     axes = {"targets": list(TARGETS), "runtimes": "all", "quantization": PRECISIONS}
