@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import torch
 from torch import nn
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "classifier"
 
 
 class BasicBlock(nn.Module):
@@ -70,31 +75,33 @@ def wide_mlp(seed: int = 0) -> WideMlp:
     return WideMlp().eval()
 
 
+def eager_model(name: str) -> nn.Module:
+    """The model `name` ("example", "resnet18-like" or "wide-mlp") as a PyTorch module in eval mode;
+    the same weights every call (seeded)."""
+    if name == "example":
+        sys.path.insert(0, str(EXAMPLE))
+        from classifier_model import trained_classifier
+
+        return trained_classifier().eval()
+    return wide_mlp() if name == "wide-mlp" else resnet18_like()
+
+
 def write_project(tmp, name: str) -> tuple:
     """A folder under `tmp` holding the model `name` ("example", "resnet18-like" or "wide-mlp") as TorchScript
     and the manifest data to build it with (the example's manifest, adapted); returns (folder, data)."""
     import shutil
-    import sys
-    from pathlib import Path
 
     import yaml
 
-    example = Path(__file__).resolve().parent.parent / "examples" / "classifier"
     folder = Path(tmp) / name
     folder.mkdir()
-    data = yaml.safe_load((example / "edgesdk.yaml").read_text())
-    if name == "example":
-        sys.path.insert(0, str(example))
-        from classifier_model import trained_classifier
-
-        torch.jit.script(trained_classifier()).save(str(folder / "model.pt"))
-        shutil.copy(example / "labels.txt", folder / "labels.txt")
-    elif name == "wide-mlp":
-        torch.jit.script(wide_mlp()).save(str(folder / "model.pt"))
-        shutil.copy(example / "labels.txt", folder / "labels.txt")
+    data = yaml.safe_load((EXAMPLE / "edgesdk.yaml").read_text())
+    torch.jit.script(eager_model(name)).save(str(folder / "model.pt"))
+    if name in ("example", "wide-mlp"):
+        shutil.copy(EXAMPLE / "labels.txt", folder / "labels.txt")
+    if name == "wide-mlp":
         data.update(name="wide-mlp")
-    else:
-        torch.jit.script(resnet18_like()).save(str(folder / "model.pt"))
+    elif name != "example":
         data.update(name="resnet18-like")
         data["model"]["outputs"] = [{"name": "logits", "shape": [1, 1000]}]
         data["postprocess"].pop("labels")
