@@ -65,7 +65,8 @@ MUTANTS = [
     Mutant("cpp-opencv-u8-y-weights-clamped", f"{CPP}/resample.cpp.j2", "opencv_linear_table(h, oh, false, yi, yw);", "opencv_linear_table(h, oh, true, yi, yw);"),
     Mutant("cpp-pillow-u8-no-rounding-bias", f"{CPP}/resample.cpp.j2", "int32_t ss = 1 << 21;", "int32_t ss = 0;"),
     Mutant("cpp-opencv-u8-simd-second-tap-first-pixel", f"{CPP}/resample.cpp.j2", "_mm_madd_epi16(p[src.step + byte], a1)", "_mm_madd_epi16(p[byte], a1)"),
-    Mutant("cpp-opencv-u8-row-cache-slot", f"{CPP}/resample.cpp.j2", "slot = k == 0 ? (cached[0] == yi[2 * y + 1] ? 1 : 0)", "slot = k == 0 ? 0"),
+    Mutant("cpp-opencv-u8-simd-y-no-rounding", f"{CPP}/resample.cpp.j2", "q[k] = _mm_srai_epi32(_mm_add_epi32(v, two), 2);", "q[k] = _mm_srai_epi32(v, 2);"),
+    Mutant("cpp-opencv-u8-row-cache-overwrites-first", f"{CPP}/resample.cpp.j2", ": (t[0] == rows.data() ? 1 : 0);", ": 0;"),
     Mutant("cpp-round-half-even", f"{CPP}/resample.hpp.j2", "return static_cast<int>(std::floor(v + 0.5));", "return static_cast<int>(std::nearbyint(v));"),
     # ---- C++ pre-processing steps ----
     Mutant("cpp-keep-ratio-min", f"{CPP}/preprocess.cpp.j2", "const double s = std::max(static_cast<double>(height) / in_h", "const double s = std::min(static_cast<double>(height) / in_h"),
