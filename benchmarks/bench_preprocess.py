@@ -1,0 +1,220 @@
+"""The generated C++ pre-processing, timed against the memory floor and an earlier version of the
+same templates, all in one binary and one run (the machine is shared: read the ratios).
+
+For a 512x512 RGB uint8 photo -> 224x224 NCHW float32, three pipelines: a bilinear resize to
+224x224; the example's resize to 256 (keep_ratio) + center_crop 224; a precision uint8 resize to
+224x224; each then normalize + layout nchw. Per pipeline, medians over interleaved rounds of:
+- `floor`: one memcpy of (input bytes + output bytes) / 2, i.e. as many bytes read and written
+  as the pipeline must read (the photo) and write (the tensor);
+- `new`: the templates of this checkout; `old`: those of git revision --baseline (default: the
+  commit before the fused row loops), rendered in another namespace.
+Both are compiled as the SDK's CMake compiles them (-O3 -DNDEBUG -ffp-contract=off) and their
+tensors are compared byte for byte (they must be identical: the contract fixes every operation).
+
+Usage: python benchmarks/bench_preprocess.py [--rounds N] [--baseline REV] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+from io import BytesIO
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+from jinja2 import FileSystemLoader
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from opcheck import programs  # noqa: E402
+
+from edgesdk.package_data import TEMPLATES_DIR  # noqa: E402
+from edgesdk.render import make_environment  # noqa: E402
+
+BASELINE = "78d0957"  # the templates before the fused row loops
+CXX = ["g++", "-std=c++17", "-O3", "-DNDEBUG", "-ffp-contract=off", "-w"]
+SIZE = 512
+NORMALIZE = {"op": "normalize", "mean": [123.675, 116.28, 103.53], "std": [58.395, 57.12, 57.375], "scale": 1.0}
+NCHW = {"op": "layout", "layout": "nchw"}
+PIPELINES = {
+    "resize 224": [{"op": "resize", "size": [224, 224], "interpolation": "bilinear", "keep_ratio": False}, NORMALIZE, NCHW],
+    "resize 256 + center_crop 224": [
+        {"op": "resize", "size": [256, 256], "interpolation": "bilinear", "keep_ratio": True},
+        {"op": "center_crop", "size": [224, 224]},
+        NORMALIZE,
+        NCHW,
+    ],
+    "resize 224 precision uint8": [{"op": "resize", "size": [224, 224], "interpolation": "bilinear", "keep_ratio": False, "precision": "uint8"}, NORMALIZE, NCHW],
+}
+
+# One translation unit per side: the pipelines as the SDK's step macros write them.
+UNIT = """#include <cstdint>
+#include <vector>
+#include "preprocess.hpp"
+{% import "cpp/_steps.j2" as steps %}
+namespace {{ cpp_namespace }} {
+{% for case in pre_cases %}
+Tensor pipeline_{{ loop.index0 }}(const uint8_t* pixels) {
+  Image image{pixels, {{ case.width }}, {{ case.height }}, {{ case.width * 3 }}, PixelFormat::RGB8};
+  detail::Preprocessor p(image, detail::ChannelOrder::RGB, Limits{});
+{% for step in case.steps %}
+{{ step_code(steps, "pre", loop.index0, step) -}}
+{% endfor %}
+  return p.finish("input");
+}
+{% endfor %}
+}  // namespace {{ cpp_namespace }}
+// The side's entry point: pipeline `index` on `pixels`, its tensor's bytes into `out`.
+void run_{{ side }}(int index, const uint8_t* pixels, std::vector<uint8_t>& out) {
+  switch (index) {
+{% for case in pre_cases %}
+    case {{ loop.index0 }}: out = {{ cpp_namespace }}::pipeline_{{ loop.index0 }}(pixels).bytes; break;
+{% endfor %}
+  }
+}
+"""
+
+MAIN = r"""#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <cstdlib>
+#include <vector>
+
+void run_old(int index, const uint8_t* pixels, std::vector<uint8_t>& out);
+void run_new(int index, const uint8_t* pixels, std::vector<uint8_t>& out);
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+template <class F> double time_ms(F&& f) {
+  const auto start = Clock::now();
+  f();
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+}  // namespace
+
+// Usage: bench ROUNDS HAS_OLD [ONLY]; prints one JSON line per pipeline (or pipeline ONLY's, for a profiler).
+int main(int argc, char** argv) {
+  const int rounds = std::atoi(argv[1]), has_old = std::atoi(argv[2]), only = argc > 3 ? std::atoi(argv[3]) : -1;
+  std::vector<uint8_t> pixels(SIZE * SIZE * 3);
+  uint32_t state = 12345;  // a photo-like gradient plus noise, deterministic
+  for (int y = 0; y < SIZE; ++y) {
+    for (int x = 0; x < SIZE; ++x) {
+      for (int c = 0; c < 3; ++c) {
+        state = state * 1664525u + 1013904223u;
+        pixels[(y * SIZE + x) * 3 + c] = static_cast<uint8_t>((x + 2 * y + 60 * c) / 6 + (state >> 28));
+      }
+    }
+  }
+  for (int index = 0; index < PIPELINES; ++index) {
+    if (only >= 0 && index != only) continue;
+    std::vector<uint8_t> got_new, got_old;
+    run_new(index, pixels.data(), got_new);
+    if (has_old) run_old(index, pixels.data(), got_old);
+    const std::size_t traffic = (pixels.size() + got_new.size()) / 2;
+    std::vector<uint8_t> src(traffic, 1), dst(traffic);
+    std::vector<double> t_new, t_old, t_floor;
+    for (int r = 0; r < rounds; ++r) {
+      t_floor.push_back(time_ms([&] { std::memcpy(dst.data(), src.data(), traffic); }));
+      t_new.push_back(time_ms([&] { run_new(index, pixels.data(), got_new); }));
+      if (has_old) t_old.push_back(time_ms([&] { run_old(index, pixels.data(), got_old); }));
+      src[r % traffic] = static_cast<uint8_t>(dst[(r * 7) % traffic] + 1);  // keep the copy observable
+    }
+    std::printf("{\"index\": %d, \"floor_ms\": %.5f, \"new_ms\": %.5f, \"old_ms\": %.5f, \"identical\": %s, \"bytes\": %zu}\n", index,
+                median(t_floor), median(t_new), has_old ? median(t_old) : 0.0, !has_old || got_old == got_new ? "true" : "false", traffic * 2);
+  }
+  return 0;
+}
+"""
+
+
+def baseline_templates(rev: str, into: Path) -> Path | None:
+    """edgesdk/templates at git revision `rev` of this checkout, or None (no git, unknown rev)."""
+    try:
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "edgesdk/templates"], capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print(f"no baseline: git archive {rev} failed ({exc})", file=sys.stderr)
+        return None
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into / "edgesdk" / "templates"
+
+
+def build(work: Path, sides: dict[str, Path]) -> Path:
+    cases = [SimpleNamespace(id=f"p{i}", pixels=np.zeros((SIZE, SIZE, 3), np.uint8), input_color="rgb", steps=steps, frame=None) for i, steps in enumerate(PIPELINES.values())]
+    objects = []
+    for side, templates in sides.items():
+        ctx = programs.context(f"bench-{side}", cases, [])
+        src = work / side
+        files = programs.render(templates, programs.CPP_TEMPLATES, ctx, src, "cpp/")
+        env = make_environment()
+        env.loader = FileSystemLoader(str(templates))
+        unit = src / "bench_unit.cpp"
+        unit.write_text(env.from_string(UNIT).render(side=side, **ctx), encoding="utf-8")
+        headers = b"".join(f.read_bytes() for f in sorted(files) if f.suffix == ".hpp")
+        for cpp in [*(f for f in files if f.suffix == ".cpp" and f.name != "driver.cpp"), unit]:
+            # Objects are named by their source text, so a kept --work folder compiles only what changed.
+            key = hashlib.sha256(" ".join(CXX).encode() + cpp.read_bytes() + headers).hexdigest()[:16]
+            obj = work / f"{side}-{cpp.stem}-{key}.o"
+            if not obj.is_file():
+                subprocess.run([*CXX, "-I", str(src / "include"), "-I", str(src / "src"), "-c", str(cpp), "-o", str(obj)], check=True)
+            objects.append(obj)
+    main = work / "main.cpp"
+    stub = "" if "old" in sides else "void run_old(int, const uint8_t*, std::vector<uint8_t>&) {}\n"
+    main.write_text(f"#define SIZE {SIZE}\n#define PIPELINES {len(PIPELINES)}\n" + MAIN.replace("namespace {\nusing Clock", stub + "namespace {\nusing Clock", 1), encoding="utf-8")
+    exe = work / "bench"
+    subprocess.run([*CXX, str(main), *map(str, objects), "-o", str(exe)], check=True)
+    return exe
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("--baseline", default=BASELINE, help="git revision whose templates are the `old` side")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--work", type=Path, help="build here and keep it (objects are reused by content); default: a temporary folder")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="edgesdk-bench-pre-") as tmp_name:
+        work = args.work or Path(tmp_name)
+        work.mkdir(parents=True, exist_ok=True)
+        sides = {"new": TEMPLATES_DIR}
+        old = baseline_templates(args.baseline, work / "baseline" / args.baseline)
+        if old is not None:
+            sides["old"] = old
+        exe = build(work, sides)
+        proc = subprocess.run([str(exe), str(args.rounds), "1" if old else "0"], capture_output=True, text=True, check=True)
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    load = os.getloadavg()
+    print(f"C++ pre-processing, {SIZE}x{SIZE} RGB uint8 -> 224x224 NCHW float32, 1 thread, median of {args.rounds} interleaved rounds; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(f"{'pipeline':32} {'floor ms':>9} {'new ms':>8} {'old ms':>8} {'new/floor':>10} {'old/new':>8}  identical")
+    results = []
+    for name, row in zip(PIPELINES, rows):
+        old_ms = row["old_ms"] if old else None
+        print(
+            f"{name:32} {row['floor_ms']:9.4f} {row['new_ms']:8.4f} {old_ms if old_ms is not None else float('nan'):8.4f} "
+            f"{row['new_ms'] / row['floor_ms']:10.2f} {(old_ms / row['new_ms']) if old_ms else float('nan'):8.2f}  {row['identical'] if old else 'n/a'}"
+        )
+        results.append({"pipeline": name, **row, "old_ms": old_ms, "baseline": args.baseline if old else None})
+    if args.json:
+        args.json.write_text(json.dumps({"load_average": load, "rounds": args.rounds, "results": results}, indent=2))
+    if old and not all(r["identical"] for r in rows):
+        sys.exit("the new templates' tensors differ from the baseline's")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,234 @@
+"""The generated C++ pre-processing's row kernels (flat x tables, SSE2 pixel loads, planar uint8
+resize), bit for bit against the Python reference, on what the op checks do not reach: every
+pixel format (RGB, BGR, RGBA, BGRA, gray) with padded strides and a short last row, 1-pixel axes,
+loads that end exactly at a row's last byte, odd sizes, up- and downscales, crops, letterboxes,
+uint8 resizes, every layout, colour order and cast. Compiled as the SDK is (-O2,
+-ffp-contract=off); each image ends at an inaccessible page, so a load past the caller's pixels
+fails too. Planted one-line bugs in those kernels must make it fail (the test can fail)."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from jinja2 import FileSystemLoader
+from opcheck import programs
+from toolchains import need
+
+from edgesdk.package_data import TEMPLATES_DIR
+from edgesdk.processing import run_preprocess
+from edgesdk.render import make_environment
+
+pytestmark = pytest.mark.cpp
+
+CXX = ["g++", "-std=c++17", "-O2", "-ffp-contract=off", "-w"]
+# pixel format -> (channels, how the format's bytes come from an RGB image)
+FORMATS = {
+    "RGB8": (3, lambda rgb: rgb),
+    "BGR8": (3, lambda rgb: rgb[..., ::-1]),
+    "RGBA8": (4, lambda rgb: np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 77, np.uint8)], axis=2)),
+    "BGRA8": (4, lambda rgb: np.concatenate([rgb[..., ::-1], np.full(rgb.shape[:2] + (1,), 77, np.uint8)], axis=2)),
+    "GRAY8": (1, lambda rgb: rgb[..., :1]),
+}
+NORMALIZE = {"op": "normalize", "mean": [123.675, 116.28, 103.53], "std": [58.395, 57.12, 57.375], "scale": 1.0}
+
+
+def _resize(h, w, interpolation="bilinear", **extra):
+    return {"op": "resize", "size": [h, w], "interpolation": interpolation, "keep_ratio": extra.pop("keep_ratio", False), **extra}
+
+
+def _layout(layout):
+    return {"op": "layout", "layout": layout}
+
+
+# (input h, w), steps: down- and upscales, odd sizes, 1-pixel axes both ways, crops, letterboxes
+# (padding columns), uint8 resizes (alone, after a crop, chained), casts and every layout.
+PIPELINES = [
+    ((61, 83), [_resize(24, 24), NORMALIZE, _layout("nchw")]),
+    ((7, 5), [_resize(16, 13), NORMALIZE, _layout("nhwc")]),
+    ((1, 9), [_resize(4, 1)]),
+    ((9, 1), [_resize(1, 6), _layout("nchw")]),
+    ((2, 2), [_resize(5, 3), {"op": "color", "order": "bgr"}, _layout("nchw")]),
+    ((40, 33), [_resize(20, 20, keep_ratio=True), {"op": "center_crop", "size": [17, 19]}, NORMALIZE, _layout("nchw")]),
+    ((23, 37), [{"op": "letterbox", "size": [16, 16], "pad_value": [114.0, 0.0, 255.0], "interpolation": "bilinear", "align": "center"}, NORMALIZE, _layout("nchw")]),
+    ((31, 29), [_resize(12, 15, precision="uint8"), NORMALIZE, _layout("nchw")]),
+    # a last group of four positions whose final pair ends 2 bytes (RGB) or 0 bytes (RGBA) before the row's end
+    ((31, 29), [_resize(12, 16, precision="uint8"), _layout("nchw")]),
+    ((31, 29), [_resize(12, 16), _layout("nchw")]),
+    ((30, 44), [{"op": "center_crop", "size": [21, 27]}, _resize(9, 31, precision="uint8"), {"op": "color", "order": "bgr"}, _layout("nhwc")]),
+    ((26, 18), [_resize(13, 40, precision="uint8"), _resize(7, 9, precision="uint8"), NORMALIZE]),
+    ((19, 23), [_resize(11, 8, "nearest"), {"op": "cast", "dtype": "uint8"}]),
+    ((19, 23), [{"op": "center_crop", "size": [10, 21]}, _layout("nchw"), {"op": "cast", "dtype": "float16"}]),
+    ((17, 21), [_resize(30, 9, "area"), NORMALIZE, _layout("nchw")]),
+    ((17, 21), [_resize(8, 40, "bicubic"), _layout("nchw")]),
+    ((17, 21), [_resize(6, 9, antialias=True), NORMALIZE, _layout("nchw")]),
+    ((3, 200), [_resize(2, 64), NORMALIZE, _layout("nchw")]),
+]
+
+DRIVER = """#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+#include "preprocess.hpp"
+{% import "cpp/_steps.j2" as steps %}
+namespace {{ cpp_namespace }} {
+{% for case in kernel_cases %}
+Tensor case_{{ loop.index0 }}(const uint8_t* pixels) {
+  Image image{pixels, {{ case.width }}, {{ case.height }}, {{ case.stride }}, PixelFormat::{{ case.format }}};
+  detail::Preprocessor p(image, detail::ChannelOrder::{{ steps.order[case.input_color] }}, Limits{});
+{% for step in case.steps %}
+{{ step_code(steps, "pre", loop.index0, step) -}}
+{% endfor %}
+  return p.finish("input");
+}
+{% endfor %}
+}  // namespace {{ cpp_namespace }}
+
+// The bytes right before an inaccessible page: reading one past them faults.
+const uint8_t* guarded(const std::vector<uint8_t>& bytes) {
+  const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  const std::size_t pages = (bytes.size() + page - 1) / page + 1;
+  auto* base = static_cast<uint8_t*>(mmap(nullptr, pages * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  mprotect(base + (pages - 1) * page, page, PROT_NONE);
+  uint8_t* at = base + (pages - 1) * page - bytes.size();
+  std::memcpy(at, bytes.data(), bytes.size());
+  return at;
+}
+
+// Usage: driver DIR: DIR/<i>.in (exactly the bytes the image covers: its last row is short, and
+// it ends at an inaccessible page) -> DIR/<i>.out, the tensor's bytes.
+int main(int, char** argv) {
+  const std::string dir = argv[1];
+{% for case in kernel_cases %}
+  {
+    std::ifstream in(dir + "/{{ loop.index0 }}.in", std::ios::binary);
+    const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const {{ cpp_namespace }}::Tensor t = {{ cpp_namespace }}::case_{{ loop.index0 }}(guarded(bytes));
+    std::ofstream(dir + "/{{ loop.index0 }}.out", std::ios::binary).write(reinterpret_cast<const char*>(t.bytes.data()), t.bytes.size());
+  }
+{% endfor %}
+  return 0;
+}
+"""
+
+
+def kernel_cases() -> list[SimpleNamespace]:
+    """Every pipeline in every pixel format, RGB and BGR input order, with a padded stride."""
+    rng = np.random.default_rng(19)
+    cases = []
+    for (h, w), steps in PIPELINES:
+        for format_name, (channels, stored) in FORMATS.items():
+            input_color = "bgr" if len(cases) % 2 else "rgb"
+            rgb = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+            if channels == 1:
+                rgb = np.repeat(rgb[..., :1], 3, axis=2)
+            pad = len(cases) % 3 * 5  # stride padding: 0, 5 or 10 bytes of noise
+            rows = np.concatenate([stored(rgb), rng.integers(0, 256, (h, pad // channels + 1, channels), dtype=np.uint8)], axis=1)
+            data = rows.reshape(h, -1)[:, : w * channels + pad].tobytes()
+            stride = w * channels + pad
+            data = data[: stride * (h - 1) + w * channels]  # no bytes past the last pixel
+            app = rgb[..., ::-1] if input_color == "bgr" else rgb
+            expected = run_preprocess(np.ascontiguousarray(app), input_color, steps).tensor
+            cases.append(SimpleNamespace(width=w, height=h, stride=stride, format=format_name, input_color=input_color, steps=steps, data=data, expected=expected))
+    return cases
+
+
+def build(templates: Path, work: Path, cases: list[SimpleNamespace], objects: Path) -> Path:
+    """The driver over `templates`; objects are kept in `objects` by their unit's and headers'
+    text, so a planted bug recompiles only its own unit."""
+    shims = [SimpleNamespace(id=f"k{i}", pixels=np.zeros((c.height, c.width, 3), np.uint8), input_color=c.input_color, steps=c.steps, frame=None) for i, c in enumerate(cases)]
+    ctx = programs.context("kernel-check", shims, [])
+    src = work / "src"
+    files = programs.render(templates, programs.CPP_TEMPLATES, ctx, src, "cpp/")
+    env = make_environment()
+    env.loader = FileSystemLoader(str(templates))
+    driver = src / "kernel_driver.cpp"
+    driver.write_text(env.from_string(DRIVER).render(kernel_cases=cases, **ctx), encoding="utf-8")
+    units = [f for f in files if f.suffix == ".cpp" and f.name != "driver.cpp"] + [driver]
+    headers = b"".join(f.read_bytes() for f in sorted(files) if f.suffix == ".hpp")
+
+    def compile_unit(unit: Path) -> Path:
+        obj = objects / f"{unit.stem}-{hashlib.sha256(unit.read_bytes() + headers).hexdigest()[:20]}.o"
+        if not obj.is_file():
+            proc = subprocess.run([*CXX, "-I", str(src / "include"), "-I", str(src / "src"), "-c", str(unit), "-o", str(obj)], capture_output=True, text=True)
+            assert proc.returncode == 0, proc.stderr[-3000:]
+        return obj
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        objs = list(pool.map(compile_unit, units))
+    exe = work / "kernel_driver"
+    proc = subprocess.run([*CXX, *map(str, objs), "-o", str(exe)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return exe
+
+
+def problems(exe: Path, work: Path, cases: list[SimpleNamespace]) -> list[str]:
+    data = work / "data"
+    data.mkdir(exist_ok=True)
+    for i, c in enumerate(cases):
+        (data / f"{i}.in").write_bytes(c.data)
+    proc = subprocess.run([str(exe), str(data)], capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        return [f"exit {proc.returncode}: {proc.stderr[-1500:]}"]
+    found = []
+    for i, c in enumerate(cases):
+        got = (data / f"{i}.out").read_bytes()
+        want = c.expected.astype(c.expected.dtype.newbyteorder("<")).tobytes()
+        if got != want:
+            where = f"{c.format} {c.input_color} {c.height}x{c.width} stride {c.stride} {[s['op'] for s in c.steps]}"
+            found.append(f"case {i} ({where}): {len(got)} bytes differ from the reference's {len(want)}" if len(got) != len(want) else f"case {i} ({where}): not bit-identical")
+    return found
+
+
+@pytest.fixture(scope="module")
+def cases():
+    return kernel_cases()
+
+
+@pytest.fixture(scope="module")
+def objects(tmp_path_factory):
+    return tmp_path_factory.mktemp("kernel-objects")
+
+
+def toolchain() -> None:
+    need(None if shutil.which("g++") else "g++ is not on PATH (make system-deps)")
+
+
+def test_row_kernels_equal_the_reference_bit_for_bit(tmp_path, cases, objects):
+    toolchain()
+    exe = build(TEMPLATES_DIR, tmp_path, cases, objects)
+    assert problems(exe, tmp_path, cases) == []
+
+
+# One-line bugs in the kernels the op checks cannot see (RGBA strides, gray, loads at a row's end).
+PLANTED = [
+    ("preprocess.cpp.j2", "_mm_mul_ps(_mm_loadu_ps(w1 + i), p[Step + byte])", "_mm_mul_ps(_mm_loadu_ps(w1 + i), p[3 + byte])"),
+    ("preprocess.cpp.j2", "table.at[table.pixels] + load <= row_bytes_", "table.at[table.pixels] + load <= row_bytes_ + 4"),
+    ("preprocess.cpp.j2", "for (int c = 0; c < 3; ++c) planes[offsets[c]] = out + c * width + lo;", "for (int c = 0; c < 3; ++c) planes[c] = out + c * width + lo;"),
+    ("resample.cpp.j2", "at[2 * pixels] + 8 <= src.row_bytes", "at[2 * pixels] + 8 <= src.row_bytes + 3"),
+]
+
+
+@pytest.mark.parametrize("planted", PLANTED, ids=[p[2][:40] for p in PLANTED])
+def test_a_planted_kernel_bug_fails(tmp_path, cases, objects, planted):
+    toolchain()
+    name, find, replace = planted
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES_DIR, templates)
+    target = templates / "cpp" / "src" / name
+    text = target.read_text(encoding="utf-8")
+    assert text.count(find) == 1, f"the planted bug no longer applies to {name}: update PLANTED"
+    target.write_text(text.replace(find, replace), encoding="utf-8")
+    exe = build(templates, tmp_path, cases, objects)
+    assert problems(exe, tmp_path, cases), f"{name}: `{replace}` went unnoticed"
