@@ -185,6 +185,8 @@ def run(
         ranges = plan.ranges() if q.mode == "int8" else {}
         # A translator may add what its runtime's users look for (ncnn: the calibration table).
         translator_report = plan.report() if hasattr(plan, "report") else {}
+        # And the settings it quantized with, each with why (`settings`: ONNX Runtime, OpenVINO).
+        settings = plan.settings() if hasattr(plan, "settings") else {}
 
     failures = []
     if budget is not None and ((selection is not None and not selection.met) or not sensitivity.meets(final, budget.metric, budget.min)):
@@ -204,6 +206,7 @@ def run(
         "mode": q.mode,
         "calibration": calibration.summary() if calibration is not None else None,
         "kept_float_layers": kept,
+        **({"settings": settings} if settings else {}),
     }
     full_report = {
         **summary,
