@@ -181,7 +181,10 @@ def run(
             kept = list(q.keep_float)
         size_before = _size(model_path)
         plan.quantize(model_path, exclude=kept)
-        final = sensitivity.measure(reference, [runner_for(model_path)(f) for f in feeds], score_output) if feeds else {}
+        final = {}
+        if feeds:
+            run_final = runner_for(model_path)  # one session for all samples: loading a model is slower than running it
+            final = sensitivity.measure(reference, [run_final(f) for f in feeds], score_output)
         ranges = plan.ranges() if q.mode == "int8" else {}
         # A translator may add what its runtime's users look for (ncnn: the calibration table).
         translator_report = plan.report() if hasattr(plan, "report") else {}
