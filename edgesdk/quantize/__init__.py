@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgesdk import buildcache
 from edgesdk.errors import BackendUnavailable, ManifestError
 from edgesdk.manifest import Manifest
 from edgesdk.quantize import report as report  # api.py writes quantize.report.json_safe(...)
@@ -128,6 +129,16 @@ def _copy(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
+def reference_key(runtime: str, float_model: Path, calibration: CalibrationSet) -> str:
+    """The build cache's key of the float model's outputs on the calibration tensors: the model's
+    files, the tensors, the runtime and the installed runtime versions (buildcache.py)."""
+    return buildcache.key(runtime, buildcache.files_digest(model_files(float_model)), buildcache.arrays_digest(calibration.tensors), buildcache.versions_digest())
+
+
+def _run_all(run_model: Callable, feeds: list[dict]) -> list[list]:
+    return [list(run_model(f)) for f in feeds]
+
+
 def run(
     manifest: Manifest, runtime: str, model_path: Path, runner_for: Callable[[Path], Callable], calibration: CalibrationSet | None, score_output: int | None, source: SourceModel | None = None
 ) -> Outcome:
@@ -156,8 +167,7 @@ def run(
         # Only with calibration data: a runtime that cannot predict here (Core ML on Linux) refuses it in `prepare`.
         reference = []
         if feeds:
-            float_run = runner_for(float_model)
-            reference = [float_run(f) for f in feeds]
+            reference = buildcache.nested_arrays("reference", reference_key(runtime, float_model, calibration), lambda: _run_all(runner_for(float_model), feeds))
         counter = iter(range(1 << 30))
 
         def outputs_of(**selection) -> sensitivity.Outputs:

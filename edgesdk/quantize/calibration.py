@@ -8,14 +8,14 @@ always gives the same calibration, which keeps builds reproducible.
 
 from __future__ import annotations
 
-import hashlib
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edgesdk import shapes
+from edgesdk import buildcache, shapes
 from edgesdk.errors import ManifestError
 from edgesdk.manifest import CalibrationSpec, Manifest
 from edgesdk.manifest.files import CALIBRATION_FIELD as FIELD
@@ -72,13 +72,21 @@ def load_calibration(manifest: Manifest, spec: CalibrationSpec) -> CalibrationSe
         budget = manifest.quantization.accuracy_budget
         assert budget is not None  # samples_needed() is 0 without a budget
         raise ManifestError(f"{FIELD}.samples", f"{len(files)} samples cannot measure accuracy_budget top1_agreement >= {budget.min}: at least {needed} are needed")
-    digest = hashlib.sha256()
-    tensors = []
-    for path in files:
-        data = path.read_bytes()
-        digest.update(path.name.encode() + b"\0" + hashlib.sha256(data).digest())
-        tensors.append(_load_one(manifest, path))
-    return CalibrationSet(tensors, [p.name for p in files], digest.hexdigest(), METHODS[spec.method])
+    digest = buildcache.files_digest(files)  # the names and bytes of the files used
+    tensors = buildcache.arrays("calibration", calibration_key(manifest, digest), lambda: [_load_one(manifest, path) for path in files])
+    return CalibrationSet(tensors, [p.name for p in files], digest, METHODS[spec.method])
+
+
+def calibration_key(manifest: Manifest, files_sha256: str) -> str:
+    """The build cache's key of the calibration tensors: the files, the input they are made for,
+    the pre-processing steps and the code that runs them (buildcache.py)."""
+    spec = manifest.model.inputs[0]
+    return buildcache.key(
+        files_sha256,
+        json.dumps([manifest.preprocess.input_color, manifest.pre_steps(), spec.model_dump(mode="json")], sort_keys=True, default=str),
+        buildcache.code_digest("edgesdk.processing"),
+        buildcache.code_digest("edgesdk.quantize"),
+    )
 
 
 def _load_one(manifest: Manifest, path: Path) -> np.ndarray:
