@@ -12,7 +12,10 @@
 Timings on a shared 2-core machine swing run to run: every measurement takes turns with the
 others, round by round (ROUNDS rounds, each the median of --runs runs), and each keeps the median
 of its quieter half of rounds; the peak is the fastest probe of the run. What counts are the
-ratios, printed last with the load average.
+ratios, printed last with the load average. Under heavy load (a load average several times the
+core count) a 100 ms inference spans many scheduler slices while the 2 ms probe fits in one, so
+the quiet-half medians overstate the ratio; the fastest decile of all runs (p10) is printed beside
+them as the estimate closest to a quiet machine.
 Usage: python benchmarks/bench_int8_floor.py [--runtimes onnxruntime,openvino] [--runs 15] [--calib 32] [--held-out 50] [--out results.json]
 """
 
@@ -114,13 +117,17 @@ SETTINGS = {"onnxruntime": onnxruntime_settings, "openvino": openvino_settings}
 
 
 # ---- measuring ----------------------------------------------------------------------------------
-def median_ms(fn: Callable[[], object], runs: int) -> float:
+def timed_ms(fn: Callable[[], object], runs: int) -> list[float]:
     times = []
     for _ in range(runs):
         start = time.perf_counter()
         fn()
         times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return times
+
+
+def p10(values: list[float]) -> float:
+    return float(np.percentile(values, 10))
 
 
 def quiet(rounds: list[float]) -> float:
@@ -184,15 +191,18 @@ def main() -> None:
                     run(feeds)
         peaks: dict[str, list[float]] = {rt: [] for rt in runtimes}
         bare: dict[str, dict[str, list[float]]] = {rt: {s: [] for s in runs} for rt, runs in sessions.items()}
-        cpp: dict[str, dict[str, list[float]]] = {rt: {"infer": [], "e2e": [], "bare_session": [], "preprocess": []} for rt in runtimes}
+        every_run: dict[str, dict[str, list[float]]] = {rt: {s: [] for s in runs} for rt, runs in sessions.items()}
+        cpp: dict[str, dict[str, list[float]]] = {rt: {"infer": [], "e2e": [], "e2e_p10": [], "bare_session": [], "preprocess": []} for rt in runtimes}
         for _ in range(ROUNDS):
             for runtime in runtimes:
                 peaks[runtime].append(roofline.peak_gops(runtime, int8=True, threads=1))
                 for setting, run in sessions[runtime].items():
-                    bare[runtime][setting].append(median_ms(lambda: run(feeds), args.runs))  # noqa: B023 (called at once)
+                    times = timed_ms(lambda: run(feeds), args.runs)  # noqa: B023 (called at once)
+                    bare[runtime][setting].append(statistics.median(times))
+                    every_run[runtime][setting] += times
                 binary, bundle, image = sdk[runtime]
                 bench = hosttest.run_sample(binary, bundle, image, extra=["--bench", str(args.runs), "--threads", "1"])["bench"]
-                for key, value in (("infer", bench["infer_ms"]), ("e2e", bench["e2e_ms"]["median"]), ("bare_session", bench["bare_session_ms"]), ("preprocess", bench["preprocess_ms"])):
+                for key, value in (("infer", bench["infer_ms"]), ("e2e", bench["e2e_ms"]["median"]), ("e2e_p10", bench["e2e_ms"]["p10"]), ("bare_session", bench["bare_session_ms"]), ("preprocess", bench["preprocess_ms"])):
                     cpp[runtime][key].append(value)
 
     peak = max(peaks.get("onnxruntime") or peaks[runtimes[0]])
@@ -207,13 +217,18 @@ def main() -> None:
         "runtimes": {},
     }
     for runtime in runtimes:
-        settings = {s: {"bare_ms": quiet(r), "vs_floor": quiet(r) / floor_ms, **accuracy[runtime].get(s, {})} for s, r in bare[runtime].items()}
-        c = {k: quiet(v) for k, v in cpp[runtime].items()}
+        settings = {
+            s: {"bare_ms": quiet(r), "vs_floor": quiet(r) / floor_ms, "bare_p10_ms": p10(every_run[runtime][s]), "p10_vs_floor": p10(every_run[runtime][s]) / floor_ms, **accuracy[runtime].get(s, {})}
+            for s, r in bare[runtime].items()
+        }
+        c = {k: quiet(v) for k, v in cpp[runtime].items() if k != "e2e_p10"}
+        c["e2e_p10"] = min(cpp[runtime]["e2e_p10"])
         results["runtimes"][runtime] = {
             "settings": settings,
             "cpp_sdk_ms": c,
             "cpp_sdk_infer_vs_floor": c["infer"] / floor_ms,
             "cpp_sdk_e2e_vs_floor": c["e2e"] / floor_ms,
+            "cpp_sdk_e2e_p10_vs_floor": c["e2e_p10"] / floor_ms,
             "cpp_sdk_infer_vs_cpp_bare": c["infer"] / c["bare_session"],
         }
     report(results)
@@ -226,14 +241,18 @@ def report(results: dict) -> None:
     print("probe peak by runtime (GOP/s): " + ", ".join(f"{rt} {p:.0f}" for rt, p in results["peak_gops_by_runtime"].items()))
     for runtime, r in results["runtimes"].items():
         print(f"\n{runtime}: bare Python session, 1 thread")
-        print(f"  {'setting':60} {'ms':>8} {'x floor':>8} {'top-1 agr':>9} {'min cos':>8}")
+        print(f"  {'setting':60} {'ms':>8} {'x floor':>8} {'p10 ms':>8} {'x floor':>8} {'top-1 agr':>9} {'min cos':>8}")
         for setting, s in r["settings"].items():
-            print(f"  {setting:60} {s['bare_ms']:8.2f} {s['vs_floor']:8.2f} {s.get('top1_agreement', float('nan')):9.3f} {s.get('cosine_min', float('nan')):8.4f}")
+            print(
+                f"  {setting:60} {s['bare_ms']:8.2f} {s['vs_floor']:8.2f} {s['bare_p10_ms']:8.2f} {s['p10_vs_floor']:8.2f}"
+                f" {s.get('top1_agreement', float('nan')):9.3f} {s.get('cosine_min', float('nan')):8.4f}"
+            )
         c = r["cpp_sdk_ms"]
         verdict = "met" if r["cpp_sdk_infer_vs_floor"] <= INFER_TARGET and r["cpp_sdk_e2e_vs_floor"] <= E2E_TARGET else "NOT met"
         print(
             f"  C++ SDK (bundle): infer {c['infer']:.2f} ms = {r['cpp_sdk_infer_vs_floor']:.2f}x floor, end to end {c['e2e']:.2f} ms = {r['cpp_sdk_e2e_vs_floor']:.2f}x floor"
-            f" (pre-processing {c['preprocess']:.2f} ms), SDK / C++ bare session {r['cpp_sdk_infer_vs_cpp_bare']:.2f}; targets {INFER_TARGET}x / {E2E_TARGET}x: {verdict}"
+            f" (p10 {c['e2e_p10']:.2f} ms = {r['cpp_sdk_e2e_p10_vs_floor']:.2f}x; pre-processing {c['preprocess']:.2f} ms), SDK / C++ bare session {r['cpp_sdk_infer_vs_cpp_bare']:.2f};"
+            f" targets {INFER_TARGET}x / {E2E_TARGET}x: {verdict}"
         )
     load = results["load_average"]
     print(f"\nload average (1, 5, 15 min): before {tuple(round(v, 1) for v in load['before'])}, after {tuple(round(v, 1) for v in load['after'])}")
