@@ -2,7 +2,8 @@
 one model for several runtimes, targets or versions (and `edgesdk matrix`) compute it once:
 
 - calibration tensors: the manifest's pre-processing of the calibration files (calibration.py);
-- reference outputs: a runtime's float model run on those tensors (quantize.run).
+- reference outputs: a runtime's float model run on those tensors (quantize.run);
+- ONNX Runtime's activation ranges of a float model on those tensors (quantize/onnxruntime.py).
 
 Where: `$EDGESDK_CACHE/build-cache/<kind>/<key>.npz` (EDGESDK_CACHE defaults to ~/.cache/edgesdk,
 where the native packages live); `EDGESDK_BUILD_CACHE=<folder>` moves it, `EDGESDK_BUILD_CACHE=off`

@@ -131,8 +131,11 @@ def _copy(src: Path, dst: Path) -> None:
 
 def reference_key(runtime: str, float_model: Path, calibration: CalibrationSet) -> str:
     """The build cache's key of the float model's outputs on the calibration tensors: the model's
-    files, the tensors, the runtime and the installed runtime versions (buildcache.py)."""
-    return buildcache.key(runtime, buildcache.files_digest(model_files(float_model)), buildcache.arrays_digest(calibration.tensors), buildcache.versions_digest())
+    files, the tensors, the runtime, the code of the runners (the settings they run with) and the
+    installed runtime versions (buildcache.py)."""
+    return buildcache.key(
+        runtime, buildcache.files_digest(model_files(float_model)), buildcache.arrays_digest(calibration.tensors), buildcache.code_digest("edgesdk.backends"), buildcache.versions_digest()
+    )
 
 
 def _run_all(run_model: Callable, feeds: list[dict]) -> list[list]:

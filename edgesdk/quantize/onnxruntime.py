@@ -22,7 +22,7 @@ from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, Q
 from onnxruntime.quantization.calibrate import create_calibrator, load_tensors_data, save_tensors_data
 from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
 
-from edgesdk import buildlog
+from edgesdk import buildcache, buildlog
 from edgesdk.quantize.calibration import CalibrationSet
 
 # Operators whose weights are quantized; they are the "layers" of sensitivity analysis and keep_float.
@@ -67,6 +67,16 @@ class OnnxRuntimePlan:
         self._cache = self._calibrate(calibration) if mode == "int8" and calibration is not None else None
 
     def _calibrate(self, calibration: CalibrationSet) -> Path:
+        """The calibration cache file: computed, or taken from the build cache (buildcache.py) when
+        the same float model was calibrated on the same tensors with the same method before. (The
+        calibrator prints nothing into the build log, so a warm build's log is a cold one's.)"""
+        entry = buildcache.key("onnxruntime-ranges", buildcache.files_digest([self.float_model]), buildcache.arrays_digest(calibration.tensors), repr(calibration.method), buildcache.code_digest("edgesdk.quantize"), buildcache.versions_digest())
+        cache = self.workdir / f"calibration-{calibration.method.name}.json"
+        (text,) = buildcache.arrays("calibration-ranges", entry, lambda: [np.frombuffer(self._ranges_file(calibration, cache).read_bytes(), np.uint8)])
+        cache.write_bytes(text.tobytes())
+        return cache
+
+    def _ranges_file(self, calibration: CalibrationSet, cache: Path) -> Path:
         settings = calibration.method
         options: dict[str, object] = {"symmetric": settings.symmetric}
         if settings.num_bins is not None:
@@ -86,7 +96,6 @@ class OnnxRuntimePlan:
             calibrator.execution_providers = ["CPUExecutionProvider"]
             calibrator.collect_data(_Reader(self.input_name, calibration.tensors))
             ranges = calibrator.compute_data()
-        cache = self.workdir / f"calibration-{settings.name}.json"
         save_tensors_data(ranges, cache)
         return cache
 
