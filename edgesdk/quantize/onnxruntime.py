@@ -70,7 +70,10 @@ class OnnxRuntimePlan:
         """The calibration cache file: computed, or taken from the build cache (buildcache.py) when
         the same float model was calibrated on the same tensors with the same method before. (The
         calibrator prints nothing into the build log, so a warm build's log is a cold one's.)"""
-        entry = buildcache.key("onnxruntime-ranges", buildcache.files_digest([self.float_model]), buildcache.arrays_digest(calibration.tensors), repr(calibration.method), buildcache.code_digest("edgesdk.quantize"), buildcache.versions_digest())
+        from edgesdk.quantize import model_files  # the .onnx and its external weights, if any
+
+        model = buildcache.files_digest(model_files(self.float_model))
+        entry = buildcache.key("onnxruntime-ranges", model, buildcache.arrays_digest(calibration.tensors), repr(calibration.method), buildcache.code_digest("edgesdk.quantize"), buildcache.versions_digest())
         cache = self.workdir / f"calibration-{calibration.method.name}.json"
         (text,) = buildcache.arrays("calibration-ranges", entry, lambda: [np.frombuffer(self._ranges_file(calibration, cache).read_bytes(), np.uint8)])
         cache.write_bytes(text.tobytes())
