@@ -31,8 +31,10 @@ _DTYPES = names_by("openvino")
 
 
 def config(threads: int) -> dict[str, object]:
-    """compile_model settings shared by parity, quantization probes and benchmarks."""
-    return {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads}
+    """compile_model settings shared by parity, quantization probes and benchmarks, and the ones
+    the C++ adapter sets: f32 (parity), the LATENCY hint (one stream: the SDK runs one request at
+    a time, and a THROUGHPUT default would split the threads into streams) and the thread count."""
+    return {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
 
 
 def version() -> str:
@@ -87,7 +89,8 @@ class OpenVinoBackend(Backend):
         return {
             "device": "CPU",
             "inference_precision_hint": "f32",
-            "why": "the golden vectors and the parity gate are float32; with OpenVINO's defaults a bf16-capable CPU computes in bf16",
+            "performance_hint": "LATENCY",
+            "why": "the golden vectors and the parity gate are float32; with OpenVINO's defaults a bf16-capable CPU computes in bf16. LATENCY: one stream for the SDK's one request at a time",
         }
 
     def runner(self, artifact: Artifact, threads: int = 1) -> Runner:

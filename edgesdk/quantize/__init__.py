@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgesdk import buildcache
 from edgesdk.errors import BackendUnavailable, ManifestError
 from edgesdk.manifest import Manifest
 from edgesdk.quantize import fanout, sensitivity
@@ -137,6 +138,19 @@ def _copy(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
+def reference_key(runtime: str, float_model: Path, calibration: CalibrationSet) -> str:
+    """The build cache's key of the float model's outputs on the calibration tensors: the model's
+    files, the tensors, the runtime, the code of the runners (the settings they run with) and the
+    installed runtime versions (buildcache.py)."""
+    return buildcache.key(
+        runtime, buildcache.files_digest(model_files(float_model)), buildcache.arrays_digest(calibration.tensors), buildcache.code_digest("edgesdk.backends"), buildcache.versions_digest()
+    )
+
+
+def _run_all(run_model: Callable, feeds: list[dict]) -> list[list]:
+    return [list(run_model(f)) for f in feeds]
+
+
 def run(
     manifest: Manifest, runtime: str, model_path: Path, runner_for: Callable[[Path], Callable], calibration: CalibrationSet | None, score_output: int | None, source: SourceModel | None = None
 ) -> Outcome:
@@ -165,8 +179,8 @@ def run(
         # Only with calibration data: a runtime that cannot predict here (Core ML on Linux) refuses it in `prepare`.
         reference = []
         if feeds:
-            float_run = runner_for(float_model)
-            reference = [float_run(f) for f in feeds]
+            assert calibration is not None  # feeds come from it
+            reference = buildcache.nested_arrays("reference", reference_key(runtime, float_model, calibration), lambda: _run_all(runner_for(float_model), feeds))
         counter = iter(range(1 << 30))
 
         def outputs_of(**selection) -> sensitivity.Outputs:
@@ -192,10 +206,15 @@ def run(
             kept = list(q.keep_float)
         size_before = _size(model_path)
         plan.quantize(model_path, exclude=kept)
-        final = sensitivity.measure(reference, [runner_for(model_path)(f) for f in feeds], score_output) if feeds else {}
+        final = {}
+        if feeds:
+            run_final = runner_for(model_path)  # one session for all samples: loading a model is slower than running it
+            final = sensitivity.measure(reference, [run_final(f) for f in feeds], score_output)
         ranges = plan.ranges() if q.mode == "int8" else {}
         # A translator may add what its runtime's users look for (ncnn: the calibration table).
         translator_report = plan.report() if hasattr(plan, "report") else {}
+        # And the settings it quantized with, each with why (`settings`: ONNX Runtime, OpenVINO).
+        settings = plan.settings() if hasattr(plan, "settings") else {}
 
     failures = []
     if budget is not None and ((selection is not None and not selection.met) or not sensitivity.meets(final, budget.metric, budget.min)):
@@ -215,6 +234,7 @@ def run(
         "mode": q.mode,
         "calibration": calibration.summary() if calibration is not None else None,
         "kept_float_layers": kept,
+        **({"settings": settings} if settings else {}),
     }
     full_report = {
         **summary,

@@ -8,14 +8,14 @@ always gives the same calibration, which keeps builds reproducible.
 
 from __future__ import annotations
 
-import hashlib
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edgesdk import shapes, workcache
+from edgesdk import buildcache, shapes, workcache
 from edgesdk.errors import ManifestError
 from edgesdk.manifest import CalibrationSpec, Manifest
 from edgesdk.manifest.files import CALIBRATION_FIELD as FIELD
@@ -72,14 +72,24 @@ def load_calibration(manifest: Manifest, spec: CalibrationSpec) -> CalibrationSe
         budget = manifest.quantization.accuracy_budget
         assert budget is not None  # samples_needed() is 0 without a budget
         raise ManifestError(f"{FIELD}.samples", f"{len(files)} samples cannot measure accuracy_budget top1_agreement >= {budget.min}: at least {needed} are needed")
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
-    # The tensors follow from the files and the pre-processing: builds of one model share them (workcache).
-    model_input = manifest.model.inputs[0]
-    key = ["calibration", digest.hexdigest(), manifest.preprocess.input_color, manifest.pre_steps(), model_input.shape, model_input.dtype]
-    tensors = workcache.cached_tensors(key, lambda: [_load_one(manifest, path) for path in files])
-    return CalibrationSet(tensors, [p.name for p in files], digest.hexdigest(), METHODS[spec.method])
+    digest = buildcache.files_digest(files)  # the names and bytes of the files used
+    key = calibration_key(manifest, digest)
+    # Two layers: a matrix's cells share the tensors in memory or Ray's object store (workcache);
+    # every build on this machine finds them on disk (buildcache).
+    tensors = workcache.cached_tensors(["calibration", key], lambda: buildcache.arrays("calibration", key, lambda: [_load_one(manifest, path) for path in files]))
+    return CalibrationSet(tensors, [p.name for p in files], digest, METHODS[spec.method])
+
+
+def calibration_key(manifest: Manifest, files_sha256: str) -> str:
+    """The build cache's key of the calibration tensors: the files, the input they are made for,
+    the pre-processing steps and the code that runs them (buildcache.py)."""
+    spec = manifest.model.inputs[0]
+    return buildcache.key(
+        files_sha256,
+        json.dumps([manifest.preprocess.input_color, manifest.pre_steps(), spec.model_dump(mode="json")], sort_keys=True, default=str),
+        buildcache.code_digest("edgesdk.processing"),
+        buildcache.code_digest("edgesdk.quantize"),
+    )
 
 
 def _load_one(manifest: Manifest, path: Path) -> np.ndarray:

@@ -1,8 +1,12 @@
 """ONNX Runtime translator: fp16 (onnxconverter-common), int8-dynamic (quantize_dynamic) and
 int8 static QDQ (quantize_static, calibrated).
 
-Static int8 uses activation QUInt8 / weight QInt8 (U8S8): on x86 that is the fully fused fast
-path; S8S8 is only half fused there. Activation ranges are computed once per build (our own
+Static int8 settings are decisions, each with its reason in INT8_SETTINGS (recorded in sdk.json
+and reports/quantization.json): U8S8 QDQ, weights per output channel (the manifest's per_channel),
+7-bit weights (reduce_range), and every operator ONNX Runtime has an integer kernel for carries
+Q/DQ (Add, Relu, MaxPool, GlobalAveragePool too), so the graph ONNX Runtime fuses at load runs
+integer from the first QLinearConv to the classifier, with no DequantizeLinear -> QuantizeLinear
+pair between two fused operators. Activation ranges are computed once per build (our own
 calibrator call, so the histogram options of each method really apply) and stored as an ONNX
 Runtime calibration cache; every later quantization of the same model (one per sensitivity probe)
 reuses the cache instead of recalibrating.
@@ -18,12 +22,34 @@ from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, Q
 from onnxruntime.quantization.calibrate import create_calibrator, load_tensors_data, save_tensors_data
 from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
 
-from edgesdk import buildlog
+from edgesdk import buildcache, buildlog
 from edgesdk.quantize.calibration import CalibrationSet
 
 # Operators whose weights are quantized; they are the "layers" of sensitivity analysis and keep_float.
 QUANTIZABLE_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 MODES = ("fp16", "int8-dynamic", "int8")
+# Static int8: what each setting is and why it is the fastest accurate choice on x86 (measured by
+# benchmarks/bench_int8_floor.py). The quantize_static call below follows this table.
+INT8_SETTINGS: dict[str, dict[str, object]] = {
+    "format": {"value": "QDQ", "why": "ONNX Runtime fuses Q/DQ groups into QLinearConv/QLinearAdd/QGemm at load; the file stays standard ONNX any build of the runtime reads"},
+    "activation_type": {"value": "uint8", "why": "u8 activations x s8 weights is the fused integer kernel on x86; s8 x s8 (S8S8) leaves half the convolutions float there"},
+    "weight_type": {"value": "int8", "why": "signed symmetric weights: the U8S8 kernel"},
+    "reduce_range": {
+        "value": True,
+        "why": "7-bit weights: on x86 without VNNI the U8S8 kernel adds u8 x s8 pairs in int16 and saturates with full 8-bit weights; 7 bits cost no speed and give the same result on every x86",
+    },
+    "quantized_operators": {
+        "value": "all",
+        "why": "Add, Relu, MaxPool and GlobalAveragePool get Q/DQ too: quantizing only the weighted layers leaves a DequantizeLinear -> QuantizeLinear round trip through float around each of them",
+    },
+    "graph_optimization": {
+        "value": "at load (ORT_ENABLE_ALL)",
+        "why": (
+            "the saved model stays QDQ; ONNX Runtime's fusion at load gives the same kernels as an offline-optimized file,"
+            " which would tie the model to one CPU's layout (NCHWc) and one runtime build"
+        ),
+    },
+}
 METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}
 
 
@@ -44,6 +70,21 @@ class OnnxRuntimePlan:
         self._cache = self._calibrate(calibration) if mode == "int8" and calibration is not None else None
 
     def _calibrate(self, calibration: CalibrationSet) -> Path:
+        """The calibration cache file: computed, or taken from the build cache (buildcache.py) when
+        the same float model was calibrated on the same tensors with the same method before. (The
+        calibrator prints nothing into the build log, so a warm build's log is a cold one's.)"""
+        from edgesdk.quantize import model_files  # the .onnx and its external weights, if any
+
+        model = buildcache.files_digest(model_files(self.float_model))
+        entry = buildcache.key(
+            "onnxruntime-ranges", model, buildcache.arrays_digest(calibration.tensors), repr(calibration.method), buildcache.code_digest("edgesdk.quantize"), buildcache.versions_digest()
+        )
+        cache = self.workdir / f"calibration-{calibration.method.name}.json"
+        (text,) = buildcache.arrays("calibration-ranges", entry, lambda: [np.frombuffer(self._ranges_file(calibration, cache).read_bytes(), np.uint8)])
+        cache.write_bytes(text.tobytes())
+        return cache
+
+    def _ranges_file(self, calibration: CalibrationSet, cache: Path) -> Path:
         settings = calibration.method
         options: dict[str, object] = {"symmetric": settings.symmetric}
         if settings.num_bins is not None:
@@ -63,9 +104,14 @@ class OnnxRuntimePlan:
             calibrator.execution_providers = ["CPUExecutionProvider"]
             calibrator.collect_data(_Reader(self.input_name, calibration.tensors))
             ranges = calibrator.compute_data()
-        cache = self.workdir / f"calibration-{settings.name}.json"
         save_tensors_data(ranges, cache)
         return cache
+
+    def settings(self) -> dict[str, dict[str, object]]:
+        """What the int8 model is quantized with, and why (sdk.json and the quantization report)."""
+        if self.mode != "int8":
+            return {}
+        return {**INT8_SETTINGS, "per_channel": {"value": self.per_channel, "why": "quantization.per_channel in the manifest"}}
 
     def ranges(self) -> dict[str, tuple[float, float]]:
         """Calibrated activation ranges per tensor (int8 only)."""
@@ -77,6 +123,9 @@ class OnnxRuntimePlan:
         if self.mode == "fp16":
             return self._fp16(dest, exclude, only)
         selected = list(only) if only is not None else [n for n in self.layers if n not in set(exclude)]
+        # A probe quantizes only its layers; the model itself every operator but the excluded
+        # layers (INT8_SETTINGS["quantized_operators"]).
+        whole = only is None and self.mode == "int8"
         if not selected:  # an empty nodes_to_quantize means "all" to ORT: copy the float model instead
             dest.write_bytes(self.float_model.read_bytes())
             return dest
@@ -92,7 +141,9 @@ class OnnxRuntimePlan:
                     per_channel=self.per_channel,
                     activation_type=QuantType.QUInt8,
                     weight_type=QuantType.QInt8,
-                    nodes_to_quantize=selected,
+                    reduce_range=bool(INT8_SETTINGS["reduce_range"]["value"]),
+                    nodes_to_quantize=None if whole else selected,
+                    nodes_to_exclude=list(exclude) if whole else None,
                     calibrate_method=self._method,
                     calibration_cache_path=self._cache,
                 )

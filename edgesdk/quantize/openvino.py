@@ -31,6 +31,18 @@ from edgesdk.quantize.calibration import CalibrationSet
 QUANTIZABLE_OPS = ("Convolution", "GroupConvolution", "ConvolutionBackpropData", "MatMul")
 MODES = ("fp16", "int8")
 CALIBRATION_METHODS = ("minmax",)
+# int8: what each NNCF setting is and why (recorded in sdk.json and reports/quantization.json;
+# measured by benchmarks/bench_int8_floor.py). _int8 below follows this table.
+INT8_SETTINGS: dict[str, dict[str, object]] = {
+    "preset": {"value": "MIXED", "why": "symmetric int8 weights, asymmetric u8 activations (the CPU plugin's u8 x s8 kernels); PERFORMANCE (symmetric activations too) measured no faster"},
+    "target_device": {"value": "CPU", "why": "NNCF places FakeQuantize where the CPU plugin fuses it into its int8 kernels (Add, pooling included): no float round trip between layers"},
+    "activation_range": {"value": "minmax", "why": "every calibrated value in range; the only method offered"},
+    "fast_bias_correction": {"value": True, "why": "corrects each layer's int8 mean shift from the calibration data at no run-time cost"},
+    "compile_hints": {
+        "value": "INFERENCE_PRECISION_HINT f32, PERFORMANCE_HINT LATENCY",
+        "why": "int8 layers run int8 either way; f32 keeps the rest float32 (not bf16), LATENCY one stream for one request at a time",
+    },
+}
 # The rt_info key OpenVINO's fp16 compression skips a node for.
 _KEEP_F32 = "disable_fp16_compression_0"
 
@@ -50,6 +62,12 @@ class OpenVinoPlan:
         model = ov.Core().read_model(str(float_model))
         self.layers = [op.get_friendly_name() for op in model.get_ordered_ops() if op.get_type_name() in QUANTIZABLE_OPS]
         self.input_name = model.inputs[0].get_any_name()
+
+    def settings(self) -> dict[str, dict[str, object]]:
+        """What the int8 IR is quantized and compiled with, and why (sdk.json and the quantization report)."""
+        if self.mode != "int8":
+            return {}
+        return {**INT8_SETTINGS, "per_channel": {"value": self.per_channel, "why": "quantization.per_channel in the manifest"}}
 
     def ranges(self) -> dict[str, tuple[float, float]]:
         """NNCF folds activation ranges into the IR's FakeQuantize nodes; it reports none apart."""
@@ -91,9 +109,10 @@ class OpenVinoPlan:
             return nncf.quantize(
                 model,
                 nncf.Dataset(tensors),
-                preset=nncf.QuantizationPreset.MIXED,
+                preset=nncf.QuantizationPreset[str(INT8_SETTINGS["preset"]["value"])],
                 target_device=nncf.TargetDevice.CPU,
                 subset_size=len(tensors),
+                fast_bias_correction=bool(INT8_SETTINGS["fast_bias_correction"]["value"]),
                 ignored_scope=nncf.IgnoredScope(names=kept) if kept else None,
                 advanced_parameters=advanced,
             )

@@ -188,6 +188,23 @@ def test_nncf_int8_of_the_example_agrees_on_top1(example_models, tmp_path):
     assert int8.parity["passed"] and int8.parity["task"]["top1_agreement"] >= 0.99  # sample photos and their variants
     report = json.loads((int8.bundle / "reports" / "quantization.json").read_text())
     assert report["runtime"] == "openvino" and report["metrics"]["top1_agreement"] >= 0.99
+    # The bundle records what it was quantized and compiled with, and why; compiled with the SDK's
+    # settings the IR reports them back.
+    sdk = json.loads((int8.bundle / "sdk.json").read_text())
+    settings = sdk["quantization"]["settings"]
+    assert settings == report["settings"] and settings["preset"]["value"] == "MIXED" and settings["fast_bias_correction"]["value"] is True
+    assert all(isinstance(s["why"], str) and s["why"] for s in settings.values())
+    assert sdk["runtime_options"]["performance_hint"] == "LATENCY"
+    import openvino as ov
+
+    from edgesdk.backends.openvino import config
+
+    core = ov.Core()
+    compiled = core.compile_model(core.read_model(str(int8.bundle / "model" / "model.xml")), "CPU", config(1))
+    assert str(compiled.get_property("PERFORMANCE_HINT")) == "LATENCY" and int(compiled.get_property("NUM_STREAMS")) == 1
+    assert compiled.get_property("INFERENCE_PRECISION_HINT") == ov.Type.f32
+    fused = [op.get_rt_info()["runtimePrecision"].astype(str) for op in compiled.get_runtime_model().get_ordered_ops() if op.get_rt_info()["layerType"].astype(str) == "Convolution"]
+    assert fused and all(p in ("u8", "i8") for p in fused), fused  # every convolution runs int8
 
 
 def test_int8_dynamic_is_refused_for_openvino(example_models, tmp_path, capsys):

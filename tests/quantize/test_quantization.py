@@ -102,9 +102,20 @@ def test_outlier_layer_breaks_full_int8_and_auto_keeps_it_float(calib_project, t
 
 def test_explicit_keep_float_list(calib_project, tmp_path):
     q = {"mode": "int8", "calibration": {"data": "calib", "samples": 16}, "keep_float": ["/head/Gemm"]}
-    report = _report(api.build(calib_project(quant_manifest(q)), out=tmp_path / "dist").bundle)
+    bundle = api.build(calib_project(quant_manifest(q)), out=tmp_path / "dist").bundle
+    report = _report(bundle)
     assert report["kept_float"] == [{"layer": "/head/Gemm", "reason": "listed in quantization.keep_float"}]
     assert report["sensitivity"] == []  # one probe per layer runs only where it is used or asked for
+    # The bundle records what it was quantized with, and why.
+    settings = json.loads((bundle / "sdk.json").read_text())["quantization"]["settings"]
+    assert settings == report["settings"]
+    assert settings["reduce_range"]["value"] is True and settings["quantized_operators"]["value"] == "all" and settings["per_channel"]["value"] is True
+    assert all(isinstance(s["why"], str) and s["why"] for s in settings.values())
+    # The kept layer's weights stay float; everything around it is still quantized.
+    graph = onnx.load(str(bundle / "model" / "model.onnx")).graph
+    producers = {o: n.op_type for n in graph.node for o in n.output}
+    head = next(n for n in graph.node if n.name == "/head/Gemm")
+    assert producers.get(head.input[1]) != "DequantizeLinear" and producers[head.input[0]] == "DequantizeLinear"
 
 
 def test_sensitivity_analysis_on_request_probes_every_layer(calib_project, tmp_path):
@@ -204,6 +215,81 @@ def test_calibration_methods_give_different_quantization_parameters(wide_onnx, t
     # min/max covers every observed value; the other two clip the tails.
     name = next(iter(ranges["minmax"]))
     assert ranges["percentile"][name][1] < ranges["minmax"][name][1]
+
+
+def _fused_graph(model: Path, tmp_path: Path) -> onnx.GraphProto:
+    """The graph ONNX Runtime runs: the QDQ fusions it does at load (level EXTENDED: without the
+    CPU-specific NCHWc layout, so the op sequence is the same on every x86)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(tmp_path / "fused.onnx")
+    ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    return onnx.load(str(tmp_path / "fused.onnx")).graph
+
+
+@pytest.fixture(scope="module")
+def residual_onnx(tmp_path_factory) -> Path:
+    """The ResNet layout's operators as the converter writes them (BN folded): stem Conv, Relu,
+    MaxPool, a basic block (Conv, Relu, Conv, Add with the skip, Relu), GlobalAveragePool, Flatten, Gemm."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+
+    def weight(name: str, *shape: int) -> onnx.TensorProto:
+        return numpy_helper.from_array((rng.standard_normal(shape) * (2.0 / np.prod(shape[1:])) ** 0.5).astype(np.float32), name)
+
+    inits = [weight("w0", 16, 3, 3, 3), weight("w1", 16, 16, 3, 3), weight("w2", 16, 16, 3, 3), weight("fc", 10, 16), numpy_helper.from_array(np.zeros(10, np.float32), "fc_b")]
+    conv = {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}
+    nodes = [
+        helper.make_node("Conv", ["image", "w0"], ["c0"], "stem", **conv),
+        helper.make_node("Relu", ["c0"], ["r0"], "stem_relu"),
+        helper.make_node("MaxPool", ["r0"], ["p0"], "pool", kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Conv", ["p0", "w1"], ["c1"], "conv1", **conv),
+        helper.make_node("Relu", ["c1"], ["r1"], "relu1"),
+        helper.make_node("Conv", ["r1", "w2"], ["c2"], "conv2", **conv),
+        helper.make_node("Add", ["c2", "p0"], ["s"], "skip"),
+        helper.make_node("Relu", ["s"], ["r2"], "relu2"),
+        helper.make_node("GlobalAveragePool", ["r2"], ["g"], "gap"),
+        helper.make_node("Flatten", ["g"], ["f"], "flatten"),
+        helper.make_node("Gemm", ["f", "fc", "fc_b"], ["logits"], "head", transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "residual", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 64, 64])], [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 10])], inits
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path_factory.mktemp("residual") / "residual.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def test_int8_runs_integer_from_first_layer_to_last(residual_onnx, tmp_path):
+    """Every operator carries Q/DQ, so at load ONNX Runtime fuses the whole ResNet chain (Conv,
+    Relu, MaxPool, Add, GlobalAveragePool, Gemm) into integer kernels: one QuantizeLinear at the
+    input, one DequantizeLinear at the output, no float round trip (DequantizeLinear ->
+    QuantizeLinear) in between."""
+    model = get_translator("onnxruntime", "int8").plan(residual_onnx, "int8", True, _calibration("minmax", 2), tmp_path).quantize(tmp_path / "q.onnx")
+    saved = onnx.load(str(model)).graph
+    producers = {o: n.op_type for n in saved.node for o in n.output}
+    for node in saved.node:
+        if node.op_type in ("MaxPool", "Add", "GlobalAveragePool", "Flatten"):
+            assert all(producers[i] == "DequantizeLinear" for i in node.input), f"{node.name} runs on float activations"
+    fused = _fused_graph(model, tmp_path)
+    kinds = [n.op_type for n in fused.node]
+    assert kinds.count("QuantizeLinear") == 1 and kinds.count("DequantizeLinear") == 1, kinds
+    assert {"Conv", "Relu", "GlobalAveragePool", "Gemm", "MatMul"}.isdisjoint(kinds), kinds
+    fused_producers = {o: n.op_type for n in fused.node for o in n.output}
+    assert not [n.name for n in fused.node if n.op_type == "QuantizeLinear" and fused_producers.get(n.input[0]) == "DequantizeLinear"]
+
+
+def test_int8_weights_are_7_bit(wide_onnx, tmp_path):
+    """reduce_range: weights in [-64, 64], so the non-VNNI U8S8 kernel's int16 pair sums (255 x 64 x 2) cannot saturate."""
+    model = onnx.load(str(get_translator("onnxruntime", "int8").plan(wide_onnx, "int8", True, _calibration("minmax", 2), tmp_path).quantize(tmp_path / "q.onnx")))
+    weights = [onnx.numpy_helper.to_array(i) for i in model.graph.initializer if i.data_type == onnx.TensorProto.INT8 and i.dims and np.prod(i.dims) > 16]
+    assert weights and all(w.min() >= -64 and w.max() <= 64 for w in weights)
+    assert max(int(np.abs(w).max()) for w in weights) >= 60  # the range is used, just one bit narrower
 
 
 def test_int8_is_under_30_percent_of_fp32(wide_onnx, tmp_path):

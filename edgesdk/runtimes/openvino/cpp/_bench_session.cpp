@@ -1,9 +1,9 @@
-// A plain OpenVINO infer request with the SDK's settings (CPU, f32, threads): the baseline for
+// A plain OpenVINO infer request with the SDK's settings (CPU, f32, LATENCY, threads): the baseline for
 // glue overhead. It reads the IR from the files, without the SDK's integrity check.
 class BareSession {
  public:
   BareSession(const std::string& model_path, int threads) {
-    ov::AnyMap config{ov::hint::inference_precision(ov::element::f32)};
+    ov::AnyMap config{ov::hint::inference_precision(ov::element::f32), ov::hint::performance_mode(ov::hint::PerformanceMode::LATENCY)};
     if (threads > 0) config.emplace(ov::inference_num_threads(threads));
     compiled_ = core_.compile_model(core_.read_model(model_path), "CPU", config);
     request_ = compiled_.create_infer_request();

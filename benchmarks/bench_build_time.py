@@ -1,0 +1,74 @@
+"""Build time of the ResNet-18 layout (benchmarks/models.py, 224x224, 32 calibration photos), fp32
+and int8, per runtime, with each build's stage times (api.BuildResult.stages), in one process.
+
+Each bundle is built twice: cold (an empty build cache, edgesdk/buildcache.py) and warm (the
+cache the earlier builds filled: calibration tensors, reference outputs). The table prints both
+and the total; run it on the code before a change (PYTHONPATH pointing at that checkout) for the
+"before" column. Timings on a shared machine swing with its load: the load average is printed.
+Usage: python benchmarks/bench_build_time.py [--runtimes onnxruntime:x86,openvino:x86] [--calib 32] [--out results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from bench_quantization import project  # noqa: E402
+
+from edgesdk import api  # noqa: E402
+
+
+def build(manifest_path: Path, runtime: str, target: str, mode: str, calib: int, out: Path) -> dict:
+    data = yaml.safe_load(manifest_path.read_text())
+    data["quantization"] = {"mode": "none"} if mode == "none" else {"mode": mode, "calibration": {"data": "calib", "samples": calib, "method": "minmax"}}
+    data["parity"] = {} if mode == "none" else {"top1_agreement_min": 0.0, "cosine_min": 0.9}  # random weights: not gated on top-1
+    manifest_path.write_text(yaml.safe_dump(data, sort_keys=False))
+    start = time.perf_counter()
+    result = api.build(manifest_path, target=target, runtime=runtime, out=out, force=True)
+    return {"seconds": time.perf_counter() - start, "stages": {k: round(v, 2) for k, v in result.stages.items()}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runtimes", default="onnxruntime:x86,openvino:x86", help="runtime:target pairs")
+    parser.add_argument("--modes", default="none,int8")
+    parser.add_argument("--calib", type=int, default=32)
+    parser.add_argument("--passes", default="cold,warm")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    load_before = os.getloadavg()
+    rows: dict[str, dict[str, dict]] = {}
+    with tempfile.TemporaryDirectory(prefix="edgesdk-buildtime-") as tmp_name:
+        tmp = Path(tmp_name)
+        os.environ["EDGESDK_BUILD_CACHE"] = str(tmp / "cache")  # cold means cold: a cache of its own
+        manifest_path = project(tmp, "resnet18-like", args.calib)
+        for phase in args.passes.split(","):
+            for pair in args.runtimes.split(","):
+                runtime, target = pair.split(":")
+                for mode in args.modes.split(","):
+                    label = f"{runtime} {'fp32' if mode == 'none' else mode}"
+                    row = build(manifest_path, runtime, target, mode, args.calib, tmp / "dist" / phase)
+                    rows.setdefault(label, {})[phase] = row
+                    print(f"{phase:5} {label:22} {row['seconds']:7.1f} s  {row['stages']}", flush=True)
+    phases = args.passes.split(",")
+    print(f"\n{'bundle':22} " + " ".join(f"{p + ' s':>9}" for p in phases))
+    for label, by_phase in rows.items():
+        print(f"{label:22} " + " ".join(f"{by_phase[p]['seconds']:9.1f}" for p in phases))
+    print(f"{'total':22} " + " ".join(f"{sum(r[p]['seconds'] for r in rows.values()):9.1f}" for p in phases))
+    print(f"load average (1, 5, 15 min): before {tuple(round(v, 1) for v in load_before)}, after {tuple(round(v, 1) for v in os.getloadavg())}")
+    if args.out:
+        args.out.write_text(json.dumps({"rows": rows, "load_average": {"before": load_before, "after": os.getloadavg()}}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
