@@ -114,6 +114,7 @@ def arrays(kind: str, entry: str, compute: Callable[[], list[np.ndarray]]) -> li
 
 def nested_arrays(kind: str, entry: str, compute: Callable[[], list[list[np.ndarray]]]) -> list[list[np.ndarray]]:
     """Like `arrays`, for one list of arrays per sample (a model's outputs on each input)."""
+
     def flat() -> list[np.ndarray]:
         values = compute()
         counts = np.array([len(v) for v in values], dtype=np.int64)

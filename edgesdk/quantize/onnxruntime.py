@@ -44,10 +44,7 @@ INT8_SETTINGS: dict[str, dict[str, object]] = {
     },
     "graph_optimization": {
         "value": "at load (ORT_ENABLE_ALL)",
-        "why": (
-            "the saved model stays QDQ; ONNX Runtime's fusion at load gives the same kernels as an offline-optimized file,"
-            " which would tie the model to one CPU's layout (NCHWc) and one runtime build"
-        ),
+        "why": "the saved model stays QDQ: fusion at load gives the kernels an offline-optimized file would, without tying it to one CPU's layout (NCHWc) and ORT build",
     },
 }
 METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}
