@@ -52,6 +52,22 @@ def _temp_files_under_basetemp(tmp_path_factory):
     tempfile.tempdir = None
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _build_cache_per_session(tmp_path_factory):
+    """The build cache (edgesdk/buildcache.py) is keyed by source code, not by what a test patches in
+    at run time: each session starts with an empty one, so a planted failure is never answered from
+    an entry an earlier session stored. Builds within the session still share it."""
+    from edgesdk import buildcache
+
+    previous = os.environ.get(buildcache.ENV_SWITCH)
+    os.environ[buildcache.ENV_SWITCH] = str(tmp_path_factory.getbasetemp() / "build-cache")
+    yield
+    if previous is None:
+        os.environ.pop(buildcache.ENV_SWITCH, None)
+    else:
+        os.environ[buildcache.ENV_SWITCH] = previous
+
+
 @pytest.fixture(scope="session")
 def example_models(tmp_path_factory) -> Path:
     """A folder with model.pt (TorchScript), model.pt2 (torch.export), model.onnx, labels.txt and
