@@ -116,7 +116,7 @@ def test_ncnn_float_passes_under_qemu_and_a_wrong_golden_vector_fails(build, tmp
     assert f"{case['id']}: output {OUTPUT}: max_abs" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("runtime", "manifest"), [("ncnn", "int8.yaml"), ("onnxruntime", "edgesdk.yaml")])
+@pytest.mark.parametrize(("runtime", "manifest"), [("ncnn", "int8.yaml"), ("onnxruntime", "edgesdk.yaml"), ("onnxruntime", "int8.yaml")])
 def test_bundle_passes_its_golden_tests_under_qemu(build, runtime, manifest):
     _need_runtime(runtime)
     bundle = build(manifest, runtime)
