@@ -114,3 +114,12 @@ def project(example_models, tmp_path):
 
     write.folder = folder  # type: ignore[attr-defined]
     return write
+
+
+def skip_unless_runtime(runtime: str) -> None:
+    """Skip the calling test (or fixture) when the runtime's Python package is missing, saying why."""
+    from edgesdk.backends import availability
+
+    ok, why = availability(runtime)
+    if not ok:
+        pytest.skip(f"runtime '{runtime}': {why}")

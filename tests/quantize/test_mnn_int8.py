@@ -13,10 +13,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import yaml
+from conftest import skip_unless_runtime
 from test_quantization import quant_manifest, write_calibration
 
 from edgesdk import api
-from edgesdk.backends import availability, get_backend
+from edgesdk.backends import get_backend
 from edgesdk.backends.base import Artifact
 from edgesdk.cli import main
 from edgesdk.manifest import load_manifest, with_overrides
@@ -33,9 +34,7 @@ STD = np.array([58.395, 57.12, 57.375], np.float32).reshape(1, 3, 1, 1)
 
 @pytest.fixture(scope="module")
 def need_mnn():
-    ok, why = availability("mnn")
-    if not ok:
-        pytest.skip(f"runtime 'mnn': {why}")
+    skip_unless_runtime("mnn")
 
 
 @pytest.fixture(scope="module")

@@ -14,11 +14,11 @@ import subprocess
 import pytest
 import torch
 import yaml
+from conftest import skip_unless_runtime
 from test_quantization import quant_manifest
 from torch import nn
 
 from edgesdk import api, hosttest
-from edgesdk.backends import availability
 from edgesdk.backends.ncnn import FP16_OPTIONS, FP32_OPTIONS, net_options
 from edgesdk.bundle import write_checksums
 from edgesdk.cli import main
@@ -31,9 +31,7 @@ HEADER = "sdk/cpp/src/runtime/ncnn_tensors.hpp"
 
 @pytest.fixture(scope="module")
 def need_ncnn():
-    ok, why = availability("ncnn")
-    if not ok:
-        pytest.skip(f"runtime 'ncnn': {why}")
+    skip_unless_runtime("ncnn")
 
 
 @pytest.fixture(scope="module")

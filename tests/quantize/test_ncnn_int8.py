@@ -11,10 +11,10 @@ import math
 
 import numpy as np
 import pytest
+from conftest import skip_unless_runtime
 from test_quantization import quant_manifest, write_calibration
 
 from edgesdk import api, hosttest
-from edgesdk.backends import availability
 from edgesdk.cli import main
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.quantize import ncnn as q
@@ -25,9 +25,7 @@ CALIB = {"data": "calib", "samples": 8, "method": "entropy"}
 
 @pytest.fixture(scope="module")
 def need_ncnn():
-    ok, why = availability("ncnn")
-    if not ok:
-        pytest.skip(f"runtime 'ncnn': {why}")
+    skip_unless_runtime("ncnn")
 
 
 @pytest.fixture(scope="module")
