@@ -29,10 +29,15 @@ steps itself, on the float `model.ncnn.param` + `model.ncnn.bin` pnnx wrote:
    away from zero, clamped to +-127, ncnn's float2int8) with the int8 tag in the .bin, followed by
    the weight scales and the input scale; the layer's param gets `8=<int8_scale_term>` (2 for
    Convolution and InnerProduct, 1 for ConvolutionDepthWise). ncnn then runs those layers in int8
-   (Option::use_int8_inference, on by default) and the rest in float. ncnn2int8's optional
-   requantize fusion (int8 between two convolutions) is not applied: every int8 layer dequantizes
-   its output.
-keep_float leaves a layer float (per layer, so sensitivity analysis and keep_float: auto work).
+   (Option::use_int8_inference, on by default) and the rest in float.
+3. Requantize fusion (ncnn2int8's fuse_requantize, which it always applies): an int8 Convolution or
+   ConvolutionDepthWise whose output goes only to int8 Convolution/ConvolutionDepthWise layers
+   (directly, or through a Split whose every output does) hands them int8 instead of float: its
+   `8=` gets +100 and its .bin entry the consumer's input scale after its own scales, so ncnn
+   requantizes its accumulators (bias and activation applied) straight to the next layer's int8.
+   `reports/quantization.json` lists the pairs (`ncnn_requantize`).
+keep_float leaves a layer float32 (per layer, so sensitivity analysis and keep_float: auto work);
+ncnn2int8 would store such a layer's weights in fp16, which keep_float is there to avoid.
 Weights are always per output channel (`per_channel: false` is refused).
 """
 
@@ -52,6 +57,8 @@ from edgesdk.quantize.calibration import CalibrationSet
 MODES = ("fp16", "int8")
 QUANTIZABLE = ("Convolution", "ConvolutionDepthWise", "InnerProduct")
 INT8_SCALE_TERM = {"Convolution": 2, "ConvolutionDepthWise": 1, "InnerProduct": 2}
+REQUANTIZABLE = ("Convolution", "ConvolutionDepthWise")
+REQUANTIZE_TERM = 100  # added to int8_scale_term: the layer's output is int8 at the consumer's scale
 # ncnn's .bin tags of a weight blob (src/modelbin.cpp): raw float32 is a zero tag.
 FLOAT32_TAG = 0
 INT8_TAG = 0x000D4B38
@@ -119,9 +126,18 @@ def read_weights(bin_path: Path, layers: Sequence[Layer]) -> dict[str, list[Blob
     return out
 
 
-def write_weights(bin_path: Path, layers: Sequence[Layer], blobs: dict[str, list[Blob]], quantized: dict[str, tuple[np.ndarray, float]], half: Sequence[str] = ()) -> None:
-    """The .bin with `quantized` layers (name -> weight scales, input scale) in ncnn's int8 form
-    and the weight blobs of the `half` layers in its fp16 form."""
+def write_weights(
+    bin_path: Path,
+    layers: Sequence[Layer],
+    blobs: dict[str, list[Blob]],
+    quantized: dict[str, tuple[np.ndarray, float]],
+    half: Sequence[str] = (),
+    output_scales: dict[str, float] | None = None,
+) -> None:
+    """The .bin with `quantized` layers (name -> weight scales, input scale) in ncnn's int8 form,
+    the requantized ones' `output_scales` after their own, and the weight blobs of the `half`
+    layers in its fp16 form."""
+    output_scales = output_scales or {}
     parts: list[bytes] = []
     for layer in layers:
         scales = quantized.get(layer.name)
@@ -138,7 +154,36 @@ def write_weights(bin_path: Path, layers: Sequence[Layer], blobs: dict[str, list
                 parts.append(blob.data.astype("<f4").tobytes())
         if scales is not None:
             parts += [scales[0].astype("<f4").tobytes(), np.float32(scales[1]).astype("<f4").tobytes()]
+        if layer.name in output_scales:
+            parts.append(np.float32(output_scales[layer.name]).astype("<f4").tobytes())
     bin_path.write_bytes(b"".join(parts))
+
+
+def requantize_pairs(graph: Sequence[Layer], int8: set[str]) -> dict[str, str]:
+    """ncnn2int8's fuse_requantize rules: int8 producer -> the int8 layer whose input scale it
+    writes its output at. A blob has one consumer in an ncnn graph (a Split fans it out)."""
+
+    def conv_reading(blob: str, after: int) -> Layer | None:
+        return next((c for c in graph[after + 1 :] if c.kind in REQUANTIZABLE and c.bottoms == [blob]), None)
+
+    pairs: dict[str, str] = {}
+    for i, layer in enumerate(graph):
+        if layer.kind not in REQUANTIZABLE or layer.name not in int8:
+            continue
+        direct = conv_reading(layer.tops[0], i)
+        if direct is not None:
+            if direct.name in int8:
+                pairs[layer.name] = direct.name
+            continue
+        split_at = next((k for k in range(i + 1, len(graph)) if graph[k].kind == "Split" and graph[k].bottoms == [layer.tops[0]]), None)
+        if split_at is None:
+            continue
+        consumers = [conv_reading(top, split_at) for top in graph[split_at].tops]
+        if consumers and all(c is not None and c.name in int8 for c in consumers):
+            first = consumers[0]
+            assert first is not None
+            pairs[layer.name] = first.name
+    return pairs
 
 
 def float_to_half(values: np.ndarray) -> np.ndarray:
@@ -236,6 +281,7 @@ class NcnnPlan:
         activations = blob_values(float_model, [layer.bottoms[0] for layer in targets], [t[0] for t in calibration.tensors], INPUT_BLOB)
         self.table: dict[str, tuple[np.ndarray, float]] = {}
         self.thresholds: dict[str, float] = {}
+        self.requantized: dict[str, str] = {}  # of the last quantize(): producer -> consumer
         for layer in targets:
             threshold = activation_threshold(activations[layer.bottoms[0]], calibration.method.name, calibration.method.percentile)
             self.thresholds[layer.name] = threshold
@@ -247,7 +293,7 @@ class NcnnPlan:
     def report(self) -> dict[str, object]:
         """What reports/quantization.json adds for ncnn: the table, as data and as ncnn2table writes it."""
         table = {name: {"weight_scales": [float(v) for v in scales[0]], "input_scale": float(scales[1])} for name, scales in self.table.items()}
-        return {"ncnn_table": table, "ncnn_table_text": self.table_text()}
+        return {"ncnn_table": table, "ncnn_table_text": self.table_text(), "ncnn_requantize": dict(self.requantized)}
 
     def table_text(self) -> str:
         """The table in ncnn2table's text form: `<layer>_param_0 <weight scales>` lines, then `<layer> <input scale>`."""
@@ -256,13 +302,16 @@ class NcnnPlan:
 
     def quantize(self, dest: Path, exclude: Sequence[str] = (), only: Sequence[str] | None = None) -> Path:
         chosen = [n for n in (self.layers if only is None else only) if n not in set(exclude)]
+        self.requantized = requantize_pairs(self.graph, set(chosen))
         layers = []
         for layer in self.graph:
             if layer.name in chosen:
-                layer = Layer(layer.kind, layer.name, layer.bottoms, layer.tops, {**layer.params, "8": str(INT8_SCALE_TERM[layer.kind])})
+                term = INT8_SCALE_TERM[layer.kind] + (REQUANTIZE_TERM if layer.name in self.requantized else 0)
+                layer = Layer(layer.kind, layer.name, layer.bottoms, layer.tops, {**layer.params, "8": str(term)})
             layers.append(layer)
         write_layers(dest, self.counts, layers)
-        write_weights(dest.with_suffix(".bin"), self.graph, self.blobs, {n: self.table[n] for n in chosen})
+        output_scales = {producer: self.table[consumer][1] for producer, consumer in self.requantized.items()}
+        write_weights(dest.with_suffix(".bin"), self.graph, self.blobs, {n: self.table[n] for n in chosen}, output_scales=output_scales)
         return dest
 
 

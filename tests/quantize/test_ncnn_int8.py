@@ -57,8 +57,10 @@ def _run(param, image: np.ndarray) -> np.ndarray:
 
 def test_int8_bundle_holds_int8_layers_a_quarter_of_the_size_and_the_table(int8_bundle):
     _, layers = q.read_layers(int8_bundle / "model" / "model.ncnn.param")
-    assert {layer.name: layer.params.get("8") for layer in layers if layer.kind in q.QUANTIZABLE} == {"convrelu_0": "2", "convrelu_1": "2", "convrelu_2": "2", "linear_7": "2"}
+    # Convolutions feeding convolutions hand them int8 (ncnn2int8's requantize fusion: 2 + 100).
+    assert {layer.name: layer.params.get("8") for layer in layers if layer.kind in q.QUANTIZABLE} == {"convrelu_0": "102", "convrelu_1": "102", "convrelu_2": "2", "linear_7": "2"}
     report = json.loads((int8_bundle / "reports" / "quantization.json").read_text())
+    assert report["ncnn_requantize"] == {"convrelu_0": "convrelu_1", "convrelu_1": "convrelu_2"}
     assert report["passed"] and report["size_ratio"] < 0.3 and report["calibration"]["method"] == "entropy"
     assert set(report["ncnn_table"]) == {"convrelu_0", "convrelu_1", "convrelu_2", "linear_7"}
     text = report["ncnn_table_text"].splitlines()
@@ -75,7 +77,8 @@ def test_int8_weights_equal_ncnns_own_quantization_of_the_float_weights(bundles,
     _, layers = q.read_layers(ours)
     float_param = float_bundle / "model" / "model.ncnn.param"
     blobs = q.read_weights(float_param.with_suffix(".bin"), layers)
-    table = json.loads((int8_bundle / "reports" / "quantization.json").read_text())["ncnn_table"]
+    report = json.loads((int8_bundle / "reports" / "quantization.json").read_text())
+    table, requantize = report["ncnn_table"], report["ncnn_requantize"]
     parts = []
     for layer in layers:
         for blob in blobs[layer.name]:
@@ -83,6 +86,8 @@ def test_int8_weights_equal_ncnns_own_quantization_of_the_float_weights(bundles,
             parts.append(blob.data.astype("<f4").tobytes())
         if layer.name in table:
             parts += [np.asarray(table[layer.name]["weight_scales"], "<f4").tobytes(), np.float32(table[layer.name]["input_scale"]).tobytes()]
+        if layer.name in requantize:  # the output scale: the consumer's input scale
+            parts.append(np.float32(table[requantize[layer.name]]["input_scale"]).tobytes())
     runtime_quantized = tmp_path / "runtime.param"
     runtime_quantized.write_text(ours.read_text())
     runtime_quantized.with_suffix(".bin").write_bytes(b"".join(parts))
@@ -99,6 +104,32 @@ def test_the_bundles_cpp_sdk_gives_the_golden_answers(int8_bundle, tmp_path):
     need(hosttest.toolchain_problem())
     report = hosttest.test_bundle(int8_bundle, tmp_path / "build")
     assert report.passed, report.as_dict()
+
+
+def _layer(kind: str, name: str, bottoms: list[str], tops: list[str]) -> q.Layer:
+    return q.Layer(kind, name, bottoms, tops)
+
+
+def test_requantize_pairs_follow_ncnn2int8s_rules():
+    """Conv -> conv, conv -> Split -> only int8 convs: fused (with the first consumer's scale).
+    A Split with any other consumer, a float consumer, a non-conv producer or consumer: not."""
+    graph = [
+        _layer("Input", "in", [], ["x"]),
+        _layer("Convolution", "a", ["x"], ["a"]),
+        _layer("ConvolutionDepthWise", "b", ["a"], ["b"]),  # a -> b directly
+        _layer("Split", "s", ["b"], ["b0", "b1"]),  # b -> split -> c, d
+        _layer("Convolution", "c", ["b0"], ["c"]),
+        _layer("Convolution", "d", ["b1"], ["d"]),
+        _layer("Split", "t", ["c"], ["c0", "c1"]),  # c -> split -> e, pool: not all convs
+        _layer("Convolution", "e", ["c0"], ["e"]),
+        _layer("Pooling", "p", ["c1"], ["p"]),
+        _layer("Convolution", "f", ["d"], ["f"]),  # d -> f, f left float below
+        _layer("InnerProduct", "g", ["e"], ["g"]),  # e -> inner product: not a conv
+    ]
+    int8 = {"a", "b", "c", "d", "e", "g"}
+    assert q.requantize_pairs(graph, int8) == {"a": "b", "b": "c"}
+    assert q.requantize_pairs(graph, int8 | {"f"}) == {"a": "b", "b": "c", "d": "f"}
+    assert q.requantize_pairs(graph, int8 - {"d"}) == {"a": "b"}  # one Split consumer float
 
 
 def _kl_as_ncnn2table(histogram: np.ndarray) -> int:
