@@ -80,9 +80,9 @@ def skip_reason(target: str | None, runtime: str | None, mode: str | None, calib
     translator = importlib.import_module(modules[runtime]).TRANSLATOR
     if mode not in translator.modes:
         return f"runtime '{runtime}' has no quantization mode '{mode}' (modes: {', '.join(translator.modes)})"
-    methods = getattr(translator, "calibration_methods", None)
-    if calibration_method is not None and methods is not None and calibration_method not in methods:
-        return f"runtime '{runtime}' has no calibration method '{calibration_method}' (methods: {', '.join(methods)})"
+    methods = quantize.honoured_methods(translator, mode, calibration_method) if calibration_method is not None else ()
+    if calibration_method is not None and calibration_method not in methods:
+        return f"runtime '{runtime}' has no calibration method '{calibration_method}' for {mode} (methods: {', '.join(methods)})"
     return None
 
 

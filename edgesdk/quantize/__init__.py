@@ -68,10 +68,10 @@ def auto_candidate_modes(runtime: str, method: str | None = None) -> list[str]:
     translator = importlib.import_module(modules[runtime]).TRANSLATOR
     if not getattr(translator, "runs_model", True) or not getattr(translator, "measures", True):
         raise ManifestError(f"{FIELD}.mode", f"auto measures each mode by running it, and runtime '{runtime}' cannot run the model on this host (name a mode: {', '.join(translator.modes)})")
-    return [m for m in AUTO_CANDIDATE_ORDER if m == "none" or (m in translator.modes and (method is None or method in _methods(translator, m, method)))]
+    return [m for m in AUTO_CANDIDATE_ORDER if m == "none" or (m in translator.modes and (method is None or method in honoured_methods(translator, m, method)))]
 
 
-def _methods(translator, mode: str, method: str) -> tuple[str, ...]:
+def honoured_methods(translator, mode: str, method: str) -> tuple[str, ...]:
     """The calibration methods `translator` honours in `mode` (all: (method,))."""
     methods = getattr(translator, "calibration_methods", None)
     if isinstance(methods, dict):
@@ -106,7 +106,7 @@ def _check_translator(q, runtime: str, mode: str, translator, check_keep_float: 
     if not getattr(translator, "measures", True) and (q.keep_float == "auto" or q.accuracy_budget is not None or q.sensitivity):
         field = f"{FIELD}.keep_float" if q.keep_float == "auto" else f"{FIELD}.accuracy_budget" if q.accuracy_budget is not None else f"{FIELD}.sensitivity"
         raise ManifestError(field, f"runtime '{runtime}' cannot run the quantized model on this host, so nothing can be measured (remove keep_float: auto, accuracy_budget and sensitivity)")
-    if q.calibration is not None and q.calibration.method not in (methods := _methods(translator, mode, q.calibration.method)):
+    if q.calibration is not None and q.calibration.method not in (methods := honoured_methods(translator, mode, q.calibration.method)):
         raise ManifestError(f"{FIELD}.calibration.method", f"'{q.calibration.method}' is not supported for runtime '{runtime}' mode {mode} (supported: {', '.join(methods)})")
 
 

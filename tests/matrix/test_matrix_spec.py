@@ -131,6 +131,10 @@ def test_a_mode_the_runtime_lacks_is_skipped_with_the_modes_it_has():
     assert skip_reason("x86", "onnxruntime", "int8", "minmax") is None
     reason = skip_reason("jetson", "tensorrt", "int8", "minmax")
     assert reason is not None and "no calibration method 'minmax'" in reason and "entropy" in reason
+    # Methods per mode (MNN: full int8 through mnnquant's KL; its fp16 only measures with the data).
+    reason = skip_reason("arm", "mnn", "int8", "minmax")
+    assert reason is not None and "(methods: entropy)" in reason
+    assert skip_reason("arm", "mnn", "fp16", "minmax") is None
 
 
 def test_shared_work_is_keyed_by_content_and_returns_copies(tmp_path):
