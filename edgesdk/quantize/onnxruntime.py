@@ -41,14 +41,15 @@ INT8_SETTINGS: dict[str, dict[str, object]] = {
         "why": "7-bit weights: on x86 without VNNI the U8S8 kernel adds u8 x s8 pairs in int16 and saturates with 8-bit weights; 7 bits cost no speed and give one answer on every x86 and ARM CPU",
     },
     "quantized_operators": {
-        "value": "all",
-        "why": "Add, Relu, MaxPool and GlobalAveragePool get Q/DQ too: quantizing only the weighted layers leaves a DequantizeLinear -> QuantizeLinear round trip through float around each of them",
+        "value": ["Conv", "Gemm", "MatMul", "Add", "Relu", "Clip", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten"],
+        "why": "weighted layers and what lies between them get Q/DQ (no float round trip around Add, Relu, pools); heads stay float: an int8 Concat/Sigmoid cost a detector 0.19 F1",
     },
     "graph_optimization": {
         "value": "at load (ORT_ENABLE_ALL)",
         "why": "the saved model stays QDQ: fusion at load gives the kernels an offline-optimized file would, without tying it to one CPU's layout (NCHWc) and ORT build",
     },
 }
+INT8_OPERATORS: list[str] = INT8_SETTINGS["quantized_operators"]["value"]  # type: ignore[assignment]
 METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}
 
 
@@ -143,6 +144,7 @@ class OnnxRuntimePlan:
                     reduce_range=bool(INT8_SETTINGS["reduce_range"]["value"]),
                     nodes_to_quantize=None if whole else selected,
                     nodes_to_exclude=list(exclude) if whole else None,
+                    op_types_to_quantize=list(INT8_OPERATORS) if whole else None,
                     calibrate_method=self._method,
                     calibration_cache_path=self._cache,
                 )
