@@ -515,6 +515,8 @@ def pre_cases() -> list[PreCase]:
     add("color_bgr_to_rgb", _random(6, 5, 201), "bgr", [{"op": "color", "order": "rgb"}], 0.0, "OpenCV cvtColor")
     add("color_swap_nchw", _random(5, 8, 215), "bgr", [{"op": "color", "order": "rgb"}, _layout("nchw")], 0.0, "OpenCV cvtColor, torch permute")
     add("color_rgb_kept", _random(4, 7, 202), "rgb", [{"op": "color", "order": "rgb"}, _layout("nhwc")], 0.0, "no swap; torch unsqueeze")
+    # A cast stores rows itself (not in place): the swap must reach that store too.
+    add("color_swap_nchw_cast", _random(5, 6, 216), "bgr", [{"op": "color", "order": "rgb"}, _layout("nchw"), _cast("uint8")], 0.0, "OpenCV cvtColor, torch permute")
     add(
         "color_pad_and_mean_follow_order",
         _random(9, 14, 203),
