@@ -97,15 +97,16 @@ class Installed:
 @pytest.fixture(scope="module")
 def installed(wheel: Path, tmp_path_factory) -> Installed:
     venv = tmp_path_factory.mktemp("venv") / "v"
+    # No checkout on the path: PYTHONPATH would put one before the installed package (and pip,
+    # finding a checkout's edgesdk.egg-info there, would call the wheel installed already).
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     _checked([sys.executable, "-m", "venv", "--without-pip", venv], venv.parent)
     python = venv / "bin" / "python"
-    _checked([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", "-q", wheel], venv.parent)
+    _checked([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", "-q", wheel], venv.parent, env)
     site = Path(_checked([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], venv.parent).stdout.strip())
     # The dependencies come from this environment's site-packages; written after the install, so
     # pip never saw the editable edgesdk there.
     (site / "shared-dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n", encoding="utf-8")
-    # No checkout on the path: PYTHONPATH would put one before the installed package.
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     return Installed(venv, site, env)
 
 
