@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from edgesdk import buildcache
+
 Entries = dict[str, list[np.ndarray]]
 Runner = Callable[[dict[str, np.ndarray]], list[np.ndarray]]
 
@@ -65,8 +67,7 @@ def digest(*parts: Any) -> str:
     h = hashlib.sha256()
     for part in parts:
         if isinstance(part, np.ndarray):
-            h.update(f"{part.dtype.str}{part.shape}".encode())
-            h.update(np.ascontiguousarray(part).tobytes())
+            h.update(buildcache.arrays_digest([part]).encode())
         else:
             h.update(json.dumps(part, sort_keys=True, default=str).encode())
         h.update(b"\0")
