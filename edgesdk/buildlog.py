@@ -226,6 +226,23 @@ def _descriptors_to(file_fd: int) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Descriptor 1 points at descriptor 2 inside: for a native library that prints diagnostics to
+    stdout when it loads (MNN), which would corrupt a command's JSON on stdout."""
+    _flush_python_stdio()
+    _flush_c_stdio()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        _flush_python_stdio()
+        _flush_c_stdio()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+@contextlib.contextmanager
 def _python_streams_to_descriptors() -> Iterator[None]:
     with contextlib.redirect_stdout(_Descriptor(1)), contextlib.redirect_stderr(_Descriptor(2)):
         yield

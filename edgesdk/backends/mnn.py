@@ -67,6 +67,15 @@ def _version() -> str:
     return metadata.version("mnn")
 
 
+def import_mnn():  # the MNN module (no stubs)
+    """The MNN module, the converter extension loaded too. Their native library prints the CPU's features to stdout when it first loads;
+    that goes to stderr, so `edgesdk targets --json` and other stdout stay clean."""
+    with buildlog.stdout_to_stderr():
+        import _tools  # noqa: F401  (the converter extension; loading it prints the same line)
+        import MNN
+    return MNN
+
+
 class MnnBackend(Backend):
     name = "mnn"
     display_name = "MNN"
@@ -77,8 +86,7 @@ class MnnBackend(Backend):
     def is_available(self) -> tuple[bool, str]:
         try:
             version = _version()
-            import _tools  # noqa: F401  (the converter)
-            import MNN  # noqa: F401
+            import_mnn()  # with `_tools`, the converter
             import onnxruntime  # noqa: F401  (the ONNX export is checked with it)
         except (metadata.PackageNotFoundError, ImportError):
             return False, "pip install 'edgesdk[mnn]' (the MNN wheel converts and runs host parity; models reach it as ONNX)"
@@ -114,7 +122,7 @@ class MnnBackend(Backend):
         return {"int8": dict(INT8_RUNTIME)}
 
     def runner(self, artifact: Artifact, threads: int = 1) -> Runner:
-        import MNN
+        MNN = import_mnn()
 
         if not artifact.output_names:
             raise ValueError("an MNN runner needs the artifact's output_names (MNN keeps outputs by name, not in order)")

@@ -65,7 +65,9 @@ class MnnPlan:
     """One float .mnn, quantized whole by `quantize`; no layers to choose from."""
 
     def __init__(self, float_model: Path, mode: str, calibration: CalibrationSet | None = None, workdir: Path | None = None):
-        import MNN
+        from edgesdk.backends.mnn import import_mnn
+
+        MNN = import_mnn()
 
         self.layers: list[str] = []
         self.float_model = float_model

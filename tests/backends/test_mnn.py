@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -141,6 +142,16 @@ def test_targets_reports_mnn(capsys):
     row = next(r for r in json.loads(capsys.readouterr().out) if (r["target"], r["runtime"]) == ("arm", "mnn"))
     ok, why = availability("mnn")
     assert row["available"] == ok and why in row["detail"]
+
+
+def test_targets_json_is_clean_when_mnn_loads_in_a_fresh_process():
+    """MNN's native library prints the CPU's features to stdout when it loads; a fresh process is
+    the only place that first load happens."""
+    _need_mnn()
+    done = subprocess.run([sys.executable, "-m", "edgesdk", "targets", "--json"], capture_output=True, text=True, check=True)
+    rows = json.loads(done.stdout)
+    assert any(r["runtime"] == "mnn" and r["available"] for r in rows)
+    assert "device supports" in done.stderr, "the library's line still reaches the user, on stderr"
 
 
 def _quantized_build(example_models, tmp_path, quantization: dict, out: str = "dist"):
