@@ -2,8 +2,9 @@
 1 thread, everything measured in one run:
 
 - the floor: the model's operations (edgesdk.roofline.count_work) over this CPU's int8 peak, the
-  fastest ONNX Runtime u8 x s8 GEMM probe of the run (edgesdk.roofline.peak_gops; OpenVINO's own
-  probe is printed beside it);
+  fastest of every u8 x s8 GEMM probe of the run in every runtime that has them
+  (edgesdk.roofline.machine_peak, the same peak as `edgesdk bench`'s; every probe's figure is
+  printed, with the instruction set the peak assumes and the clock it implies);
 - per runtime, the int8 bundle built with the translator's settings, and the same float model
   quantized with each alternative setting tried, each in a bare Python session of its runtime;
 - the int8 bundle's C++ SDK (its sample app's --bench): inference, end to end (pre-processing a
@@ -191,13 +192,13 @@ def main() -> None:
             for run in runs.values():
                 for _ in range(3):
                     run(feeds)
-        peaks: dict[str, list[float]] = {rt: [] for rt in runtimes}
+        peaks: list[roofline.Peak] = []
         bare: dict[str, dict[str, list[float]]] = {rt: {s: [] for s in runs} for rt, runs in sessions.items()}
         every_run: dict[str, dict[str, list[float]]] = {rt: {s: [] for s in runs} for rt, runs in sessions.items()}
         cpp: dict[str, dict[str, list[float]]] = {rt: {"infer": [], "e2e": [], "e2e_p10": [], "bare_session": [], "preprocess": []} for rt in runtimes}
         for _ in range(ROUNDS):
+            peaks.append(roofline.machine_peak(int8=True, threads=1))
             for runtime in runtimes:
-                peaks[runtime].append(roofline.peak_gops(runtime, int8=True, threads=1))
                 for setting, run in sessions[runtime].items():
                     times = timed_ms(lambda: run(feeds), args.runs)  # noqa: B023 (called at once)
                     bare[runtime][setting].append(statistics.median(times))
@@ -213,14 +214,18 @@ def main() -> None:
                 ):
                     cpp[runtime][key].append(value)
 
-    peak = max(peaks.get("onnxruntime") or peaks[runtimes[0]])
+    machine = roofline.best_peak(peaks)
+    peak = machine.gops
     floor_ms = operations / peak / 1e6
+    isa = roofline.vector_isa()
     results = {
         "load_average": {"before": load_before, "after": os.getloadavg()},
         "operations": operations,
         "peak_gops": peak,
-        "peak_probe": f"{roofline.PROBE_SIZE}^3 u8 x s8 Q/DQ MatMul, the fastest of the run",
-        "peak_gops_by_runtime": {rt: max(p) for rt, p in peaks.items()},
+        "peak_probe": f"{machine.probe}, the fastest probe of the run",
+        "probes_gops": machine.probes_gops,
+        "peak_gops_by_runtime": {rt: roofline.runtime_peak(machine, rt) for rt in roofline.PROBE_RUNTIMES if roofline.runtime_peak(machine, rt)},
+        "isa": {"name": isa.name, "kernel": isa.int8_kernel, "ops_per_cycle": isa.int8_ops_per_cycle, "implied_clock_ghz": peak / isa.int8_ops_per_cycle if isa.int8_ops_per_cycle else None},
         "floor_ms": floor_ms,
         "runtimes": {},
     }
@@ -246,7 +251,10 @@ def main() -> None:
 
 def report(results: dict) -> None:
     print(f"floor: {results['operations'] / 1e9:.3f} GOP / {results['peak_gops']:.0f} GOP/s ({results['peak_probe']}) = {results['floor_ms']:.2f} ms")
-    print("probe peak by runtime (GOP/s): " + ", ".join(f"{rt} {p:.0f}" for rt, p in results["peak_gops_by_runtime"].items()))
+    print("every probe (GOP/s): " + ", ".join(f"{probe} {p:.0f}" for probe, p in results["probes_gops"].items()))
+    isa = results["isa"]
+    if isa["ops_per_cycle"]:
+        print(f"instruction set: {isa['name']}, int8 by {isa['kernel']}: {isa['ops_per_cycle']} op/cycle, so the peak implies {isa['implied_clock_ghz']:.2f} GHz")
     for runtime, r in results["runtimes"].items():
         print(f"\n{runtime}: bare Python session, 1 thread")
         print(f"  {'setting':60} {'ms':>8} {'x floor':>8} {'p10 ms':>8} {'x floor':>8} {'top-1 agr':>9} {'min cos':>8}")
