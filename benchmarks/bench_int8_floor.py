@@ -2,8 +2,11 @@
 1 thread, everything measured in one run:
 
 - the floor: the model's operations (edgesdk.roofline.count_work) over this CPU's int8 peak, the
-  fastest ONNX Runtime u8 x s8 GEMM probe of the run (edgesdk.roofline.peak_gops; OpenVINO's own
-  probe is printed beside it);
+  fastest of every u8 x s8 GEMM probe of the run in every runtime that has them
+  (edgesdk.roofline.machine_peak, the same peak as `edgesdk bench`'s; every probe's figure is
+  printed, with the instruction set the peak assumes and the clock it implies), and beside it the
+  vector units' own u8 x s8 rate at the measured clock (benchmarks/isa_rates.c, x86-64 with a C
+  compiler): the hard ceiling no kernel passes, and the probes' share of it;
 - per runtime, the int8 bundle built with the translator's settings, and the same float model
   quantized with each alternative setting tried, each in a bare Python session of its runtime;
 - the int8 bundle's C++ SDK (its sample app's --bench): inference, end to end (pre-processing a
@@ -24,7 +27,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -119,6 +125,16 @@ SETTINGS = {"onnxruntime": onnxruntime_settings, "openvino": openvino_settings}
 
 
 # ---- measuring ----------------------------------------------------------------------------------
+def isa_rates(tmp: Path) -> dict[str, float] | None:
+    """benchmarks/isa_rates.c's clock and vector rates, or None off x86-64 or without a C compiler."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if platform.machine() != "x86_64" or compiler is None:
+        return None
+    binary = tmp / "isa_rates"
+    subprocess.run([compiler, "-O2", str(REPO / "benchmarks" / "isa_rates.c"), "-o", str(binary)], check=True)
+    return json.loads(subprocess.run([str(binary)], check=True, capture_output=True, text=True).stdout)
+
+
 def timed_ms(fn: Callable[[], object], runs: int) -> list[float]:
     times = []
     for _ in range(runs):
@@ -191,13 +207,14 @@ def main() -> None:
             for run in runs.values():
                 for _ in range(3):
                     run(feeds)
-        peaks: dict[str, list[float]] = {rt: [] for rt in runtimes}
+        peaks: list[roofline.Peak] = []
+        vector_units = isa_rates(tmp)
         bare: dict[str, dict[str, list[float]]] = {rt: {s: [] for s in runs} for rt, runs in sessions.items()}
         every_run: dict[str, dict[str, list[float]]] = {rt: {s: [] for s in runs} for rt, runs in sessions.items()}
         cpp: dict[str, dict[str, list[float]]] = {rt: {"infer": [], "e2e": [], "e2e_p10": [], "bare_session": [], "preprocess": []} for rt in runtimes}
         for _ in range(ROUNDS):
+            peaks.append(roofline.machine_peak(int8=True, threads=1))
             for runtime in runtimes:
-                peaks[runtime].append(roofline.peak_gops(runtime, int8=True, threads=1))
                 for setting, run in sessions[runtime].items():
                     times = timed_ms(lambda: run(feeds), args.runs)  # noqa: B023 (called at once)
                     bare[runtime][setting].append(statistics.median(times))
@@ -213,14 +230,19 @@ def main() -> None:
                 ):
                     cpp[runtime][key].append(value)
 
-    peak = max(peaks.get("onnxruntime") or peaks[runtimes[0]])
+    machine = roofline.best_peak(peaks)
+    peak = machine.gops
     floor_ms = operations / peak / 1e6
+    isa = roofline.vector_isa()
     results = {
         "load_average": {"before": load_before, "after": os.getloadavg()},
         "operations": operations,
         "peak_gops": peak,
-        "peak_probe": f"{roofline.PROBE_SIZE}^3 u8 x s8 Q/DQ MatMul, the fastest of the run",
-        "peak_gops_by_runtime": {rt: max(p) for rt, p in peaks.items()},
+        "peak_probe": f"{machine.probe}, the fastest probe of the run",
+        "probes_gops": machine.probes_gops,
+        "peak_gops_by_runtime": {rt: roofline.runtime_peak(machine, rt) for rt in roofline.PROBE_RUNTIMES if roofline.runtime_peak(machine, rt)},
+        "isa": {"name": isa.name, "kernel": isa.int8_kernel, "ops_per_cycle": isa.int8_ops_per_cycle, "implied_clock_ghz": peak / isa.int8_ops_per_cycle if isa.int8_ops_per_cycle else None},
+        "vector_units": vector_units,
         "floor_ms": floor_ms,
         "runtimes": {},
     }
@@ -239,6 +261,9 @@ def main() -> None:
             "cpp_sdk_e2e_p10_vs_floor": c["e2e_p10"] / floor_ms,
             "cpp_sdk_infer_vs_cpp_bare": c["infer"] / c["bare_session"],
         }
+        if vector_units:
+            ceiling_ms = operations / vector_units["int8_gops"] / 1e6
+            results["runtimes"][runtime] |= {"cpp_sdk_infer_vs_vector_units": c["infer"] / ceiling_ms, "cpp_sdk_e2e_vs_vector_units": c["e2e"] / ceiling_ms}
     report(results)
     if args.out:
         args.out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
@@ -246,7 +271,16 @@ def main() -> None:
 
 def report(results: dict) -> None:
     print(f"floor: {results['operations'] / 1e9:.3f} GOP / {results['peak_gops']:.0f} GOP/s ({results['peak_probe']}) = {results['floor_ms']:.2f} ms")
-    print("probe peak by runtime (GOP/s): " + ", ".join(f"{rt} {p:.0f}" for rt, p in results["peak_gops_by_runtime"].items()))
+    print("every probe (GOP/s): " + ", ".join(f"{probe} {p:.0f}" for probe, p in results["probes_gops"].items()))
+    isa = results["isa"]
+    if isa["ops_per_cycle"]:
+        print(f"instruction set: {isa['name']}, int8 by {isa['kernel']}: {isa['ops_per_cycle']} op/cycle, so the peak implies {isa['implied_clock_ghz']:.2f} GHz")
+    units = results["vector_units"]
+    if units:
+        print(
+            f"vector units (benchmarks/isa_rates.c): {units['clock_ghz']:.2f} GHz, u8 x s8 {units['int8_gops']:.0f} GOP/s ({units['int8_ops_per_cycle']:.1f} op/cycle),"
+            f" float32 {units['float32_gops']:.0f} GFLOP/s: the peak is {100 * results['peak_gops'] / units['int8_gops']:.0f}% of the u8 x s8 rate"
+        )
     for runtime, r in results["runtimes"].items():
         print(f"\n{runtime}: bare Python session, 1 thread")
         print(f"  {'setting':60} {'ms':>8} {'x floor':>8} {'p10 ms':>8} {'x floor':>8} {'top-1 agr':>9} {'min cos':>8}")
@@ -262,6 +296,8 @@ def report(results: dict) -> None:
             f" (p10 {c['e2e_p10']:.2f} ms = {r['cpp_sdk_e2e_p10_vs_floor']:.2f}x; pre-processing {c['preprocess']:.2f} ms), SDK / C++ bare session {r['cpp_sdk_infer_vs_cpp_bare']:.2f};"
             f" targets {INFER_TARGET}x / {E2E_TARGET}x: {verdict}"
         )
+        if "cpp_sdk_infer_vs_vector_units" in r:
+            print(f"  against the vector units' u8 x s8 rate instead of the probes: infer {r['cpp_sdk_infer_vs_vector_units']:.2f}x, end to end {r['cpp_sdk_e2e_vs_vector_units']:.2f}x")
     load = results["load_average"]
     print(f"\nload average (1, 5, 15 min): before {tuple(round(v, 1) for v in load['before'])}, after {tuple(round(v, 1) for v in load['after'])}")
 

@@ -152,7 +152,7 @@ def render_block(meta: dict[str, Any], rows: list[Row], qemu_rows: list[QemuRow]
     lines += [
         "",
         "*floor = the model's operations (edgesdk/roofline.py's count of its float32 graph, a multiply-add counted as 2) / this CPU's 1-thread peak at the "
-        "precision, the fastest GEMM probe of ONNX Runtime and OpenVINO (float32 MatMul; int8: u8 x s8 Q/DQ MatMul) run right after the bundle. fp16 bundles "
+        "precision, the fastest GEMM probe of ONNX Runtime and OpenVINO (a MatMul and a 1x1 Convolution each; float32, or int8 u8 x s8 Q/DQ) run right after the bundle. fp16 bundles "
         "compute in float32 on this CPU (fp16 weights), so their floor is the float32 one. Bare session: the runtime's own session on the same tensor, in the "
         "same C++ binary; PyTorch eager: the float32 module on the model's input shape.",
         "",
@@ -257,14 +257,9 @@ def eager_ms(module, shape: tuple[int, ...], runs: int) -> float:
 
 
 def peak_gops(precision: str) -> tuple[float, str]:
-    """This CPU's 1-thread peak at `precision`: the fastest GEMM probe among the runtimes that have one."""
-    int8 = precision == "int8"
-    probes = {rt: roofline.peak_gops(rt, int8, THREADS) for rt in roofline.PROBE_RUNTIMES if availability(rt)[0]}
-    if not probes:
-        raise BackendUnavailable(f"no runtime with a GEMM probe ({', '.join(roofline.PROBE_RUNTIMES)}) is installed")
-    best = max(probes, key=lambda rt: probes[rt])
-    kind = "u8 x s8 Q/DQ" if int8 else "float32"
-    return probes[best], f"{roofline.PROBE_SIZE}^3 {kind} MatMul in {best} ({probes[best]:.0f} GOP/s)"
+    """This CPU's 1-thread peak at `precision`: the machine's (roofline.machine_peak, as `edgesdk bench`'s)."""
+    peak = roofline.machine_peak(precision == "int8", THREADS)
+    return peak.gops, f"{peak.probe} ({peak.gops:.0f} GOP/s)"
 
 
 def model_operations(bundle_path: Path) -> int | None:

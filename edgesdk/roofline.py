@@ -7,8 +7,12 @@ Three measurements, all taken in the same run as the latencies they are compared
   both runtimes). A multiply-add is 2 operations; element-wise ops count one per output element.
   Bytes are the naive traffic: every weight once, plus every compute op's activations read and
   written as if no cache held them, so the intensity is a lower bound.
-- **compute peak**: a GEMM probe run in the bundle's own runtime at the bundle's precision
-  (float32 MatMul, or u8 x s8 Q/DQ MatMul for int8 bundles), on the same number of threads.
+- **compute peak**: the machine's, not one runtime's: the best of every GEMM probe that runs here
+  at the bundle's precision (a MatMul and a 1x1 Convolution, float32 or u8 x s8 Q/DQ, in each
+  runtime of PROBE_RUNTIMES installed), on the same number of threads. A runtime slower on a toy
+  GEMM (OpenVINO runs an int8 MatMul through a generic GEMM at a third of its 1x1 convolution's
+  rate) does not lower the roof; the bundle runtime's own best probe is reported beside it, with
+  the vector instruction set the peak assumes and the clock it implies at that set's rate.
 - **memory bandwidth**: a large single-threaded array copy (read + write).
 
 A stage is memory-bound when its intensity (operations per byte) is under the ridge point
@@ -18,6 +22,7 @@ few per byte by construction, so what counts is how close they come to the copy 
 
 from __future__ import annotations
 
+import importlib
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,13 +32,22 @@ from typing import Any
 import numpy as np
 
 from edgesdk.backends import Artifact, get_backend
-from edgesdk.errors import InputError
+from edgesdk.errors import BackendUnavailable, InputError
 
-# Runtimes whose Python runner takes an ONNX file as well as their own format, so the GEMM probe
-# runs in the very runtime that runs the bundle.
-PROBE_RUNTIMES = ("onnxruntime", "openvino")
+# Runtimes whose Python runner takes an ONNX file as well as their own format, so the GEMM probes
+# are one ONNX graph for all of them; the Python module each needs.
+_PROBE_MODULES = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
+PROBE_RUNTIMES = tuple(_PROBE_MODULES)
+PROBE_SHAPES = ("matmul", "conv1x1")
+# Whether the runtime's int8 convolution probe ends in a QuantizeLinear: ONNX Runtime fuses a Q/DQ
+# Conv into its integer kernel only with one after it; OpenVINO runs that FakeQuantize as a node of
+# its own (a sixth of the probe's time), where in a model it fuses into the next layer's input.
+_REQUANTIZED_CONV = {"onnxruntime": True, "openvino": False}
+# The model formats count_work reads (OpenVINO's graph reader).
+COUNTED_FORMATS = {".onnx": "ONNX", ".xml": "OpenVINO IR"}
 PROBE_SIZE = 512  # M = N = K: 0.27 GFLOP, inside the caches: the probe measures compute, not memory
-PROBE_RUNS = 15
+PROBE_RUNS = 20
+PROBE_OUTPUT_SCALE = 0.5  # the int8 convolution's output step: +-64 holds its sums of 512 products
 COPY_BYTES = 128 << 20
 
 _MATMUL_LIKE = {"MatMul"}
@@ -160,23 +174,29 @@ def copy_bandwidth_gbs(runs: int = 5) -> float:
     return 2 * COPY_BYTES / best / 1e9
 
 
-def _probe_model(int8: bool) -> bytes:
-    """A PROBE_SIZE^3 MatMul: float32, or with u8 activations x s8 weights in Q/DQ form (what the
-    runtimes fuse into their integer GEMM)."""
+def _probe_model(int8: bool, shape: str = "matmul", requantize: bool = True) -> bytes:
+    """A PROBE_SIZE^3 GEMM as an ONNX graph: float32, or with u8 activations x s8 weights in Q/DQ
+    form (what the runtimes fuse into their integer kernels). `shape` "matmul": a [n, n] x [n, n]
+    MatMul; "conv1x1": a 1x1 Convolution of n channels to n over n pixels (an [n, n] x [n, n] GEMM
+    too, but one that reaches the runtimes' convolution kernels: OpenVINO runs an int8 MatMul
+    through a slower generic GEMM than its int8 1x1 convolution). With `requantize` the int8
+    convolution's output is quantized again, as in a quantized model (see _REQUANTIZED_CONV)."""
     from onnx import TensorProto, helper, numpy_helper
 
     n = PROBE_SIZE
     rng = np.random.default_rng(0)
+    a_shape, b_shape = _probe_input_shape(shape), [n, n] if shape == "matmul" else [n, n, 1, 1]
+    op = "MatMul" if shape == "matmul" else "Conv"
     nodes, inits = [], []
-    a_in = helper.make_tensor_value_info("a", TensorProto.FLOAT, [n, n])
-    y_out = helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, n])
+    a_in = helper.make_tensor_value_info("a", TensorProto.FLOAT, a_shape)
+    y_out = helper.make_tensor_value_info("y", TensorProto.FLOAT, a_shape)
     if int8:
         inits += [
             numpy_helper.from_array(np.array(0.02, np.float32), "a_scale"),
             numpy_helper.from_array(np.array(128, np.uint8), "a_zero"),
             # 7-bit weights, as ONNX Runtime's reduce_range: AVX2's u8 x s8 pair sums saturate
             # int16 with the full range; the kernel, and so the timing, is the same.
-            numpy_helper.from_array(rng.integers(-63, 64, (n, n), dtype=np.int8), "b_q"),
+            numpy_helper.from_array(rng.integers(-63, 64, b_shape, dtype=np.int8), "b_q"),
             numpy_helper.from_array(np.array(0.01, np.float32), "b_scale"),
             numpy_helper.from_array(np.array(0, np.int8), "b_zero"),
         ]
@@ -184,27 +204,41 @@ def _probe_model(int8: bool) -> bytes:
             helper.make_node("QuantizeLinear", ["a", "a_scale", "a_zero"], ["a_q"]),
             helper.make_node("DequantizeLinear", ["a_q", "a_scale", "a_zero"], ["a_dq"]),
             helper.make_node("DequantizeLinear", ["b_q", "b_scale", "b_zero"], ["b"]),
-            helper.make_node("MatMul", ["a_dq", "b"], ["y"]),
         ]
+        if shape == "matmul" or not requantize:
+            nodes.append(helper.make_node(op, ["a_dq", "b"], ["y"]))
+        else:
+            inits += [numpy_helper.from_array(np.array(PROBE_OUTPUT_SCALE, np.float32), "y_scale")]
+            nodes += [
+                helper.make_node(op, ["a_dq", "b"], ["y_f"]),
+                helper.make_node("QuantizeLinear", ["y_f", "y_scale", "a_zero"], ["y_q"]),
+                helper.make_node("DequantizeLinear", ["y_q", "y_scale", "a_zero"], ["y"]),
+            ]
     else:
-        inits.append(numpy_helper.from_array(rng.standard_normal((n, n)).astype(np.float32), "b"))
-        nodes.append(helper.make_node("MatMul", ["a", "b"], ["y"]))
+        inits.append(numpy_helper.from_array(rng.standard_normal(b_shape).astype(np.float32), "b"))
+        nodes.append(helper.make_node(op, ["a", "b"], ["y"]))
     graph = helper.make_graph(nodes, "gemm_probe", [a_in], [y_out], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model.SerializeToString()
 
 
-def peak_gops(runtime: str, int8: bool, threads: int) -> float:
-    """Operations per second (x 1e9) of the GEMM probe in `runtime`: the fastest of PROBE_RUNS,
+def _probe_input_shape(shape: str) -> list[int]:
+    n = PROBE_SIZE
+    # n pixels as a [16, n/16] image: a 1x1 convolution reads them as the GEMM's n rows.
+    return [n, n] if shape == "matmul" else [1, n, 16, n // 16]
+
+
+def probe_gops(runtime: str, int8: bool, threads: int, shape: str = "matmul") -> float:
+    """Operations per second (x 1e9) of one GEMM probe in `runtime`: the fastest of PROBE_RUNS,
     since a peak is what the core can do when nothing else is running on it."""
     if runtime not in PROBE_RUNTIMES:
-        raise InputError(f"no GEMM probe for {runtime}: the roofline runs for {', '.join(PROBE_RUNTIMES)} bundles")
+        raise InputError(f"no GEMM probe for {runtime}: the probes run in {', '.join(PROBE_RUNTIMES)}")
     with tempfile.TemporaryDirectory(prefix="edgesdk-probe-") as tmp:
         path = Path(tmp) / "probe.onnx"
-        path.write_bytes(_probe_model(int8))
+        path.write_bytes(_probe_model(int8, shape, _REQUANTIZED_CONV[runtime]))
         run = get_backend(runtime).runner(Artifact(folder=Path(tmp), main=path.name, files=[path.name], runtime=runtime), threads=threads)
-        feeds = {"a": np.random.default_rng(1).uniform(-2, 2, (PROBE_SIZE, PROBE_SIZE)).astype(np.float32)}
+        feeds = {"a": np.random.default_rng(1).uniform(-2, 2, _probe_input_shape(shape)).astype(np.float32)}
         for _ in range(3):
             run(feeds)
         times = []
@@ -213,6 +247,113 @@ def peak_gops(runtime: str, int8: bool, threads: int) -> float:
             run(feeds)
             times.append(time.perf_counter() - start)
     return 2 * PROBE_SIZE**3 / min(times) / 1e9
+
+
+def peak_gops(runtime: str, int8: bool, threads: int) -> float:
+    """The runtime's own peak: the fastest of its GEMM probes (for context beside the machine's)."""
+    return max(probe_gops(runtime, int8, threads, shape) for shape in PROBE_SHAPES)
+
+
+def probe_label(runtime: str, int8: bool, shape: str) -> str:
+    kind = "u8 x s8 Q/DQ" if int8 else "float32"
+    return f"{PROBE_SIZE}^3 {kind} {'MatMul' if shape == 'matmul' else '1x1 Convolution'} in {runtime}"
+
+
+@dataclass
+class Peak:
+    """The machine's peak at a precision: the best of every probe that runs here, so that a runtime
+    slower on a toy GEMM does not lower the roof of the others."""
+
+    gops: float
+    probe: str  # the probe that gave it
+    runtime: str  # the runtime that ran that probe
+    probes_gops: dict[str, float]  # every probe's figure, by probe_label
+    skipped: dict[str, str]  # runtime -> why its probes did not run
+
+
+def probe_runtimes_here() -> tuple[list[str], dict[str, str]]:
+    """The PROBE_RUNTIMES installed here, and why each other one is not."""
+    here, skipped = [], {}
+    for runtime in PROBE_RUNTIMES:
+        try:
+            importlib.import_module(_PROBE_MODULES[runtime])
+        except ImportError as exc:
+            skipped[runtime] = f"not installed ({exc})"
+            continue
+        here.append(runtime)
+    return here, skipped
+
+
+def machine_peak(int8: bool, threads: int) -> Peak:
+    """The best of every GEMM probe at the precision, in every runtime with probes installed here."""
+    runtimes, skipped = probe_runtimes_here()
+    if not runtimes:
+        raise BackendUnavailable(f"no runtime with a GEMM probe is installed ({', '.join(f'{rt}: {why}' for rt, why in skipped.items())})")
+    return _best_of({probe_label(rt, int8, shape): probe_gops(rt, int8, threads, shape) for rt in runtimes for shape in PROBE_SHAPES}, skipped)
+
+
+def best_peak(peaks: list[Peak]) -> Peak:
+    """One peak out of repeated machine_peak measurements: every probe's fastest, and the best of those."""
+    probes: dict[str, float] = {}
+    for peak in peaks:
+        for label, gops in peak.probes_gops.items():
+            probes[label] = max(probes.get(label, 0.0), gops)
+    return _best_of(probes, peaks[0].skipped)
+
+
+def _best_of(probes: dict[str, float], skipped: dict[str, str]) -> Peak:
+    best = max(probes, key=lambda label: probes[label])
+    return Peak(probes[best], best, _runtime_of(best), dict(probes), skipped)
+
+
+def _runtime_of(label: str) -> str:
+    return label.rsplit(" in ", 1)[1]
+
+
+def runtime_peak(peak: Peak, runtime: str) -> float | None:
+    """The fastest of `runtime`'s own probes within `peak`, or None where it has none."""
+    own = [gops for label, gops in peak.probes_gops.items() if _runtime_of(label) == runtime]
+    return max(own) if own else None
+
+
+# ---- what the peak assumes: the vector instruction set --------------------------------------------
+@dataclass
+class VectorIsa:
+    """The widest vector instructions this CPU has for each precision, and the operations per cycle
+    they allow at two vector pipes (two FMA pipes and two integer-multiply pipes: Skylake and Zen 2-4
+    alike): a sanity bound on the probes, peak / ops_per_cycle being the clock the peak implies."""
+
+    name: str
+    float32_ops_per_cycle: int | None
+    int8_ops_per_cycle: int | None
+    float32_kernel: str
+    int8_kernel: str
+
+
+def vector_isa(cpuinfo: Path = Path("/proc/cpuinfo")) -> VectorIsa:
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return VectorIsa("unknown (no /proc/cpuinfo)", None, None, "unknown", "unknown")
+    flags: set[str] = set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            flags |= set(value.split())
+    if "avx512_vnni" in flags:
+        # vpdpbusd zmm: 64 u8 x s8 multiply-adds in one instruction.
+        return VectorIsa("AVX-512 VNNI", 64, 256, "vfmadd231ps zmm", "vpdpbusd zmm")
+    if "avx_vnni" in flags:
+        return VectorIsa("AVX2 + AVX-VNNI", 32, 128, "vfmadd231ps ymm", "vpdpbusd ymm")
+    if "avx512bw" in flags:
+        return VectorIsa("AVX-512 (no VNNI)", 64, 128, "vfmadd231ps zmm", "vpmaddubsw + vpmaddwd zmm")
+    if "avx2" in flags and "fma" in flags:
+        # 32 u8 x s8 multiply-adds take two multiplies (vpmaddubsw to int16 pairs, vpmaddwd by ones
+        # to int32) on the same two pipes: 32 MACs = 64 operations per cycle, twice float32's rate.
+        return VectorIsa("AVX2 + FMA (no VNNI, no AVX-512)", 32, 64, "vfmadd231ps ymm", "vpmaddubsw + vpmaddwd ymm")
+    if "asimd" in flags:
+        return VectorIsa("NEON" + (" + dot product" if "asimddp" in flags else "") + (" + i8mm" if "i8mm" in flags else ""), None, None, "fmla", "sdot" if "asimddp" in flags else "smull/sadalp")
+    return VectorIsa("below AVX2", None, None, "unknown", "unknown")
 
 
 # ---- the report --------------------------------------------------------------------------------
@@ -236,7 +377,10 @@ def roofline(bundle: Path, sdk: dict[str, Any], stage_ms: dict[str, float], thre
     runtime = sdk["runtime"]
     int8 = str(sdk.get("quantization", {}).get("mode", "none")).startswith("int8")
     work = count_work(bundle / sdk["model"]["file"])
-    peak = peak_gops(runtime, int8, threads)
+    machine = machine_peak(int8, threads)
+    peak = machine.gops
+    isa = vector_isa()
+    ops_per_cycle = isa.int8_ops_per_cycle if int8 else isa.float32_ops_per_cycle
     bandwidth = copy_bandwidth_gbs()
     ridge = peak / bandwidth
     tensor_bytes, output_bytes = work.input_bytes, work.output_bytes
@@ -250,7 +394,19 @@ def roofline(bundle: Path, sdk: dict[str, Any], stage_ms: dict[str, float], thre
         "precision": "int8" if int8 else "float32",
         "threads": threads,
         "peak_gops": peak,
-        "peak_probe": f"{PROBE_SIZE}^3 {'u8 x s8 Q/DQ' if int8 else 'float32'} MatMul in {runtime}",
+        "peak_probe": machine.probe,
+        "peak_runtime": machine.runtime,
+        "probes_gops": machine.probes_gops,
+        "probes_skipped": machine.skipped,
+        "runtime_peak_gops": runtime_peak(machine, runtime),
+        "isa": {
+            "name": isa.name,
+            "kernel": isa.int8_kernel if int8 else isa.float32_kernel,
+            "ops_per_cycle": ops_per_cycle,
+            # The clock at which the instruction set's rate equals the peak: above the CPU's real
+            # clock would mean a wrong probe or count; far under it, a probe below the hardware.
+            "implied_clock_ghz": peak / ops_per_cycle if ops_per_cycle else None,
+        },
         "copy_bandwidth_gbs": bandwidth,
         "ridge_ops_per_byte": ridge,
         "model": {

@@ -16,7 +16,7 @@ from PIL import Image
 from toolchains import need
 from torch import nn
 
-from edgesdk import api, hosttest
+from edgesdk import api, benchmark, hosttest
 from edgesdk.cli import main
 from edgesdk.golden import SAMPLE_IMAGES_DIR
 
@@ -262,6 +262,13 @@ def test_int8_bundle_runs_in_the_cpp_sdk_like_its_golden_vectors(runtime, projec
     data["quantization"] = {"mode": "int8", "calibration": {"data": "calib", "samples": 12, "method": "minmax"}}
     result = api.build(project(data), out=tmp_path / "dist")
     assert json.loads((result.bundle / "sdk.json").read_text())["quantization"]["mode"] == "int8"
-    report = api.test(result.bundle)
+    report = api.test(result.bundle, build_dir=tmp_path / "build")
     assert report["passed"]
     assert all(max(c["outputs_max_abs"].values()) <= 1e-4 for c in report["cases"])
+    # Its roofline: against the machine's int8 peak, at least the runtime's own probe, and within
+    # what the vector units allow (the clock the peak implies at their rate is a real one).
+    roof = benchmark.bench_bundle(result.bundle, runs=3, build_dir=tmp_path / "build")["roofline"]
+    infer = next(s for s in roof["stages"] if s["name"] == "infer")
+    assert roof["precision"] == "int8" and 0 < infer["percent_of_peak"] < 100, infer
+    assert roof["peak_gops"] == max(roof["probes_gops"].values()) >= roof["runtime_peak_gops"] > 0
+    assert roof["isa"]["implied_clock_ghz"] is None or roof["isa"]["implied_clock_ghz"] < 6.0

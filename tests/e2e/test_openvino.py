@@ -142,7 +142,9 @@ def test_bench_times_the_sdk_against_a_bare_openvino_request(unseen_bundle):
     report = benchmark.bench_bundle(bundle, runs=3, build_dir=build_dir)
     assert report["bare_session_ms"] > 0 and report["cpp_sdk_ms"]["e2e"] >= report["cpp_sdk_ms"]["infer"]
     assert all(np.isfinite(v) and v > 0 for v in report["ratios"].values())
-    assert "openvino" in report["roofline"]["peak_probe"] and report["roofline"]["model"]["operations"] > 0
+    roof = report["roofline"]
+    assert roof["runtime_peak_gops"] == max(g for p, g in roof["probes_gops"].items() if p.endswith(" in openvino")) and roof["model"]["operations"] > 0
+    assert roof["peak_gops"] >= roof["runtime_peak_gops"]
 
 
 def _int8_data(data: dict, samples: int) -> dict:

@@ -85,33 +85,50 @@ def test_a_dynamic_shape_is_refused_naming_it(tmp_path):
         roofline.count_work(path)
 
 
+@pytest.mark.parametrize("requantize", [True, False], ids=["requantized", "float-out"])
+@pytest.mark.parametrize("shape", roofline.PROBE_SHAPES)
 @pytest.mark.parametrize("int8", [False, True], ids=["float32", "int8"])
-def test_the_gemm_probe_is_the_matmul_it_claims(int8, tmp_path):
-    """The probe's output is A @ B (with its quantization), so its timing is a PROBE_SIZE^3 GEMM."""
+def test_the_gemm_probe_is_the_gemm_it_claims(int8, shape, requantize):
+    """The probe's output is A @ B (with its quantization), so its timing is a PROBE_SIZE^3 GEMM:
+    the MatMul's rows, or the 1x1 convolution's pixels, times the [n, n] weights."""
     import onnx
     import onnxruntime as ort
     from onnx import numpy_helper
 
-    blob = roofline._probe_model(int8)
+    n = roofline.PROBE_SIZE
+    blob = roofline._probe_model(int8, shape, requantize)
     inits = {i.name: numpy_helper.to_array(i) for i in onnx.load_from_string(blob).graph.initializer}
-    a = np.random.default_rng(3).uniform(-2, 2, (roofline.PROBE_SIZE, roofline.PROBE_SIZE)).astype(np.float32)
-    got = ort.InferenceSession(blob, providers=["CPUExecutionProvider"]).run(None, {"a": a})[0]
+    x = np.random.default_rng(3).uniform(-2, 2, roofline._probe_input_shape(shape)).astype(np.float32)
+    got = ort.InferenceSession(blob, providers=["CPUExecutionProvider"]).run(None, {"a": x})[0]
+    a = x
     if int8:
         scale, zero = float(inits["a_scale"]), int(inits["a_zero"])
         a = (np.clip(np.round(a / scale) + zero, 0, 255) - zero) * scale
         b = inits["b_q"].astype(np.float32) * float(inits["b_scale"])
     else:
         b = inits["b"]
-    np.testing.assert_allclose(got, a.astype(np.float64) @ b.astype(np.float64), rtol=1e-4, atol=1e-3)
+    a, b = a.astype(np.float64), b.astype(np.float64).reshape(n, n)
+    if shape == "matmul":
+        want, atol = a @ b, 1e-3
+    else:  # out[o, pixel] = sum_c w[o, c] * in[c, pixel]
+        want, atol = (b @ a.reshape(n, n)).reshape(got.shape), 1e-3
+        if int8 and requantize:  # and quantized again
+            scale, zero = float(inits["y_scale"]), int(inits["a_zero"])
+            want, atol = (np.clip(np.round(want / scale) + zero, 0, 255) - zero) * scale, scale
+            assert np.mean(np.abs(want) < 127 * scale) > 0.99  # the probe's outputs are within the step's range, not clipped
+    assert a.size == n * n and got.size == n * n
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=atol)
 
 
 @pytest.mark.parametrize("runtime", roofline.PROBE_RUNTIMES)
-def test_the_probe_runs_in_each_runtime(runtime):
-    assert roofline.peak_gops(runtime, int8=False, threads=1) > 1
-    assert roofline.peak_gops(runtime, int8=True, threads=1) > 1
+def test_the_probes_run_in_each_runtime(runtime):
+    for shape in roofline.PROBE_SHAPES:
+        assert roofline.probe_gops(runtime, int8=False, threads=1, shape=shape) > 1
+        assert roofline.probe_gops(runtime, int8=True, threads=1, shape=shape) > 1
 
 
-def test_onnx_runtime_runs_the_int8_probe_as_an_integer_gemm(tmp_path):
+@pytest.mark.parametrize("shape", roofline.PROBE_SHAPES)
+def test_onnx_runtime_runs_the_int8_probe_as_an_integer_gemm(shape, tmp_path):
     """Timings on a shared machine cannot tell an integer GEMM from a float fallback; the graph
     ONNX Runtime actually runs can."""
     import onnx
@@ -120,23 +137,77 @@ def test_onnx_runtime_runs_the_int8_probe_as_an_integer_gemm(tmp_path):
     options = ort.SessionOptions()
     options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
     options.log_severity_level = 3
-    ort.InferenceSession(roofline._probe_model(True), options, providers=["CPUExecutionProvider"])
+    ort.InferenceSession(roofline._probe_model(True, shape, roofline._REQUANTIZED_CONV["onnxruntime"]), options, providers=["CPUExecutionProvider"])
     ops = {n.op_type for n in onnx.load(str(tmp_path / "optimized.onnx")).graph.node}
-    assert ops & {"MatMulIntegerToFloat", "MatMulInteger", "QLinearMatMul"}, ops
-    assert "MatMul" not in ops
+    assert ops & {"MatMulIntegerToFloat", "MatMulInteger", "QLinearMatMul", "QLinearConv", "ConvInteger"}, ops
+    assert not ops & {"MatMul", "Conv"}, ops
 
 
-def test_openvino_runs_the_int8_probe_as_an_integer_gemm(tmp_path):
+@pytest.mark.parametrize("shape", roofline.PROBE_SHAPES)
+def test_openvino_runs_the_int8_probe_as_an_integer_gemm(shape, tmp_path):
+    """OpenVINO's executed graph: the probe's GEMM node runs in u8, in a JIT kernel, not a
+    reference one (the 1x1 convolution in its int8 convolution kernel, not the generic GEMM)."""
     import openvino as ov
 
     from edgesdk.backends.openvino import config
 
     path = tmp_path / "probe.onnx"
-    path.write_bytes(roofline._probe_model(True))
+    path.write_bytes(roofline._probe_model(True, shape, roofline._REQUANTIZED_CONV["openvino"]))
     core = ov.Core()
     runtime = core.compile_model(core.read_model(str(path)), "CPU", config(1)).get_runtime_model()
-    gemms = [op.get_rt_info()["runtimePrecision"].astype(str) for op in runtime.get_ordered_ops() if op.get_rt_info()["layerType"].astype(str) in ("FullyConnected", "MatMul")]
-    assert gemms and all(p in ("u8", "i8") for p in gemms), gemms
+    info = [op.get_rt_info() for op in runtime.get_ordered_ops()]
+    gemms = [(i["runtimePrecision"].astype(str), i["primitiveType"].astype(str)) for i in info if i["layerType"].astype(str) in ("FullyConnected", "MatMul", "Convolution")]
+    assert len(gemms) == 1 and gemms[0][0] in ("u8", "i8") and "ref" not in gemms[0][1], gemms
+    if shape == "conv1x1":
+        assert "1x1" in gemms[0][1], gemms
+
+
+def test_the_machine_peak_is_the_best_probe_and_lists_every_probe():
+    peak = roofline.machine_peak(int8=True, threads=1)
+    runtimes, _ = roofline.probe_runtimes_here()
+    assert set(peak.probes_gops) == {roofline.probe_label(rt, True, shape) for rt in runtimes for shape in roofline.PROBE_SHAPES}
+    assert peak.gops == max(peak.probes_gops.values()) and peak.probes_gops[peak.probe] == peak.gops
+    assert peak.probe.endswith(f" in {peak.runtime}")
+    for runtime in runtimes:
+        assert roofline.runtime_peak(peak, runtime) <= peak.gops
+
+
+def test_repeated_peaks_keep_each_probes_fastest_and_the_best_of_those():
+    def peak(ort: float, ov: float) -> roofline.Peak:
+        probes = {"512^3 u8 x s8 Q/DQ MatMul in onnxruntime": ort, "512^3 u8 x s8 Q/DQ 1x1 Convolution in openvino": ov}
+        return roofline._best_of(probes, {})
+
+    first, second = peak(150.0, 120.0), peak(110.0, 170.0)
+    assert (first.gops, first.runtime, second.gops, second.runtime) == (150.0, "onnxruntime", 170.0, "openvino")
+    best = roofline.best_peak([first, second])
+    assert (best.gops, best.runtime, best.probe) == (170.0, "openvino", "512^3 u8 x s8 Q/DQ 1x1 Convolution in openvino")
+    assert best.probes_gops == {"512^3 u8 x s8 Q/DQ MatMul in onnxruntime": 150.0, "512^3 u8 x s8 Q/DQ 1x1 Convolution in openvino": 170.0}
+    assert roofline.runtime_peak(best, "onnxruntime") == 150.0 and roofline.runtime_peak(best, "ncnn") is None
+
+
+@pytest.mark.parametrize(
+    ("flags", "name", "float32", "int8"),
+    [
+        ("fpu sse2 avx fma avx2 bmi2", "AVX2 + FMA (no VNNI, no AVX-512)", 32, 64),
+        ("avx2 fma avx_vnni", "AVX2 + AVX-VNNI", 32, 128),
+        ("avx2 fma avx512f avx512bw avx512_vnni", "AVX-512 VNNI", 64, 256),
+        ("fpu sse2", "below AVX2", None, None),
+    ],
+)
+def test_the_instruction_set_is_read_from_cpuinfo(flags, name, float32, int8, tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+    isa = roofline.vector_isa(cpuinfo)
+    assert (isa.name, isa.float32_ops_per_cycle, isa.int8_ops_per_cycle) == (name, float32, int8)
+
+
+def test_the_int8_peak_is_within_what_the_instruction_set_allows():
+    """No probe can beat the vector units: the peak over the instruction set's operations per
+    cycle is the clock it implies, and no x86 core runs above 6 GHz."""
+    isa = roofline.vector_isa()
+    if not isa.int8_ops_per_cycle:
+        pytest.skip(f"no int8 rate known for {isa.name}")
+    assert roofline.machine_peak(int8=True, threads=1).gops / isa.int8_ops_per_cycle < 6.0
 
 
 def test_a_runtime_without_a_probe_is_an_input_error():
