@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 import edgesdk
-from edgesdk import buildlog, golden, parity, quantize, render, shapes, stagecache, workcache
+from edgesdk import buildcache, buildlog, golden, parity, quantize, render, shapes, stagecache, workcache
 from edgesdk import bundle as bundle_mod
 from edgesdk.backends import check_input_shape, get_backend
 from edgesdk.backends.base import Artifact, ImageFeed
@@ -220,7 +220,7 @@ def build(
             manifest = auto_precision.named_manifest(manifest, chosen["mode"], keep_float=chosen["kept_float_layers"])
             stages.note(f"auto chose {chosen['mode']}: {auto_report['why']}")
         if manifest.quantization.mode != "none":
-            quantized = stages.run(f"quantize ({manifest.quantization.mode})", lambda: _quantize(manifest, runtime_name, backend, artifact, calibration, stage, source))
+            quantized = stages.run(f"quantize ({manifest.quantization.mode})", lambda: _quantize(manifest, runtime_name, backend, artifact, calibration, stage, source, optimized is None))
             if not quantized.passed:
                 kept = out_dir / f"{dirname}.quantization-failed.json"
                 bundle_mod.write_json(kept, quantize.report.json_safe(quantized.report))
@@ -440,11 +440,32 @@ def _runner_for(backend, artifact) -> _RunnerFor:
     return _RunnerFor(backend.name, artifact)
 
 
-def _quantize(manifest: Manifest, runtime: str, backend, artifact, calibration, stage: Path, source: SourceModel) -> quantize.Outcome:
+def _quantize(manifest: Manifest, runtime: str, backend, artifact, calibration, stage: Path, source: SourceModel, cacheable: bool) -> quantize.Outcome:
+    """quantize.run on the converted model, or its result (model files, report, build.log lines)
+    from the build cache. `cacheable`: False for a model the build optimized."""
     score_output = manifest.post_output_index() if manifest.task == "classification" else None
-    outcome = quantize.run(manifest, runtime, artifact.main_path, _runner_for(backend, artifact), calibration, score_output, source)
+
+    def run() -> dict[str, Any]:
+        outcome = quantize.run(manifest, runtime, artifact.main_path, _runner_for(backend, artifact), calibration, score_output, source)
+        return {"report": outcome.report, "summary": outcome.summary, "failures": outcome.failures}
+
+    key = quantize_key(runtime, artifact, manifest, calibration, source) if cacheable else None
+    record = stagecache.folder_stage("quantize", key, artifact.folder, run)
+    outcome = quantize.Outcome(record["report"], record["summary"], record["failures"])
     quantize.report.write(outcome.report, stage / "reports")
     return outcome
+
+
+def quantize_key(runtime: str, artifact: Artifact, manifest: Manifest, calibration: quantize.CalibrationSet | None, source: SourceModel) -> str | None:
+    """The build cache's key of quantizing `artifact` (stagecache.py): the converted model's
+    files, the manifest but its gate and golden images (the quantization block, and the model and
+    pre-processing a translator that starts from the source reads), the source's bytes and the
+    calibration tensors. None when the source's digest does not cover its code."""
+    if not stagecache.content_keyed(source):
+        return None
+    settings = manifest.model_dump(mode="json", exclude={"parity", "golden"})
+    data = "-" if calibration is None else f"{calibration.sha256} {buildcache.arrays_digest(calibration.tensors)}"
+    return stagecache.stage_key("quantize", runtime, buildcache.files_digest([artifact.folder]), json.dumps(settings, sort_keys=True), source.kind, source.sha256, data)
 
 
 def _choose_precision(manifest: Manifest, runtime: str, backend, artifact, calibration, stage: Path, source: SourceModel) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """Whole build stages taken from the build cache (buildcache.py): the converted model of a source
-for one runtime, and the quantized model of a converted one. A stage's value is the folder it
+for one runtime, and the quantized model of a converted one (api.py). A stage's value is the folder it
 wrote (every file, by relative path), what it returned (JSON) and what its tools printed into the
 build log, so a build that takes it from the cache writes the same bundle, build.log included, as
 one that computed it.
@@ -59,12 +59,12 @@ def folder_stage(kind: str, key: str | None, folder: Path, compute: Callable[[],
         computed["value"] = compute()
         files = sorted(p for p in folder.rglob("*") if p.is_file())
         meta = {"value": computed["value"], "files": [p.relative_to(folder).as_posix() for p in files], "log": log.since(mark) if log is not None else []}
-        return [_text_array(json.dumps(meta)), *(np.frombuffer(p.read_bytes(), np.uint8) for p in files)]
+        return [_text_array(json.dumps(meta, default=_plain)), *(np.frombuffer(p.read_bytes(), np.uint8) for p in files)]
 
     stored = buildcache.arrays(kind, key, run)
-    if "value" in computed:
-        return computed["value"]
     meta = json.loads(stored[0].tobytes().decode("utf-8"))
+    if "value" in computed:
+        return meta["value"]  # as a cached build gets it (tuples as lists, numpy scalars as numbers)
     if folder.exists():
         shutil.rmtree(folder)
     for name, data in zip(meta["files"], stored[1:]):
@@ -74,6 +74,13 @@ def folder_stage(kind: str, key: str | None, folder: Path, compute: Callable[[],
     if log is not None:
         log.replay(meta["log"])
     return meta["value"]
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays as JSON numbers and lists."""
+    if isinstance(value, np.generic | np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def _text_array(text: str) -> np.ndarray:

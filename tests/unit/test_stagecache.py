@@ -12,6 +12,7 @@ from conftest import example_manifest_dict
 from edgesdk import api, buildcache, buildlog, stagecache
 from edgesdk.backends import get_backend, torch_export
 from edgesdk.backends import onnxruntime as ort_backend
+from edgesdk.backends.base import Artifact
 from edgesdk.manifest import load_manifest
 from edgesdk.sources import load_source
 
@@ -129,3 +130,44 @@ def test_an_export_is_made_once_per_process_and_handed_out_as_copies(project):
         weight.add_(1.0)  # a consumer that changes its program does not change the next one's
     third = torch_export.exported_program(source, manifest, "tflite")
     assert torch.equal(next(iter(third.state_dict.values())), next(iter(first.state_dict.values())))
+
+
+def test_a_cached_quantization_gives_the_zip_of_a_computed_one(project, tmp_path, monkeypatch, cache):
+    from edgesdk import quantize
+
+    calls = []
+    real = quantize.run
+    monkeypatch.setattr(quantize, "run", lambda *args, **kwargs: calls.append(1) or real(*args, **kwargs))
+    data = example_manifest_dict()
+    data["quantization"] = {"mode": "int8-dynamic"}
+    data["parity"] = {"top1_agreement_min": 0.0, "cosine_min": 0.5}
+    path = project(data)
+    first = api.build(path, out=tmp_path / "cold")
+    again = api.build(path, out=tmp_path / "warm")
+    assert len(calls) == 1 and again.zip_sha256 == first.zip_sha256
+    monkeypatch.setenv(buildcache.ENV_SWITCH, "off")
+    assert api.build(path, out=tmp_path / "off").zip_sha256 == first.zip_sha256 and len(calls) == 2
+
+
+def test_the_quantization_key_follows_the_model_the_settings_and_the_data(project, tmp_path):
+    from edgesdk.quantize.calibration import METHODS, CalibrationSet
+
+    data = example_manifest_dict()
+    data["quantization"] = {"mode": "int8-dynamic"}
+    manifest = load_manifest(project(data))
+    source = load_source(manifest)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "model.onnx").write_bytes(b"float model")
+    artifact = Artifact(folder=folder, main="model.onnx", files=["model.onnx"], runtime="onnxruntime")
+    tensors = CalibrationSet([np.zeros((1, 3), np.float32)], ["a.png"], "files", METHODS["minmax"])
+    key = api.quantize_key("onnxruntime", artifact, manifest, tensors, source)
+    assert key is not None and api.quantize_key("onnxruntime", artifact, manifest, tensors, source) == key
+    assert api.quantize_key("tflite", artifact, manifest, tensors, source) != key
+    assert api.quantize_key("onnxruntime", artifact, load_manifest(project({**data, "parity": {"cosine_min": 0.5}})), tensors, source) == key
+    assert api.quantize_key("onnxruntime", artifact, load_manifest(project({**data, "quantization": {"mode": "fp16"}})), tensors, source) != key
+    other_data = CalibrationSet([np.ones((1, 3), np.float32)], ["a.png"], "files", METHODS["minmax"])
+    assert api.quantize_key("onnxruntime", artifact, manifest, other_data, source) != key
+    assert api.quantize_key("onnxruntime", artifact, manifest, None, source) != key
+    (folder / "model.onnx").write_bytes(b"another float model")
+    assert api.quantize_key("onnxruntime", artifact, manifest, tensors, source) != key
