@@ -47,6 +47,34 @@ def dynamic_axes(manifest: Manifest) -> dict[str, dict[int, str]] | None:
     return found or None
 
 
+def _export(source: SourceModel, manifest: Manifest, runtime: str):
+    """One export (exported_program); this body keeps its lines, which warnings quote in build.log."""
+    import torch
+
+    if not source.is_torch:
+        return onnx_import.exported_program(source, manifest, runtime)
+    if source.kind == "exported_program":
+        return source.module
+    example = example_inputs(manifest)
+    try:
+        with buildlog.capture("torch.export"):
+            if source.kind == "torchscript":
+                # TorchScript is not traceable by torch.export; torch's own converter rebuilds the
+                # graph as an ExportedProgram (it runs the scripted graph, not Python code).
+                from torch._export.converter import TS2EPConverter
+
+                if dynamic_shapes(manifest) is not None:
+                    raise UnsupportedOpError(
+                        f"{source.origin} is TorchScript, whose conversion to torch.export keeps the example's shape: symbolic dims for '{runtime}' "
+                        "need a .pt2 (torch.export), python:module:factory or .onnx source"
+                    )
+                return TS2EPConverter(source.module, example).convert()
+            return torch.export.export(source.module, example, dynamic_shapes=dynamic_shapes(manifest))
+    except Exception as exc:  # export raises many types; the first line says what failed
+        text = str(exc).strip().splitlines()
+        raise UnsupportedOpError(f"torch.export of {source.origin} for '{runtime}' failed: {text[0] if text else type(exc).__name__}") from exc
+
+
 # Exports made in this process, by what they are made from (_export_key): the LiteRT, ExecuTorch,
 # OpenVINO and Core ML converters, and the ExecuTorch quantizer, of one build or of several (a
 # matrix, the build-time benchmark) start from the same program.
@@ -87,33 +115,6 @@ def _export_key(source: SourceModel, manifest: Manifest) -> str | None:
 
     inputs = [i.model_dump(mode="json") for i in manifest.model.inputs]
     return json.dumps([source.kind, source.sha256, inputs, manifest.pre_steps()], sort_keys=True, default=str)
-
-
-def _export(source: SourceModel, manifest: Manifest, runtime: str):
-    import torch
-
-    if not source.is_torch:
-        return onnx_import.exported_program(source, manifest, runtime)
-    if source.kind == "exported_program":
-        return source.module
-    example = example_inputs(manifest)
-    try:
-        with buildlog.capture("torch.export"):
-            if source.kind == "torchscript":
-                # TorchScript is not traceable by torch.export; torch's own converter rebuilds the
-                # graph as an ExportedProgram (it runs the scripted graph, not Python code).
-                from torch._export.converter import TS2EPConverter
-
-                if dynamic_shapes(manifest) is not None:
-                    raise UnsupportedOpError(
-                        f"{source.origin} is TorchScript, whose conversion to torch.export keeps the example's shape: symbolic dims for '{runtime}' "
-                        "need a .pt2 (torch.export), python:module:factory or .onnx source"
-                    )
-                return TS2EPConverter(source.module, example).convert()
-            return torch.export.export(source.module, example, dynamic_shapes=dynamic_shapes(manifest))
-    except Exception as exc:  # export raises many types; the first line says what failed
-        text = str(exc).strip().splitlines()
-        raise UnsupportedOpError(f"torch.export of {source.origin} for '{runtime}' failed: {text[0] if text else type(exc).__name__}") from exc
 
 
 def route(source: SourceModel, runtime_display_name: str) -> str:
