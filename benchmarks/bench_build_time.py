@@ -5,7 +5,10 @@ Each bundle is built twice: cold (an empty build cache, edgesdk/buildcache.py) a
 cache the earlier builds filled: calibration tensors, reference outputs). The table prints both
 and the total; run it on the code before a change (PYTHONPATH pointing at that checkout) for the
 "before" column. Timings on a shared machine swing with its load: the load average is printed.
-Usage: python benchmarks/bench_build_time.py [--runtimes onnxruntime:x86,openvino:x86] [--calib 32] [--out results.json]
+The int8 column of each runtime is the int8 mode it has (static `int8`, else `int8-dynamic`: Core ML)
+with a calibration method it honours (`minmax` where it can, else the translator's own: MNN and
+TensorRT take `entropy`), calibrated on the photos where the runtime runs the model here.
+Usage: python benchmarks/bench_build_time.py [--runtimes all | onnxruntime:x86,openvino:x86] [--calib 32] [--out results.json]
 """
 
 from __future__ import annotations
@@ -27,25 +30,50 @@ from bench_quantization import project  # noqa: E402
 
 from edgesdk import api  # noqa: E402
 
+# One target per runtime (the runtime builds the same model for each of its targets).
+ALL_RUNTIMES = "onnxruntime:x86,openvino:x86,tflite:android,executorch:android,ncnn:arm,mnn:arm,coreml:ios,tensorrt:jetson"
+
+
+def int8_quantization(runtime: str, calib: int) -> dict:
+    """The manifest's `quantization` block of the runtime's int8 build, as its translator allows it."""
+    from edgesdk import quantize
+
+    modes = _translator(runtime).modes
+    mode = "int8" if "int8" in modes else "int8-dynamic"
+    translator = quantize.get_translator(runtime, mode)
+    if not getattr(translator, "runs_model", True):
+        return {"mode": mode}  # weights only: the runtime refuses calibration data it cannot run
+    method = quantize.honoured_methods(translator, mode, "minmax")[0]
+    return {"mode": mode, "calibration": {"data": "calib", "samples": calib, "method": method}}
+
+
+def _translator(runtime: str):
+    import importlib
+
+    from edgesdk import quantize
+
+    return importlib.import_module(quantize.translator_modules()[runtime]).TRANSLATOR
+
 
 def build(manifest_path: Path, runtime: str, target: str, mode: str, calib: int, out: Path) -> dict:
     data = yaml.safe_load(manifest_path.read_text())
-    data["quantization"] = {"mode": "none"} if mode == "none" else {"mode": mode, "calibration": {"data": "calib", "samples": calib, "method": "minmax"}}
+    data["quantization"] = {"mode": "none"} if mode == "none" else int8_quantization(runtime, calib)
     data["parity"] = {} if mode == "none" else {"top1_agreement_min": 0.0, "cosine_min": 0.9}  # random weights: not gated on top-1
     manifest_path.write_text(yaml.safe_dump(data, sort_keys=False))
     start = time.perf_counter()
     result = api.build(manifest_path, target=target, runtime=runtime, out=out, force=True)
-    return {"seconds": time.perf_counter() - start, "stages": {k: round(v, 2) for k, v in result.stages.items()}}
+    return {"seconds": time.perf_counter() - start, "stages": {k: round(v, 2) for k, v in result.stages.items()}, "zip_sha256": result.zip_sha256}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runtimes", default="onnxruntime:x86,openvino:x86", help="runtime:target pairs")
+    parser.add_argument("--runtimes", default="all", help=f"runtime:target pairs, or all ({ALL_RUNTIMES})")
     parser.add_argument("--modes", default="none,int8")
     parser.add_argument("--calib", type=int, default=32)
     parser.add_argument("--passes", default="cold,warm")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    pairs = (ALL_RUNTIMES if args.runtimes == "all" else args.runtimes).split(",")
     load_before = os.getloadavg()
     rows: dict[str, dict[str, dict]] = {}
     with tempfile.TemporaryDirectory(prefix="edgesdk-buildtime-") as tmp_name:
@@ -53,10 +81,10 @@ def main() -> None:
         os.environ["EDGESDK_BUILD_CACHE"] = str(tmp / "cache")  # cold means cold: a cache of its own
         manifest_path = project(tmp, "resnet18-like", args.calib)
         for phase in args.passes.split(","):
-            for pair in args.runtimes.split(","):
+            for pair in pairs:
                 runtime, target = pair.split(":")
                 for mode in args.modes.split(","):
-                    label = f"{runtime} {'fp32' if mode == 'none' else mode}"
+                    label = f"{runtime} {'fp32' if mode == 'none' else 'int8'}"
                     row = build(manifest_path, runtime, target, mode, args.calib, tmp / "dist" / phase)
                     rows.setdefault(label, {})[phase] = row
                     print(f"{phase:5} {label:22} {row['seconds']:7.1f} s  {row['stages']}", flush=True)

@@ -8,6 +8,8 @@ a staging folder and appears only when complete.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import platform
 import time
 import traceback
@@ -19,10 +21,10 @@ from typing import Any
 import numpy as np
 
 import edgesdk
-from edgesdk import buildlog, golden, parity, quantize, render, shapes, workcache
+from edgesdk import buildcache, buildlog, golden, parity, quantize, render, shapes, stagecache, workcache
 from edgesdk import bundle as bundle_mod
 from edgesdk.backends import check_input_shape, get_backend
-from edgesdk.backends.base import ImageFeed
+from edgesdk.backends.base import Artifact, ImageFeed
 from edgesdk.errors import BackendUnavailable, EdgeSdkError, InputError, ManifestError, PackagingError, ParityError
 from edgesdk.manifest import Manifest, load_manifest, with_overrides
 from edgesdk.processing import Geometry, Preprocessed, ProcessingError
@@ -197,15 +199,16 @@ def build(
     optimized = None
     if manifest.optimize.fold_bn or manifest.optimize.prune is not None:
         source, optimized = stages.run("optimize", lambda: _optimize(manifest, source, images))
-    # An optimized model is this build's own; the source file's outputs are shared (workcache) with other builds of it.
-    reference = source.reference_runner() if optimized is not None else workcache.cached_runner(source.reference_runner(), source.sha256)
+    # An optimized model is this build's own; the source file's outputs are shared with other builds
+    # of it, in this process (workcache) and on this machine (the build cache, stagecache.py).
+    reference = source.reference_runner() if optimized is not None else workcache.cached_runner(stagecache.source_runner(source.reference_runner(), source), source.sha256)
     _check_model_against_manifest(manifest, source, reference, labels)
     stages.note(f"source {manifest.model.source} ({source.kind}) sha256 {source.sha256}")
     stages.log.hide_folder(manifest.base_dir, "<project>")
 
     with _log_kept_on_failure(stages.log, out_dir / f"{dirname}.build-failed.log"), stages.log.active(), bundle_mod.staging(out_dir, dirname, force, sign) as stage:
         stages.log.hide_folder(stage, "<bundle>")
-        artifact = stages.run(f"convert ({runtime_name})", lambda: backend.convert(source, manifest, stage / "model"))
+        artifact = stages.run(f"convert ({runtime_name})", lambda: _convert(backend, source, manifest, stage / "model", optimized is None))
         stages.note(f"converted to {artifact.main} with {runtime_name} {artifact.runtime_versions}")
         if artifact.route:
             stages.note(f"route: {artifact.route}")
@@ -217,7 +220,7 @@ def build(
             manifest = auto_precision.named_manifest(manifest, chosen["mode"], keep_float=chosen["kept_float_layers"])
             stages.note(f"auto chose {chosen['mode']}: {auto_report['why']}")
         if manifest.quantization.mode != "none":
-            quantized = stages.run(f"quantize ({manifest.quantization.mode})", lambda: _quantize(manifest, runtime_name, backend, artifact, calibration, stage, source))
+            quantized = stages.run(f"quantize ({manifest.quantization.mode})", lambda: _quantize(manifest, runtime_name, backend, artifact, calibration, stage, source, optimized is None))
             if not quantized.passed:
                 kept = out_dir / f"{dirname}.quantization-failed.json"
                 bundle_mod.write_json(kept, quantize.report.json_safe(quantized.report))
@@ -382,6 +385,36 @@ def _check_model_against_manifest(manifest: Manifest, source: SourceModel, refer
             raise ManifestError(field, f"{exc} (model outputs: {', '.join(f'{o.name} {list(v.shape)}' for o, v in zip(declared, outs))})") from exc
 
 
+# What a runtime's convert never reads: the gate, the golden images and (unless the backend says
+# it does, `Backend.convert_reads_quantization`) the quantization block, so a runtime's float and
+# int8 builds share one conversion.
+_NOT_READ_BY_CONVERT = ("parity", "golden", "quantization")
+
+
+def convert_key(backend, source: SourceModel, manifest: Manifest) -> str | None:
+    """The build cache's key of `backend`'s conversion of `source` (stagecache.py); None when the
+    source's digest does not cover its code (a python: factory)."""
+    if not stagecache.content_keyed(source):
+        return None
+    settings = manifest.model_dump(mode="json", exclude=set(_NOT_READ_BY_CONVERT))
+    if backend.convert_reads_quantization:
+        settings["quantization"] = manifest.quantization.model_dump(mode="json")
+    return stagecache.stage_key("convert", backend.name, source.kind, source.sha256, json.dumps(settings, sort_keys=True))
+
+
+def _convert(backend, source: SourceModel, manifest: Manifest, out_dir: Path, cacheable: bool) -> Artifact:
+    """`backend.convert`, or the same conversion from the build cache. `cacheable`: False for a
+    model the build optimized (its own, not the source file's)."""
+
+    def convert() -> dict[str, Any]:
+        artifact = backend.convert(source, manifest, out_dir)
+        assert artifact.folder == out_dir, artifact.folder  # what the cache stores
+        return {k: v for k, v in dataclasses.asdict(artifact).items() if k != "folder"}
+
+    record = stagecache.folder_stage("convert", convert_key(backend, source, manifest) if cacheable else None, out_dir, convert)
+    return Artifact(folder=out_dir, **record)
+
+
 def _optimize(manifest: Manifest, source: SourceModel, images: list[golden.GoldenImage]):
     from edgesdk.optimize import stage
 
@@ -407,11 +440,32 @@ def _runner_for(backend, artifact) -> _RunnerFor:
     return _RunnerFor(backend.name, artifact)
 
 
-def _quantize(manifest: Manifest, runtime: str, backend, artifact, calibration, stage: Path, source: SourceModel) -> quantize.Outcome:
+def _quantize(manifest: Manifest, runtime: str, backend, artifact, calibration, stage: Path, source: SourceModel, cacheable: bool) -> quantize.Outcome:
+    """quantize.run on the converted model, or its result (model files, report, build.log lines)
+    from the build cache. `cacheable`: False for a model the build optimized."""
     score_output = manifest.post_output_index() if manifest.task == "classification" else None
-    outcome = quantize.run(manifest, runtime, artifact.main_path, _runner_for(backend, artifact), calibration, score_output, source)
+
+    def run() -> dict[str, Any]:
+        outcome = quantize.run(manifest, runtime, artifact.main_path, _runner_for(backend, artifact), calibration, score_output, source)
+        return {"report": outcome.report, "summary": outcome.summary, "failures": outcome.failures}
+
+    key = quantize_key(runtime, artifact, manifest, calibration, source) if cacheable else None
+    record = stagecache.folder_stage("quantize", key, artifact.folder, run)
+    outcome = quantize.Outcome(record["report"], record["summary"], record["failures"])
     quantize.report.write(outcome.report, stage / "reports")
     return outcome
+
+
+def quantize_key(runtime: str, artifact: Artifact, manifest: Manifest, calibration: quantize.CalibrationSet | None, source: SourceModel) -> str | None:
+    """The build cache's key of quantizing `artifact` (stagecache.py): the converted model's
+    files, the manifest but its gate and golden images (the quantization block, and the model and
+    pre-processing a translator that starts from the source reads), the source's bytes and the
+    calibration tensors. None when the source's digest does not cover its code."""
+    if not stagecache.content_keyed(source):
+        return None
+    settings = manifest.model_dump(mode="json", exclude={"parity", "golden"})
+    data = "-" if calibration is None else f"{calibration.sha256} {buildcache.arrays_digest(calibration.tensors)}"
+    return stagecache.stage_key("quantize", runtime, buildcache.files_digest([artifact.folder]), json.dumps(settings, sort_keys=True), source.kind, source.sha256, data)
 
 
 def _choose_precision(manifest: Manifest, runtime: str, backend, artifact, calibration, stage: Path, source: SourceModel) -> dict[str, Any]:

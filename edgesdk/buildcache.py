@@ -3,7 +3,10 @@ one model for several runtimes, targets or versions (and `edgesdk matrix`) compu
 
 - calibration tensors: the manifest's pre-processing of the calibration files (calibration.py);
 - reference outputs: a runtime's float model run on those tensors (quantize.run);
-- ONNX Runtime's activation ranges of a float model on those tensors (quantize/onnxruntime.py).
+- ONNX Runtime's activation ranges of a float model on those tensors (quantize/onnxruntime.py);
+- whole stages (stagecache.py): a runtime's conversion of a source (shared by its float and int8
+  builds), the quantize stage's result, and the source model's outputs on the parity images
+  (the same for every runtime). These hold model files: tens of MB per runtime and model.
 
 Where: `$EDGESDK_CACHE/build-cache/<kind>/<key>.npz` (EDGESDK_CACHE defaults to ~/.cache/edgesdk,
 where the native packages live); `EDGESDK_BUILD_CACHE=<folder>` moves it, `EDGESDK_BUILD_CACHE=off`

@@ -52,9 +52,14 @@ _VOLATILE = [
 
 @dataclass
 class _Output:
-    where: str  # "stage: label"
+    stage: str
+    label: str
     text: str
     calls: int = 1
+
+    @property
+    def where(self) -> str:  # "stage: label"
+        return f"{self.stage}: {self.label}" if self.stage else self.label
 
     def __str__(self) -> str:
         repeated = f" ({self.calls} calls, each printed this)" if self.calls > 1 else ""
@@ -104,15 +109,34 @@ class BuildLog:
         text = self._normalise(text)
         if not text:
             return
-        where = f"{self._stage}: {label}" if self._stage else label
         last = self._entries[-1] if self._entries else None
-        if isinstance(last, _Output) and (last.where, last.text) == (where, text):
+        if isinstance(last, _Output) and (last.stage, last.label, last.text) == (self._stage, label, text):
             last.calls += 1  # a quantizer probed once per layer says the same every time
         else:
-            self._entries.append(_Output(where, text))
+            self._entries.append(_Output(self._stage, label, text))
 
     def text(self) -> str:
         return "".join(f"{entry}\n" for entry in self._entries)
+
+    def mark(self) -> int:
+        """Where the log stands now: `since(mark)` gives what was filed after it."""
+        return len(self._entries)
+
+    def since(self, mark: int) -> list[list[str | int]]:
+        """The entries filed after `mark`, as JSON-able records for `replay` (a cached stage's output)."""
+        return [[e.label, e.text, e.calls] if isinstance(e, _Output) else [e] for e in self._entries[mark:]]
+
+    def replay(self, records: list[list[str | int]]) -> None:
+        """File again, in the current stage, what `since` gave: work taken from a cache leaves the
+        log a computed one would."""
+        self.tools_ran = True  # the tools ran, in the build that filled the cache
+        for record in records:
+            if len(record) == 1:
+                self._entries.append(str(record[0]))
+                continue
+            label, text, calls = str(record[0]), str(record[1]), int(record[2])
+            for _ in range(calls):
+                self.add_output(label, text)
 
     def _normalise(self, text: str) -> str:
         # Longest first: the staging folder before the temporary folder it may sit in. A folder

@@ -124,6 +124,9 @@ class Backend:
         if not ok:
             raise BackendUnavailable(f"runtime '{self.name}' is not installed: {why}")
 
+    # True: `convert` reads `quantization` (the whole block goes into the conversion's cache key).
+    convert_reads_quantization = False
+
     def convert(self, source: SourceModel, manifest: Manifest, out_dir: Path) -> Artifact:
         """Write the runtime artifact into out_dir."""
         raise NotImplementedError

@@ -59,6 +59,7 @@ def precision(manifest: Manifest) -> str:
 
 class TensorRtBackend(Backend):
     name = "tensorrt"
+    convert_reads_quantization = True  # the mode names the files (the int8 calibration cache) and the engine precision
     display_name = "TensorRT"
     extra = "onnx"
     languages = ("cpp",)

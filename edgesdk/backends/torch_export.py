@@ -47,8 +47,8 @@ def dynamic_axes(manifest: Manifest) -> dict[str, dict[int, str]] | None:
     return found or None
 
 
-def exported_program(source: SourceModel, manifest: Manifest, runtime: str):
-    """The source as an ExportedProgram; a source that cannot be exported is an UnsupportedOpError."""
+def _export(source: SourceModel, manifest: Manifest, runtime: str):
+    """One export (exported_program); this body keeps its lines, which warnings quote in build.log."""
     import torch
 
     if not source.is_torch:
@@ -73,6 +73,48 @@ def exported_program(source: SourceModel, manifest: Manifest, runtime: str):
     except Exception as exc:  # export raises many types; the first line says what failed
         text = str(exc).strip().splitlines()
         raise UnsupportedOpError(f"torch.export of {source.origin} for '{runtime}' failed: {text[0] if text else type(exc).__name__}") from exc
+
+
+# Exports made in this process, by what they are made from (_export_key): the LiteRT, ExecuTorch,
+# OpenVINO and Core ML converters, and the ExecuTorch quantizer, of one build or of several (a
+# matrix, the build-time benchmark) start from the same program.
+_EXPORTS: dict[str, tuple[object, list]] = {}  # key -> (program, what exporting it printed)
+_EXPORTS_KEPT = 2
+
+
+def exported_program(source: SourceModel, manifest: Manifest, runtime: str):
+    """The source as an ExportedProgram; a source that cannot be exported is an UnsupportedOpError.
+
+    A file source exported before in this process is not exported again: the caller gets a copy
+    of that export (copies: a converter or quantizer may change the program it is given)."""
+    import copy
+
+    key = _export_key(source, manifest)
+    log = buildlog.current()
+    if key is not None and key in _EXPORTS:
+        program, printed = _EXPORTS[key]
+        if log is not None:
+            log.replay(printed)  # what the export printed, as if it ran again
+        return copy.deepcopy(program)
+    mark = log.mark() if log is not None else 0
+    program = _export(source, manifest, runtime)
+    if key is not None:
+        while len(_EXPORTS) >= _EXPORTS_KEPT:  # a model's weights each: keep the latest few
+            _EXPORTS.pop(next(iter(_EXPORTS)))
+        _EXPORTS[key] = (copy.deepcopy(program), log.since(mark) if log is not None else [])
+    return program
+
+
+def _export_key(source: SourceModel, manifest: Manifest) -> str | None:
+    """What an export depends on: the TorchScript file's bytes and the inputs it is traced on
+    (None for other sources: a python: factory's digest covers its weights only, an ONNX file's
+    import depends on the runtime asking)."""
+    if source.kind != "torchscript":  # a .pt2 is its own program: nothing to export
+        return None
+    import json
+
+    inputs = [i.model_dump(mode="json") for i in manifest.model.inputs]
+    return json.dumps([source.kind, source.sha256, inputs, manifest.pre_steps()], sort_keys=True, default=str)
 
 
 def route(source: SourceModel, runtime_display_name: str) -> str:

@@ -15,7 +15,7 @@ import torch
 import yaml
 from conftest import example_manifest_dict
 
-from edgesdk import api
+from edgesdk import api, buildcache
 from edgesdk.backends import availability, get_backend
 from edgesdk.bundle import folder_listing, sha256_bytes, sha256_path
 from edgesdk.cli import main
@@ -161,6 +161,7 @@ def test_a_planted_io_mismatch_fails_validation(example_models, tmp_path, monkey
         spec_file.write_bytes(spec.SerializeToString())
 
     monkeypatch.setattr(coreml, "write_package", renaming)
+    monkeypatch.setenv(buildcache.ENV_SWITCH, "off")  # the planted converter runs, not an earlier build's conversion
     out = tmp_path / "dist"
     assert main(["build", "-c", str(path), "--out", str(out)]) == 3
     assert not (out / "stripes-classifier-1.0.0-ios-coreml").exists()
@@ -406,6 +407,7 @@ def test_a_planted_wrong_bias_fails_validation(example_models, tmp_path, monkeyp
         spec_file.write_bytes(spec.SerializeToString())
 
     monkeypatch.setattr(coreml, "write_package", flipping)
+    monkeypatch.setenv(buildcache.ENV_SWITCH, "off")  # the planted converter runs, not an earlier build's conversion
     out = tmp_path / "dist"
     assert main(["build", "-c", str(path), "--out", str(out)]) == 3
     kept = json.loads((out / "stripes-classifier-1.0.0-ios-coreml.parity-failed.json").read_text())
