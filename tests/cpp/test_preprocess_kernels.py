@@ -243,6 +243,7 @@ PLANTED = [
     ("resample.hpp.j2", "hi = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + at[k + 4]));", "hi = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + at[k]));", "avx2"),
     ("resample.hpp.j2", "std::memcpy(&b, row + at[k + 4], sizeof b);", "std::memcpy(&b, row + at[k], sizeof b);", "avx2"),
     ("preprocess.cpp.j2", "        w += done;\n", "", "avx2"),
+    ("preprocess.cpp.j2", "const float* tail_w = table.weight.data() + from;", "const float* tail_w = table.weight.data() + from + 1;", "any"),
     ("preprocess.cpp.j2", "_mm256_mul_ps(v1v, _mm256_loadu_ps(r1 + i))", "_mm256_mul_ps(v1v, _mm256_loadu_ps(r0 + i))", "avx2"),
     ("preprocess.cpp.j2", "_mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(v, s), m), d)", "_mm256_div_ps(_mm256_sub_ps(v, m), d)", "avx2"),
     ("preprocess.cpp.j2", "_mm_mul_ps(v1v, _mm_loadu_ps(r1 + i))", "_mm_mul_ps(v1v, _mm_loadu_ps(r0 + i))", "sse2"),
