@@ -37,6 +37,10 @@ FORMATS = {
     "GRAY8": (1, lambda rgb: rgb[..., :1]),
 }
 NORMALIZE = {"op": "normalize", "mean": [123.675, 116.28, 103.53], "std": [58.395, 57.12, 57.375], "scale": 1.0}
+NORMALIZE_SCALED = {"op": "normalize", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "scale": 1 / 255}
+# The builds each test makes: the SDK as compiled for any x86-64 picks AVX2 kernels at run time
+# where the CPU has them; EDGESDK_NO_AVX2 leaves the SSE2 ones (what a CPU without AVX2 runs).
+BUILDS = {"default": [], "sse2": ["-DEDGESDK_NO_AVX2"]}
 
 
 def _resize(h, w, interpolation="bilinear", **extra):
@@ -69,6 +73,14 @@ PIPELINES = [
     ((17, 21), [_resize(8, 40, "bicubic"), _layout("nchw")]),
     ((17, 21), [_resize(6, 9, antialias=True), NORMALIZE, _layout("nchw")]),
     ((3, 200), [_resize(2, 64), NORMALIZE, _layout("nchw")]),
+    # the AVX2 kernels' groups of eight and what they leave to SSE2 and scalar code: outputs 17, 15,
+    # 9, 7 and 1 wide (x pass), the y pass with the normalize in its store (scale not 1 too)
+    ((13, 50), [_resize(5, 17), NORMALIZE, _layout("nchw")]),
+    ((9, 30), [_resize(11, 15), NORMALIZE_SCALED, _layout("nchw")]),
+    ((6, 21), [_resize(4, 9), NORMALIZE, _layout("nhwc")]),
+    ((5, 8), [_resize(3, 7), NORMALIZE_SCALED, _layout("nchw")]),
+    ((4, 40), [_resize(7, 1), NORMALIZE]),
+    ((8, 33), [_resize(6, 17, "nearest"), NORMALIZE, _layout("nchw")]),
 ]
 
 DRIVER = """#include <sys/mman.h>
@@ -144,9 +156,9 @@ def kernel_cases() -> list[SimpleNamespace]:
     return cases
 
 
-def build(templates: Path, work: Path, cases: list[SimpleNamespace], objects: Path) -> Path:
-    """The driver over `templates`; objects are kept in `objects` by their unit's and headers'
-    text, so a planted bug recompiles only its own unit."""
+def build(templates: Path, work: Path, cases: list[SimpleNamespace], objects: Path, flags: list[str]) -> Path:
+    """The driver over `templates`, compiled with `flags` too; objects are kept in `objects` by
+    their unit's and headers' text and the flags, so a planted bug recompiles only its own unit."""
     shims = [SimpleNamespace(id=f"k{i}", pixels=np.zeros((c.height, c.width, 3), np.uint8), input_color=c.input_color, steps=c.steps, frame=None) for i, c in enumerate(cases)]
     ctx = programs.context("kernel-check", shims, [])
     src = work / "src"
@@ -159,9 +171,9 @@ def build(templates: Path, work: Path, cases: list[SimpleNamespace], objects: Pa
     headers = b"".join(f.read_bytes() for f in sorted(files) if f.suffix == ".hpp")
 
     def compile_unit(unit: Path) -> Path:
-        obj = objects / f"{unit.stem}-{hashlib.sha256(unit.read_bytes() + headers).hexdigest()[:20]}.o"
+        obj = objects / f"{unit.stem}-{hashlib.sha256(' '.join(flags).encode() + unit.read_bytes() + headers).hexdigest()[:20]}.o"
         if not obj.is_file():
-            proc = subprocess.run([*CXX, "-I", str(src / "include"), "-I", str(src / "src"), "-c", str(unit), "-o", str(obj)], capture_output=True, text=True)
+            proc = subprocess.run([*CXX, *flags, "-I", str(src / "include"), "-I", str(src / "src"), "-c", str(unit), "-o", str(obj)], capture_output=True, text=True)
             assert proc.returncode == 0, proc.stderr[-3000:]
         return obj
 
@@ -205,30 +217,52 @@ def toolchain() -> None:
     need(None if shutil.which("g++") else "g++ is not on PATH (make system-deps)")
 
 
-def test_row_kernels_equal_the_reference_bit_for_bit(tmp_path, cases, objects):
+def cpu_has_avx2() -> bool:
+    try:
+        return " avx2" in Path("/proc/cpuinfo").read_text(encoding="utf-8")
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("flags", BUILDS.values(), ids=BUILDS.keys())
+def test_row_kernels_equal_the_reference_bit_for_bit(tmp_path, cases, objects, flags):
     toolchain()
-    exe = build(TEMPLATES_DIR, tmp_path, cases, objects)
+    exe = build(TEMPLATES_DIR, tmp_path, cases, objects, flags)
     assert problems(exe, tmp_path, cases) == []
 
 
-# One-line bugs in the kernels the op checks cannot see (RGBA strides, gray, loads at a row's end).
+# One-line bugs in the kernels the op checks cannot see (RGBA strides, gray, loads at a row's end,
+# the AVX2 kernels' lanes and what they hand on), each with the kernels that run it: "sse2" (the
+# sse2 build), "avx2" (the default build on a CPU with AVX2) or "any" (the default build).
 PLANTED = [
-    ("preprocess.cpp.j2", "_mm_mul_ps(_mm_loadu_ps(w1 + i), p[Step + byte])", "_mm_mul_ps(_mm_loadu_ps(w1 + i), p[3 + byte])"),
-    ("preprocess.cpp.j2", "table.at[table.pixels] + load <= row_bytes_", "table.at[table.pixels] + load <= row_bytes_ + 4"),
-    ("preprocess.cpp.j2", "for (int c = 0; c < 3; ++c) planes[offsets[c]] = out + c * width + lo;", "for (int c = 0; c < 3; ++c) planes[c] = out + c * width + lo;"),
-    ("resample.cpp.j2", "at[2 * pixels] + 8 <= src.row_bytes", "at[2 * pixels] + 8 <= src.row_bytes + 3"),
+    ("preprocess.cpp.j2", "_mm_mul_ps(_mm_loadu_ps(w1 + i), p[Step + byte])", "_mm_mul_ps(_mm_loadu_ps(w1 + i), p[3 + byte])", "sse2"),
+    ("preprocess.cpp.j2", "table.at[table.pixels] + load <= row_bytes_", "table.at[table.pixels] + load <= row_bytes_ + 4", "any"),
+    ("preprocess.cpp.j2", "for (int c = 0; c < 3; ++c) planes[offsets[c]] = out + c * width + lo;", "for (int c = 0; c < 3; ++c) planes[c] = out + c * width + lo;", "any"),
+    ("resample.cpp.j2", "at[2 * pixels] + 8 <= src.row_bytes", "at[2 * pixels] + 8 <= src.row_bytes + 3", "any"),
+    ("preprocess.cpp.j2", "_mm256_cvtepi32_ps(bytes.byte[Step + byte])", "_mm256_cvtepi32_ps(bytes.byte[3 + byte])", "avx2"),
+    ("resample.hpp.j2", "hi = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + at[k + 4]));", "hi = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + at[k]));", "avx2"),
+    ("resample.hpp.j2", "std::memcpy(&b, row + at[k + 4], sizeof b);", "std::memcpy(&b, row + at[k], sizeof b);", "avx2"),
+    ("preprocess.cpp.j2", "        w += done;\n", "", "avx2"),
+    ("preprocess.cpp.j2", "const float* tail_w = table.weight.data() + from;", "const float* tail_w = table.weight.data() + from + 1;", "any"),
+    ("preprocess.cpp.j2", "_mm256_mul_ps(v1v, _mm256_loadu_ps(r1 + i))", "_mm256_mul_ps(v1v, _mm256_loadu_ps(r0 + i))", "avx2"),
+    ("preprocess.cpp.j2", "_mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(v, s), m), d)", "_mm256_div_ps(_mm256_sub_ps(v, m), d)", "avx2"),
+    ("preprocess.cpp.j2", "_mm_mul_ps(v1v, _mm_loadu_ps(r1 + i))", "_mm_mul_ps(v1v, _mm_loadu_ps(r0 + i))", "sse2"),
+    ("preprocess.cpp.j2", "_mm_div_ps(_mm_sub_ps(_mm_mul_ps(v, s), m), d)", "_mm_div_ps(_mm_sub_ps(v, m), d)", "sse2"),
+    ("preprocess.cpp.j2", "done += y_taps2_normalize_sse2(r0 + done, v0, r1 + done, v1, o + done,", "done += y_taps2_normalize_sse2(r0, v0, r1, v1, o + done,", "avx2"),
 ]
 
 
 @pytest.mark.parametrize("planted", PLANTED, ids=[p[2][:40] for p in PLANTED])
 def test_a_planted_kernel_bug_fails(tmp_path, cases, objects, planted):
     toolchain()
-    name, find, replace = planted
+    name, find, replace, kernels = planted
+    if kernels == "avx2" and not cpu_has_avx2():
+        pytest.skip("this CPU has no AVX2: the AVX2 kernels do not run here")
     templates = tmp_path / "templates"
     shutil.copytree(TEMPLATES_DIR, templates)
     target = templates / "cpp" / "src" / name
     text = target.read_text(encoding="utf-8")
     assert text.count(find) == 1, f"the planted bug no longer applies to {name}: update PLANTED"
     target.write_text(text.replace(find, replace), encoding="utf-8")
-    exe = build(templates, tmp_path, cases, objects)
+    exe = build(templates, tmp_path, cases, objects, BUILDS["sse2" if kernels == "sse2" else "default"])
     assert problems(exe, tmp_path, cases), f"{name}: `{replace}` went unnoticed"

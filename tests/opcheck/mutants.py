@@ -92,6 +92,17 @@ MUTANTS = [
     Mutant("cpp-y-pass-wide-in-float32", f"{CPP}/preprocess.cpp.j2", "if (ys_.wide) {", "if (false) {"),
     Mutant("cpp-x-pixels-second-tap-first-weight", f"{CPP}/preprocess.cpp.j2", "_mm_mul_ps(_mm_loadu_ps(w1 + i), p[Step + byte])", "_mm_mul_ps(w0v, p[Step + byte])"),
     Mutant("cpp-x-pixels-second-tap-first-pixel", f"{CPP}/preprocess.cpp.j2", "_mm_mul_ps(_mm_loadu_ps(w1 + i), p[Step + byte])", "_mm_mul_ps(_mm_loadu_ps(w1 + i), p[byte])"),
+    Mutant("cpp-x-pixels-avx2-second-tap-first-pixel", f"{CPP}/preprocess.cpp.j2", "_mm256_cvtepi32_ps(bytes.byte[Step + byte])", "_mm256_cvtepi32_ps(bytes.byte[byte])"),
+    Mutant("cpp-x-pixels-avx2-second-tap-first-weight", f"{CPP}/preprocess.cpp.j2", "_mm256_mul_ps(_mm256_loadu_ps(w1 + i), p1)", "_mm256_mul_ps(w0v, p1)"),
+    Mutant(
+        "cpp-y-normalize-avx2-reciprocal",
+        f"{CPP}/preprocess.cpp.j2",
+        "_mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(v, s), m), d)",
+        "_mm256_mul_ps(_mm256_sub_ps(_mm256_mul_ps(v, s), m), _mm256_div_ps(_mm256_set1_ps(1.0f), d))",
+    ),
+    Mutant("cpp-y-normalize-avx2-first-row-twice", f"{CPP}/preprocess.cpp.j2", "_mm256_mul_ps(v1v, _mm256_loadu_ps(r1 + i))", "_mm256_mul_ps(v1v, _mm256_loadu_ps(r0 + i))"),
+    # (The SSE2 y pass + normalize runs here only for what AVX2 leaves, which no op case reaches;
+    # tests/cpp/test_preprocess_kernels.py plants its bugs in an SSE2-only build.)
     Mutant("cpp-x-tail-second-tap-first-pixel", f"{CPP}/preprocess.cpp.j2", "w1[i] * static_cast<float>(p[at1[i]]);", "w1[i] * static_cast<float>(p[at[i]]);"),
     Mutant("cpp-x-unit-skips-offset", f"{CPP}/preprocess.cpp.j2", "x_unit(p + table.at[0],", "x_unit(p,"),
     Mutant("cpp-blend-pad-columns-kept", f"{CPP}/preprocess.cpp.j2", "    std::fill(out + span.hi, out + width, pad_[c]);\n    if (!span.contiguous)", "    if (!span.contiguous)"),
