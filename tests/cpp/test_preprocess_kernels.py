@@ -2,9 +2,11 @@
 resize), bit for bit against the Python reference, on what the op checks do not reach: every
 pixel format (RGB, BGR, RGBA, BGRA, gray) with padded strides and a short last row, 1-pixel axes,
 loads that end exactly at a row's last byte, odd sizes, up- and downscales, crops, letterboxes,
-uint8 resizes, every layout, colour order and cast. Compiled as the SDK is (-O2,
--ffp-contract=off); each image ends at an inaccessible page, so a load past the caller's pixels
-fails too. Planted one-line bugs in those kernels must make it fail (the test can fail)."""
+uint8 resizes, every layout, colour order and cast, outputs 1 to 9 wide. Compiled as the SDK is
+(-O2, -ffp-contract=off) for this machine (SSE2 kernels) and cross-compiled for aarch64 by GCC and
+clang (NEON kernels: the arm and android targets), run under qemu-aarch64; each image ends at an
+inaccessible page, so a load past the caller's pixels fails too. Planted one-line bugs in those
+kernels must make it fail (the test can fail)."""
 
 from __future__ import annotations
 
@@ -250,25 +252,34 @@ def test_a_planted_kernel_bug_fails(tmp_path, cases, objects, planted):
 
 # ---- aarch64 (the arm and android targets): the NEON kernels, under qemu-aarch64 ----
 CROSS_CXX = [qemutest.CROSS_COMPILER, *CXX[1:]]
+# The arm target's cross GCC, and clang (the Android NDK's compiler) for the same target.
+CLANG = "clang++-14"
+CROSS_COMPILERS = {"gcc": CROSS_CXX, "clang": [CLANG, "--target=aarch64-linux-gnu", *CXX[1:]]}
 # Fused multiply-adds round once where the contract rounds twice (-ffp-contract=off forbids them).
 FUSED = re.compile(r"\s(fn?m(la|ls|add|sub))\s")
 
 
-def cross_toolchain() -> None:
+def cross_toolchain(compiler: str = "gcc") -> list[str]:
+    """The cross compiler's command line, or a skip naming what is missing."""
     need(qemutest.tools_problem())
+    if compiler == "clang":
+        need(None if shutil.which(CLANG) else f"{CLANG} is not on PATH (make system-deps)")
+    return CROSS_COMPILERS[compiler]
 
 
-def test_row_kernels_on_aarch64_equal_the_reference_bit_for_bit(tmp_path, cases, objects):
-    cross_toolchain()
-    exe, _ = build(TEMPLATES_DIR, tmp_path, cases, objects, CROSS_CXX)
+@pytest.mark.parametrize("compiler", CROSS_COMPILERS)
+def test_row_kernels_on_aarch64_equal_the_reference_bit_for_bit(tmp_path, cases, objects, compiler):
+    cxx = cross_toolchain(compiler)
+    exe, _ = build(TEMPLATES_DIR, tmp_path, cases, objects, cxx)
     assert problems(exe, tmp_path, cases, qemutest.runner()) == []
 
 
-def test_aarch64_pre_processing_is_neon_without_fused_multiply_add(tmp_path, cases, objects):
-    cross_toolchain()
-    _, objs = build(TEMPLATES_DIR, tmp_path, cases, objects, CROSS_CXX)
+@pytest.mark.parametrize("compiler", CROSS_COMPILERS)
+def test_aarch64_pre_processing_is_neon_without_fused_multiply_add(tmp_path, cases, objects, compiler):
+    cxx = cross_toolchain(compiler)
+    _, objs = build(TEMPLATES_DIR, tmp_path, cases, objects, cxx)
     # The NEON branches are the ones compiled (the planted NEON bugs below show they run).
-    macros = subprocess.run([*CROSS_CXX, "-dM", "-E", "-x", "c++", str(tmp_path / "src" / "src" / "resample.hpp")], capture_output=True, text=True, check=True).stdout
+    macros = subprocess.run([*cxx, "-dM", "-E", "-x", "c++", str(tmp_path / "src" / "src" / "resample.hpp")], capture_output=True, text=True, check=True).stdout
     assert "#define EDGESDK_NEON 1" in macros.splitlines()
     assert "EDGESDK_SSE2" not in macros
     units = [o for o in objs if o.name.split("-")[0] in ("preprocess", "resample")]
