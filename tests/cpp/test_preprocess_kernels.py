@@ -2,13 +2,16 @@
 resize), bit for bit against the Python reference, on what the op checks do not reach: every
 pixel format (RGB, BGR, RGBA, BGRA, gray) with padded strides and a short last row, 1-pixel axes,
 loads that end exactly at a row's last byte, odd sizes, up- and downscales, crops, letterboxes,
-uint8 resizes, every layout, colour order and cast. Compiled as the SDK is (-O2,
--ffp-contract=off); each image ends at an inaccessible page, so a load past the caller's pixels
-fails too. Planted one-line bugs in those kernels must make it fail (the test can fail)."""
+uint8 resizes, every layout, colour order and cast, outputs 1 to 9 wide. Compiled as the SDK is
+(-O2, -ffp-contract=off) for this machine (SSE2 kernels) and cross-compiled for aarch64 by GCC and
+clang (NEON kernels: the arm and android targets), run under qemu-aarch64; each image ends at an
+inaccessible page, so a load past the caller's pixels fails too. Planted one-line bugs in those
+kernels must make it fail (the test can fail)."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +24,7 @@ from jinja2 import FileSystemLoader
 from opcheck import programs
 from toolchains import need
 
+from edgesdk import qemutest
 from edgesdk.package_data import TEMPLATES_DIR
 from edgesdk.processing import run_preprocess
 from edgesdk.render import make_environment
@@ -82,6 +86,12 @@ PIPELINES = [
     ((4, 40), [_resize(7, 1), NORMALIZE]),
     ((8, 33), [_resize(6, 17, "nearest"), NORMALIZE, _layout("nchw")]),
 ]
+# Outputs 1, 3, 5, 7 and 9 wide: no group of four positions, or one or two and a tail, for the
+# float x pass of two taps (bilinear) and one tap (nearest) and the uint8 resize (groups of eight).
+TAIL_WIDTHS = (1, 3, 5, 7, 9)
+PIPELINES += [((9, 2 * w + 1), [_resize(4, w), NORMALIZE, _layout("nchw")]) for w in TAIL_WIDTHS]
+PIPELINES += [((7, w + 4), [_resize(3, w, "nearest"), _layout("nhwc")]) for w in TAIL_WIDTHS]
+PIPELINES += [((9, 2 * w + 3), [_resize(5, w, precision="uint8"), _layout("nchw")]) for w in TAIL_WIDTHS]
 
 DRIVER = """#include <sys/mman.h>
 #include <unistd.h>
@@ -156,9 +166,9 @@ def kernel_cases() -> list[SimpleNamespace]:
     return cases
 
 
-def build(templates: Path, work: Path, cases: list[SimpleNamespace], objects: Path, flags: list[str]) -> Path:
-    """The driver over `templates`, compiled with `flags` too; objects are kept in `objects` by
-    their unit's and headers' text and the flags, so a planted bug recompiles only its own unit."""
+def build(templates: Path, work: Path, cases: list[SimpleNamespace], objects: Path, cxx: list[str] = CXX) -> tuple[Path, list[Path]]:
+    """The driver over `templates`, compiled by `cxx`, and its objects (kept in `objects` by their
+    compiler's, unit's and headers' text, so a planted bug recompiles only its own unit)."""
     shims = [SimpleNamespace(id=f"k{i}", pixels=np.zeros((c.height, c.width, 3), np.uint8), input_color=c.input_color, steps=c.steps, frame=None) for i, c in enumerate(cases)]
     ctx = programs.context("kernel-check", shims, [])
     src = work / "src"
@@ -168,29 +178,30 @@ def build(templates: Path, work: Path, cases: list[SimpleNamespace], objects: Pa
     driver = src / "kernel_driver.cpp"
     driver.write_text(env.from_string(DRIVER).render(kernel_cases=cases, **ctx), encoding="utf-8")
     units = [f for f in files if f.suffix == ".cpp" and f.name != "driver.cpp"] + [driver]
-    headers = b"".join(f.read_bytes() for f in sorted(files) if f.suffix == ".hpp")
+    headers = " ".join(cxx).encode() + b"".join(f.read_bytes() for f in sorted(files) if f.suffix == ".hpp")
 
     def compile_unit(unit: Path) -> Path:
-        obj = objects / f"{unit.stem}-{hashlib.sha256(' '.join(flags).encode() + unit.read_bytes() + headers).hexdigest()[:20]}.o"
+        obj = objects / f"{unit.stem}-{hashlib.sha256(unit.read_bytes() + headers).hexdigest()[:20]}.o"
         if not obj.is_file():
-            proc = subprocess.run([*CXX, *flags, "-I", str(src / "include"), "-I", str(src / "src"), "-c", str(unit), "-o", str(obj)], capture_output=True, text=True)
+            proc = subprocess.run([*cxx, "-I", str(src / "include"), "-I", str(src / "src"), "-c", str(unit), "-o", str(obj)], capture_output=True, text=True)
             assert proc.returncode == 0, proc.stderr[-3000:]
         return obj
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         objs = list(pool.map(compile_unit, units))
     exe = work / "kernel_driver"
-    proc = subprocess.run([*CXX, *map(str, objs), "-o", str(exe)], capture_output=True, text=True)
+    proc = subprocess.run([*cxx, *map(str, objs), "-o", str(exe)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return exe
+    return exe, objs
 
 
-def problems(exe: Path, work: Path, cases: list[SimpleNamespace]) -> list[str]:
+def problems(exe: Path, work: Path, cases: list[SimpleNamespace], runner: tuple[str, ...] = ()) -> list[str]:
+    """The cases whose tensor differs from the reference, `exe` run through `runner` (qemu)."""
     data = work / "data"
     data.mkdir(exist_ok=True)
     for i, c in enumerate(cases):
         (data / f"{i}.in").write_bytes(c.data)
-    proc = subprocess.run([str(exe), str(data)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([*runner, str(exe), str(data)], capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
         return [f"exit {proc.returncode}: {proc.stderr[-1500:]}"]
     found = []
@@ -227,7 +238,7 @@ def cpu_has_avx2() -> bool:
 @pytest.mark.parametrize("flags", BUILDS.values(), ids=BUILDS.keys())
 def test_row_kernels_equal_the_reference_bit_for_bit(tmp_path, cases, objects, flags):
     toolchain()
-    exe = build(TEMPLATES_DIR, tmp_path, cases, objects, flags)
+    exe, _ = build(TEMPLATES_DIR, tmp_path, cases, objects, [*CXX, *flags])
     assert problems(exe, tmp_path, cases) == []
 
 
@@ -252,17 +263,85 @@ PLANTED = [
 ]
 
 
+def planted_templates(tmp_path: Path, planted: tuple[str, str, str]) -> Path:
+    """A copy of the templates with the one-line bug `planted` (file, find, replace) in it."""
+    name, find, replace = planted
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES_DIR, templates)
+    target = templates / "cpp" / "src" / name
+    text = target.read_text(encoding="utf-8")
+    assert text.count(find) == 1, f"the planted bug no longer applies to {name}: update the planted list"
+    target.write_text(text.replace(find, replace), encoding="utf-8")
+    return templates
+
+
 @pytest.mark.parametrize("planted", PLANTED, ids=[p[2][:40] for p in PLANTED])
 def test_a_planted_kernel_bug_fails(tmp_path, cases, objects, planted):
     toolchain()
     name, find, replace, kernels = planted
     if kernels == "avx2" and not cpu_has_avx2():
         pytest.skip("this CPU has no AVX2: the AVX2 kernels do not run here")
-    templates = tmp_path / "templates"
-    shutil.copytree(TEMPLATES_DIR, templates)
-    target = templates / "cpp" / "src" / name
-    text = target.read_text(encoding="utf-8")
-    assert text.count(find) == 1, f"the planted bug no longer applies to {name}: update PLANTED"
-    target.write_text(text.replace(find, replace), encoding="utf-8")
-    exe = build(templates, tmp_path, cases, objects, BUILDS["sse2" if kernels == "sse2" else "default"])
+    flags = BUILDS["sse2" if kernels == "sse2" else "default"]
+    exe, _ = build(planted_templates(tmp_path, (name, find, replace)), tmp_path, cases, objects, [*CXX, *flags])
     assert problems(exe, tmp_path, cases), f"{name}: `{replace}` went unnoticed"
+
+
+# ---- aarch64 (the arm and android targets): the NEON kernels, under qemu-aarch64 ----
+CROSS_CXX = [qemutest.CROSS_COMPILER, *CXX[1:]]
+# The arm target's cross GCC, and clang (the Android NDK's compiler) for the same target.
+CLANG = "clang++-14"
+CROSS_COMPILERS = {"gcc": CROSS_CXX, "clang": [CLANG, "--target=aarch64-linux-gnu", *CXX[1:]]}
+# Fused multiply-adds round once where the contract rounds twice (-ffp-contract=off forbids them).
+FUSED = re.compile(r"\s(fn?m(la|ls|add|sub))\s")
+
+
+def cross_toolchain(compiler: str = "gcc") -> list[str]:
+    """The cross compiler's command line, or a skip naming what is missing."""
+    need(qemutest.tools_problem())
+    if compiler == "clang":
+        need(None if shutil.which(CLANG) else f"{CLANG} is not on PATH (make system-deps)")
+    return CROSS_COMPILERS[compiler]
+
+
+@pytest.mark.parametrize("compiler", CROSS_COMPILERS)
+def test_row_kernels_on_aarch64_equal_the_reference_bit_for_bit(tmp_path, cases, objects, compiler):
+    cxx = cross_toolchain(compiler)
+    exe, _ = build(TEMPLATES_DIR, tmp_path, cases, objects, cxx)
+    assert problems(exe, tmp_path, cases, qemutest.runner()) == []
+
+
+@pytest.mark.parametrize("compiler", CROSS_COMPILERS)
+def test_aarch64_pre_processing_is_neon_without_fused_multiply_add(tmp_path, cases, objects, compiler):
+    cxx = cross_toolchain(compiler)
+    _, objs = build(TEMPLATES_DIR, tmp_path, cases, objects, cxx)
+    # The NEON branches are the ones compiled (the planted NEON bugs below show they run).
+    macros = subprocess.run([*cxx, "-dM", "-E", "-x", "c++", str(tmp_path / "src" / "src" / "resample.hpp")], capture_output=True, text=True, check=True).stdout
+    assert "#define EDGESDK_NEON 1" in macros.splitlines()
+    assert "EDGESDK_SSE2" not in macros
+    units = [o for o in objs if o.name.split("-")[0] in ("preprocess", "resample")]
+    assert len(units) == 2
+    for obj in units:
+        listing = subprocess.run(["aarch64-linux-gnu-objdump", "-d", "--no-show-raw-insn", str(obj)], capture_output=True, text=True, check=True).stdout
+        assert "\ttbl\t" in listing, f"{obj.name}: no NEON pixel lookups (tbl) in it"
+        fused = sorted({m.group(1) for m in FUSED.finditer(listing)})
+        assert fused == [], f"{obj.name}: fused multiply-add instructions {fused}"
+
+
+# One-line bugs in each NEON kernel: the pixel loads (two taps, one tap, the zero-extending
+# lookup), the float x pass (a wrong tap, a fused multiply-add), the uint8 resize's x and y passes.
+PLANTED_NEON = [
+    ("resample.hpp.j2", "vcombine_u8(vld1_u8(row + at[2]), vld1_u8(row + at[3]))", "vcombine_u8(vld1_u8(row + at[3]), vld1_u8(row + at[2]))"),
+    ("resample.hpp.j2", "words = vsetq_lane_u32(word(3), words, 3);", "words = vsetq_lane_u32(word(2), words, 3);"),
+    ("resample.hpp.j2", "const uint32x4_t base = {0xFFFFFF00u, ", "const uint32x4_t base = {0xFFFF0000u, "),
+    ("preprocess.cpp.j2", "vcvtq_f32_u32(bytes.byte(Step + byte))", "vcvtq_f32_u32(bytes.byte(3 + byte))"),
+    ("preprocess.cpp.j2", "vaddq_f32(first, vmulq_f32(vld1q_f32(w1 + i), vcvtq_f32_u32(", "vfmaq_f32(first, (vld1q_f32(w1 + i)), (vcvtq_f32_u32("),
+    ("resample.cpp.j2", "vmulq_u32(p.byte(Step + byte), a1)", "vmulq_u32(p.byte(Step + byte), a0)"),
+    ("resample.cpp.j2", "return vqmovun_s32(vshrq_n_s32(vaddq_s32(v, two), 2));", "return vqmovun_s32(vshrq_n_s32(v, 2));"),
+]
+
+
+@pytest.mark.parametrize("planted", PLANTED_NEON, ids=[p[2][:40] for p in PLANTED_NEON])
+def test_a_planted_neon_kernel_bug_fails_on_aarch64(tmp_path, cases, objects, planted):
+    cross_toolchain()
+    exe, _ = build(planted_templates(tmp_path, planted), tmp_path, cases, objects, CROSS_CXX)
+    assert problems(exe, tmp_path, cases, qemutest.runner()), f"{planted[0]}: `{planted[2]}` went unnoticed"
