@@ -517,6 +517,15 @@ def pre_cases() -> list[PreCase]:
     add("color_rgb_kept", _random(4, 7, 202), "rgb", [{"op": "color", "order": "rgb"}, _layout("nhwc")], 0.0, "no swap; torch unsqueeze")
     # A cast stores rows itself (not in place): the swap must reach that store too.
     add("color_swap_nchw_cast", _random(5, 6, 216), "bgr", [{"op": "color", "order": "rgb"}, _layout("nchw"), _cast("uint8")], 0.0, "OpenCV cvtColor, torch permute")
+    # A float resize is kept as tap tables until the tensor is written: a swap after it must still swap.
+    add(
+        "bilinear_then_color_swap",
+        _random(13, 9, 217),
+        "bgr",
+        [_resize((7, 10), "bilinear"), {"op": "color", "order": "rgb"}, _normalize((10, 20, 30), (2, 4, 8)), _layout("nchw")],
+        BILINEAR_ATOL,
+        "torch F.interpolate, OpenCV cvtColor",
+    )
     add(
         "color_pad_and_mean_follow_order",
         _random(9, 14, 203),

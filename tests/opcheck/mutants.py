@@ -166,6 +166,7 @@ MUTANTS = [
     Mutant("kt-bilinear-y-near-row-twice", f"{KT}/Resample.kt.j2", "out[k] = v0 * t0[k] + v1 * t1[k]", "out[k] = v0 * t0[k] + v1 * t0[k]"),
     Mutant("kt-x-pass-second-tap-first-pixel", f"{KT}/PixelImage.kt.j2", "b * (bytes[q + c1].toInt() and 0xFF)", "b * (bytes[p + c1].toInt() and 0xFF)"),
     Mutant("kt-plan-crop-rows-from-left", f"{KT}/Resample.kt.j2", "ys?.slice(top, h)", "ys?.slice(left, h)"),
+    Mutant("kt-plan-swap-dropped", f"{KT}/Resample.kt.j2", "BilinearPlan(source.swapped(), xs, ys)", "BilinearPlan(source, xs, ys)"),
     Mutant("kt-bicubic-pillow-a", f"{KT}/Resample.kt.j2", "val a = -0.75f", "val a = -0.5f"),
     Mutant("kt-area-always-box", f"{KT}/Resample.kt.j2", "val box = outH <= src.height && outW <= src.width", "val box = true"),
     Mutant("kt-wide-in-float32", f"{KT}/Resample.kt.j2", "out[(r * outCols + q) * 3 + c] = if (taps.wide) {", "out[(r * outCols + q) * 3 + c] = if (false) {"),
