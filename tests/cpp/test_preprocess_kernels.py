@@ -328,7 +328,8 @@ def test_aarch64_pre_processing_is_neon_without_fused_multiply_add(tmp_path, cas
 
 
 # One-line bugs in each NEON kernel: the pixel loads (two taps, one tap, the zero-extending
-# lookup), the float x pass (a wrong tap, a fused multiply-add), the uint8 resize's x and y passes.
+# lookup), the float x pass (a wrong tap, a fused multiply-add), the uint8 resize's x and y passes,
+# the float y pass (a wrong row, a wrong weight) and the normalize in its store (no mean).
 PLANTED_NEON = [
     ("resample.hpp.j2", "vcombine_u8(vld1_u8(row + at[2]), vld1_u8(row + at[3]))", "vcombine_u8(vld1_u8(row + at[3]), vld1_u8(row + at[2]))"),
     ("resample.hpp.j2", "words = vsetq_lane_u32(word(3), words, 3);", "words = vsetq_lane_u32(word(2), words, 3);"),
@@ -337,6 +338,9 @@ PLANTED_NEON = [
     ("preprocess.cpp.j2", "vaddq_f32(first, vmulq_f32(vld1q_f32(w1 + i), vcvtq_f32_u32(", "vfmaq_f32(first, (vld1q_f32(w1 + i)), (vcvtq_f32_u32("),
     ("resample.cpp.j2", "vmulq_u32(p.byte(Step + byte), a1)", "vmulq_u32(p.byte(Step + byte), a0)"),
     ("resample.cpp.j2", "return vqmovun_s32(vshrq_n_s32(vaddq_s32(v, two), 2));", "return vqmovun_s32(vshrq_n_s32(v, 2));"),
+    ("preprocess.cpp.j2", "vmulq_f32(v1, vld1q_f32(r1))", "vmulq_f32(v1, vld1q_f32(r0))"),
+    ("preprocess.cpp.j2", "v0v = vdupq_n_f32(v0), v1v = vdupq_n_f32(v1);", "v0v = vdupq_n_f32(v0), v1v = vdupq_n_f32(v0);"),
+    ("preprocess.cpp.j2", "vdivq_f32(vsubq_f32(vmulq_f32(v, s), m), d)", "vdivq_f32(vmulq_f32(v, s), d)"),
 ]
 
 
