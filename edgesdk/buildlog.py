@@ -225,13 +225,13 @@ def _flush_python_stdio() -> None:
 
 
 @contextlib.contextmanager
-def _descriptors_to(file_fd: int) -> Iterator[None]:
-    """Point file descriptors 1 and 2 at file_fd (C/C++ libraries, subprocesses), then back."""
+def _descriptors_to(file_fd: int, descriptors: tuple[int, ...] = (1, 2)) -> Iterator[None]:
+    """Point `descriptors` (stdout and stderr) at file_fd (C/C++ libraries, subprocesses), then back."""
     _flush_python_stdio()
     _flush_c_stdio()
     saved: list[tuple[int, int | None]] = []
     try:
-        for fd in (1, 2):
+        for fd in descriptors:
             try:
                 saved.append((fd, os.dup(fd)))
             except OSError:  # closed: opened on the file for the capture, closed again after
@@ -253,17 +253,8 @@ def _descriptors_to(file_fd: int) -> Iterator[None]:
 def stdout_to_stderr() -> Iterator[None]:
     """Descriptor 1 points at descriptor 2 inside: for a native library that prints diagnostics to
     stdout when it loads (MNN), which would corrupt a command's JSON on stdout."""
-    _flush_python_stdio()
-    _flush_c_stdio()
-    saved = os.dup(1)
-    try:
-        os.dup2(2, 1)
+    with _descriptors_to(2, (1,)):
         yield
-    finally:
-        _flush_python_stdio()
-        _flush_c_stdio()
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 @contextlib.contextmanager
