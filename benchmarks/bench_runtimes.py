@@ -256,8 +256,15 @@ def eager_ms(module, shape: tuple[int, ...], runs: int) -> float:
         torch.set_num_threads(threads)
 
 
-def peak_gops(precision: str) -> tuple[float, str]:
-    """This CPU's 1-thread peak at `precision`: the machine's (roofline.machine_peak, as `edgesdk bench`'s)."""
+def peak_gops(precision: str, report: dict[str, Any]) -> tuple[float, str]:
+    """This CPU's 1-thread peak at `precision`: the one `edgesdk bench` measured for the bundle's
+    roofline right before (roofline.machine_peak), or, where its roofline was skipped (a model
+    format the op counter does not read), the same probes run here."""
+    roof = report.get("roofline", {})
+    if "peak_gops" in roof:
+        if roof["precision"] != ("int8" if precision == "int8" else "float32"):
+            raise InputError(f"the bundle's roofline is at {roof['precision']}, its table row at {precision}")
+        return roof["peak_gops"], f"{roof['peak_probe']} ({roof['peak_gops']:.0f} GOP/s)"
     peak = roofline.machine_peak(precision == "int8", THREADS)
     return peak.gops, f"{peak.probe} ({peak.gops:.0f} GOP/s)"
 
@@ -276,7 +283,7 @@ def measure(row: Row, bundle_path: Path, module, shape: tuple[int, ...], operati
     row.bench = report
     row.eager_ms = eager_ms(module, shape, runs)
     if operations:
-        peak, row.floor_probe = peak_gops(row.precision)
+        peak, row.floor_probe = peak_gops(row.precision, report)
         row.floor_ms = operations / peak / 1e6
 
 

@@ -75,3 +75,36 @@ def test_runtimes_and_modes_come_from_the_targets_and_translators():
     assert br.mode_problem("onnxruntime", "int8") is None
     # ExecuTorch's translator has no fp16: the reason is the build's own error, naming what it has.
     assert "not supported for runtime 'executorch' (supported: int8-dynamic, int8)" in br.mode_problem("executorch", "fp16")
+
+
+def _bench_report(roof: dict) -> dict:
+    return {"cpp_sdk_ms": {"preprocess": 0.5, "infer": 10.0, "e2e": 11.0}, "bare_session_ms": 10.0, "roofline": roof}
+
+
+def test_the_floor_takes_the_peak_edgesdk_bench_just_measured_and_probes_only_without_it(monkeypatch):
+    """The GEMM probes run once per bundle: inside `edgesdk bench`'s roofline, whose peak the row's
+    floor reuses; only a bundle whose roofline was skipped has them run for its floor."""
+    probed = []
+
+    def machine_peak(int8: bool, threads: int):
+        probed.append(int8)
+        return br.roofline.Peak(500.0, "probe P", "onnxruntime", {"probe P": 500.0}, {})
+
+    monkeypatch.setattr(br.roofline, "machine_peak", machine_peak)
+    monkeypatch.setattr(br, "eager_ms", lambda module, shape, runs: 40.0)
+    roof = {"precision": "int8", "peak_gops": 400.0, "peak_probe": "probe Q"}
+    monkeypatch.setattr(br, "bench_bundle", lambda path, runs, threads: _bench_report(roof))
+    row = br.Row("resnet18-like", "openvino", "x86", "int8")
+    br.measure(row, Path("b"), None, (1, 3, 224, 224), 4_000_000_000, 5)
+    assert probed == [] and row.floor_ms == 10.0 and row.floor_probe == "probe Q (400 GOP/s)"
+    assert row.ratios["infer_vs_floor"] == 1.0
+
+    monkeypatch.setattr(br, "bench_bundle", lambda path, runs, threads: _bench_report({"skipped": "a .tflite model"}))
+    row = br.Row("resnet18-like", "tflite", "x86", "int8")
+    br.measure(row, Path("b"), None, (1, 3, 224, 224), 4_000_000_000, 5)
+    assert probed == [True] and row.floor_ms == 8.0 and row.floor_probe == "probe P (500 GOP/s)"
+
+    # A roofline at another precision than the row's is refused, not mixed into its floor.
+    monkeypatch.setattr(br, "bench_bundle", lambda path, runs, threads: _bench_report({**roof, "precision": "float32"}))
+    with pytest.raises(InputError, match="float32"):
+        br.measure(br.Row("resnet18-like", "openvino", "x86", "int8"), Path("b"), None, (1, 3, 224, 224), 4_000_000_000, 5)
