@@ -379,6 +379,20 @@ def test_bench_reports_glue_overhead(bundles, images):
     assert np.isfinite(bench["glue_overhead"])
 
 
+def test_bench_reports_processor_time_beside_wall_time(bundles, images):
+    """At 1 thread a stage takes no more processor time than wall time (clock reads and ticks:
+    microseconds), inference is part of end to end, and the quietest runs' wall time is what the
+    processor time of most runs comes to."""
+    proc = bundles("bilinear_crop").run("--input", str(images["rgb.jpg"]), "--bench", "30", "--threads", "1")
+    assert proc.returncode == 0, proc.stderr
+    bench = json.loads(proc.stdout)["bench"]
+    cpu_infer, cpu_e2e = bench["infer_cpu_ms"], bench["e2e_cpu_ms"]
+    assert set(cpu_infer) == set(cpu_e2e) == {"median", "p10", "p90"}
+    assert 0 < cpu_infer["p10"] <= cpu_infer["median"] <= cpu_infer["p90"] and cpu_infer["median"] < cpu_e2e["median"]
+    assert cpu_infer["median"] <= bench["infer_ms"] + 0.005 and cpu_e2e["median"] <= bench["e2e_ms"]["median"] + 0.005
+    assert cpu_e2e["p90"] >= 0.5 * bench["e2e_ms"]["p10"]
+
+
 def test_generated_code_is_warning_free_and_namespaced(bundles):
     """Builds run with -Werror; two SDKs keep their ops apart through their namespaces."""
     a, b = bundles("bilinear_crop"), bundles("custom_f16")
