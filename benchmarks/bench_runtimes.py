@@ -78,6 +78,8 @@ class Row:
     preprocess_ms: float | None = None
     infer_ms: float | None = None
     e2e_ms: float | None = None
+    infer_cpu_ms: float | None = None  # processor time of the C++ SDK's inference and end to end
+    e2e_cpu_ms: float | None = None
     bare_session_ms: float | None = None
     eager_ms: float | None = None
     floor_ms: float | None = None
@@ -93,6 +95,9 @@ class Row:
             "e2e_vs_eager": ratio(self.e2e_ms, self.eager_ms),
             "infer_vs_bare_session": ratio(self.infer_ms, self.bare_session_ms),
             "infer_vs_floor": ratio(self.infer_ms, self.floor_ms),
+            "e2e_vs_floor": ratio(self.e2e_ms, self.floor_ms),
+            "infer_cpu_vs_floor": ratio(self.infer_cpu_ms, self.floor_ms),
+            "e2e_cpu_vs_floor": ratio(self.e2e_cpu_ms, self.floor_ms),
         }
 
 
@@ -136,18 +141,20 @@ def render_block(meta: dict[str, Any], rows: list[Row], qemu_rows: list[QemuRow]
         "the machine is shared and loaded, so absolute times are pessimistic; the ratios, each to a baseline measured right after the bundle, are what counts. "
         f"Command: `{meta['command']}`.",
         "",
-        "| model | runtime (target) | precision | C++ pre-processing | inference | end to end | bare session | PyTorch eager | e2e / eager | inference / bare | floor* | inference / floor |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | runtime (target) | precision | C++ pre-processing | inference | end to end | bare session | PyTorch eager | e2e / eager | inference / bare "
+        "| floor* | inference / floor | end to end / floor | processor time**: inference, end to end / floor |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         head = f"| {row.model} | {row.runtime} ({row.target}) | {row.precision} |"
         if row.status != "ok":
-            lines.append(f"{head} {row.status}: {_cell(row.reason)} |" + " |" * 8)
+            lines.append(f"{head} {row.status}: {_cell(row.reason)} |" + " |" * 10)
             continue
         r = row.ratios
         lines.append(
             f"{head} {_ms(row.preprocess_ms)} | {_ms(row.infer_ms)} | {_ms(row.e2e_ms)} | {_ms(row.bare_session_ms)} | {_ms(row.eager_ms)} | "
-            f"{_x(r['e2e_vs_eager'])} | {_x(r['infer_vs_bare_session'])} | {_ms(row.floor_ms)} | {_x(r['infer_vs_floor'])} |"
+            f"{_x(r['e2e_vs_eager'])} | {_x(r['infer_vs_bare_session'])} | {_ms(row.floor_ms)} | {_x(r['infer_vs_floor'])} | {_x(r['e2e_vs_floor'])} | "
+            f"{_pair(r['infer_cpu_vs_floor'], r['e2e_cpu_vs_floor'])} |"
         )
     lines += [
         "",
@@ -155,6 +162,10 @@ def render_block(meta: dict[str, Any], rows: list[Row], qemu_rows: list[QemuRow]
         "precision, the fastest GEMM probe of ONNX Runtime and OpenVINO (a MatMul and a 1x1 Convolution each; float32, or int8 u8 x s8 Q/DQ) run right after the bundle. fp16 bundles "
         "compute in float32 on this CPU (fp16 weights), so their floor is the float32 one. Bare session: the runtime's own session on the same tensor, in the "
         "same C++ binary; PyTorch eager: the float32 module on the model's input shape.",
+        "",
+        "**processor time of the C++ SDK process (medians), against the same floor: on a loaded machine wall time also holds the slices the scheduler "
+        "gives other processes, which the floor's short probe escapes; processor time counts only the work done (cache and memory contention from the "
+        "other processes stay in).",
         "",
         f"aarch64 under qemu-aarch64 ({', '.join(QEMU_MODELS)}; `edgesdk test BUNDLE --device qemu-aarch64`: cross-compiled from the bundle, "
         "golden vectors compared as on the host; correctness, not speed):",
@@ -164,6 +175,10 @@ def render_block(meta: dict[str, Any], rows: list[Row], qemu_rows: list[QemuRow]
     ]
     lines += [f"| {q.model} | {q.runtime} (arm) | {q.precision} | {_cell(q.result)} |" for q in qemu_rows]
     return "\n".join(lines)
+
+
+def _pair(a: float | None, b: float | None) -> str:
+    return "-" if a is None or b is None else f"{a:.2f}, {b:.2f}"
 
 
 def _cell(text: str, limit: int = 300) -> str:
@@ -279,6 +294,7 @@ def measure(row: Row, bundle_path: Path, module, shape: tuple[int, ...], operati
     report = bench_bundle(bundle_path, runs=runs, threads=THREADS)
     cpp = report["cpp_sdk_ms"]
     row.preprocess_ms, row.infer_ms, row.e2e_ms = cpp["preprocess"], cpp["infer"], cpp["e2e"]
+    row.infer_cpu_ms, row.e2e_cpu_ms = report["cpp_sdk_cpu_ms"]["infer"], report["cpp_sdk_cpu_ms"]["e2e"]
     row.bare_session_ms = report["bare_session_ms"]
     row.bench = report
     row.eager_ms = eager_ms(module, shape, runs)

@@ -232,6 +232,7 @@ def test_bench_reports_ratios_against_a_bare_session_and_the_roofline(unseen_mod
     report = json.loads(capsys.readouterr().out)
     ratios = report["ratios"]
     assert report["bare_session_ms"] > 0 and report["cpp_sdk_ms"]["e2e"] >= report["cpp_sdk_ms"]["infer"]
+    assert 0 < report["cpp_sdk_cpu_ms"]["infer"] <= report["cpp_sdk_cpu_ms"]["e2e"]
     assert all(np.isfinite(v) and v > 0 for v in ratios.values())
     roof = report["roofline"]
     assert roof["precision"] == "float32" and roof["peak_gops"] > 0 and roof["copy_bandwidth_gbs"] > 0

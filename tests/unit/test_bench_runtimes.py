@@ -46,15 +46,15 @@ def _meta() -> dict:
 
 
 def test_the_table_gives_the_ratios_and_one_cell_per_column_on_every_row():
-    ok = br.Row("resnet18-like", "onnxruntime", "x86", "int8", preprocess_ms=0.5, infer_ms=12.0, e2e_ms=13.0, bare_session_ms=12.5, eager_ms=52.0, floor_ms=10.0)
+    ok = br.Row("resnet18-like", "onnxruntime", "x86", "int8", preprocess_ms=0.5, infer_ms=12.0, e2e_ms=13.0, bare_session_ms=12.5, eager_ms=52.0, floor_ms=10.0, infer_cpu_ms=10.5, e2e_cpu_ms=11.0)
     refused = br.Row("example", "ncnn", "arm", "fp16", status="not supported", reason="quantization.mode: 'fp16' is not supported | for\nruntime 'ncnn'")
     qemu = [br.QemuRow("example", "ncnn", "int8", "passed (3 golden cases)")]
     block = br.render_block(_meta(), [ok, refused], qemu)
     lines = block.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("| model | runtime (target)"))
     speed_rows = lines[header : header + 4]
-    assert all(line.count("|") == 13 for line in speed_rows), speed_rows
-    assert speed_rows[2] == "| resnet18-like | onnxruntime (x86) | int8 | 0.5 ms | 12.0 ms | 13.0 ms | 12.5 ms | 52.0 ms | 0.25 | 0.96 | 10.0 ms | 1.20 |"
+    assert all(line.count("|") == 15 for line in speed_rows), speed_rows
+    assert speed_rows[2] == "| resnet18-like | onnxruntime (x86) | int8 | 0.5 ms | 12.0 ms | 13.0 ms | 12.5 ms | 52.0 ms | 0.25 | 0.96 | 10.0 ms | 1.20 | 1.30 | 1.05, 1.10 |"
     assert speed_rows[3].startswith("| example | ncnn (arm) | fp16 | not supported: quantization.mode: 'fp16' is not supported / for runtime 'ncnn' |")
     assert "load average 3.00/2.00/1.00" in lines[0] and "`python bench`" in lines[0] and "loaded" in lines[0]
     assert "| example | ncnn (arm) | int8 | passed (3 golden cases) |" in lines
@@ -62,7 +62,7 @@ def test_the_table_gives_the_ratios_and_one_cell_per_column_on_every_row():
 
 def test_ratios_are_none_where_a_baseline_is_missing():
     row = br.Row("example", "ncnn", "arm", "fp32", infer_ms=2.0, e2e_ms=3.0, bare_session_ms=1.0, eager_ms=6.0)
-    assert row.ratios == {"e2e_vs_eager": 0.5, "infer_vs_bare_session": 2.0, "infer_vs_floor": None}
+    assert row.ratios == {"e2e_vs_eager": 0.5, "infer_vs_bare_session": 2.0, "infer_vs_floor": None, "e2e_vs_floor": None, "infer_cpu_vs_floor": None, "e2e_cpu_vs_floor": None}
 
 
 def test_runtimes_and_modes_come_from_the_targets_and_translators():
@@ -78,7 +78,7 @@ def test_runtimes_and_modes_come_from_the_targets_and_translators():
 
 
 def _bench_report(roof: dict) -> dict:
-    return {"cpp_sdk_ms": {"preprocess": 0.5, "infer": 10.0, "e2e": 11.0}, "bare_session_ms": 10.0, "roofline": roof}
+    return {"cpp_sdk_ms": {"preprocess": 0.5, "infer": 10.0, "e2e": 11.0}, "cpp_sdk_cpu_ms": {"infer": 9.0, "e2e": 9.5}, "bare_session_ms": 10.0, "roofline": roof}
 
 
 def test_the_floor_takes_the_peak_edgesdk_bench_just_measured_and_probes_only_without_it(monkeypatch):
@@ -97,7 +97,7 @@ def test_the_floor_takes_the_peak_edgesdk_bench_just_measured_and_probes_only_wi
     row = br.Row("resnet18-like", "openvino", "x86", "int8")
     br.measure(row, Path("b"), None, (1, 3, 224, 224), 4_000_000_000, 5)
     assert probed == [] and row.floor_ms == 10.0 and row.floor_probe == "probe Q (400 GOP/s)"
-    assert row.ratios["infer_vs_floor"] == 1.0
+    assert row.ratios["infer_vs_floor"] == 1.0 and row.ratios["e2e_cpu_vs_floor"] == 0.95 and row.ratios["infer_cpu_vs_floor"] == 0.9
 
     monkeypatch.setattr(br, "bench_bundle", lambda path, runs, threads: _bench_report({"skipped": "a .tflite model"}))
     row = br.Row("resnet18-like", "tflite", "x86", "int8")
