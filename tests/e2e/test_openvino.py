@@ -180,6 +180,19 @@ def test_nncf_int8_of_a_resnet18_is_under_30_percent_of_fp32(tmp_path_factory):
     assert size(int8.bundle) <= 0.30 * size(fp32)
     assert int8.parity["outputs"]["logits"]["cosine"] >= 0.99
     assert "FakeQuantize" in (int8.bundle / "model" / "model.xml").read_text()
+    # The classifier head is quantized like the other layers (faster than float32: INT8_SETTINGS),
+    # so the CPU plugin runs every convolution and the fully connected head int8.
+    assert json.loads((int8.bundle / "sdk.json").read_text())["quantization"]["settings"]["output_layer"]["value"] == "int8"
+    import openvino as ov
+
+    from edgesdk.backends.openvino import config
+
+    core = ov.Core()
+    compiled = core.compile_model(core.read_model(str(int8.bundle / "model" / "model.xml")), "CPU", config(1))
+    runs = {}
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        runs.setdefault(op.get_rt_info()["layerType"].astype(str), []).append(op.get_rt_info()["runtimePrecision"].astype(str))
+    assert runs["FullyConnected"] and runs["Convolution"] and all(p in ("u8", "i8") for p in runs["FullyConnected"] + runs["Convolution"]), runs
 
 
 def test_nncf_int8_of_the_example_agrees_on_top1(example_models, tmp_path):
