@@ -180,7 +180,7 @@ def test_nncf_int8_of_a_resnet18_is_under_30_percent_of_fp32(tmp_path_factory):
     assert size(int8.bundle) <= 0.30 * size(fp32)
     assert int8.parity["outputs"]["logits"]["cosine"] >= 0.99
     assert "FakeQuantize" in (int8.bundle / "model" / "model.xml").read_text()
-    # The classifier head is quantized like the other layers (faster than float32: INT8_SETTINGS),
+    # The classifier head is quantized like the other layers (float32 measured no faster: INT8_SETTINGS),
     # so the CPU plugin runs every convolution and the fully connected head int8.
     assert json.loads((int8.bundle / "sdk.json").read_text())["quantization"]["settings"]["output_layer"]["value"] == "int8"
     import openvino as ov
