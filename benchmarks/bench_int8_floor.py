@@ -318,8 +318,8 @@ def report(results: dict) -> None:
     units = results["vector_units"]
     if units:
         print(
-            f"vector units (benchmarks/isa_rates.c): {units['clock_ghz']:.2f} GHz, u8 x s8 {units['int8_gops']:.0f} GOP/s ({units['int8_ops_per_cycle']:.1f} op/cycle),"
-            f" float32 {units['float32_gops']:.0f} GFLOP/s: the peak is {100 * results['peak_gops'] / units['int8_gops']:.0f}% of the u8 x s8 rate"
+            f"vector units (benchmarks/isa_rates.c): {units['clock_ghz']:.2f} GHz, u8 x s8 by {units['int8_kernel']} {units['int8_gops']:.0f} GOP/s ({units['int8_ops_per_cycle']:.1f} op/cycle),"
+            f" float32 by {units['float32_kernel']} {units['float32_gops']:.0f} GFLOP/s: the peak is {100 * results['peak_gops'] / units['int8_gops']:.0f}% of the u8 x s8 rate"
         )
     for runtime, r in results["runtimes"].items():
         print(f"\n{runtime}: bare Python session, 1 thread")

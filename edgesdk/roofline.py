@@ -321,7 +321,8 @@ def runtime_peak(peak: Peak, runtime: str) -> float | None:
 class VectorIsa:
     """The widest vector instructions this CPU has for each precision, and the operations per cycle
     they allow at two vector pipes (two FMA pipes and two integer-multiply pipes: Skylake and Zen 2-4
-    alike): a sanity bound on the probes, peak / ops_per_cycle being the clock the peak implies."""
+    alike; Zen 4's 512-bit instructions take two passes through its 256-bit ones): a sanity bound on
+    the probes, peak / ops_per_cycle being the clock the peak implies."""
 
     name: str
     float32_ops_per_cycle: int | None
@@ -336,17 +337,23 @@ def vector_isa(cpuinfo: Path = Path("/proc/cpuinfo")) -> VectorIsa:
     except OSError:
         return VectorIsa("unknown (no /proc/cpuinfo)", None, None, "unknown", "unknown")
     flags: set[str] = set()
+    fields: dict[str, str] = {}
     for line in text.splitlines():
         key, _, value = line.partition(":")
         if key.strip() in ("flags", "Features"):
             flags |= set(value.split())
+        fields.setdefault(key.strip(), value.strip())
+    # AMD Zen 4 (family 25 is Zen 3 and 4; only Zen 4 has AVX-512) runs a 512-bit instruction as two
+    # halves on its 256-bit pipes: zmm doubles the work per instruction, not per cycle.
+    halves = 2 if fields.get("vendor_id") == "AuthenticAMD" and fields.get("cpu family") == "25" else 1
     if "avx512_vnni" in flags:
         # vpdpbusd zmm: 64 u8 x s8 multiply-adds in one instruction.
-        return VectorIsa("AVX-512 VNNI", 64, 256, "vfmadd231ps zmm", "vpdpbusd zmm")
+        name = "AVX-512 VNNI" + (" (Zen 4: 512 bits as two 256-bit halves)" if halves == 2 else "")
+        return VectorIsa(name, 64 // halves, 256 // halves, "vfmadd231ps zmm", "vpdpbusd zmm")
     if "avx_vnni" in flags:
         return VectorIsa("AVX2 + AVX-VNNI", 32, 128, "vfmadd231ps ymm", "vpdpbusd ymm")
     if "avx512bw" in flags:
-        return VectorIsa("AVX-512 (no VNNI)", 64, 128, "vfmadd231ps zmm", "vpmaddubsw + vpmaddwd zmm")
+        return VectorIsa("AVX-512 (no VNNI)", 64 // halves, 128 // halves, "vfmadd231ps zmm", "vpmaddubsw + vpmaddwd zmm")
     if "avx2" in flags and "fma" in flags:
         # 32 u8 x s8 multiply-adds take two multiplies (vpmaddubsw to int16 pairs, vpmaddwd by ones
         # to int32) on the same two pipes: 32 MACs = 64 operations per cycle, twice float32's rate.

@@ -191,12 +191,17 @@ def test_repeated_peaks_keep_each_probes_fastest_and_the_best_of_those():
         ("fpu sse2 avx fma avx2 bmi2", "AVX2 + FMA (no VNNI, no AVX-512)", 32, 64),
         ("avx2 fma avx_vnni", "AVX2 + AVX-VNNI", 32, 128),
         ("avx2 fma avx512f avx512bw avx512_vnni", "AVX-512 VNNI", 64, 256),
+        ("vendor:AuthenticAMD family:25 avx2 fma avx512f avx512bw avx512_vnni", "AVX-512 VNNI (Zen 4: 512 bits as two 256-bit halves)", 32, 128),
+        ("vendor:AuthenticAMD family:26 avx2 fma avx512f avx512bw avx512_vnni", "AVX-512 VNNI", 64, 256),
         ("fpu sse2", "below AVX2", None, None),
     ],
 )
 def test_the_instruction_set_is_read_from_cpuinfo(flags, name, float32, int8, tmp_path):
+    cpu = {k: v for k, _, v in (word.partition(":") for word in flags.split() if ":" in word)}
+    flags = " ".join(word for word in flags.split() if ":" not in word)
+    head = f"vendor_id\t: {cpu.get('vendor', 'GenuineIntel')}\ncpu family\t: {cpu.get('family', '6')}\n"
     cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+    cpuinfo.write_text(f"processor\t: 0\n{head}flags\t\t: {flags}\n\nprocessor\t: 1\n{head}flags\t\t: {flags}\n")
     isa = roofline.vector_isa(cpuinfo)
     assert (isa.name, isa.float32_ops_per_cycle, isa.int8_ops_per_cycle) == (name, float32, int8)
 
