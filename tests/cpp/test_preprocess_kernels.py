@@ -85,6 +85,8 @@ PIPELINES = [
     ((5, 8), [_resize(3, 7), NORMALIZE_SCALED, _layout("nchw")]),
     ((4, 40), [_resize(7, 1), NORMALIZE]),
     ((8, 33), [_resize(6, 17, "nearest"), NORMALIZE, _layout("nchw")]),
+    # the normalize outside the y pass (after a uint8 resize), scale not 1, AVX2 groups and a rest
+    ((20, 30), [_resize(9, 19, precision="uint8"), NORMALIZE_SCALED, _layout("nchw")]),
 ]
 # Outputs 1, 3, 5, 7 and 9 wide: no group of four positions, or one or two and a tail, for the
 # float x pass of two taps (bilinear) and one tap (nearest) and the uint8 resize (groups of eight).
@@ -272,6 +274,11 @@ PLANTED = [
     ("preprocess.cpp.j2", "_mm_mul_ps(v1v, _mm_loadu_ps(r1 + i))", "_mm_mul_ps(v1v, _mm_loadu_ps(r0 + i))", "sse2"),
     ("preprocess.cpp.j2", "_mm_div_ps(_mm_sub_ps(_mm_mul_ps(v, s), m), d)", "_mm_div_ps(_mm_sub_ps(v, m), d)", "sse2"),
     ("preprocess.cpp.j2", "done += y_taps2_normalize_sse2(r0 + done, v0, r1 + done, v1, o + done,", "done += y_taps2_normalize_sse2(r0, v0, r1, v1, o + done,", "avx2"),
+    # The AVX2 uint8 resize (x pass, y pass's packing order) and normalize outside the y pass.
+    ("resample.cpp.j2", "_mm256_madd_epi16(loaded.byte[Step + byte], a1)", "_mm256_madd_epi16(loaded.byte[3 + byte], a1)", "avx2"),
+    ("resample.cpp.j2", "_mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)", "_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)", "avx2"),
+    ("resample.cpp.j2", "_mm256_srai_epi32(_mm256_add_epi32(v, two), 2)", "_mm256_srai_epi32(v, 2)", "avx2"),
+    ("preprocess.cpp.j2", "_mm256_sub_ps(_mm256_mul_ps(_mm256_loadu_ps(v + i), s), m)", "_mm256_sub_ps(_mm256_loadu_ps(v + i), m)", "avx2"),
     # finish_into over a kept tensor: one larger than the next case's must shrink to it.
     ("preprocess.cpp.j2", "if (tensor.bytes.size() != size) tensor.bytes.resize(size);", "if (tensor.bytes.size() < size) tensor.bytes.resize(size);", "any"),
 ]
