@@ -279,6 +279,8 @@ PLANTED = [
     ("resample.cpp.j2", "_mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)", "_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)", "avx2"),
     ("resample.cpp.j2", "_mm256_srai_epi32(_mm256_add_epi32(v, two), 2)", "_mm256_srai_epi32(v, 2)", "avx2"),
     ("preprocess.cpp.j2", "_mm256_sub_ps(_mm256_mul_ps(_mm256_loadu_ps(v + i), s), m)", "_mm256_sub_ps(_mm256_loadu_ps(v + i), m)", "avx2"),
+    ("preprocess.cpp.j2", "_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + i)))", "_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)))", "avx2"),
+    ("preprocess.cpp.j2", "_mm256_mul_ps(vv, _mm256_loadu_ps(r + i))", "_mm256_mul_ps(vv, _mm256_loadu_ps(r))", "avx2"),
     # finish_into over a kept tensor: one larger than the next case's must shrink to it.
     ("preprocess.cpp.j2", "if (tensor.bytes.size() != size) tensor.bytes.resize(size);", "if (tensor.bytes.size() < size) tensor.bytes.resize(size);", "any"),
 ]
