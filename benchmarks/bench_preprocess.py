@@ -7,14 +7,17 @@ For a 512x512 RGB uint8 photo -> 224x224 NCHW float32, three pipelines: a biline
 - `floor`: one memcpy of (input bytes + output bytes) / 2, i.e. as many bytes read and written
   as the pipeline must read (the photo) and write (the tensor);
 - `new`: the templates of this checkout; `old`: those of git revision --baseline (default: the
-  commit before the fused row loops), rendered in another namespace.
+  commit before the fused row loops), rendered in another namespace. A side whose templates
+  can (Preprocessor::finish_into, i.e. Model::preprocess_into) writes into one tensor kept from
+  round to round, as a camera loop does; the others, and every side with --fresh, fill a fresh
+  tensor per call (preprocess()).
 Both are compiled as the SDK's CMake compiles them (-O3 -DNDEBUG -ffp-contract=off) and their
 tensors are compared byte for byte (they must be identical: the contract fixes every operation).
 The Kotlin side (skipped with --no-kotlin or without kotlinc) does the same on the JVM, new and old
 Kotlin core in one jar, floor = System.arraycopy; its tensors must equal the C++ ones byte for byte,
 and `kt/c++` is its time over the C++ `new` time of the same run.
 
-Usage: python benchmarks/bench_preprocess.py [--rounds N] [--baseline REV] [--json FILE] [--no-kotlin]
+Usage: python benchmarks/bench_preprocess.py [--rounds N] [--baseline REV] [--json FILE] [--no-kotlin] [--fresh]
 """
 
 from __future__ import annotations
@@ -59,30 +62,41 @@ PIPELINES = {
     "resize 224 precision uint8": [{"op": "resize", "size": [224, 224], "interpolation": "bilinear", "keep_ratio": False, "precision": "uint8"}, NORMALIZE, NCHW],
 }
 
-# One translation unit per side: the pipelines as the SDK's step macros write them.
+# One translation unit per side: the pipelines as the SDK's step macros write them. With `into`
+# (templates that have Preprocessor::finish_into, what Model::preprocess_into runs), the tensor
+# is written into `out`'s buffer, kept from call to call as a camera loop keeps its tensor; else
+# each call fills a fresh tensor (preprocess()) whose bytes replace `out`'s.
 UNIT = """#include <cstdint>
+#include <utility>
 #include <vector>
 #include "preprocess.hpp"
 {% import "cpp/_steps.j2" as steps %}
 namespace {{ cpp_namespace }} {
 {% for case in pre_cases %}
-Tensor pipeline_{{ loop.index0 }}(const uint8_t* pixels) {
+void pipeline_{{ loop.index0 }}(const uint8_t* pixels, Tensor& out) {
   Image image{pixels, {{ case.width }}, {{ case.height }}, {{ case.width * 3 }}, PixelFormat::RGB8};
   detail::Preprocessor p(image, detail::ChannelOrder::RGB, Limits{});
 {% for step in case.steps %}
 {{ step_code(steps, "pre", loop.index0, step) -}}
 {% endfor %}
-  return p.finish("input");
+{% if into %}
+  p.finish_into("input", out);
+{% else %}
+  out = p.finish("input");
+{% endif %}
 }
 {% endfor %}
 }  // namespace {{ cpp_namespace }}
 // The side's entry point: pipeline `index` on `pixels`, its tensor's bytes into `out`.
 void run_{{ side }}(int index, const uint8_t* pixels, std::vector<uint8_t>& out) {
+  {{ cpp_namespace }}::Tensor tensor;
+  tensor.bytes.swap(out);
   switch (index) {
 {% for case in pre_cases %}
-    case {{ loop.index0 }}: out = {{ cpp_namespace }}::pipeline_{{ loop.index0 }}(pixels).bytes; break;
+    case {{ loop.index0 }}: {{ cpp_namespace }}::pipeline_{{ loop.index0 }}(pixels, tensor); break;
 {% endfor %}
   }
+  out.swap(tensor.bytes);
 }
 """
 
@@ -251,7 +265,12 @@ def baseline_templates(rev: str, into: Path) -> Path | None:
     return into / "edgesdk" / "templates"
 
 
-def build(work: Path, sides: dict[str, Path]) -> Path:
+def has_into(templates: Path) -> bool:
+    """Whether these templates' Preprocessor can write into a kept tensor (finish_into)."""
+    return "finish_into" in (templates / "cpp" / "src" / "preprocess.hpp.j2").read_text(encoding="utf-8")
+
+
+def build(work: Path, sides: dict[str, Path], fresh: bool = False) -> Path:
     cases = [SimpleNamespace(id=f"p{i}", pixels=np.zeros((SIZE, SIZE, 3), np.uint8), input_color="rgb", steps=steps, frame=None) for i, steps in enumerate(PIPELINES.values())]
     objects = []
     for side, templates in sides.items():
@@ -261,7 +280,8 @@ def build(work: Path, sides: dict[str, Path]) -> Path:
         env = make_environment()
         env.loader = FileSystemLoader(str(templates))
         unit = src / "bench_unit.cpp"
-        unit.write_text(env.from_string(UNIT).render(side=side, **ctx), encoding="utf-8")
+        into = has_into(templates) and not fresh
+        unit.write_text(env.from_string(UNIT).render(side=side, into=into, **ctx), encoding="utf-8")
         headers = b"".join(f.read_bytes() for f in sorted(files) if f.suffix == ".hpp")
         for cpp in [*(f for f in files if f.suffix == ".cpp" and f.name != "driver.cpp"), unit]:
             # Objects are named by their source text, so a kept --work folder compiles only what changed.
@@ -322,6 +342,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--work", type=Path, help="build here and keep it (objects are reused by content); default: a temporary folder")
     parser.add_argument("--no-kotlin", action="store_true", help="time the C++ side only")
+    parser.add_argument("--fresh", action="store_true", help="every call fills a fresh tensor (preprocess()), not a kept one (preprocess_into())")
     args = parser.parse_args()
     kotlin_problem = "--no-kotlin" if args.no_kotlin else hosttest_kotlin.toolchain_problem()
     with tempfile.TemporaryDirectory(prefix="edgesdk-bench-pre-") as tmp_name:
@@ -333,7 +354,7 @@ def main() -> None:
         old = baseline_templates(args.baseline, work / "baseline" / args.baseline)
         if old is not None:
             sides["old"] = old
-        exe = build(work, sides)
+        exe = build(work, sides, args.fresh)
         jar = None if kotlin_problem else build_kotlin(work, sides)
         proc = subprocess.run([str(exe), str(args.rounds), "1" if old else "0"], capture_output=True, text=True, check=True, env={**os.environ, "BENCH_TENSORS": str(tensors)})
         rows = [json.loads(line) for line in proc.stdout.splitlines()]

@@ -1,5 +1,6 @@
 // Drives the generated C++ API directly: every PixelFormat (with padded strides) must give the
 // tensor of the equivalent packed RGB image, and bad images must come back as InvalidInput.
+#include <algorithm>
 #include <cstdio>
 #include <vector>
 
@@ -38,6 +39,46 @@ int main(int argc, char** argv) {
   auto gray_ref = model.value().preprocess({gray3.data(), w, h, w * 3, sdk::PixelFormat::RGB8});
   auto gray_got = model.value().preprocess({gray.data(), w, h, w, sdk::PixelFormat::GRAY8});
   if (!gray_got.ok() || gray_got.value().bytes != gray_ref.value().bytes) return std::printf("gray differs\n"), 1;
+
+  // preprocess_into: the tensor of preprocess(), into a tensor the caller keeps. One tensor goes
+  // through every case: first holding another dtype, shape and byte size (replaced, resized),
+  // then the right size full of 0xFF (every byte rewritten, none left from before), then the bytes
+  // of another image (reused as they are).
+  auto same = [](const sdk::Tensor& a, const sdk::Tensor& b) {
+    return a.name == b.name && a.shape == b.shape && a.dtype == b.dtype && a.bytes == b.bytes;
+  };
+  sdk::Tensor kept{"stale", {2, 5}, sdk::DType::Int64, std::vector<uint8_t>(80, 0x11)};
+  const sdk::Image rgb_image{rgb.data(), w, h, w * 3, sdk::PixelFormat::RGB8};
+  sdk::Geometry into_geometry, geometry;
+  auto fresh = model.value().preprocess(rgb_image, &geometry);
+  auto into = model.value().preprocess_into(rgb_image, kept, &into_geometry);
+  if (!into.ok() || !same(kept, fresh.value())) return std::printf("preprocess_into differs from preprocess\n"), 1;
+  if (into_geometry.scale_x != geometry.scale_x || into_geometry.input_width != geometry.input_width) return std::printf("preprocess_into geometry\n"), 1;
+  const uint8_t* buffer = kept.bytes.data();
+  std::fill(kept.bytes.begin(), kept.bytes.end(), 0xFF);
+  if (!model.value().preprocess_into(rgb_image, kept).ok() || !same(kept, fresh.value())) return std::printf("preprocess_into left bytes\n"), 1;
+  if (!model.value().preprocess_into({gray3.data(), w, h, w * 3, sdk::PixelFormat::RGB8}, kept).ok() || !same(kept, gray_ref.value())) {
+    return std::printf("preprocess_into of a second image differs\n"), 1;
+  }
+  if (kept.bytes.data() != buffer) return std::printf("preprocess_into reallocated a buffer of the right size\n"), 1;
+  const sdk::Orientation turned{90, true, false, {}};
+  auto turned_ref = model.value().preprocess(rgb_image, turned);
+  if (!model.value().preprocess_into(rgb_image, turned, kept).ok() || !same(kept, turned_ref.value())) return std::printf("preprocess_into oriented\n"), 1;
+  std::vector<uint8_t> nv21(w * h + 2 * ((w + 1) / 2) * ((h + 1) / 2));
+  for (std::size_t i = 0; i < nv21.size(); ++i) nv21[i] = static_cast<uint8_t>(i * 13 % 256);
+  const sdk::YuvFrame frame = sdk::YuvFrame::nv21(nv21.data(), nv21.size(), w, h);
+  auto frame_ref = model.value().preprocess(frame);
+  kept.bytes.resize(kept.bytes.size() + 3);
+  if (!frame_ref.ok() || !model.value().preprocess_into(frame, kept).ok() || !same(kept, frame_ref.value())) return std::printf("preprocess_into frame\n"), 1;
+  auto refused_into = model.value().preprocess_into({nullptr, 0, 0, 0, sdk::PixelFormat::RGB8}, kept);
+  if (refused_into.ok() || refused_into.error().code != sdk::ErrorCode::InvalidInput) return std::printf("preprocess_into accepted an empty image\n"), 1;
+  std::printf("%s\n", refused_into.error().message.c_str());
+  // run() reuses its input tensor between calls: the same results, call after call.
+  auto first_run = model.value().run(rgb_image), second_run = model.value().run(rgb_image);
+  if (!first_run.ok() || !second_run.ok() || first_run.value().raw[0].bytes != second_run.value().raw[0].bytes) return std::printf("run() repeated differs\n"), 1;
+  auto gray_run = model.value().run({gray3.data(), w, h, w * 3, sdk::PixelFormat::RGB8});
+  auto gray_raw = model.value().infer(gray_ref.value());
+  if (!gray_run.ok() || !gray_raw.ok() || gray_run.value().raw[0].bytes != gray_raw.value()[0].bytes) return std::printf("run() after run() differs\n"), 1;
 
   auto empty = model.value().preprocess({nullptr, 0, 0, 0, sdk::PixelFormat::RGB8});
   auto narrow = model.value().preprocess({rgb.data(), w, h, w, sdk::PixelFormat::RGB8});

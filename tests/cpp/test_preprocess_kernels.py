@@ -85,6 +85,8 @@ PIPELINES = [
     ((5, 8), [_resize(3, 7), NORMALIZE_SCALED, _layout("nchw")]),
     ((4, 40), [_resize(7, 1), NORMALIZE]),
     ((8, 33), [_resize(6, 17, "nearest"), NORMALIZE, _layout("nchw")]),
+    # the normalize outside the y pass (after a uint8 resize), scale not 1, AVX2 groups and a rest
+    ((20, 30), [_resize(9, 19, precision="uint8"), NORMALIZE_SCALED, _layout("nchw")]),
 ]
 # Outputs 1, 3, 5, 7 and 9 wide: no group of four positions, or one or two and a tail, for the
 # float x pass of two taps (bilinear) and one tap (nearest) and the uint8 resize (groups of eight).
@@ -106,12 +108,17 @@ DRIVER = """#include <sys/mman.h>
 {% import "cpp/_steps.j2" as steps %}
 namespace {{ cpp_namespace }} {
 {% for case in kernel_cases %}
-Tensor case_{{ loop.index0 }}(const uint8_t* pixels) {
+// Given `into`, through finish_into(*into), the buffer Model::preprocess_into reuses.
+Tensor case_{{ loop.index0 }}(const uint8_t* pixels, Tensor* into = nullptr) {
   Image image{pixels, {{ case.width }}, {{ case.height }}, {{ case.stride }}, PixelFormat::{{ case.format }}};
   detail::Preprocessor p(image, detail::ChannelOrder::{{ steps.order[case.input_color] }}, Limits{});
 {% for step in case.steps %}
 {{ step_code(steps, "pre", loop.index0, step) -}}
 {% endfor %}
+  if (into != nullptr) {
+    p.finish_into("input", *into);
+    return *into;
+  }
   return p.finish("input");
 }
 {% endfor %}
@@ -129,15 +136,21 @@ const uint8_t* guarded(const std::vector<uint8_t>& bytes) {
 }
 
 // Usage: driver DIR: DIR/<i>.in (exactly the bytes the image covers: its last row is short, and
-// it ends at an inaccessible page) -> DIR/<i>.out, the tensor's bytes.
+// it ends at an inaccessible page) -> DIR/<i>.out, the tensor's bytes, and DIR/<i>.into, those
+// of finish_into over one tensor kept from case to case (resized, or reused as it is, holding
+// the previous case's bytes).
 int main(int, char** argv) {
   const std::string dir = argv[1];
+  {{ cpp_namespace }}::Tensor kept{"stale", {3}, {{ cpp_namespace }}::DType::Int64, std::vector<uint8_t>(24, 0x11)};
 {% for case in kernel_cases %}
   {
     std::ifstream in(dir + "/{{ loop.index0 }}.in", std::ios::binary);
     const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     const {{ cpp_namespace }}::Tensor t = {{ cpp_namespace }}::case_{{ loop.index0 }}(guarded(bytes));
     std::ofstream(dir + "/{{ loop.index0 }}.out", std::ios::binary).write(reinterpret_cast<const char*>(t.bytes.data()), t.bytes.size());
+    {{ cpp_namespace }}::case_{{ loop.index0 }}(guarded(bytes), &kept);
+    if (kept.shape != t.shape || kept.dtype != t.dtype) return 3;
+    std::ofstream(dir + "/{{ loop.index0 }}.into", std::ios::binary).write(reinterpret_cast<const char*>(kept.bytes.data()), kept.bytes.size());
   }
 {% endfor %}
   return 0;
@@ -206,11 +219,12 @@ def problems(exe: Path, work: Path, cases: list[SimpleNamespace], runner: tuple[
         return [f"exit {proc.returncode}: {proc.stderr[-1500:]}"]
     found = []
     for i, c in enumerate(cases):
-        got = (data / f"{i}.out").read_bytes()
         want = c.expected.astype(c.expected.dtype.newbyteorder("<")).tobytes()
-        if got != want:
-            where = f"{c.format} {c.input_color} {c.height}x{c.width} stride {c.stride} {[s['op'] for s in c.steps]}"
-            found.append(f"case {i} ({where}): {len(got)} bytes differ from the reference's {len(want)}" if len(got) != len(want) else f"case {i} ({where}): not bit-identical")
+        for suffix, how in ((".out", ""), (".into", " (finish_into over the previous case's tensor)")):
+            got = (data / f"{i}{suffix}").read_bytes()
+            if got != want:
+                where = f"{c.format} {c.input_color} {c.height}x{c.width} stride {c.stride} {[s['op'] for s in c.steps]}{how}"
+                found.append(f"case {i} ({where}): {len(got)} bytes differ from the reference's {len(want)}" if len(got) != len(want) else f"case {i} ({where}): not bit-identical")
     return found
 
 
@@ -260,6 +274,15 @@ PLANTED = [
     ("preprocess.cpp.j2", "_mm_mul_ps(v1v, _mm_loadu_ps(r1 + i))", "_mm_mul_ps(v1v, _mm_loadu_ps(r0 + i))", "sse2"),
     ("preprocess.cpp.j2", "_mm_div_ps(_mm_sub_ps(_mm_mul_ps(v, s), m), d)", "_mm_div_ps(_mm_sub_ps(v, m), d)", "sse2"),
     ("preprocess.cpp.j2", "done += y_taps2_normalize_sse2(r0 + done, v0, r1 + done, v1, o + done,", "done += y_taps2_normalize_sse2(r0, v0, r1, v1, o + done,", "avx2"),
+    # The AVX2 uint8 resize (x pass, y pass's packing order) and normalize outside the y pass.
+    ("resample.cpp.j2", "_mm256_madd_epi16(loaded.byte[Step + byte], a1)", "_mm256_madd_epi16(loaded.byte[3 + byte], a1)", "avx2"),
+    ("resample.cpp.j2", "_mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)", "_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)", "avx2"),
+    ("resample.cpp.j2", "_mm256_srai_epi32(_mm256_add_epi32(v, two), 2)", "_mm256_srai_epi32(v, 2)", "avx2"),
+    ("preprocess.cpp.j2", "_mm256_sub_ps(_mm256_mul_ps(_mm256_loadu_ps(v + i), s), m)", "_mm256_sub_ps(_mm256_loadu_ps(v + i), m)", "avx2"),
+    ("preprocess.cpp.j2", "_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + i)))", "_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)))", "avx2"),
+    ("preprocess.cpp.j2", "_mm256_mul_ps(vv, _mm256_loadu_ps(r + i))", "_mm256_mul_ps(vv, _mm256_loadu_ps(r))", "avx2"),
+    # finish_into over a kept tensor: one larger than the next case's must shrink to it.
+    ("preprocess.cpp.j2", "if (tensor.bytes.size() != size) tensor.bytes.resize(size);", "if (tensor.bytes.size() < size) tensor.bytes.resize(size);", "any"),
 ]
 
 

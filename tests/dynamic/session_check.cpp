@@ -46,6 +46,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   sdk::Model& model = loaded.value();
+  // preprocess_into's tensor, kept across the sizes (resized from one to the next).
+  sdk::Tensor kept;
   for (int i = 2; i < argc; ++i) {
     const std::vector<std::string> f = split(argv[i], ':');
     if (f.size() != 4) return 2;
@@ -54,8 +56,15 @@ int main(int argc, char** argv) {
     const sdk::Image image{rgb.data(), w, h, w * 3, sdk::PixelFormat::RGB8};
     auto tensor = model.preprocess(image);
     sdk::Result<std::vector<sdk::Tensor>> raw = tensor.ok() ? model.infer(tensor.value()) : sdk::Result<std::vector<sdk::Tensor>>(tensor.error());
+    // The same through preprocess_into and through run() (its kept inputs): the same tensor, or
+    // the same refusal.
+    auto into = model.preprocess_into(image, kept);
+    auto run = model.run(image);
+    const bool into_same = tensor.ok() ? into.ok() && kept.shape == tensor.value().shape && kept.bytes == tensor.value().bytes : !into.ok() && into.error().message == tensor.error().message;
+    const bool run_same = raw.ok() ? run.ok() && run.value().raw[0].bytes == raw.value()[0].bytes : !run.ok() && run.error().message == raw.error().message;
+    std::printf("%d into=%s run=%s ", i - 2, into_same ? "same" : "differs", run_same ? "same" : "differs");
     if (!raw.ok()) {
-      std::printf("%d error=%s %s\n", i - 2, raw.error().code == sdk::ErrorCode::InvalidInput ? "invalid_input" : "other", raw.error().message.c_str());
+      std::printf("error=%s %s\n", raw.error().code == sdk::ErrorCode::InvalidInput ? "invalid_input" : "other", raw.error().message.c_str());
       continue;
     }
     const sdk::Tensor& out = raw.value()[0];
@@ -69,7 +78,7 @@ int main(int argc, char** argv) {
       std::memcpy(&b, out.bytes.data() + 4 * k, 4);
       max_abs = std::fmax(max_abs, std::fabs(static_cast<double>(a) - b));
     }
-    std::printf("%d shape=%s max_abs=%g\n", i - 2, shape.c_str(), max_abs);
+    std::printf("shape=%s max_abs=%g\n", shape.c_str(), max_abs);
   }
   return 0;
 }

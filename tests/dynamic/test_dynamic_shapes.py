@@ -266,10 +266,12 @@ def _check_session(bundle: Path, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == 5, proc.stdout
+    for line in lines:  # preprocess_into and run() (kept tensors, resized per size) agree with preprocess + infer
+        assert line.split()[1:3] == ["into=same", "run=same"], line
     for line, shape in zip(lines, want):
         assert f"shape={'x'.join(map(str, shape))} " in line, (line, shape)
         assert float(line.rsplit("max_abs=", 1)[1]) <= 1e-4, line
-    assert lines[4].startswith("4 error=invalid_input "), lines[4]
+    assert lines[4].startswith("4 into=same run=same error=invalid_input "), lines[4]
     assert "dim 'width' = 960 is outside the model's 16..128" in lines[4]
 
 
