@@ -132,6 +132,22 @@ def test_an_export_is_made_once_per_process_and_handed_out_as_copies(project):
     assert torch.equal(next(iter(third.state_dict.values())), next(iter(first.state_dict.values())))
 
 
+def test_runtimes_share_an_export_unless_the_build_cache_is_off(project, monkeypatch, cache):
+    manifest = load_manifest(project())
+    source = load_source(manifest)
+    torch_export._EXPORTS.clear()
+    exports: list[str] = []
+    real = torch_export._export
+    monkeypatch.setattr(torch_export, "_export", lambda source, manifest, runtime: exports.append(runtime) or real(source, manifest, runtime))
+    first = torch_export.exported_program(source, manifest, "tflite")
+    shared = torch_export.exported_program(source, manifest, "executorch")
+    assert exports == ["tflite"] and str(shared.graph) == str(first.graph)
+    monkeypatch.setenv(buildcache.ENV_SWITCH, "off")
+    torch_export.exported_program(source, manifest, "executorch")
+    torch_export.exported_program(source, manifest, "executorch")
+    assert exports == ["tflite", "executorch", "executorch"]
+
+
 def test_a_cached_quantization_gives_the_zip_of_a_computed_one(project, tmp_path, monkeypatch, cache):
     from edgesdk import quantize
 
