@@ -187,3 +187,25 @@ def test_the_quantization_key_follows_the_model_the_settings_and_the_data(projec
     assert api.quantize_key("onnxruntime", artifact, manifest, None, source) != key
     (folder / "model.onnx").write_bytes(b"another float model")
     assert api.quantize_key("onnxruntime", artifact, manifest, tensors, source) != key
+
+
+def test_the_golden_stage_takes_the_parity_gates_outputs_of_its_images(project, tmp_path, monkeypatch):
+    from edgesdk import golden
+
+    runs: list[bytes] = []
+    real = ort_backend.OnnxRuntimeBackend.runner
+
+    def counting(self, artifact, threads=1):
+        run = real(self, artifact, threads)
+        return lambda feeds: runs.append(next(iter(feeds.values())).tobytes()) or run(feeds)
+
+    monkeypatch.setattr(ort_backend.OnnxRuntimeBackend, "runner", counting)
+    result = api.build(project(), out=tmp_path / "dist")
+    index = golden.load_index(result.bundle)
+    assert len(runs) == result.parity["samples"] == 4 * len(index["cases"]) == len(set(runs))
+    sdk_model = result.bundle / "model" / "model.onnx"
+    fresh = real(ort_backend.BACKEND, Artifact(sdk_model.parent, sdk_model.name, [sdk_model.name], "onnxruntime", {}))
+    for case in index["cases"]:
+        tensor = np.load(result.bundle / golden.GOLDEN_DIR / case["preprocessed"])
+        written = np.load(result.bundle / golden.GOLDEN_DIR / case["outputs"]["logits"])
+        assert written.tobytes() == fresh({"image": tensor})[0].tobytes()
