@@ -36,7 +36,7 @@ from typing import ClassVar
 import numpy as np
 
 from edgesdk import buildlog
-from edgesdk.backends.mnn import CONVERT_TIMEOUT_S, run_mnnconvert, stable_uuid
+from edgesdk.backends.mnn import CONVERT_TIMEOUT_S, run_mnnconvert, stable_uuid, tool_folders
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.quantize.calibration import CalibrationSet
 
@@ -132,7 +132,7 @@ def run_mnnquant(source: Path, target: Path, config: dict[str, object], samples:
     finally:
         config_file.unlink(missing_ok=True)
     log = proc.stdout + proc.stderr
-    buildlog.record("mnnquant", log, folders={target.parent: "<mnn work>"})
+    buildlog.record("mnnquant", log, folders=tool_folders(source, target))
     lines = [line for line in log.replace("\r", "\n").splitlines() if line.strip()]
     tail = " | ".join(lines[-3:]) if lines else "no output"
     if _SWITCHED_TO_EMA in log:

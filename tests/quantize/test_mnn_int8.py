@@ -120,3 +120,9 @@ def test_an_unnormalized_calibration_feed_fails_the_gate(project, monkeypatch, c
     assert main(["build", "-c", str(project / "edgesdk.yaml"), "--target", "arm", "--runtime", "mnn", "--out", str(out)]) == 3
     assert "accuracy_budget top1_agreement >= 0.9 not met" in capsys.readouterr().err
     assert not (out / "stripes-classifier-1.0.0-arm-mnn").exists()
+
+
+def test_the_build_log_names_no_temporary_folder(int8_bundle):
+    """mnnquant prints its input's path, which lies in the quantize stage's randomly named folder: two builds must write one log."""
+    log = (int8_bundle / "reports" / "build.log").read_text()
+    assert "<mnn input>/float.mnn" in log and "edgesdk-quantize-" not in log
