@@ -199,16 +199,18 @@ def build(
     optimized = None
     if manifest.optimize.fold_bn or manifest.optimize.prune is not None:
         source, optimized = stages.run("optimize", lambda: _optimize(manifest, source, images))
-    # An optimized model is this build's own; the source file's outputs are shared with other builds
-    # of it, in this process (workcache) and on this machine (the build cache, stagecache.py).
-    reference = source.reference_runner() if optimized is not None else workcache.cached_runner(stagecache.source_runner(source.reference_runner(), source), source.sha256)
+    # An optimized model is this build's own; the source file's outputs, conversion and quantization
+    # are shared with other builds of it, in this process (workcache) and on this machine (the
+    # build cache, stagecache.py).
+    shared = optimized is None
+    reference = workcache.cached_runner(stagecache.source_runner(source.reference_runner(), source), source.sha256) if shared else source.reference_runner()
     _check_model_against_manifest(manifest, source, reference, labels)
     stages.note(f"source {manifest.model.source} ({source.kind}) sha256 {source.sha256}")
     stages.log.hide_folder(manifest.base_dir, "<project>")
 
     with _log_kept_on_failure(stages.log, out_dir / f"{dirname}.build-failed.log"), stages.log.active(), bundle_mod.staging(out_dir, dirname, force, sign) as stage:
         stages.log.hide_folder(stage, "<bundle>")
-        artifact = stages.run(f"convert ({runtime_name})", lambda: _convert(backend, source, manifest, stage / "model", optimized is None))
+        artifact = stages.run(f"convert ({runtime_name})", lambda: _convert(backend, source, manifest, stage / "model", shared))
         stages.note(f"converted to {artifact.main} with {runtime_name} {artifact.runtime_versions}")
         if artifact.route:
             stages.note(f"route: {artifact.route}")
@@ -220,7 +222,7 @@ def build(
             manifest = auto_precision.named_manifest(manifest, chosen["mode"], keep_float=chosen["kept_float_layers"])
             stages.note(f"auto chose {chosen['mode']}: {auto_report['why']}")
         if manifest.quantization.mode != "none":
-            quantized = stages.run(f"quantize ({manifest.quantization.mode})", lambda: _quantize(manifest, runtime_name, backend, artifact, calibration, stage, source, optimized is None))
+            quantized = stages.run(f"quantize ({manifest.quantization.mode})", lambda: _quantize(manifest, runtime_name, backend, artifact, calibration, stage, source, shared))
             if not quantized.passed:
                 kept = out_dir / f"{dirname}.quantization-failed.json"
                 bundle_mod.write_json(kept, quantize.report.json_safe(quantized.report))
@@ -232,8 +234,10 @@ def build(
         # A model that takes the image before normalize (Core ML ImageType) is fed that image.
         feed = backend.image_feed(manifest)
         report: parity.ParityReport | parity.NotRun
+        candidate: Callable[[dict[str, np.ndarray]], list[np.ndarray]]
         if cannot_predict is None:
-            candidate = backend.runner(artifact)
+            # The golden images are the parity gate's first variants: their outputs are not computed twice.
+            candidate = _Remembering(backend.runner(artifact))
             report = stages.run("parity gate", lambda: _parity(manifest, images, reference, candidate, labels, feed))
         else:
             # The golden vectors then hold the reference's outputs: what the device must reproduce.
@@ -508,6 +512,24 @@ def _fed(manifest: Manifest, rgb: np.ndarray, feed: ImageFeed | None, pre: Prepr
         return pre
     color = manifest.preprocess.input_color
     return run_preprocess(golden.to_app_order(rgb, color), color, feed.steps)
+
+
+class _Remembering:
+    """A runner that answers an input it has run before with what it gave then (copies: a caller
+    may write into what it is given). The golden stage feeds each golden image as the parity gate
+    fed it (golden.parity_variants starts each image's variants with the image itself)."""
+
+    def __init__(self, run: Callable[[dict[str, np.ndarray]], list[np.ndarray]]):
+        self.run = run
+        self.outputs: dict[str, list[np.ndarray]] = {}
+        self.runs = 0
+
+    def __call__(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        key = workcache.digest(*(x for name in sorted(feeds) for x in (name, np.asarray(feeds[name]))))
+        if key not in self.outputs:
+            self.runs += 1
+            self.outputs[key] = [np.array(a, copy=True) for a in self.run(feeds)]
+        return [np.array(a, copy=True) for a in self.outputs[key]]
 
 
 def _parity(manifest: Manifest, images: list[golden.GoldenImage], reference, candidate, labels: list[str], feed: ImageFeed | None = None) -> parity.ParityReport:

@@ -180,6 +180,16 @@ def _check_manifest_io(manifest: Manifest) -> None:
             raise ManifestError(f"model.outputs[{i}].dtype", f"the MNN glue reads float32 outputs; '{output.dtype}' is not supported")
 
 
+def tool_folders(source: Path, target: Path) -> dict[Path, str]:
+    """The placeholders of an MNN tool's folders in the build log: its output's, and its input's
+    where that is elsewhere (a compression or mnnquant reads the float model from the quantize
+    stage's temporary folder, whose random name the tools print)."""
+    folders = {target.parent: "<mnn work>"}
+    if source.resolve().parent != target.resolve().parent:
+        folders[source.resolve().parent] = "<mnn input>"
+    return folders
+
+
 def run_mnnconvert(framework: str, source: Path, target: Path, what: str, flags: Sequence[str] = ()) -> None:
     """mnnconvert (without MNN.tools, see the module's docstring): `source` (an ONNX or MNN file,
     `framework`) to `target` with a content-derived UUID. `what` ("convert X to MNN") names the job
@@ -190,7 +200,7 @@ def run_mnnconvert(framework: str, source: Path, target: Path, what: str, flags:
         proc = subprocess.run(cmd, cwd=target.parent, capture_output=True, text=True, errors="replace", timeout=CONVERT_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
         raise UnsupportedOpError(f"mnnconvert did not {what} within {CONVERT_TIMEOUT_S} s") from exc
-    buildlog.record(f"mnnconvert ({what})", proc.stdout + proc.stderr, folders={target.parent: "<mnn work>"})
+    buildlog.record(f"mnnconvert ({what})", proc.stdout + proc.stderr, folders=tool_folders(source, target))
     if proc.returncode != 0 or not raw.is_file():
         log = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
         tail = " | ".join(log[-3:]) if log else "no output"

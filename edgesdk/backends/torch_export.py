@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgesdk import buildlog, onnx_import, shapes
+from edgesdk import buildcache, buildlog, onnx_import, shapes
 from edgesdk.errors import UnsupportedOpError
 from edgesdk.manifest import Manifest
 from edgesdk.sources import SourceModel
@@ -86,10 +86,11 @@ def exported_program(source: SourceModel, manifest: Manifest, runtime: str):
     """The source as an ExportedProgram; a source that cannot be exported is an UnsupportedOpError.
 
     A file source exported before in this process is not exported again: the caller gets a copy
-    of that export (copies: a converter or quantizer may change the program it is given)."""
+    of that export (copies: a converter or quantizer may change the program it is given). With
+    the build cache off (EDGESDK_BUILD_CACHE=off) every call exports, as every other stage computes."""
     import copy
 
-    key = _export_key(source, manifest)
+    key = _export_key(source, manifest) if buildcache.folder() is not None else None
     log = buildlog.current()
     if key is not None and key in _EXPORTS:
         program, printed = _EXPORTS[key]
@@ -108,7 +109,9 @@ def exported_program(source: SourceModel, manifest: Manifest, runtime: str):
 def _export_key(source: SourceModel, manifest: Manifest) -> str | None:
     """What an export depends on: the TorchScript file's bytes and the inputs it is traced on
     (None for other sources: a python: factory's digest covers its weights only, an ONNX file's
-    import depends on the runtime asking)."""
+    import depends on the runtime asking). Not the runtime asking: a TorchScript export reads it
+    only for the message of a failed export, which is raised, never kept, so every runtime that
+    starts from torch.export shares one program."""
     if source.kind != "torchscript":  # a .pt2 is its own program: nothing to export
         return None
     import json

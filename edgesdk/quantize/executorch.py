@@ -94,6 +94,7 @@ class ExecuTorchPlan:
 
     def _prepare(self, only: Sequence[str] | None, exclude: Sequence[str]):
         """A fresh copy of the program, annotated and (int8) calibrated."""
+        import torch
         from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
         from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
 
@@ -105,8 +106,11 @@ class ExecuTorchPlan:
         with buildlog.capture("torchao prepare_pt2e"):
             observed = prepare_pt2e(_weights_as_parameters(self._program.module()), quantizer)
             # Weight observers record on the first forward pass, so the dynamic mode needs one too.
-            for sample in self._samples if self.mode == "int8" else [self._example[0]]:
-                observed(sample)
+            # Without autograd: the observers see the same values, and recording every op for a
+            # backward pass that never comes was a quarter of the calibration's time.
+            with torch.no_grad():
+                for sample in self._samples if self.mode == "int8" else [self._example[0]]:
+                    observed(sample)
         return observed
 
     def ranges(self) -> dict[str, tuple[float, float]]:

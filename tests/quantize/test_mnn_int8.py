@@ -68,6 +68,18 @@ def test_the_feed_reads_back_as_the_same_float32(tmp_path):
     assert json.loads((sample / "input.json").read_text()) == {"inputs": [{"name": "image", "shape": [1, tensor.size]}]}
 
 
+def test_the_feed_is_the_text_savetxt_writes(tmp_path):
+    """The feed is formatted in one pass, to the bytes np.savetxt gives (mnnquant, hence the int8 model, sees the same text)."""
+    rng = np.random.default_rng(2)
+    special = [np.nan, np.inf, -np.inf, -0.0, 0.0, 2.0**-149, np.finfo(np.float32).max, 1e-7, 123456789.0]
+    tensor = np.concatenate([rng.normal(0, 50, 3 * 8 * 8), special]).astype(np.float32)
+    q.write_feed(tmp_path / "feed", "image", [tensor.reshape(1, -1), tensor[:5]])
+    for k, values in enumerate([tensor, tensor[:5]]):
+        expected = tmp_path / f"savetxt-{k}.txt"
+        np.savetxt(expected, values.reshape(-1, 1), fmt=q.TEXT_FORMAT)
+        assert (tmp_path / "feed" / f"{k:05d}" / "image.txt").read_bytes() == expected.read_bytes()
+
+
 def test_int8_bundle_meets_its_budget_smaller_and_says_what_it_needs(int8_bundle):
     report = json.loads((int8_bundle / "reports" / "quantization.json").read_text())
     assert report["passed"] and report["metrics"]["top1_agreement"] >= 0.9 and report["size_ratio"] < 0.45
@@ -108,3 +120,9 @@ def test_an_unnormalized_calibration_feed_fails_the_gate(project, monkeypatch, c
     assert main(["build", "-c", str(project / "edgesdk.yaml"), "--target", "arm", "--runtime", "mnn", "--out", str(out)]) == 3
     assert "accuracy_budget top1_agreement >= 0.9 not met" in capsys.readouterr().err
     assert not (out / "stripes-classifier-1.0.0-arm-mnn").exists()
+
+
+def test_the_build_log_names_no_temporary_folder(int8_bundle):
+    """mnnquant prints its input's path, which lies in the quantize stage's randomly named folder: two builds must write one log."""
+    log = (int8_bundle / "reports" / "build.log").read_text()
+    assert "<mnn input>/float.mnn" in log and "edgesdk-quantize-" not in log

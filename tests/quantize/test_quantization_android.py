@@ -119,3 +119,43 @@ def test_tflite_minmax_calibration_takes_the_true_extremes(android_project, tmp_
     low, high = float(min(t.min() for t in tensors)), float(max(t.max() for t in tensors))
     # The model input is the one tensor whose calibrated range is exactly that of the samples.
     assert any(abs(lo - low) < 1e-5 and abs(hi - high) < 1e-5 for lo, hi in ranges.values()), (low, high)
+
+
+@pytest.mark.executorch
+def test_executorch_calibration_records_no_autograd_and_observes_what_it_would_with_it(android_project, monkeypatch):
+    pytest.importorskip("executorch")
+    import torch
+    from torchao.quantization.pt2e import quantize_pt2e
+
+    from edgesdk import quantize
+    from edgesdk.manifest import load_manifest, with_overrides
+    from edgesdk.quantize.executorch import ExecuTorchPlan
+    from edgesdk.sources import load_source
+
+    manifest = with_overrides(load_manifest(android_project(quant_manifest({"mode": "int8", "calibration": CALIB}))), target="android", runtime="executorch")
+    calibration = quantize.prepare(manifest, "executorch")
+    source = load_source(manifest)
+    real = quantize_pt2e.prepare_pt2e
+    grad_modes: list[bool] = []
+
+    def spied(force_grad: bool):
+        def prepare(model, quantizer):
+            observed = real(model, quantizer)
+
+            def hook(module, args):
+                if force_grad:
+                    torch.set_grad_enabled(True)  # as calibration ran before: autograd recording
+                grad_modes.append(torch.is_grad_enabled())
+
+            observed.register_forward_pre_hook(hook)
+            return observed
+
+        return prepare
+
+    monkeypatch.setattr(quantize_pt2e, "prepare_pt2e", spied(False))
+    plan = ExecuTorchPlan("int8", True, calibration, source, manifest)
+    assert grad_modes == [False] * len(calibration.tensors)
+    monkeypatch.setattr(quantize_pt2e, "prepare_pt2e", spied(True))
+    with_autograd = ExecuTorchPlan("int8", True, calibration, source, manifest)
+    assert grad_modes[len(calibration.tensors) :] == [True] * len(calibration.tensors)
+    assert plan.ranges() == with_autograd.ranges() and plan.ranges()

@@ -132,6 +132,22 @@ def test_an_export_is_made_once_per_process_and_handed_out_as_copies(project):
     assert torch.equal(next(iter(third.state_dict.values())), next(iter(first.state_dict.values())))
 
 
+def test_runtimes_share_an_export_unless_the_build_cache_is_off(project, monkeypatch, cache):
+    manifest = load_manifest(project())
+    source = load_source(manifest)
+    torch_export._EXPORTS.clear()
+    exports: list[str] = []
+    real = torch_export._export
+    monkeypatch.setattr(torch_export, "_export", lambda source, manifest, runtime: exports.append(runtime) or real(source, manifest, runtime))
+    first = torch_export.exported_program(source, manifest, "tflite")
+    shared = torch_export.exported_program(source, manifest, "executorch")
+    assert exports == ["tflite"] and str(shared.graph) == str(first.graph)
+    monkeypatch.setenv(buildcache.ENV_SWITCH, "off")
+    torch_export.exported_program(source, manifest, "executorch")
+    torch_export.exported_program(source, manifest, "executorch")
+    assert exports == ["tflite", "executorch", "executorch"]
+
+
 def test_a_cached_quantization_gives_the_zip_of_a_computed_one(project, tmp_path, monkeypatch, cache):
     from edgesdk import quantize
 
@@ -171,3 +187,25 @@ def test_the_quantization_key_follows_the_model_the_settings_and_the_data(projec
     assert api.quantize_key("onnxruntime", artifact, manifest, None, source) != key
     (folder / "model.onnx").write_bytes(b"another float model")
     assert api.quantize_key("onnxruntime", artifact, manifest, tensors, source) != key
+
+
+def test_the_golden_stage_takes_the_parity_gates_outputs_of_its_images(project, tmp_path, monkeypatch):
+    from edgesdk import golden
+
+    runs: list[bytes] = []
+    real = ort_backend.OnnxRuntimeBackend.runner
+
+    def counting(self, artifact, threads=1):
+        run = real(self, artifact, threads)
+        return lambda feeds: runs.append(next(iter(feeds.values())).tobytes()) or run(feeds)
+
+    monkeypatch.setattr(ort_backend.OnnxRuntimeBackend, "runner", counting)
+    result = api.build(project(), out=tmp_path / "dist")
+    index = golden.load_index(result.bundle)
+    assert len(runs) == result.parity["samples"] == 4 * len(index["cases"]) == len(set(runs))
+    sdk_model = result.bundle / "model" / "model.onnx"
+    fresh = real(ort_backend.BACKEND, Artifact(sdk_model.parent, sdk_model.name, [sdk_model.name], "onnxruntime", {}))
+    for case in index["cases"]:
+        tensor = np.load(result.bundle / golden.GOLDEN_DIR / case["preprocessed"])
+        written = np.load(result.bundle / golden.GOLDEN_DIR / case["outputs"]["logits"])
+        assert written.tobytes() == fresh({"image": tensor})[0].tobytes()
