@@ -23,6 +23,7 @@ few per byte by construction, so what counts is how close they come to the copy 
 from __future__ import annotations
 
 import importlib
+import json
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -91,6 +92,28 @@ class Work:
     @property
     def bytes(self) -> int:
         return self.weight_bytes + self.activation_bytes
+
+
+# A bundle whose model no reader here counts (ncnn, MNN, ExecuTorch) holds the work of the graph
+# it was converted from, counted at build time (api.build): its model's operations are that graph's.
+WORK_REPORT = "reports/work.json"
+_WORK_FIELDS = ("operations", "weight_bytes", "activation_bytes", "input_bytes", "output_bytes")
+
+
+def work_record(work: Work, graph: str) -> dict[str, Any]:
+    """What reports/work.json holds: the counts and the graph they were counted on."""
+    return {"graph": graph, **{f: getattr(work, f) for f in _WORK_FIELDS}, "by_kind": dict(sorted(work.by_kind.items()))}
+
+
+def recorded_work(bundle: Path) -> tuple[Work, str] | str:
+    """The work a bundle's build recorded and the graph it counted, or why there is none."""
+    path = bundle / WORK_REPORT
+    if not path.is_file():
+        return f"the bundle has no {WORK_REPORT} (built before builds recorded the work of the graph it was converted from)"
+    record = json.loads(path.read_text(encoding="utf-8"))
+    if "skipped" in record:
+        return f"the build could not count the graph the model was converted from: {record['skipped']}"
+    return Work(**{f: int(record[f]) for f in _WORK_FIELDS}, by_kind={k: int(v) for k, v in record["by_kind"].items()}), str(record["graph"])
 
 
 def count_work(model_path: Path) -> Work:
@@ -378,12 +401,16 @@ class Stage:
     bound: str  # "compute" | "memory"
 
 
-def roofline(bundle: Path, sdk: dict[str, Any], stage_ms: dict[str, float], threads: int, image_bytes: int) -> dict[str, Any]:
+def roofline(bundle: Path, sdk: dict[str, Any], stage_ms: dict[str, float], threads: int, image_bytes: int, counted: tuple[Work, str] | None = None) -> dict[str, Any]:
     """The roofline report of the C++ SDK's measured stages (`stage_ms`: preprocess, infer,
-    postprocess, e2e in milliseconds) on an image of `image_bytes` decoded pixels."""
+    postprocess, e2e in milliseconds) on an image of `image_bytes` decoded pixels. `counted`: the
+    work and the graph it was counted on where the bundle's own model is not read (recorded_work)."""
     runtime = sdk["runtime"]
     int8 = str(sdk.get("quantization", {}).get("mode", "none")).startswith("int8")
-    work = count_work(bundle / sdk["model"]["file"])
+    if counted is None:
+        model_file = sdk["model"]["file"]
+        counted = count_work(bundle / model_file), f"the bundle's {COUNTED_FORMATS[Path(model_file).suffix]} model"
+    work, graph = counted
     machine = machine_peak(int8, threads)
     peak = machine.gops
     isa = vector_isa()
@@ -417,6 +444,7 @@ def roofline(bundle: Path, sdk: dict[str, Any], stage_ms: dict[str, float], thre
         "copy_bandwidth_gbs": bandwidth,
         "ridge_ops_per_byte": ridge,
         "model": {
+            "counted_graph": graph,
             "operations": work.operations,
             "weight_bytes": work.weight_bytes,
             "activation_bytes": work.activation_bytes,
