@@ -227,10 +227,10 @@ def build(
                 bundle_mod.write_json(kept, quantize.report.json_safe(quantized.report))
                 raise ParityError("quantization failed: " + "; ".join(quantized.failures), str(kept))
             stages.note(f"quantized ({manifest.quantization.mode}): {quantized.summary}")
-        if Path(artifact.main).suffix not in roofline.COUNTED_FORMATS:
-            stages.run("count work (roofline)", lambda: _record_source_work(manifest, source, stage, optimized is None))
         # After quantizing, whose measurements compare with the float model run as converted.
         artifact = backend.configure(artifact, manifest)
+        if roofline.needs_record(artifact.main_path):
+            stages.run("count work (roofline)", lambda: _record_source_work(manifest, source, stage, optimized is None))
         cannot_predict = backend.host_prediction()
         # A model that takes the image before normalize (Core ML ImageType) is fed that image.
         feed = backend.image_feed(manifest)
@@ -429,7 +429,7 @@ def source_work_key(source: SourceModel, manifest: Manifest) -> str | None:
 
 
 def _record_source_work(manifest: Manifest, source: SourceModel, stage: Path, cacheable: bool) -> None:
-    """reports/work.json (roofline.WORK_REPORT) of a bundle whose model no reader here counts: the
+    """reports/work.json (roofline.WORK_REPORT) of a bundle whose model count_work does not read: the
     operations and bytes of the ONNX graph of the source (the file itself, or ONNX Runtime's export
     of a PyTorch source, which the ncnn and MNN conversions start from too), or why not. Counted once
     per source and kept in the build cache (a log line the export printed is replayed from it)."""

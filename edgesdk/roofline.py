@@ -44,8 +44,10 @@ PROBE_SHAPES = ("matmul", "conv1x1")
 # Conv into its integer kernel only with one after it; OpenVINO runs that FakeQuantize as a node of
 # its own (a sixth of the probe's time), where in a model it fuses into the next layer's input.
 _REQUANTIZED_CONV = {"onnxruntime": True, "openvino": False}
-# The model formats count_work reads (OpenVINO's graph reader).
-COUNTED_FORMATS = {".onnx": "ONNX", ".xml": "OpenVINO IR"}
+# The model formats count_work reads (OpenVINO's graph reader). Its TensorFlow Lite frontend reads
+# a float32 LiteRT model but not an int8 one ("Chosen Builtin Option is not accessible"): a model
+# it cannot read has its build's record (WORK_REPORT) counted instead.
+COUNTED_FORMATS = {".onnx": "ONNX", ".xml": "OpenVINO IR", ".tflite": "TensorFlow Lite"}
 PROBE_SIZE = 512  # M = N = K: 0.27 GFLOP, inside the caches: the probe measures compute, not memory
 PROBE_RUNS = 20
 PROBE_OUTPUT_SCALE = 0.5  # the int8 convolution's output step: +-64 holds its sums of 512 products
@@ -94,8 +96,8 @@ class Work:
         return self.weight_bytes + self.activation_bytes
 
 
-# A bundle whose model no reader here counts (ncnn, MNN, ExecuTorch) holds the work of the graph
-# it was converted from, counted at build time (api.build): its model's operations are that graph's.
+# A bundle whose model count_work does not read (ncnn, MNN, ExecuTorch, int8 LiteRT) holds the work
+# of the graph it was converted from, counted at build time (api.build): its operations are that graph's.
 WORK_REPORT = "reports/work.json"
 _WORK_FIELDS = ("operations", "weight_bytes", "activation_bytes", "input_bytes", "output_bytes")
 
@@ -105,11 +107,40 @@ def work_record(work: Work, graph: str) -> dict[str, Any]:
     return {"graph": graph, **{f: getattr(work, f) for f in _WORK_FIELDS}, "by_kind": dict(sorted(work.by_kind.items()))}
 
 
+def needs_record(model_path: Path) -> bool:
+    """Whether a bundle's build records the work of its source graph: its model is not one that
+    count_work reads here (a format it does not read, an int8 LiteRT model, no OpenVINO)."""
+    if model_path.suffix not in COUNTED_FORMATS:
+        return True
+    if model_path.suffix in (".onnx", ".xml"):
+        return False  # always read (where OpenVINO is installed to count anything)
+    try:
+        count_work(model_path)
+    except InputError:
+        return True
+    return False
+
+
+def bundle_work(bundle: Path, sdk: dict[str, Any]) -> tuple[Work, str] | str:
+    """The work of a bundle's model and the graph counted: the model itself where count_work reads
+    it, else the work its build recorded of the graph it was converted from; or why neither."""
+    model = Path(sdk["model"]["file"])
+    if model.suffix in COUNTED_FORMATS:
+        try:
+            return count_work(bundle / model), f"the bundle's {COUNTED_FORMATS[model.suffix]} model"
+        except InputError as exc:
+            reason = str(exc)
+    else:
+        reason = f"the roofline reads {', '.join(COUNTED_FORMATS.values())} graphs, and this {sdk['runtime']} bundle's model is a {model.suffix} file"
+    recorded = recorded_work(bundle)
+    return recorded if not isinstance(recorded, str) else f"{reason}; {recorded}"
+
+
 def recorded_work(bundle: Path) -> tuple[Work, str] | str:
     """The work a bundle's build recorded and the graph it counted, or why there is none."""
     path = bundle / WORK_REPORT
     if not path.is_file():
-        return f"the bundle has no {WORK_REPORT} (built before builds recorded the work of the graph it was converted from)"
+        return f"the bundle has no {WORK_REPORT} of the graph its model was converted from (built before builds recorded one, or its model was read when it was built)"
     record = json.loads(path.read_text(encoding="utf-8"))
     if "skipped" in record:
         return f"the build could not count the graph the model was converted from: {record['skipped']}"
@@ -117,12 +148,16 @@ def recorded_work(bundle: Path) -> tuple[Work, str] | str:
 
 
 def count_work(model_path: Path) -> Work:
-    """Count the graph at `model_path` (.onnx or OpenVINO .xml); every shape must be static."""
+    """Count the graph at `model_path` (COUNTED_FORMATS); every shape must be static."""
     try:
         import openvino as ov
     except ImportError as exc:
         raise InputError("counting a model's operations uses OpenVINO's graph reader: pip install 'edgesdk[openvino]'") from exc
-    model = ov.Core().read_model(str(model_path))
+    try:
+        model = ov.Core().read_model(str(model_path))
+    except RuntimeError as exc:  # the frontend's failure: its first line names the check that failed
+        text = [line for line in str(exc).splitlines() if line.strip()]
+        raise InputError(f"{model_path.name}: OpenVINO's graph reader cannot read it ({text[-1].strip() if text else type(exc).__name__})") from exc
     work = Work()
     for op in model.get_ordered_ops():
         kind = op.get_type_name()
@@ -401,15 +436,12 @@ class Stage:
     bound: str  # "compute" | "memory"
 
 
-def roofline(bundle: Path, sdk: dict[str, Any], stage_ms: dict[str, float], threads: int, image_bytes: int, counted: tuple[Work, str] | None = None) -> dict[str, Any]:
+def roofline(sdk: dict[str, Any], counted: tuple[Work, str], stage_ms: dict[str, float], threads: int, image_bytes: int) -> dict[str, Any]:
     """The roofline report of the C++ SDK's measured stages (`stage_ms`: preprocess, infer,
     postprocess, e2e in milliseconds) on an image of `image_bytes` decoded pixels. `counted`: the
-    work and the graph it was counted on where the bundle's own model is not read (recorded_work)."""
+    model's work and the graph it was counted on (bundle_work)."""
     runtime = sdk["runtime"]
     int8 = str(sdk.get("quantization", {}).get("mode", "none")).startswith("int8")
-    if counted is None:
-        model_file = sdk["model"]["file"]
-        counted = count_work(bundle / model_file), f"the bundle's {COUNTED_FORMATS[Path(model_file).suffix]} model"
     work, graph = counted
     machine = machine_peak(int8, threads)
     peak = machine.gops
