@@ -3,8 +3,9 @@ that kind of work, and how close the SDK's measured stages come to it.
 
 Three measurements, all taken in the same run as the latencies they are compared with:
 - **work**: floating-point (or integer) operations and bytes of the model's graph, per op kind,
-  read with OpenVINO's graph reader (it reads both ONNX and OpenVINO IR, so one counter serves
-  both runtimes). A multiply-add is 2 operations; element-wise ops count one per output element.
+  read with OpenVINO's graph reader (it reads ONNX, OpenVINO IR and float32 TensorFlow Lite, so one
+  counter serves those runtimes; for the others the build records the count of the ONNX graph the
+  model was converted from, WORK_REPORT). A multiply-add is 2 operations; element-wise ops count one per output element.
   Bytes are the naive traffic: every weight once, plus every compute op's activations read and
   written as if no cache held them, so the intensity is a lower bound.
 - **compute peak**: the machine's, not one runtime's: the best of every GEMM probe that runs here
