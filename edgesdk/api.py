@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import json
 import platform
+import shutil
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 
 import edgesdk
-from edgesdk import buildcache, buildlog, golden, parity, quantize, render, shapes, stagecache, workcache
+from edgesdk import buildcache, buildlog, golden, parity, quantize, render, roofline, shapes, stagecache, workcache
 from edgesdk import bundle as bundle_mod
 from edgesdk.backends import check_input_shape, get_backend
 from edgesdk.backends.base import Artifact, ImageFeed
@@ -230,6 +231,8 @@ def build(
             stages.note(f"quantized ({manifest.quantization.mode}): {quantized.summary}")
         # After quantizing, whose measurements compare with the float model run as converted.
         artifact = backend.configure(artifact, manifest)
+        if roofline.needs_record(artifact.main_path):
+            stages.run("count work (roofline)", lambda: _record_source_work(manifest, source, stage, optimized is None))
         cannot_predict = backend.host_prediction()
         # A model that takes the image before normalize (Core ML ImageType) is fed that image.
         feed = backend.image_feed(manifest)
@@ -417,6 +420,45 @@ def _convert(backend, source: SourceModel, manifest: Manifest, out_dir: Path, ca
 
     record = stagecache.folder_stage("convert", convert_key(backend, source, manifest) if cacheable else None, out_dir, convert)
     return Artifact(folder=out_dir, **record)
+
+
+def source_work_key(source: SourceModel, manifest: Manifest) -> str | None:
+    """The build cache's key of the work of `source`'s ONNX graph: the same for every runtime and
+    precision built from it (what the ONNX export reads: the model block and the pre-processing that
+    sets the example input); None where the source's digest does not cover its code."""
+    if not stagecache.content_keyed(source):
+        return None
+    settings = {"model": manifest.model.model_dump(mode="json"), "preprocess": manifest.preprocess.model_dump(mode="json")}
+    return stagecache.stage_key("source-work", source.kind, source.sha256, json.dumps(settings, sort_keys=True))
+
+
+def _record_source_work(manifest: Manifest, source: SourceModel, stage: Path, cacheable: bool) -> None:
+    """reports/work.json (roofline.WORK_REPORT) of a bundle whose model count_work does not read: the
+    operations and bytes of the ONNX graph of the source (the file itself, or ONNX Runtime's export
+    of a PyTorch source, which the ncnn and MNN conversions start from too), or why not. Counted once
+    per source and kept in the build cache (a log line the export printed is replayed from it)."""
+    from edgesdk.backends.onnxruntime import BACKEND as onnx_exporter
+
+    holder = stage / ".source-work"
+    graph = "the ONNX export of the PyTorch source" if source.is_torch else "the source ONNX"
+
+    def count() -> dict[str, Any]:
+        onnx_dir = stage / ".source-onnx"
+        try:
+            record = roofline.work_record(roofline.count_work(onnx_exporter.convert(source, manifest, onnx_dir).main_path), graph)
+        except EdgeSdkError as exc:  # no ONNX Runtime or OpenVINO here, a dynamic shape, an op the export lacks
+            record = {"graph": graph, "skipped": str(exc)}
+        finally:
+            shutil.rmtree(onnx_dir, ignore_errors=True)
+        bundle_mod.write_json(holder / "work.json", record)
+        return record
+
+    try:
+        stagecache.folder_stage("source-work", source_work_key(source, manifest) if cacheable else None, holder, count)
+        (stage / roofline.WORK_REPORT).parent.mkdir(parents=True, exist_ok=True)
+        (holder / "work.json").replace(stage / roofline.WORK_REPORT)
+    finally:
+        shutil.rmtree(holder, ignore_errors=True)
 
 
 def _optimize(manifest: Manifest, source: SourceModel, images: list[golden.GoldenImage]):

@@ -58,7 +58,9 @@ def python_pipeline_ms(bundle: Path, image: Path, runs: int, threads: int) -> di
 
 def bench_bundle(bundle_path: str | Path, runs: int = 50, threads: int = 1, build_dir: Path | None = None, roofline_png: Path | None = None) -> dict[str, Any]:
     """Latencies of the C++ SDK, a bare session and the Python pipeline; with the roofline of the
-    SDK's stages where the op counter reads the bundle's model (roofline.COUNTED_FORMATS), else why not."""
+    SDK's stages: the op counter reads the bundle's model (roofline.COUNTED_FORMATS) or the work its
+    build recorded of the graph the model was converted from (roofline.WORK_REPORT), else why not
+    (roofline.bundle_work)."""
     bundle = Path(bundle_path)
     sdk = bundle_mod.load_sdk_json(bundle)
     if sdk["model"].get("encrypted"):
@@ -95,10 +97,10 @@ def bench_bundle(bundle_path: str | Path, runs: int = 50, threads: int = 1, buil
 def _roofline(bundle: Path, sdk: dict[str, Any], stage_ms: dict[str, float], threads: int, image: Path, png: Path | None) -> dict[str, Any]:
     from edgesdk import roofline
 
-    suffix = Path(sdk["model"]["file"]).suffix
-    if suffix not in roofline.COUNTED_FORMATS:
-        return {"skipped": f"the roofline counts operations in {' and '.join(roofline.COUNTED_FORMATS.values())} graphs; this {sdk['runtime']} bundle's model is a {suffix} file"}
-    report = roofline.roofline(bundle, sdk, stage_ms, threads, image_bytes=decode_image(image).nbytes)
+    counted = roofline.bundle_work(bundle, sdk)
+    if isinstance(counted, str):
+        return {"skipped": counted}
+    report = roofline.roofline(sdk, counted, stage_ms, threads, image_bytes=decode_image(image).nbytes)
     if png is not None:
         report["chart"] = str(roofline.write_chart(report, png, f"{sdk['name']} {sdk['version']} ({sdk['runtime']}, {report['precision']}, {threads} thread{'s' if threads > 1 else ''})"))
     return report

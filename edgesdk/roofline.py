@@ -3,8 +3,9 @@ that kind of work, and how close the SDK's measured stages come to it.
 
 Three measurements, all taken in the same run as the latencies they are compared with:
 - **work**: floating-point (or integer) operations and bytes of the model's graph, per op kind,
-  read with OpenVINO's graph reader (it reads both ONNX and OpenVINO IR, so one counter serves
-  both runtimes). A multiply-add is 2 operations; element-wise ops count one per output element.
+  read with OpenVINO's graph reader (it reads ONNX, OpenVINO IR and float32 TensorFlow Lite, so one
+  counter serves those runtimes; for the others the build records the count of the ONNX graph the
+  model was converted from, WORK_REPORT). A multiply-add is 2 operations; element-wise ops count one per output element.
   Bytes are the naive traffic: every weight once, plus every compute op's activations read and
   written as if no cache held them, so the intensity is a lower bound.
 - **compute peak**: the machine's, not one runtime's: the best of every GEMM probe that runs here
@@ -23,6 +24,7 @@ few per byte by construction, so what counts is how close they come to the copy 
 from __future__ import annotations
 
 import importlib
+import json
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -43,8 +45,10 @@ PROBE_SHAPES = ("matmul", "conv1x1")
 # Conv into its integer kernel only with one after it; OpenVINO runs that FakeQuantize as a node of
 # its own (a sixth of the probe's time), where in a model it fuses into the next layer's input.
 _REQUANTIZED_CONV = {"onnxruntime": True, "openvino": False}
-# The model formats count_work reads (OpenVINO's graph reader).
-COUNTED_FORMATS = {".onnx": "ONNX", ".xml": "OpenVINO IR"}
+# The model formats count_work reads (OpenVINO's graph reader). Its TensorFlow Lite frontend reads
+# a float32 LiteRT model but not an int8 one ("Chosen Builtin Option is not accessible"): a model
+# it cannot read has its build's record (WORK_REPORT) counted instead.
+COUNTED_FORMATS = {".onnx": "ONNX", ".xml": "OpenVINO IR", ".tflite": "TensorFlow Lite"}
 PROBE_SIZE = 512  # M = N = K: 0.27 GFLOP, inside the caches: the probe measures compute, not memory
 PROBE_RUNS = 20
 PROBE_OUTPUT_SCALE = 0.5  # the int8 convolution's output step: +-64 holds its sums of 512 products
@@ -93,13 +97,68 @@ class Work:
         return self.weight_bytes + self.activation_bytes
 
 
+# A bundle whose model count_work does not read (ncnn, MNN, ExecuTorch, int8 LiteRT) holds the work
+# of the graph it was converted from, counted at build time (api.build): its operations are that graph's.
+WORK_REPORT = "reports/work.json"
+_WORK_FIELDS = ("operations", "weight_bytes", "activation_bytes", "input_bytes", "output_bytes")
+
+
+def work_record(work: Work, graph: str) -> dict[str, Any]:
+    """What reports/work.json holds: the counts and the graph they were counted on."""
+    return {"graph": graph, **{f: getattr(work, f) for f in _WORK_FIELDS}, "by_kind": dict(sorted(work.by_kind.items()))}
+
+
+def needs_record(model_path: Path) -> bool:
+    """Whether a bundle's build records the work of its source graph: its model is not one that
+    count_work reads here (a format it does not read, an int8 LiteRT model, no OpenVINO)."""
+    if model_path.suffix not in COUNTED_FORMATS:
+        return True
+    if model_path.suffix in (".onnx", ".xml"):
+        return False  # always read (where OpenVINO is installed to count anything)
+    try:
+        count_work(model_path)
+    except InputError:
+        return True
+    return False
+
+
+def bundle_work(bundle: Path, sdk: dict[str, Any]) -> tuple[Work, str] | str:
+    """The work of a bundle's model and the graph counted: the model itself where count_work reads
+    it, else the work its build recorded of the graph it was converted from; or why neither."""
+    model = Path(sdk["model"]["file"])
+    if model.suffix in COUNTED_FORMATS:
+        try:
+            return count_work(bundle / model), f"the bundle's {COUNTED_FORMATS[model.suffix]} model"
+        except InputError as exc:
+            reason = str(exc)
+    else:
+        reason = f"the roofline reads {', '.join(COUNTED_FORMATS.values())} graphs, and this {sdk['runtime']} bundle's model is a {model.suffix} file"
+    recorded = recorded_work(bundle)
+    return recorded if not isinstance(recorded, str) else f"{reason}; {recorded}"
+
+
+def recorded_work(bundle: Path) -> tuple[Work, str] | str:
+    """The work a bundle's build recorded and the graph it counted, or why there is none."""
+    path = bundle / WORK_REPORT
+    if not path.is_file():
+        return f"the bundle has no {WORK_REPORT} of the graph its model was converted from (built before builds recorded one, or its model was read when it was built)"
+    record = json.loads(path.read_text(encoding="utf-8"))
+    if "skipped" in record:
+        return f"the build could not count the graph the model was converted from: {record['skipped']}"
+    return Work(**{f: int(record[f]) for f in _WORK_FIELDS}, by_kind={k: int(v) for k, v in record["by_kind"].items()}), str(record["graph"])
+
+
 def count_work(model_path: Path) -> Work:
-    """Count the graph at `model_path` (.onnx or OpenVINO .xml); every shape must be static."""
+    """Count the graph at `model_path` (COUNTED_FORMATS); every shape must be static."""
     try:
         import openvino as ov
     except ImportError as exc:
         raise InputError("counting a model's operations uses OpenVINO's graph reader: pip install 'edgesdk[openvino]'") from exc
-    model = ov.Core().read_model(str(model_path))
+    try:
+        model = ov.Core().read_model(str(model_path))
+    except RuntimeError as exc:  # the frontend's failure: its first line names the check that failed
+        text = [line for line in str(exc).splitlines() if line.strip()]
+        raise InputError(f"{model_path.name}: OpenVINO's graph reader cannot read it ({text[-1].strip() if text else type(exc).__name__})") from exc
     work = Work()
     for op in model.get_ordered_ops():
         kind = op.get_type_name()
@@ -378,12 +437,13 @@ class Stage:
     bound: str  # "compute" | "memory"
 
 
-def roofline(bundle: Path, sdk: dict[str, Any], stage_ms: dict[str, float], threads: int, image_bytes: int) -> dict[str, Any]:
+def roofline(sdk: dict[str, Any], counted: tuple[Work, str], stage_ms: dict[str, float], threads: int, image_bytes: int) -> dict[str, Any]:
     """The roofline report of the C++ SDK's measured stages (`stage_ms`: preprocess, infer,
-    postprocess, e2e in milliseconds) on an image of `image_bytes` decoded pixels."""
+    postprocess, e2e in milliseconds) on an image of `image_bytes` decoded pixels. `counted`: the
+    model's work and the graph it was counted on (bundle_work)."""
     runtime = sdk["runtime"]
     int8 = str(sdk.get("quantization", {}).get("mode", "none")).startswith("int8")
-    work = count_work(bundle / sdk["model"]["file"])
+    work, graph = counted
     machine = machine_peak(int8, threads)
     peak = machine.gops
     isa = vector_isa()
@@ -417,6 +477,7 @@ def roofline(bundle: Path, sdk: dict[str, Any], stage_ms: dict[str, float], thre
         "copy_bandwidth_gbs": bandwidth,
         "ridge_ops_per_byte": ridge,
         "model": {
+            "counted_graph": graph,
             "operations": work.operations,
             "weight_bytes": work.weight_bytes,
             "activation_bytes": work.activation_bytes,

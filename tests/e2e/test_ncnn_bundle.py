@@ -19,7 +19,7 @@ from conftest import example_manifest_dict
 from PIL import Image
 from toolchains import need
 
-from edgesdk import api, benchmark, hosttest
+from edgesdk import api, benchmark, hosttest, roofline
 from edgesdk.backends import availability
 from edgesdk.backends.ncnn import CPP_RUNTIME_VERSION, FP32_OPTIONS, package_root
 from edgesdk.cli import main
@@ -175,7 +175,11 @@ def test_bench_times_the_sdk_against_a_bare_ncnn_net(unseen_bundle):
     assert report["bare_session_ms"] > 0 and report["cpp_sdk_ms"]["e2e"] >= report["cpp_sdk_ms"]["infer"]
     assert all(np.isfinite(v) and v > 0 for v in report["ratios"].values())
     assert report["python_pipeline_ms"]["infer"] > 0  # the backend's runner, from sdk.json alone
-    assert "counts operations in ONNX and OpenVINO IR graphs" in report["roofline"]["skipped"]
+    # Its roofline: the work its build recorded of the graph the .param was converted from.
+    record = json.loads((bundle / roofline.WORK_REPORT).read_text(encoding="utf-8"))
+    model = report["roofline"]["model"]
+    assert model["counted_graph"] == record["graph"] == "the source ONNX"
+    assert model["operations"] == record["operations"] == roofline.count_work(bundle.parent.parent / "net.onnx").operations > 0
 
 
 @pytest.mark.cpp
