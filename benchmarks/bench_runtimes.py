@@ -161,7 +161,8 @@ def render_block(meta: dict[str, Any], rows: list[Row], qemu_rows: list[QemuRow]
         "*floor = the model's operations (edgesdk/roofline.py's count of its float32 graph, a multiply-add counted as 2) / this CPU's 1-thread peak at the "
         "precision, the fastest GEMM probe of ONNX Runtime and OpenVINO (a MatMul and a 1x1 Convolution each; float32, or int8 u8 x s8 Q/DQ) run right after the bundle. fp16 bundles "
         "compute in float32 on this CPU (fp16 weights), so their floor is the float32 one. Bare session: the runtime's own session on the same tensor, in the "
-        "same C++ binary; PyTorch eager: the float32 module on the model's input shape.",
+        "same C++ binary; PyTorch eager: the float32 module on the model's input shape. A ratio to the floor under 1 is a runtime doing fewer "
+        "multiplies than the count: ncnn runs 3x3 stride-1 convolutions as Winograd transforms.",
         "",
         "**processor time of the C++ SDK process (medians), against the same floor: on a loaded machine wall time also holds the slices the scheduler "
         "gives other processes, which the floor's short probe escapes; processor time counts only the work done (cache and memory contention from the "
