@@ -232,7 +232,7 @@ def build(
         # After quantizing, whose measurements compare with the float model run as converted.
         artifact = backend.configure(artifact, manifest)
         if roofline.needs_record(artifact.main_path):
-            stages.run("count work (roofline)", lambda: _record_source_work(manifest, source, stage, optimized is None))
+            stages.run("count work (roofline)", lambda: _record_source_work(manifest, source, stage, shared))
         cannot_predict = backend.host_prediction()
         # A model that takes the image before normalize (Core ML ImageType) is fed that image.
         feed = backend.image_feed(manifest)
