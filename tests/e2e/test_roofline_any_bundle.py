@@ -18,12 +18,17 @@ from edgesdk.backends import availability
 from edgesdk.golden import SAMPLE_IMAGES_DIR
 
 
+def _needs(runtime: str) -> None:
+    """Skip unless `runtime` runs here and OpenVINO, whose graph reader the op counter uses, is installed."""
+    ok, why = availability(runtime)
+    if not ok:
+        pytest.skip(f"runtime '{runtime}': {why}")
+    pytest.importorskip("openvino", reason="the op counter reads graphs with OpenVINO: pip install 'edgesdk[openvino]'")
+
+
 @pytest.fixture(scope="module")
 def builds(example_models, tmp_path_factory):
-    ok, why = availability("mnn")
-    if not ok:
-        pytest.skip(f"runtime 'mnn': {why}")
-    pytest.importorskip("openvino", reason="the op counter reads graphs with OpenVINO: pip install 'edgesdk[openvino]'")
+    _needs("mnn")
     folder = tmp_path_factory.mktemp("roof-any")
     project = folder / "project"
     project.mkdir()
@@ -91,10 +96,7 @@ def test_a_bundle_without_the_record_gets_the_reason(builds, monkeypatch, tmp_pa
 
 @pytest.fixture(scope="module")
 def litert(example_models, tmp_path_factory):
-    ok, why = availability("tflite")
-    if not ok:
-        pytest.skip(f"runtime 'tflite': {why}")
-    pytest.importorskip("openvino", reason="the op counter reads graphs with OpenVINO: pip install 'edgesdk[openvino]'")
+    _needs("tflite")
     folder = tmp_path_factory.mktemp("roof-litert")
     project = folder / "project"
     shutil.copytree(example_models, project)
