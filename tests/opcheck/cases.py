@@ -476,6 +476,15 @@ def pre_cases() -> list[PreCase]:
         0.0,
         "OpenCV INTER_LINEAR on a uint8 Mat, torch normalize",
     )
+    # A crop of a uint8 resize's rows: each row converted from an offset into them (the unit x pass).
+    add(
+        "chain_uint8_bilinear_then_crop",
+        _random(37, 53, 233),
+        "rgb",
+        [_resize((24, 40), "bilinear", precision="uint8"), {"op": "center_crop", "size": [16, 27]}, _normalize((1, 2, 3), (2, 2, 2)), _layout("nchw")],
+        0.0,
+        "OpenCV INTER_LINEAR on a uint8 Mat, a crop, torch normalize",
+    )
     add(
         "chain_uint8_letterbox_then_pillow",
         _random(17, 26, 231),

@@ -104,7 +104,8 @@ MUTANTS = [
     # (The SSE2 y pass + normalize runs here only for what AVX2 leaves, which no op case reaches;
     # tests/cpp/test_preprocess_kernels.py plants its bugs in an SSE2-only build.)
     Mutant("cpp-x-tail-second-tap-first-pixel", f"{CPP}/preprocess.cpp.j2", "w1[i] * static_cast<float>(p[at1[i]]);", "w1[i] * static_cast<float>(p[at[i]]);"),
-    Mutant("cpp-x-unit-skips-offset", f"{CPP}/preprocess.cpp.j2", "x_unit(p + table.at[0],", "x_unit(p,"),
+    Mutant("cpp-x-unit-skips-offset", f"{CPP}/preprocess.cpp.j2", "x_unit(p + table.at[0] + unit_done,", "x_unit(p + unit_done,"),
+    Mutant("cpp-x-unit-avx2-skips-offset", f"{CPP}/preprocess.cpp.j2", "x_unit_avx2(p + table.at[0],", "x_unit_avx2(p,"),
     Mutant("cpp-blend-pad-columns-kept", f"{CPP}/preprocess.cpp.j2", "    std::fill(out + span.hi, out + width, pad_[c]);\n    if (!span.contiguous)", "    if (!span.contiguous)"),
     Mutant("cpp-x-pass-wide-in-float32", f"{CPP}/preprocess.cpp.j2", "if (xs_.wide) {", "if (false) {"),
     Mutant("cpp-row-cache-first-tap-only", f"{CPP}/preprocess.cpp.j2", "if (cached[s] == ys_.index[first + k]) {", "if (cached[s] == ys_.index[first]) {"),
